@@ -1,0 +1,2 @@
+DROP TABLE customer_identities;
+DROP TABLE customers;

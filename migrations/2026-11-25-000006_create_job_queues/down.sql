@@ -1,0 +1,3 @@
+DROP TABLE outbound_jobs;
+DROP TABLE webhook_events;
+DROP FUNCTION notify_job_queue();

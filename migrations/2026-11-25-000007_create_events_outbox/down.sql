@@ -1,0 +1,2 @@
+DROP TABLE events;
+DROP TABLE org_event_seqs;

@@ -1,0 +1,217 @@
+//! Authentication: sign-up, sign-in and token refresh, and who is calling ([`viewer`]).
+//!
+//! Wrong credentials always produce the same `UNAUTHENTICATED` error whether or not the
+//! email exists; repeated failures for an email are throttled ([`throttle`]).
+
+pub mod jwt;
+pub mod password;
+pub mod refresh;
+pub mod throttle;
+pub mod viewer;
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection as _;
+
+use crate::db::ids::{OrgId, UserId};
+use crate::db::{orgs, users};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Tokens handed to a client after sign-up, sign-in or refresh.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Short-lived JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// When the access token expires.
+    pub access_token_expires_at: DateTime<Utc>,
+    /// Opaque refresh token (single use).
+    pub refresh_token: String,
+    /// The signed-in user.
+    pub user: users::User,
+}
+
+/// What `signup` needs.
+#[derive(Debug, Clone)]
+pub struct SignupRequest {
+    /// Name of the new org.
+    pub org_name: String,
+    /// The admin's name.
+    pub name: String,
+    /// The admin's email.
+    pub email: String,
+    /// The admin's password.
+    pub password: String,
+}
+
+/// Creates an org and its first ADMIN in one transaction, and signs them in.
+pub async fn signup(app: &AppState, request: SignupRequest) -> AppResult<(Session, OrgId)> {
+    let org_name = non_blank("orgName", &request.org_name)?;
+    let name = non_blank("name", &request.name)?;
+    let email = normalize_email(&request.email)?;
+    check_password(&request.password)?;
+    let password_hash = app
+        .passwords()
+        .hash(request.password)
+        .await
+        .map_err(AppError::Internal)?;
+    let user = users::User {
+        id: UserId::new(),
+        email,
+        name,
+        password_hash,
+        created_at: Utc::now(),
+    };
+    let org = orgs::Org {
+        id: OrgId::new(),
+        name: org_name,
+        created_at: Utc::now(),
+    };
+    let mut conn = app.conn().await?;
+    let (user, refresh_token) = conn
+        .transaction(async |conn| {
+            if !users::insert(conn, &user).await? {
+                return Ok(Err(AppError::bad_input(
+                    "an account with this email already exists",
+                )));
+            }
+            orgs::insert(conn, &org).await?;
+            orgs::add_member(conn, org.id, user.id, orgs::Role::Admin).await?;
+            let refresh_token = refresh::issue(conn, user.id).await?;
+            Ok::<_, diesel::result::Error>(Ok((user.clone(), refresh_token)))
+        })
+        .await??;
+    tracing::info!(org.id = %org.id, user.id = %user.id, "signed up org {}", org.id);
+    Ok((session(app, user, refresh_token), org.id))
+}
+
+/// Signs in with email and password.
+pub async fn login(app: &AppState, email: &str, password: String) -> AppResult<Session> {
+    // Malformed emails get the same answer as wrong passwords.
+    let email = normalize_email(email).map_err(|_| AppError::Unauthenticated)?;
+    let mut conn = app.conn().await?;
+    if throttle::check(&mut conn, &email).await?.is_err() {
+        return Err(AppError::RateLimited(
+            "too many failed sign-in attempts; try again later".into(),
+        ));
+    }
+    let user = users::find_by_email(&mut conn, &email).await?;
+    // Release the connection while hashing: verification takes tens of milliseconds.
+    drop(conn);
+    let valid = password.chars().count() <= *password::PASSWORD_LENGTH.end()
+        && app
+            .passwords()
+            .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+            .await
+            .map_err(AppError::Internal)?;
+    let mut conn = app.conn().await?;
+    match user {
+        Some(user) if valid => {
+            throttle::record_success(&mut conn, &email).await?;
+            let refresh_token = refresh::issue(&mut conn, user.id).await?;
+            Ok(session(app, user, refresh_token))
+        }
+        _ => {
+            throttle::record_failure(&mut conn, &email).await?;
+            Err(AppError::Unauthenticated)
+        }
+    }
+}
+
+/// Exchanges a refresh token for a new session (rotating the refresh token).
+pub async fn refresh_session(app: &AppState, token: &str) -> AppResult<Session> {
+    let mut conn = app.conn().await?;
+    let (user_id, refresh_token) = match refresh::rotate(&mut conn, token).await {
+        Ok(rotated) => rotated,
+        Err(refresh::RefreshError::Database(e)) => return Err(e.into()),
+        Err(_) => return Err(AppError::Unauthenticated),
+    };
+    let user = users::find(&mut conn, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    Ok(session(app, user, refresh_token))
+}
+
+fn session(app: &AppState, user: users::User, refresh_token: String) -> Session {
+    let (access_token, access_token_expires_at) = app.jwt().issue(user.id);
+    Session {
+        access_token,
+        access_token_expires_at,
+        refresh_token,
+        user,
+    }
+}
+
+/// Trims and lower-cases an email, rejecting anything that cannot be one.
+pub fn normalize_email(email: &str) -> AppResult<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 320
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::bad_input("email is not a valid address"))
+    }
+}
+
+/// Enforces the password length policy.
+pub fn check_password(password: &str) -> AppResult<()> {
+    let length = password.chars().count();
+    if password::PASSWORD_LENGTH.contains(&length) {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(format!(
+            "password must be {} to {} characters long",
+            password::PASSWORD_LENGTH.start(),
+            password::PASSWORD_LENGTH.end()
+        )))
+    }
+}
+
+/// Trims a required text field and caps its length.
+pub fn non_blank(field: &str, value: &str) -> AppResult<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 200 {
+        Err(AppError::bad_input(format!(
+            "{field} must be 1 to 200 characters"
+        )))
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(
+            normalize_email("  Ana@Example.COM ").unwrap(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "@example.com",
+            "ana@localhost",
+            "a na@example.com",
+            "ana@.com",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn password_policy_counts_characters() {
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password(&"é".repeat(256)).is_ok());
+        assert!(check_password(&"x".repeat(257)).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! Refresh tokens: opaque 256-bit random strings, stored only as SHA-256.
+//!
+//! Each use rotates the token (the old one is marked used, a new one of the same family
+//! is issued). Presenting a used token again means it was stolen or replayed: the whole
+//! family is revoked, including the newest token. Tokens expire after 14 idle days and
+//! families after 30 days in all.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::db::ids::UserId;
+use crate::db::schema::refresh_tokens;
+
+const IDLE_LIFETIME: Duration = Duration::days(14);
+const FAMILY_LIFETIME: Duration = Duration::days(30);
+/// Prefix that tells refresh tokens apart from JWTs at a glance.
+const PREFIX: &str = "rt_";
+
+/// Why a refresh failed. The client sees "not authenticated" for all of them.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Unknown, expired or revoked token.
+    #[error("refresh token is not valid")]
+    Invalid,
+    /// A rotated token was presented again; its family is now revoked.
+    #[error("refresh token reused; family revoked")]
+    Reused,
+    /// Database failure.
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+struct Row {
+    id: Uuid,
+    user_id: UserId,
+    family_id: Uuid,
+    family_expires_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Issues the first token of a new family for `user`.
+pub async fn issue(conn: &mut AsyncPgConnection, user: UserId) -> QueryResult<String> {
+    let now = Utc::now();
+    insert(conn, user, Uuid::new_v4(), now + FAMILY_LIFETIME, now).await
+}
+
+/// Rotates `token`: returns its user and the next token of the family.
+pub async fn rotate(
+    conn: &mut AsyncPgConnection,
+    token: &str,
+) -> Result<(UserId, String), RefreshError> {
+    let hash = digest(token).ok_or(RefreshError::Invalid)?;
+    // The reuse branch must commit its revocation even though the call fails, so the
+    // transaction returns the outcome and the error is raised after commit.
+    let outcome = conn
+        .transaction(async |conn| {
+            let row: Option<Row> = refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(&hash))
+                .for_update()
+                .select(Row::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            let now = Utc::now();
+            let Some(row) = row else {
+                return Ok(Err(RefreshError::Invalid));
+            };
+            if row.revoked_at.is_some() || row.expires_at <= now || row.family_expires_at <= now {
+                return Ok(Err(RefreshError::Invalid));
+            }
+            if row.used_at.is_some() {
+                revoke_family(conn, row.family_id).await?;
+                return Ok(Err(RefreshError::Reused));
+            }
+            diesel::update(refresh_tokens::table.find(row.id))
+                .set(refresh_tokens::used_at.eq(now))
+                .execute(conn)
+                .await?;
+            let next = insert(conn, row.user_id, row.family_id, row.family_expires_at, now).await?;
+            Ok::<_, diesel::result::Error>(Ok((row.user_id, next)))
+        })
+        .await?;
+    if matches!(outcome, Err(RefreshError::Reused)) {
+        tracing::warn!("refresh token reuse detected; token family revoked");
+    }
+    outcome
+}
+
+async fn revoke_family(conn: &mut AsyncPgConnection, family: Uuid) -> QueryResult<usize> {
+    diesel::update(refresh_tokens::table)
+        .filter(refresh_tokens::family_id.eq(family))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .set(refresh_tokens::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await
+}
+
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    family: Uuid,
+    family_expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> QueryResult<String> {
+    let secret: [u8; 32] = rand::random();
+    let token = format!("{PREFIX}{}", B64.encode(secret));
+    let hash = digest(&token).unwrap_or_default();
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::id.eq(Uuid::new_v4()),
+            refresh_tokens::user_id.eq(user),
+            refresh_tokens::family_id.eq(family),
+            refresh_tokens::token_hash.eq(hash),
+            refresh_tokens::family_expires_at.eq(family_expires_at),
+            refresh_tokens::expires_at.eq((now + IDLE_LIFETIME).min(family_expires_at)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(token)
+}
+
+/// SHA-256 of a well-formed token; `None` for anything that cannot be one of ours.
+fn digest(token: &str) -> Option<Vec<u8>> {
+    let body = token.strip_prefix(PREFIX)?;
+    (body.len() == 43 && B64.decode(body).is_ok())
+        .then(|| Sha256::digest(token.as_bytes()).to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_well_formed_tokens_are_looked_up() {
+        assert!(super::digest("eyJhbGciOiJIUzI1NiJ9.e30.x").is_none());
+        assert!(super::digest("rt_short").is_none());
+        let token = format!("rt_{}", "A".repeat(43));
+        assert!(super::digest(&token).is_some());
+    }
+}

@@ -1,0 +1,46 @@
+//! Who is calling: the user behind a verified access token.
+
+use chrono::{DateTime, Utc};
+
+use super::jwt::JwtKeys;
+use crate::db::ids::UserId;
+use crate::error::AppError;
+
+/// The authenticated caller of a request or WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    /// The signed-in user.
+    pub user_id: UserId,
+    /// When their access token expires (a WebSocket is closed then).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Viewer {
+    /// Reads an `Authorization` header value: `Ok(None)` when absent, an error when
+    /// present but not a valid `Bearer` access token.
+    pub fn from_authorization(
+        header: Option<&str>,
+        jwt: &JwtKeys,
+    ) -> Result<Option<Self>, AppError> {
+        let Some(header) = header else {
+            return Ok(None);
+        };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AppError::Unauthenticated)?;
+        Self::from_token(token.trim(), jwt).map(Some)
+    }
+
+    /// Verifies a bare access token.
+    pub fn from_token(token: &str, jwt: &JwtKeys) -> Result<Self, AppError> {
+        let verified = jwt.verify(token).map_err(|e| {
+            tracing::debug!(error = %e, "access token rejected");
+            AppError::Unauthenticated
+        })?;
+        Ok(Viewer {
+            user_id: verified.user_id,
+            expires_at: verified.expires_at,
+        })
+    }
+}

@@ -1,0 +1,259 @@
+//! Runtime configuration, read once from the environment.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/delightchat` | PostgreSQL; the database is created if missing |
+//! | `DATABASE_POOL_SIZE` | `16` | connections per process |
+//! | `REDIS_URL` | unset | Redis for cross-instance live events; unset = in-process bus |
+//! | `REDIS_CHANNEL_PREFIX` | `delightchat` | prefix of the per-org pub/sub channels |
+//! | `BIND_ADDR` | `0.0.0.0:3001` | HTTP listen address |
+//! | `APP_ENV` | `development` | `production` requires the secrets below and hides GraphiQL and introspection |
+//! | `JWT_SECRET` | dev value | at least 32 bytes; signs access tokens (HS256) |
+//! | `SECRET_KEY` | dev value | 64 hex characters (32 bytes); AES-256-GCM key for channel secrets |
+//! | `ACCESS_TOKEN_TTL_SECS` | `900` | lifetime of access tokens |
+//! | `GRAPHQL_INTROSPECTION` | `true` in development, `false` in production | introspection, field suggestions and GraphiQL |
+//! | `GRAPH_API_BASE_URL` | `https://graph.facebook.com` | Meta Graph API (a fake in tests) |
+//! | `GRAPH_API_VERSION` | `v25.0` | Graph API version path segment |
+//! | `META_APP_SECRET` / `META_VERIFY_TOKEN` | unset | enable the app-level `/webhook` route |
+//! | `EVENT_RETENTION_HOURS` | `168` | how long live events stay replayable |
+//! | `RUST_LOG` | `info` | log filter |
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// Why the environment could not be turned into a [`Config`]; names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    var: &'static str,
+    problem: String,
+}
+
+/// Deployment flavour: development gets generated secrets and GraphiQL by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Local development and tests.
+    Development,
+    /// Real deployments: secrets required, introspection off by default.
+    Production,
+}
+
+/// Everything the server and workers need to know about their environment.
+#[derive(Clone)]
+pub struct Config {
+    /// Deployment flavour.
+    pub app_env: AppEnv,
+    /// PostgreSQL connection URL.
+    pub database_url: String,
+    /// Pool size per process.
+    pub database_pool_size: usize,
+    /// Redis URL; `None` selects the in-process bus.
+    pub redis_url: Option<String>,
+    /// Prefix of Redis pub/sub channel names (tests use a random one each).
+    pub redis_channel_prefix: String,
+    /// HTTP listen address.
+    pub bind_addr: SocketAddr,
+    /// HS256 key of access tokens.
+    pub jwt_secret: Vec<u8>,
+    /// AES-256-GCM key of secrets at rest.
+    pub secret_key: [u8; 32],
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Serve introspection, field suggestions and GraphiQL.
+    pub graphql_introspection: bool,
+    /// Graph API base URL, without a trailing slash.
+    pub graph_api_base_url: String,
+    /// Graph API version segment, e.g. `v25.0`.
+    pub graph_api_version: String,
+    /// App secret of the app-level webhook route.
+    pub meta_app_secret: Option<String>,
+    /// Verify token of the app-level webhook route.
+    pub meta_verify_token: Option<String>,
+    /// Retention of replayable live events.
+    pub event_retention: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets are deliberately left out.
+        f.debug_struct("Config")
+            .field("app_env", &self.app_env)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis", &self.redis_url.as_deref().map(redact_url))
+            .field("bind_addr", &self.bind_addr)
+            .field("graph_api_base_url", &self.graph_api_base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let app_env = match get("APP_ENV").as_deref() {
+            None | Some("development") | Some("dev") | Some("test") => AppEnv::Development,
+            Some("production") | Some("prod") => AppEnv::Production,
+            Some(other) => return Err(err("APP_ENV", format!("unknown value {other:?}"))),
+        };
+        let production = app_env == AppEnv::Production;
+
+        let jwt_secret = match get("JWT_SECRET") {
+            Some(s) if s.len() >= 32 => s.into_bytes(),
+            Some(_) => return Err(err("JWT_SECRET", "must be at least 32 bytes".into())),
+            None if production => return Err(err("JWT_SECRET", "required in production".into())),
+            None => {
+                tracing::warn!("JWT_SECRET is not set: using an INSECURE development value");
+                dev_secret("jwt").to_vec()
+            }
+        };
+        let secret_key = match get("SECRET_KEY") {
+            Some(s) => parse_key(&s)
+                .ok_or_else(|| err("SECRET_KEY", "expected 64 hex characters (32 bytes)".into()))?,
+            None if production => return Err(err("SECRET_KEY", "required in production".into())),
+            None => {
+                tracing::warn!("SECRET_KEY is not set: using an INSECURE development value");
+                dev_secret("secret-key")
+            }
+        };
+
+        Ok(Config {
+            app_env,
+            database_url: get("DATABASE_URL")
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/delightchat".into()),
+            database_pool_size: parse_or("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 16)?,
+            redis_url: get("REDIS_URL"),
+            redis_channel_prefix: get("REDIS_CHANNEL_PREFIX")
+                .unwrap_or_else(|| "delightchat".into()),
+            bind_addr: parse_or("BIND_ADDR", get("BIND_ADDR"), ([0, 0, 0, 0], 3001).into())?,
+            jwt_secret,
+            secret_key,
+            access_token_ttl: Duration::from_secs(parse_or(
+                "ACCESS_TOKEN_TTL_SECS",
+                get("ACCESS_TOKEN_TTL_SECS"),
+                900,
+            )?),
+            graphql_introspection: parse_or(
+                "GRAPHQL_INTROSPECTION",
+                get("GRAPHQL_INTROSPECTION"),
+                !production,
+            )?,
+            graph_api_base_url: get("GRAPH_API_BASE_URL")
+                .unwrap_or_else(|| "https://graph.facebook.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            graph_api_version: get("GRAPH_API_VERSION").unwrap_or_else(|| "v25.0".into()),
+            meta_app_secret: get("META_APP_SECRET"),
+            meta_verify_token: get("META_VERIFY_TOKEN"),
+            event_retention: Duration::from_secs(
+                3600 * parse_or(
+                    "EVENT_RETENTION_HOURS",
+                    get("EVENT_RETENTION_HOURS"),
+                    168u64,
+                )?,
+            ),
+        })
+    }
+}
+
+fn err(var: &'static str, problem: String) -> ConfigError {
+    ConfigError { var, problem }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    var: &'static str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| err(var, format!("cannot parse {v:?}: {e}"))),
+    }
+}
+
+fn parse_key(hex_key: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(hex_key.trim()).ok()?;
+    bytes.try_into().ok()
+}
+
+/// A fixed, publicly known development secret: stable across restarts so local data stays
+/// readable, and obviously unusable in production (where the real variables are required).
+fn dev_secret(purpose: &str) -> [u8; 32] {
+    Sha256::digest(format!("delightchat insecure development {purpose}")).into()
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_local() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.bind_addr.port(), 3001);
+        assert!(c.database_url.ends_with("/delightchat"));
+        assert!(c.redis_url.is_none());
+        assert!(c.graphql_introspection);
+    }
+
+    #[test]
+    fn production_requires_secrets() {
+        let e = config(&[("APP_ENV", "production")]).unwrap_err();
+        assert!(e.to_string().starts_with("JWT_SECRET"), "{e}");
+        let key = "ab".repeat(32);
+        let c = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &"x".repeat(32)),
+            ("SECRET_KEY", &key),
+        ])
+        .unwrap();
+        assert!(!c.graphql_introspection);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = config(&[("SECRET_KEY", "abc")]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("SECRET_KEY: expected 64 hex"),
+            "{e}"
+        );
+        let e = config(&[("BIND_ADDR", "nope")]).unwrap_err();
+        assert!(e.to_string().starts_with("BIND_ADDR"), "{e}");
+    }
+
+    #[test]
+    fn debug_output_hides_credentials() {
+        let c = config(&[("DATABASE_URL", "postgres://u:hunter2@db/x")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,183 @@
+//! `channels`: connected Meta accounts. Secret columns hold ciphertext only (see
+//! [`crate::crypto`]); deleted channels are kept (soft delete) so their history stays.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::ids::{ChannelId, OrgId};
+use super::schema::channels;
+
+/// A channel row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = channels)]
+pub struct Channel {
+    /// Id (also part of the webhook URL).
+    pub id: ChannelId,
+    /// Owning org.
+    pub org_id: OrgId,
+    /// `INSTAGRAM`, `MESSENGER` or `WHATSAPP`.
+    pub platform: String,
+    /// Display name.
+    pub name: String,
+    /// IG account id, Page id or WhatsApp phone number id; webhook entries route by it.
+    pub external_account_id: String,
+    /// Encrypted access token.
+    pub access_token_enc: Vec<u8>,
+    /// Masked hint of the access token, safe to show.
+    pub access_token_hint: String,
+    /// Encrypted app secret.
+    pub app_secret_enc: Vec<u8>,
+    /// Keyed fingerprint of the app secret.
+    pub app_secret_fingerprint: Vec<u8>,
+    /// Encrypted webhook verify token.
+    pub verify_token_enc: Vec<u8>,
+    /// `ACTIVE`, `DISABLED` or `NEEDS_REAUTH`.
+    pub status: String,
+    /// Why the status is not `ACTIVE` (e.g. Meta's token error).
+    pub status_reason: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Soft-deletion time.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Columns an update may change; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = channels)]
+pub struct ChannelChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New encrypted access token.
+    pub access_token_enc: Option<Vec<u8>>,
+    /// Its hint.
+    pub access_token_hint: Option<String>,
+    /// New encrypted app secret.
+    pub app_secret_enc: Option<Vec<u8>>,
+    /// Its fingerprint.
+    pub app_secret_fingerprint: Option<Vec<u8>>,
+    /// New encrypted verify token.
+    pub verify_token_enc: Option<Vec<u8>>,
+    /// New status.
+    pub status: Option<String>,
+    /// New status reason (`Some(None)` clears it).
+    pub status_reason: Option<Option<String>>,
+}
+
+/// Inserts a channel; `Ok(false)` when another live channel already has this account.
+pub async fn insert(conn: &mut AsyncPgConnection, channel: &Channel) -> QueryResult<bool> {
+    let n = diesel::insert_into(channels::table)
+        .values(channel)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// A live channel of `org`.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: ChannelId,
+) -> QueryResult<Option<Channel>> {
+    channels::table
+        .filter(channels::id.eq(id))
+        .filter(channels::org_id.eq(org))
+        .filter(channels::deleted_at.is_null())
+        .select(Channel::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A live channel by id, whatever its org (the webhook path knows no org).
+pub async fn find_live(
+    conn: &mut AsyncPgConnection,
+    id: ChannelId,
+) -> QueryResult<Option<Channel>> {
+    channels::table
+        .filter(channels::id.eq(id))
+        .filter(channels::deleted_at.is_null())
+        .select(Channel::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Live channels by platform and account id (the webhook routing key).
+pub async fn find_by_accounts(
+    conn: &mut AsyncPgConnection,
+    platform: &str,
+    account_ids: &[String],
+) -> QueryResult<Vec<Channel>> {
+    channels::table
+        .filter(channels::platform.eq(platform))
+        .filter(channels::external_account_id.eq_any(account_ids))
+        .filter(channels::deleted_at.is_null())
+        .select(Channel::as_select())
+        .load(conn)
+        .await
+}
+
+/// Channels by id, deleted ones included (old tickets still show their channel).
+pub async fn find_many(
+    conn: &mut AsyncPgConnection,
+    ids: &[ChannelId],
+) -> QueryResult<Vec<Channel>> {
+    channels::table
+        .filter(channels::id.eq_any(ids))
+        .select(Channel::as_select())
+        .load(conn)
+        .await
+}
+
+/// Live channels of `org`, oldest first.
+pub async fn list(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Channel>> {
+    channels::table
+        .filter(channels::org_id.eq(org))
+        .filter(channels::deleted_at.is_null())
+        .order((channels::created_at, channels::id))
+        .select(Channel::as_select())
+        .load(conn)
+        .await
+}
+
+/// Applies `changes` to a live channel of `org`; the updated row, if it exists.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: ChannelId,
+    changes: &ChannelChanges,
+) -> QueryResult<Option<Channel>> {
+    diesel::update(channels::table)
+        .filter(channels::id.eq(id))
+        .filter(channels::org_id.eq(org))
+        .filter(channels::deleted_at.is_null())
+        .set((changes, channels::updated_at.eq(diesel::dsl::now)))
+        .returning(Channel::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Soft-deletes a live channel of `org`; `false` if there was none.
+pub async fn soft_delete(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: ChannelId,
+) -> QueryResult<bool> {
+    let n = diesel::update(channels::table)
+        .filter(channels::id.eq(id))
+        .filter(channels::org_id.eq(org))
+        .filter(channels::deleted_at.is_null())
+        .set((
+            channels::deleted_at.eq(diesel::dsl::now),
+            channels::status.eq("DISABLED"),
+            channels::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}

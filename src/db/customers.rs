@@ -1,0 +1,170 @@
+//! `customers` and `customer_identities`: people who wrote to an org and who they are on
+//! each channel.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::ids::{ChannelId, CustomerId, OrgId};
+use super::page::{Keyset, PageQuery, PageRows};
+use super::schema::{customer_identities, customers};
+
+/// A customer row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customers)]
+pub struct Customer {
+    /// Id.
+    pub id: CustomerId,
+    /// Owning org.
+    pub org_id: OrgId,
+    /// Display name, when known.
+    pub name: Option<String>,
+    /// Avatar URL, when known.
+    pub avatar_url: Option<String>,
+    /// Agents' notes.
+    pub notes: Option<String>,
+    /// First contact.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A customer's identity on one channel.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customer_identities)]
+pub struct Identity {
+    /// Id.
+    pub id: Uuid,
+    /// Owning org.
+    pub org_id: OrgId,
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// Platform of the channel.
+    pub platform: String,
+    /// IGSID / PSID / wa_id / business-scoped user id.
+    pub external_id: String,
+    /// Handle, when known.
+    pub username: Option<String>,
+    /// Name shown by the platform, when known.
+    pub display_name: Option<String>,
+    /// First seen.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Filters of the customer list.
+#[derive(Debug, Default, Clone)]
+pub struct CustomerFilter {
+    /// Only customers with an identity on this platform.
+    pub platform: Option<String>,
+    /// Case-insensitive substring of the name or of an identity's username / name.
+    pub search: Option<String>,
+}
+
+/// A page of `org`'s customers, newest first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    filter: &CustomerFilter,
+    page: &PageQuery,
+) -> QueryResult<PageRows<Customer>> {
+    let mut query = customers::table
+        .filter(customers::org_id.eq(org))
+        .select(Customer::as_select())
+        .order((customers::created_at.desc(), customers::id.desc()))
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(platform) = &filter.platform {
+        query = query.filter(diesel::dsl::exists(
+            customer_identities::table
+                .filter(customer_identities::customer_id.eq(customers::id))
+                .filter(customer_identities::platform.eq(platform.clone())),
+        ));
+    }
+    if let Some(search) = &filter.search {
+        let pattern = format!("%{}%", escape_like(search));
+        query = query.filter(
+            customers::name
+                .ilike(pattern.clone())
+                .or(diesel::dsl::exists(
+                    customer_identities::table
+                        .filter(customer_identities::customer_id.eq(customers::id))
+                        .filter(
+                            customer_identities::username
+                                .ilike(pattern.clone())
+                                .or(customer_identities::display_name.ilike(pattern)),
+                        ),
+                )),
+        );
+    }
+    if let Some(Keyset { at, id }) = page.cursor {
+        query = query.filter(
+            customers::created_at.lt(at).or(customers::created_at
+                .eq(at)
+                .and(customers::id.lt(CustomerId(id)))),
+        );
+    }
+    Ok(PageRows::from_fetched(query.load(conn).await?, page))
+}
+
+/// A customer of `org`.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: CustomerId,
+) -> QueryResult<Option<Customer>> {
+    customers::table
+        .filter(customers::id.eq(id))
+        .filter(customers::org_id.eq(org))
+        .select(Customer::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Customers by id.
+pub async fn find_many(
+    conn: &mut AsyncPgConnection,
+    ids: &[CustomerId],
+) -> QueryResult<Vec<Customer>> {
+    customers::table
+        .filter(customers::id.eq_any(ids))
+        .select(Customer::as_select())
+        .load(conn)
+        .await
+}
+
+/// Identities of these customers, oldest first.
+pub async fn identities_of(
+    conn: &mut AsyncPgConnection,
+    ids: &[CustomerId],
+) -> QueryResult<Vec<Identity>> {
+    customer_identities::table
+        .filter(customer_identities::customer_id.eq_any(ids))
+        .order((customer_identities::created_at, customer_identities::id))
+        .select(Identity::as_select())
+        .load(conn)
+        .await
+}
+
+/// Escapes `%`, `_` and `\` so user input matches literally inside `LIKE`.
+pub fn escape_like(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(super::escape_like("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
+}

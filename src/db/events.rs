@@ -1,0 +1,176 @@
+//! `events` and `org_event_seqs`: the transactional outbox of live updates.
+//!
+//! [`append`] takes the org's next seqs by updating its counter row inside the caller's
+//! transaction. The row lock is held until commit, so seq order is commit order within
+//! an org and a reader never sees seq n+1 committed before seq n. Call it last in a
+//! transaction (after every other lock) to keep the lock short and the lock order fixed.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
+use super::schema::{events, org_event_seqs};
+
+/// What changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A message was added to a ticket.
+    MessageAdded,
+    /// A message changed (status, deletion, edit, reaction).
+    MessageUpdated,
+    /// A ticket was created.
+    TicketCreated,
+    /// A ticket changed (status, assignee, last message...).
+    TicketUpdated,
+    /// A notification was created or bumped.
+    NotificationAdded,
+    /// A notification was read.
+    NotificationRead,
+}
+
+impl EventKind {
+    /// Wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::MessageAdded => "MESSAGE_ADDED",
+            EventKind::MessageUpdated => "MESSAGE_UPDATED",
+            EventKind::TicketCreated => "TICKET_CREATED",
+            EventKind::TicketUpdated => "TICKET_UPDATED",
+            EventKind::NotificationAdded => "NOTIFICATION_ADDED",
+            EventKind::NotificationRead => "NOTIFICATION_READ",
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NewEvent {
+    /// What changed.
+    pub kind: EventKind,
+    /// The ticket concerned.
+    pub ticket_id: Option<TicketId>,
+    /// The message concerned.
+    pub message_id: Option<MessageId>,
+    /// The notification concerned.
+    pub notification_id: Option<NotificationId>,
+    /// For notification events: the only user allowed to see it.
+    pub user_id: Option<UserId>,
+}
+
+/// A stored event.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Queryable,
+    Selectable,
+    Insertable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[diesel(table_name = events)]
+pub struct Event {
+    /// Org.
+    pub org_id: OrgId,
+    /// Position in the org's stream (commit order, no gaps).
+    pub seq: i64,
+    /// [`EventKind`] spelling.
+    pub kind: String,
+    /// Ticket concerned.
+    pub ticket_id: Option<TicketId>,
+    /// Message concerned.
+    pub message_id: Option<MessageId>,
+    /// Notification concerned.
+    pub notification_id: Option<NotificationId>,
+    /// Sole recipient of a notification event.
+    pub user_id: Option<UserId>,
+    /// Commit time (approximately).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Appends `new` to `org`'s stream in the caller's transaction; the stored events.
+pub async fn append(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    new: &[NewEvent],
+) -> QueryResult<Vec<Event>> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = new.len() as i64;
+    let last: i64 = diesel::update(org_event_seqs::table.find(org))
+        .set(org_event_seqs::last_seq.eq(org_event_seqs::last_seq + count))
+        .returning(org_event_seqs::last_seq)
+        .get_result(conn)
+        .await?;
+    let now = Utc::now();
+    let rows: Vec<Event> = new
+        .iter()
+        .zip(last - count + 1..)
+        .map(|(e, seq)| Event {
+            org_id: org,
+            seq,
+            kind: e.kind.as_str().to_owned(),
+            ticket_id: e.ticket_id,
+            message_id: e.message_id,
+            notification_id: e.notification_id,
+            user_id: e.user_id,
+            created_at: now,
+        })
+        .collect();
+    diesel::insert_into(events::table)
+        .values(&rows)
+        .execute(conn)
+        .await?;
+    Ok(rows)
+}
+
+/// Up to `limit` events of `org` with seq greater than `after`, in order.
+pub async fn after(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<Event>> {
+    events::table
+        .filter(events::org_id.eq(org))
+        .filter(events::seq.gt(after))
+        .order(events::seq)
+        .limit(limit)
+        .select(Event::as_select())
+        .load(conn)
+        .await
+}
+
+/// `(last_seq, pruned_through)` of `org`'s stream.
+pub async fn watermarks(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<(i64, i64)> {
+    org_event_seqs::table
+        .find(org)
+        .select((org_event_seqs::last_seq, org_event_seqs::pruned_through))
+        .first(conn)
+        .await
+}
+
+/// Deletes events created before `cutoff` and records per org how far the stream was
+/// pruned, so a resume from a pruned seq can be told to refetch. Returns rows deleted.
+pub async fn prune(conn: &mut AsyncPgConnection, cutoff: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::sql_query(
+        "WITH gone AS (DELETE FROM events WHERE created_at < $1 RETURNING org_id, seq), \
+              per_org AS (SELECT org_id, max(seq) AS through FROM gone GROUP BY org_id), \
+              marked AS (UPDATE org_event_seqs s SET pruned_through = greatest(s.pruned_through, p.through) \
+                         FROM per_org p WHERE s.org_id = p.org_id RETURNING 1) \
+         SELECT count(*) AS n FROM gone",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+    .get_result::<Count>(conn)
+    .await
+    .map(|c| usize::try_from(c.n).unwrap_or(0))
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}

@@ -1,0 +1,185 @@
+//! `notifications`: per-user alerts, coalesced to one unread row per user and ticket.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
+use super::page::{Keyset, PageQuery, PageRows};
+use super::schema::notifications;
+
+/// A notification row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = notifications)]
+pub struct Notification {
+    /// Id.
+    pub id: NotificationId,
+    /// Owning org.
+    pub org_id: OrgId,
+    /// Recipient.
+    pub user_id: UserId,
+    /// `NEW_MESSAGE`, `NEW_COMMENT` or `ASSIGNED`.
+    pub type_: String,
+    /// The ticket it is about.
+    pub ticket_id: Option<TicketId>,
+    /// The latest message it is about.
+    pub message_id: Option<MessageId>,
+    /// How many events were coalesced into it.
+    pub count: i32,
+    /// When the user read it.
+    pub read_at: Option<DateTime<Utc>>,
+    /// First event.
+    pub created_at: DateTime<Utc>,
+    /// Latest event (list order).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A page of `user`'s notifications in `org`, most recently bumped first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+    unread_only: bool,
+    page: &PageQuery,
+) -> QueryResult<PageRows<Notification>> {
+    let mut query = notifications::table
+        .filter(notifications::org_id.eq(org))
+        .filter(notifications::user_id.eq(user))
+        .select(Notification::as_select())
+        .order((notifications::updated_at.desc(), notifications::id.desc()))
+        .limit(page.limit + 1)
+        .into_boxed();
+    if unread_only {
+        query = query.filter(notifications::read_at.is_null());
+    }
+    if let Some(Keyset { at, id }) = page.cursor {
+        let id = NotificationId(id);
+        query = query.filter(
+            notifications::updated_at
+                .lt(at)
+                .or(notifications::updated_at
+                    .eq(at)
+                    .and(notifications::id.lt(id))),
+        );
+    }
+    Ok(PageRows::from_fetched(query.load(conn).await?, page))
+}
+
+/// Number of `user`'s unread notifications in `org`.
+pub async fn unread_count(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+) -> QueryResult<i64> {
+    notifications::table
+        .filter(notifications::org_id.eq(org))
+        .filter(notifications::user_id.eq(user))
+        .filter(notifications::read_at.is_null())
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Marks one of `user`'s notifications read (idempotent); the row, if it is theirs.
+pub async fn mark_read(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+    id: NotificationId,
+) -> QueryResult<Option<Notification>> {
+    diesel::update(notifications::table)
+        .filter(notifications::id.eq(id))
+        .filter(notifications::org_id.eq(org))
+        .filter(notifications::user_id.eq(user))
+        .set(notifications::read_at.eq(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+        >("coalesce(read_at, now())")))
+        .returning(Notification::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Marks all of `user`'s unread notifications in `org` read; the rows changed.
+pub async fn mark_all_read(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+) -> QueryResult<Vec<Notification>> {
+    diesel::update(notifications::table)
+        .filter(notifications::org_id.eq(org))
+        .filter(notifications::user_id.eq(user))
+        .filter(notifications::read_at.is_null())
+        .set(notifications::read_at.eq(diesel::dsl::now))
+        .returning(Notification::as_returning())
+        .get_results(conn)
+        .await
+}
+
+/// Notifications by id.
+pub async fn find_many(
+    conn: &mut AsyncPgConnection,
+    ids: &[NotificationId],
+) -> QueryResult<Vec<Notification>> {
+    notifications::table
+        .filter(notifications::id.eq_any(ids))
+        .select(Notification::as_select())
+        .load(conn)
+        .await
+}
+
+#[derive(QueryableByName)]
+struct Bumped {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    user_id: UserId,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: NotificationId,
+}
+
+/// Creates, or bumps the count of, each user's unread notification for `ticket`
+/// (coalescing); returns `(user, notification)` pairs. Users are processed in id order so
+/// concurrent bumps lock rows in the same order.
+pub async fn bump_many(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    users: &[UserId],
+    kind: &str,
+    ticket: TicketId,
+    message: Option<MessageId>,
+) -> QueryResult<Vec<(UserId, NotificationId)>> {
+    let mut users: Vec<uuid::Uuid> = users.iter().map(|u| u.0).collect();
+    users.sort_unstable();
+    users.dedup();
+    let rows: Vec<Bumped> = diesel::sql_query(
+        "INSERT INTO notifications (id, org_id, user_id, type, ticket_id, message_id) \
+         SELECT gen_random_uuid(), $1, u, $3, $4, $5 FROM unnest($2::uuid[]) AS u ORDER BY u \
+         ON CONFLICT (user_id, ticket_id) WHERE read_at IS NULL DO UPDATE SET \
+           count = notifications.count + 1, type = EXCLUDED.type, \
+           message_id = coalesce(EXCLUDED.message_id, notifications.message_id), updated_at = now() \
+         RETURNING user_id, id",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(org)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&users)
+    .bind::<diesel::sql_types::Text, _>(kind)
+    .bind::<diesel::sql_types::Uuid, _>(ticket)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(message)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.user_id, r.id)).collect())
+}
+
+/// [`bump_many`] for one user.
+pub async fn bump(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+    kind: &str,
+    ticket: TicketId,
+    message: Option<MessageId>,
+) -> QueryResult<NotificationId> {
+    let rows = bump_many(conn, org, &[user], kind, ticket, message).await?;
+    rows.into_iter()
+        .next()
+        .map(|(_, id)| id)
+        .ok_or(diesel::result::Error::NotFound)
+}

@@ -1,0 +1,157 @@
+//! `orgs` and `memberships`: tenants and who belongs to them with which role.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::ids::{OrgId, UserId};
+use super::schema::{memberships, org_event_seqs, orgs};
+
+/// An organisation (tenant).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = orgs)]
+pub struct Org {
+    /// Id.
+    pub id: OrgId,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A member's role in an org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Manages channels and members.
+    Admin,
+    /// Works the inbox.
+    Agent,
+}
+
+impl Role {
+    /// Database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::Agent => "AGENT",
+        }
+    }
+
+    /// Parses the database spelling (anything unknown is the least privileged role).
+    pub fn from_db(s: &str) -> Self {
+        if s == "ADMIN" {
+            Role::Admin
+        } else {
+            Role::Agent
+        }
+    }
+}
+
+/// A user's membership in an org.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships)]
+pub struct Membership {
+    /// The org.
+    pub org_id: OrgId,
+    /// The member.
+    pub user_id: UserId,
+    /// `ADMIN` or `AGENT`.
+    pub role: String,
+    /// When they joined.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Membership {
+    /// The role as an enum.
+    pub fn role(&self) -> Role {
+        Role::from_db(&self.role)
+    }
+}
+
+/// Creates an org (with its event counter row).
+pub async fn insert(conn: &mut AsyncPgConnection, org: &Org) -> QueryResult<()> {
+    diesel::insert_into(orgs::table)
+        .values(org)
+        .execute(conn)
+        .await?;
+    diesel::insert_into(org_event_seqs::table)
+        .values(org_event_seqs::org_id.eq(org.id))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Loads orgs by id.
+pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[OrgId]) -> QueryResult<Vec<Org>> {
+    orgs::table
+        .filter(orgs::id.eq_any(ids))
+        .select(Org::as_select())
+        .load(conn)
+        .await
+}
+
+/// Adds `user` to `org` with `role`; `false` when they already were a member.
+pub async fn add_member(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+    role: Role,
+) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(memberships::table)
+        .values((
+            memberships::org_id.eq(org),
+            memberships::user_id.eq(user),
+            memberships::role.eq(role.as_str()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The membership of `user` in `org`, if any.
+pub async fn membership(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+) -> QueryResult<Option<Membership>> {
+    memberships::table
+        .find((org, user))
+        .select(Membership::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Every membership of `user`, oldest first.
+pub async fn memberships_of_user(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+) -> QueryResult<Vec<Membership>> {
+    memberships::table
+        .filter(memberships::user_id.eq(user))
+        .order((memberships::created_at, memberships::org_id))
+        .select(Membership::as_select())
+        .load(conn)
+        .await
+}
+
+/// Every member of `org`, oldest first.
+pub async fn members(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Membership>> {
+    memberships::table
+        .filter(memberships::org_id.eq(org))
+        .order((memberships::created_at, memberships::user_id))
+        .select(Membership::as_select())
+        .load(conn)
+        .await
+}
+
+/// Ids of every member of `org`.
+pub async fn member_ids(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<UserId>> {
+    memberships::table
+        .filter(memberships::org_id.eq(org))
+        .order(memberships::user_id)
+        .select(memberships::user_id)
+        .load(conn)
+        .await
+}

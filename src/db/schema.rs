@@ -1,0 +1,312 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    attachments (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        message_id -> Uuid,
+        position -> Int2,
+        #[sql_name = "type"]
+        type_ -> Text,
+        raw_type -> Text,
+        url -> Nullable<Text>,
+        mime_type -> Nullable<Text>,
+        media_id -> Nullable<Text>,
+        title -> Nullable<Text>,
+        sha256 -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    channels (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        platform -> Text,
+        name -> Text,
+        external_account_id -> Text,
+        access_token_enc -> Bytea,
+        access_token_hint -> Text,
+        app_secret_enc -> Bytea,
+        app_secret_fingerprint -> Bytea,
+        verify_token_enc -> Bytea,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    customer_identities (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        customer_id -> Uuid,
+        channel_id -> Uuid,
+        platform -> Text,
+        external_id -> Text,
+        username -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        name -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    events (org_id, seq) {
+        org_id -> Uuid,
+        seq -> Int8,
+        kind -> Text,
+        ticket_id -> Nullable<Uuid>,
+        message_id -> Nullable<Uuid>,
+        notification_id -> Nullable<Uuid>,
+        user_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    login_throttles (email) {
+        email -> Text,
+        consecutive_failures -> Int4,
+        last_failure_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    memberships (org_id, user_id) {
+        org_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        ticket_id -> Uuid,
+        channel_id -> Uuid,
+        direction -> Text,
+        kind -> Text,
+        author_type -> Text,
+        author_user_id -> Nullable<Uuid>,
+        author_customer_id -> Nullable<Uuid>,
+        text -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        reply_to_message_id -> Nullable<Uuid>,
+        reply_to_external_id -> Nullable<Text>,
+        context -> Jsonb,
+        status -> Text,
+        error_code -> Nullable<Int4>,
+        error_message -> Nullable<Text>,
+        is_deleted -> Bool,
+        is_private_note -> Bool,
+        edited_at -> Nullable<Timestamptz>,
+        sent_at -> Timestamptz,
+        client_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        user_id -> Uuid,
+        #[sql_name = "type"]
+        type_ -> Text,
+        ticket_id -> Nullable<Uuid>,
+        message_id -> Nullable<Uuid>,
+        count -> Int4,
+        read_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    org_event_seqs (org_id) {
+        org_id -> Uuid,
+        last_seq -> Int8,
+        pruned_through -> Int8,
+    }
+}
+
+diesel::table! {
+    orgs (id) {
+        id -> Uuid,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbound_jobs (id) {
+        id -> Int8,
+        org_id -> Uuid,
+        message_id -> Uuid,
+        channel_id -> Uuid,
+        state -> Text,
+        attempts -> Int4,
+        run_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    reactions (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        message_id -> Uuid,
+        reactor_type -> Text,
+        reactor_id -> Text,
+        emoji -> Nullable<Text>,
+        reaction -> Nullable<Text>,
+        removed -> Bool,
+        reacted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        family_id -> Uuid,
+        token_hash -> Bytea,
+        family_expires_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ticket_reads (ticket_id, user_id) {
+        org_id -> Uuid,
+        ticket_id -> Uuid,
+        user_id -> Uuid,
+        read_inbound_count -> Int8,
+        last_read_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        channel_id -> Uuid,
+        customer_id -> Uuid,
+        kind -> Text,
+        thread_key -> Text,
+        status -> Text,
+        priority -> Text,
+        assignee_id -> Nullable<Uuid>,
+        last_message_id -> Nullable<Uuid>,
+        last_message_at -> Timestamptz,
+        last_message_preview -> Nullable<Text>,
+        last_inbound_at -> Nullable<Timestamptz>,
+        inbound_count -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_events (id) {
+        id -> Int8,
+        channel_id -> Nullable<Uuid>,
+        secret_fingerprint -> Nullable<Bytea>,
+        body -> Bytea,
+        state -> Text,
+        attempts -> Int4,
+        run_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        received_at -> Timestamptz,
+        processed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(attachments -> messages (message_id));
+diesel::joinable!(attachments -> orgs (org_id));
+diesel::joinable!(channels -> orgs (org_id));
+diesel::joinable!(customer_identities -> channels (channel_id));
+diesel::joinable!(customer_identities -> customers (customer_id));
+diesel::joinable!(customer_identities -> orgs (org_id));
+diesel::joinable!(customers -> orgs (org_id));
+diesel::joinable!(events -> orgs (org_id));
+diesel::joinable!(memberships -> orgs (org_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(messages -> channels (channel_id));
+diesel::joinable!(messages -> customers (author_customer_id));
+diesel::joinable!(messages -> orgs (org_id));
+diesel::joinable!(messages -> users (author_user_id));
+diesel::joinable!(notifications -> messages (message_id));
+diesel::joinable!(notifications -> orgs (org_id));
+diesel::joinable!(notifications -> tickets (ticket_id));
+diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(org_event_seqs -> orgs (org_id));
+diesel::joinable!(outbound_jobs -> channels (channel_id));
+diesel::joinable!(outbound_jobs -> messages (message_id));
+diesel::joinable!(outbound_jobs -> orgs (org_id));
+diesel::joinable!(reactions -> messages (message_id));
+diesel::joinable!(reactions -> orgs (org_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(ticket_reads -> orgs (org_id));
+diesel::joinable!(ticket_reads -> tickets (ticket_id));
+diesel::joinable!(ticket_reads -> users (user_id));
+diesel::joinable!(tickets -> channels (channel_id));
+diesel::joinable!(tickets -> customers (customer_id));
+diesel::joinable!(tickets -> orgs (org_id));
+diesel::joinable!(tickets -> users (assignee_id));
+diesel::joinable!(webhook_events -> channels (channel_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    attachments,
+    channels,
+    customer_identities,
+    customers,
+    events,
+    login_throttles,
+    memberships,
+    messages,
+    notifications,
+    org_event_seqs,
+    orgs,
+    outbound_jobs,
+    reactions,
+    refresh_tokens,
+    ticket_reads,
+    tickets,
+    users,
+    webhook_events,
+);

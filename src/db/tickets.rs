@@ -1,0 +1,188 @@
+//! `tickets` and `ticket_reads`: conversations, their inbox ordering and each agent's
+//! read position.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::ids::{ChannelId, CustomerId, MessageId, OrgId, TicketId, UserId};
+use super::page::{Keyset, PageQuery, PageRows};
+use super::schema::{ticket_reads, tickets};
+
+/// A ticket row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tickets)]
+pub struct Ticket {
+    /// Id.
+    pub id: TicketId,
+    /// Owning org.
+    pub org_id: OrgId,
+    /// Channel of the conversation.
+    pub channel_id: ChannelId,
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// `DIRECT` or `COMMENT`.
+    pub kind: String,
+    /// Media id for comment tickets, empty for direct ones.
+    pub thread_key: String,
+    /// `OPEN`, `PENDING`, `RESOLVED` or `SNOOZED`.
+    pub status: String,
+    /// `LOW`, `MEDIUM`, `HIGH` or `URGENT`.
+    pub priority: String,
+    /// Assigned agent.
+    pub assignee_id: Option<UserId>,
+    /// Latest message in conversation order.
+    pub last_message_id: Option<MessageId>,
+    /// Its time (inbox order).
+    pub last_message_at: DateTime<Utc>,
+    /// Its preview text.
+    pub last_message_preview: Option<String>,
+    /// Last time the customer wrote.
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    /// Inbound messages ever received.
+    pub inbound_count: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters of the inbox list.
+#[derive(Debug, Default, Clone)]
+pub struct TicketFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this channel.
+    pub channel_id: Option<ChannelId>,
+    /// Only this assignee.
+    pub assignee_id: Option<UserId>,
+    /// Only this customer.
+    pub customer_id: Option<CustomerId>,
+}
+
+/// Columns an agent may change; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = tickets)]
+pub struct TicketChanges {
+    /// New status.
+    pub status: Option<String>,
+    /// New priority.
+    pub priority: Option<String>,
+    /// New assignee (`Some(None)` unassigns).
+    pub assignee_id: Option<Option<UserId>>,
+}
+
+/// A page of `org`'s tickets by last activity, newest first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    filter: &TicketFilter,
+    page: &PageQuery,
+) -> QueryResult<PageRows<Ticket>> {
+    let mut query = tickets::table
+        .filter(tickets::org_id.eq(org))
+        .select(Ticket::as_select())
+        .order((tickets::last_message_at.desc(), tickets::id.desc()))
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(status) = &filter.status {
+        query = query.filter(tickets::status.eq(status.clone()));
+    }
+    if let Some(channel) = filter.channel_id {
+        query = query.filter(tickets::channel_id.eq(channel));
+    }
+    if let Some(assignee) = filter.assignee_id {
+        query = query.filter(tickets::assignee_id.eq(assignee));
+    }
+    if let Some(customer) = filter.customer_id {
+        query = query.filter(tickets::customer_id.eq(customer));
+    }
+    if let Some(Keyset { at, id }) = page.cursor {
+        query = query.filter(
+            tickets::last_message_at.lt(at).or(tickets::last_message_at
+                .eq(at)
+                .and(tickets::id.lt(TicketId(id)))),
+        );
+    }
+    Ok(PageRows::from_fetched(query.load(conn).await?, page))
+}
+
+/// A ticket of `org`.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: TicketId,
+) -> QueryResult<Option<Ticket>> {
+    tickets::table
+        .filter(tickets::id.eq(id))
+        .filter(tickets::org_id.eq(org))
+        .select(Ticket::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Tickets by id.
+pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[TicketId]) -> QueryResult<Vec<Ticket>> {
+    tickets::table
+        .filter(tickets::id.eq_any(ids))
+        .select(Ticket::as_select())
+        .load(conn)
+        .await
+}
+
+/// Applies agent changes to a ticket of `org`; the updated row, if it exists.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: TicketId,
+    changes: &TicketChanges,
+) -> QueryResult<Option<Ticket>> {
+    diesel::update(tickets::table)
+        .filter(tickets::id.eq(id))
+        .filter(tickets::org_id.eq(org))
+        .set((changes, tickets::updated_at.eq(diesel::dsl::now)))
+        .returning(Ticket::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Records that `user` has read everything in `ticket` so far.
+pub async fn mark_read(
+    conn: &mut AsyncPgConnection,
+    ticket: &Ticket,
+    user: UserId,
+) -> QueryResult<()> {
+    diesel::insert_into(ticket_reads::table)
+        .values((
+            ticket_reads::org_id.eq(ticket.org_id),
+            ticket_reads::ticket_id.eq(ticket.id),
+            ticket_reads::user_id.eq(user),
+            ticket_reads::read_inbound_count.eq(ticket.inbound_count),
+        ))
+        .on_conflict((ticket_reads::ticket_id, ticket_reads::user_id))
+        .do_update()
+        .set((
+            ticket_reads::read_inbound_count
+                .eq(diesel::upsert::excluded(ticket_reads::read_inbound_count)),
+            ticket_reads::last_read_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many inbound messages `user` has read in each of these tickets (absent = none).
+pub async fn read_counts(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    ids: &[TicketId],
+) -> QueryResult<Vec<(TicketId, i64)>> {
+    ticket_reads::table
+        .filter(ticket_reads::user_id.eq(user))
+        .filter(ticket_reads::ticket_id.eq_any(ids))
+        .select((ticket_reads::ticket_id, ticket_reads::read_inbound_count))
+        .load(conn)
+        .await
+}

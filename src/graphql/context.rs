@@ -1,0 +1,106 @@
+//! Per-request GraphQL context: the app state, the caller, their memberships (checked
+//! against the database once per request and org) and the request id.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_graphql::Context;
+
+use crate::auth::viewer::Viewer;
+use crate::db::ids::OrgId;
+use crate::db::orgs::{self, Role};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Data attached to each GraphQL request (HTTP) or connection (WebSocket).
+pub struct RequestContext {
+    /// The caller, when authenticated.
+    pub viewer: Option<Viewer>,
+    /// Id of the HTTP request, for logs and internal errors.
+    pub request_id: String,
+    roles: Mutex<HashMap<OrgId, Option<Role>>>,
+    auth_attempted: AtomicBool,
+}
+
+impl RequestContext {
+    /// Context of a request by `viewer`.
+    pub fn new(viewer: Option<Viewer>, request_id: impl Into<String>) -> Self {
+        Self {
+            viewer,
+            request_id: request_id.into(),
+            roles: Mutex::default(),
+            auth_attempted: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The shared application state.
+pub fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {
+    ctx.data::<AppState>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("app state missing")))
+}
+
+/// The request context.
+pub fn request<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestContext> {
+    ctx.data::<RequestContext>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("request context missing")))
+}
+
+/// The authenticated caller, or `UNAUTHENTICATED`.
+pub fn viewer(ctx: &Context<'_>) -> AppResult<Viewer> {
+    request(ctx)?.viewer.ok_or(AppError::Unauthenticated)
+}
+
+/// The caller's role in `org`; `FORBIDDEN` when they are not a member (or the org does
+/// not exist: the two are indistinguishable).
+pub async fn member(ctx: &Context<'_>, org: OrgId) -> AppResult<Role> {
+    let viewer = viewer(ctx)?;
+    let request = request(ctx)?;
+    let cached = request
+        .roles
+        .lock()
+        .map_err(|_| poisoned())?
+        .get(&org)
+        .copied();
+    let role = match cached {
+        Some(role) => role,
+        None => {
+            let mut conn = state(ctx)?.conn().await?;
+            let role = orgs::membership(&mut conn, org, viewer.user_id)
+                .await?
+                .map(|m| m.role());
+            request
+                .roles
+                .lock()
+                .map_err(|_| poisoned())?
+                .insert(org, role);
+            role
+        }
+    };
+    role.ok_or(AppError::Forbidden)
+}
+
+/// Like [`member`], but only ADMINs pass.
+pub async fn admin(ctx: &Context<'_>, org: OrgId) -> AppResult<()> {
+    match member(ctx, org).await? {
+        Role::Admin => Ok(()),
+        Role::Agent => Err(AppError::Forbidden),
+    }
+}
+
+/// Allows one authentication mutation (`signup`, `login`, `refreshToken`) per request,
+/// so aliases cannot turn one request into a hundred password guesses.
+pub fn take_auth_attempt(ctx: &Context<'_>) -> AppResult<()> {
+    if request(ctx)?.auth_attempted.swap(true, Ordering::SeqCst) {
+        Err(AppError::bad_input(
+            "only one authentication mutation is allowed per request",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn poisoned() -> AppError {
+    AppError::internal(anyhow::anyhow!("membership cache poisoned"))
+}

@@ -1,0 +1,154 @@
+//! Request-scoped DataLoaders: one batched query per kind of row per request tick, so an
+//! inbox page of 50 tickets with customers, channels, assignees and last messages costs a
+//! constant number of queries. Keys are ids already scoped to the caller's org by the
+//! query that produced them; nothing is cached beyond the request.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+
+use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, TicketId, UserId};
+use crate::db::{channels, customers, messages, orgs, tickets, users};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Loads rows for one request.
+pub struct DbLoader {
+    state: AppState,
+    viewer: Option<UserId>,
+}
+
+/// The request's loader. Its cache lives as long as the request, so a row reached twice
+/// in one response (a channel of a ticket and of an identity) is fetched once.
+pub type Loaders = DataLoader<DbLoader, HashMapCache>;
+
+/// A loader for a request by `viewer`.
+pub fn loaders(state: AppState, viewer: Option<UserId>) -> Loaders {
+    DataLoader::with_cache(
+        DbLoader { state, viewer },
+        tokio::spawn,
+        HashMapCache::default(),
+    )
+}
+
+/// Key: identities of a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdentitiesOf(pub CustomerId);
+/// Key: attachments of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttachmentsOf(pub MessageId);
+/// Key: current reactions on a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReactionsOf(pub MessageId);
+/// Key: how many inbound messages of a ticket the viewer has read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReadCountOf(pub TicketId);
+
+type LoadResult<K, V> = Result<HashMap<K, V>, async_graphql::Error>;
+
+impl DbLoader {
+    async fn conn(&self) -> Result<crate::db::PooledConn, async_graphql::Error> {
+        Ok(self.state.conn().await.map_err(AppError::from)?)
+    }
+}
+
+fn db_error(e: diesel::result::Error) -> async_graphql::Error {
+    AppError::from(e).into()
+}
+
+/// Groups rows into a map of vectors by a key, with an (empty) entry for every requested
+/// key so that "nothing" is cached too and not asked for again.
+fn group<K: std::hash::Hash + Eq + Copy, V>(
+    keys: &[K],
+    rows: Vec<V>,
+    key: impl Fn(&V) -> K,
+) -> HashMap<K, Vec<V>> {
+    let mut map: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for row in rows {
+        map.entry(key(&row)).or_default().push(row);
+    }
+    map
+}
+
+macro_rules! by_id_loader {
+    ($key:ty, $row:ty, $find:path) => {
+        impl Loader<$key> for DbLoader {
+            type Value = $row;
+            type Error = async_graphql::Error;
+
+            async fn load(&self, keys: &[$key]) -> LoadResult<$key, $row> {
+                let rows = $find(&mut *self.conn().await?, keys)
+                    .await
+                    .map_err(db_error)?;
+                Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+            }
+        }
+    };
+}
+
+by_id_loader!(OrgId, orgs::Org, orgs::find_many);
+by_id_loader!(UserId, users::User, users::find_many);
+by_id_loader!(ChannelId, channels::Channel, channels::find_many);
+by_id_loader!(CustomerId, customers::Customer, customers::find_many);
+by_id_loader!(TicketId, tickets::Ticket, tickets::find_many);
+by_id_loader!(MessageId, messages::Message, messages::find_many);
+
+impl Loader<IdentitiesOf> for DbLoader {
+    type Value = Vec<customers::Identity>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[IdentitiesOf]) -> LoadResult<IdentitiesOf, Self::Value> {
+        let ids: Vec<CustomerId> = keys.iter().map(|k| k.0).collect();
+        let rows = customers::identities_of(&mut *self.conn().await?, &ids)
+            .await
+            .map_err(db_error)?;
+        Ok(group(keys, rows, |r| IdentitiesOf(r.customer_id)))
+    }
+}
+
+impl Loader<AttachmentsOf> for DbLoader {
+    type Value = Vec<messages::Attachment>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AttachmentsOf]) -> LoadResult<AttachmentsOf, Self::Value> {
+        let ids: Vec<MessageId> = keys.iter().map(|k| k.0).collect();
+        let rows = messages::attachments_of(&mut *self.conn().await?, &ids)
+            .await
+            .map_err(db_error)?;
+        Ok(group(keys, rows, |r| AttachmentsOf(r.message_id)))
+    }
+}
+
+impl Loader<ReactionsOf> for DbLoader {
+    type Value = Vec<messages::Reaction>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ReactionsOf]) -> LoadResult<ReactionsOf, Self::Value> {
+        let ids: Vec<MessageId> = keys.iter().map(|k| k.0).collect();
+        let rows = messages::reactions_of(&mut *self.conn().await?, &ids)
+            .await
+            .map_err(db_error)?;
+        Ok(group(keys, rows, |r| ReactionsOf(r.message_id)))
+    }
+}
+
+impl Loader<ReadCountOf> for DbLoader {
+    type Value = i64;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ReadCountOf]) -> LoadResult<ReadCountOf, i64> {
+        let Some(viewer) = self.viewer else {
+            return Ok(keys.iter().map(|k| (*k, 0)).collect());
+        };
+        let ids: Vec<TicketId> = keys.iter().map(|k| k.0).collect();
+        let rows = tickets::read_counts(&mut *self.conn().await?, viewer, &ids)
+            .await
+            .map_err(db_error)?;
+        let read: HashMap<TicketId, i64> = rows.into_iter().collect();
+        // Every key gets a value (0 = nothing read) so the answer is cached.
+        Ok(keys
+            .iter()
+            .map(|k| (*k, read.get(&k.0).copied().unwrap_or(0)))
+            .collect())
+    }
+}

@@ -1,0 +1,61 @@
+//! The GraphQL API: schema assembly, abuse limits, and the HTTP handlers for `/graphql`.
+
+pub mod connection;
+pub mod context;
+pub mod errors;
+pub mod http;
+pub mod limits;
+pub mod loaders;
+pub mod mutation;
+pub mod prefetch;
+pub mod query;
+pub mod types;
+
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+
+use crate::state::AppState;
+
+/// The API schema.
+pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// Deepest selection allowed: the dashboard's deepest real query (message -> replyTo ->
+/// author -> customer -> identities -> channel) is 8 levels with the connection wrapper.
+pub const MAX_DEPTH: usize = 12;
+/// Highest complexity allowed. Connections cost `page size x item cost`: the inbox page
+/// (50 tickets with customer, channel, last message) costs about 1,100 and the
+/// conversation page (50 messages with attachments, reactions, author) about 1,500, so
+/// real dashboards have more than 2x headroom while 100 x 100 x 100 nesting is refused.
+pub const MAX_COMPLEXITY: usize = 5_000;
+/// Directives allowed on one field.
+pub const MAX_DIRECTIVES: usize = 5;
+
+/// The schema without runtime data or limits: what `delightchat schema` prints.
+pub fn schema() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+    Schema::build(
+        query::Query,
+        mutation::Mutation::default(),
+        EmptySubscription,
+    )
+}
+
+/// The SDL checked in as `schema.graphql`.
+pub fn sdl() -> String {
+    schema()
+        .finish()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().sorted_fields())
+}
+
+/// The schema the server runs: limits, and introspection and suggestions per config.
+pub fn build(state: &AppState) -> AppSchema {
+    let mut builder = schema()
+        .data(state.clone())
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_directives(MAX_DIRECTIVES)
+        .limit_recursive_depth(32)
+        .extension(limits::SelectionLimit);
+    if !state.config().graphql_introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}

@@ -1,0 +1,69 @@
+//! `signup`, `login`, `refreshToken`.
+
+use async_graphql::{Context, InputObject, Object, Result};
+
+use crate::auth::{self, SignupRequest};
+use crate::graphql::context::{state, take_auth_attempt};
+use crate::graphql::types::user::AuthPayload;
+
+/// A new org and its first admin.
+#[derive(InputObject)]
+pub struct SignupInput {
+    /// Name of the org.
+    #[graphql(validator(max_length = 200))]
+    org_name: String,
+    /// The admin's name.
+    #[graphql(validator(max_length = 200))]
+    name: String,
+    /// The admin's email.
+    #[graphql(validator(max_length = 320))]
+    email: String,
+    /// 8 to 256 characters.
+    #[graphql(validator(max_length = 256))]
+    password: String,
+}
+
+/// Sign-up, sign-in and refresh.
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    /// Creates an org with the caller as its ADMIN and signs them in.
+    async fn signup(&self, ctx: &Context<'_>, input: SignupInput) -> Result<AuthPayload> {
+        take_auth_attempt(ctx)?;
+        let request = SignupRequest {
+            org_name: input.org_name,
+            name: input.name,
+            email: input.email,
+            password: input.password,
+        };
+        let (session, _org) = auth::signup(state(ctx)?, request).await?;
+        Ok(AuthPayload(session))
+    }
+
+    /// Signs in. Wrong email or password give the same UNAUTHENTICATED error.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(max_length = 320))] email: String,
+        #[graphql(validator(max_length = 1024))] password: String,
+    ) -> Result<AuthPayload> {
+        take_auth_attempt(ctx)?;
+        Ok(AuthPayload(
+            auth::login(state(ctx)?, &email, password).await?,
+        ))
+    }
+
+    /// Exchanges a refresh token for new tokens; the old refresh token stops working.
+    async fn refresh_token(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(max_length = 2048))] token: String,
+    ) -> Result<AuthPayload> {
+        take_auth_attempt(ctx)?;
+        Ok(AuthPayload(
+            auth::refresh_session(state(ctx)?, &token).await?,
+        ))
+    }
+}

@@ -1,0 +1,116 @@
+//! `createChannel`, `updateChannel`, `deleteChannel` (ADMIN only).
+
+use async_graphql::{Context, ID, InputObject, Object, Result};
+
+use crate::db::channels;
+use crate::db::ids::{ChannelId, OrgId};
+use crate::error::AppError;
+use crate::graphql::context::{admin, state};
+use crate::graphql::types::channel::Channel;
+use crate::graphql::types::enums::Platform;
+use crate::graphql::types::parse_id;
+use crate::inbox::channels::{self as channel_ops, ChannelUpdate, NewChannel};
+
+/// A Meta account to connect.
+#[derive(InputObject)]
+pub struct CreateChannelInput {
+    /// Which platform.
+    platform: Platform,
+    /// Display name.
+    #[graphql(validator(max_length = 200))]
+    name: String,
+    /// IG account id, Page id or WhatsApp phone number id.
+    #[graphql(validator(max_length = 100))]
+    external_account_id: String,
+    /// Graph API access token (stored encrypted, never returned).
+    #[graphql(validator(max_length = 4096))]
+    access_token: String,
+    /// Meta app secret (stored encrypted, never returned).
+    #[graphql(validator(max_length = 4096))]
+    app_secret: String,
+    /// The verify token you enter at Meta.
+    #[graphql(validator(max_length = 4096))]
+    verify_token: String,
+}
+
+/// Changes to a channel; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateChannelInput {
+    /// New name.
+    #[graphql(validator(max_length = 200))]
+    name: Option<String>,
+    /// New access token (re-activates a channel that needed re-authorisation).
+    #[graphql(validator(max_length = 4096))]
+    access_token: Option<String>,
+    /// New app secret.
+    #[graphql(validator(max_length = 4096))]
+    app_secret: Option<String>,
+    /// New verify token.
+    #[graphql(validator(max_length = 4096))]
+    verify_token: Option<String>,
+    /// Turn the channel on or off.
+    enabled: Option<bool>,
+}
+
+/// Channel management.
+#[derive(Default)]
+pub struct ChannelMutation;
+
+#[Object]
+impl ChannelMutation {
+    /// Connects a Meta account.
+    async fn create_channel(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        input: CreateChannelInput,
+    ) -> Result<Channel> {
+        let org = parse_id(&org_id, OrgId::parse)?;
+        admin(ctx, org).await?;
+        let new = NewChannel {
+            platform: input.platform.as_db(),
+            name: input.name,
+            external_account_id: input.external_account_id,
+            access_token: input.access_token,
+            app_secret: input.app_secret,
+            verify_token: input.verify_token,
+        };
+        Ok(Channel(channel_ops::create(state(ctx)?, org, new).await?))
+    }
+
+    /// Renames a channel, rotates its secrets or turns it on or off.
+    async fn update_channel(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        id: ID,
+        input: UpdateChannelInput,
+    ) -> Result<Channel> {
+        let org = parse_id(&org_id, OrgId::parse)?;
+        let id = parse_id(&id, ChannelId::parse)?;
+        admin(ctx, org).await?;
+        let update = ChannelUpdate {
+            name: input.name,
+            access_token: input.access_token,
+            app_secret: input.app_secret,
+            verify_token: input.verify_token,
+            enabled: input.enabled,
+        };
+        Ok(Channel(
+            channel_ops::update(state(ctx)?, org, id, update).await?,
+        ))
+    }
+
+    /// Disconnects a channel. Its conversations stay readable; its webhooks stop.
+    async fn delete_channel(&self, ctx: &Context<'_>, org_id: ID, id: ID) -> Result<bool> {
+        let org = parse_id(&org_id, OrgId::parse)?;
+        let id = parse_id(&id, ChannelId::parse)?;
+        admin(ctx, org).await?;
+        let mut conn = state(ctx)?.conn().await?;
+        if channels::soft_delete(&mut conn, org, id).await? {
+            Ok(true)
+        } else {
+            Err(AppError::NotFound.into())
+        }
+    }
+}

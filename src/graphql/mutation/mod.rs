@@ -1,0 +1,19 @@
+//! Mutation root, merged from one object per area.
+
+mod auth;
+mod channel;
+mod notification;
+mod org;
+mod ticket;
+
+use async_graphql::MergedObject;
+
+/// Root of all mutations.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    auth::AuthMutation,
+    org::OrgMutation,
+    channel::ChannelMutation,
+    ticket::TicketMutation,
+    notification::NotificationMutation,
+);

@@ -1,0 +1,142 @@
+//! Batch-loads what a page's selection will ask for, before its items resolve.
+//!
+//! DataLoaders batch the keys registered within a short window; on a slow machine the
+//! fields of 50 items may not all register in time and a page would be split across
+//! several queries. Prefetching the page's keys in one call per kind (only for fields the
+//! client selected) makes the number of queries of a page constant, and the items' own
+//! `load_one` calls then hit the request cache.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+
+use async_graphql::dataloader::Loader;
+use async_graphql::{Context, Lookahead, Result};
+
+use crate::db::customers::Identity;
+use crate::db::ids::{ChannelId, CustomerId};
+use crate::db::{messages, tickets};
+use crate::graphql::loaders::{
+    AttachmentsOf, DbLoader, IdentitiesOf, Loaders, ReactionsOf, ReadCountOf,
+};
+
+/// Prefetches for a page of tickets (selection `edges.node`).
+pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let loaders = ctx.data::<Loaders>()?;
+    let customer = node.field("customer");
+    let last_message = node.field("lastMessage");
+    let channels = async {
+        let mut ids: Vec<ChannelId> = Vec::new();
+        if node.field("channel").exists() {
+            ids.extend(rows.iter().map(|t| t.channel_id));
+        }
+        load(loaders, ids).await
+    };
+    let customers = async {
+        if !customer.exists() {
+            return Ok(());
+        }
+        let ids: Vec<CustomerId> = rows.iter().map(|t| t.customer_id).collect();
+        let (_, identities) = futures_util::try_join!(
+            load(loaders, ids.clone()),
+            load_if(
+                loaders,
+                customer.field("identities"),
+                ids.into_iter().map(IdentitiesOf)
+            ),
+        )?;
+        if customer.field("identities").field("channel").exists() {
+            let channel_ids = identities
+                .values()
+                .flatten()
+                .map(|i: &Identity| i.channel_id);
+            load(loaders, channel_ids.collect()).await?;
+        }
+        Ok(())
+    };
+    futures_util::try_join!(
+        channels,
+        customers,
+        load_if(
+            loaders,
+            node.field("assignee"),
+            rows.iter().filter_map(|t| t.assignee_id)
+        ),
+        load_if(
+            loaders,
+            last_message,
+            rows.iter().filter_map(|t| t.last_message_id)
+        ),
+        load_if(
+            loaders,
+            node.field("unreadCount"),
+            rows.iter().map(|t| ReadCountOf(t.id))
+        ),
+    )?;
+    Ok(())
+}
+
+/// Prefetches for a page of messages (selection `edges.node`).
+pub async fn messages(ctx: &Context<'_>, rows: &[messages::Message]) -> Result<()> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let loaders = ctx.data::<Loaders>()?;
+    let author = node.field("author");
+    futures_util::try_join!(
+        load_if(
+            loaders,
+            node.field("attachments"),
+            rows.iter().map(|m| AttachmentsOf(m.id))
+        ),
+        load_if(
+            loaders,
+            node.field("reactions"),
+            rows.iter().map(|m| ReactionsOf(m.id))
+        ),
+        load_if(
+            loaders,
+            node.field("replyTo"),
+            rows.iter().filter_map(|m| m.reply_to_message_id)
+        ),
+        load_if(
+            loaders,
+            author.field("user"),
+            rows.iter().filter_map(|m| m.author_user_id)
+        ),
+        load_if(
+            loaders,
+            author.field("customer"),
+            rows.iter().filter_map(|m| m.author_customer_id)
+        ),
+    )?;
+    Ok(())
+}
+
+type Loaded<K> = std::collections::HashMap<K, <DbLoader as Loader<K>>::Value>;
+
+async fn load_if<K>(
+    loaders: &Loaders,
+    selected: Lookahead<'_>,
+    keys: impl Iterator<Item = K>,
+) -> Result<Loaded<K>>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    DbLoader: Loader<K, Error = async_graphql::Error>,
+{
+    if selected.exists() {
+        load(loaders, keys.collect()).await
+    } else {
+        Ok(Default::default())
+    }
+}
+
+async fn load<K>(loaders: &Loaders, keys: Vec<K>) -> Result<Loaded<K>>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    DbLoader: Loader<K, Error = async_graphql::Error>,
+{
+    let unique: HashSet<K> = keys.into_iter().collect();
+    if unique.is_empty() {
+        return Ok(Default::default());
+    }
+    loaders.load_many(unique).await
+}

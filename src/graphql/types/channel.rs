@@ -1,0 +1,76 @@
+//! `Channel`: a connected Meta account. Secrets are never readable: only whether an
+//! access token is set, a masked hint, and the verify token for ADMINs.
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::enums::{ChannelStatus, Platform};
+use super::to_id;
+use crate::crypto::aad;
+use crate::db::channels;
+use crate::error::AppError;
+use crate::graphql::context::{admin, state};
+
+/// A connected Instagram account, Facebook Page or WhatsApp number.
+pub struct Channel(pub channels::Channel);
+
+#[Object]
+impl Channel {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn platform(&self) -> Result<Platform> {
+        Ok(Platform::from_db(&self.0.platform)?)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// IG account id, Page id or WhatsApp phone number id.
+    async fn external_account_id(&self) -> &str {
+        &self.0.external_account_id
+    }
+
+    async fn status(&self) -> Result<ChannelStatus> {
+        Ok(ChannelStatus::from_db(&self.0.status)?)
+    }
+
+    /// Why the channel is not ACTIVE (e.g. Meta rejected its token).
+    async fn status_reason(&self) -> Option<&str> {
+        self.0.status_reason.as_deref()
+    }
+
+    /// The path to configure as callback URL at Meta (prefix it with your public origin).
+    async fn webhook_path(&self) -> String {
+        format!("/webhook/{}", self.0.id)
+    }
+
+    async fn has_access_token(&self) -> bool {
+        !self.0.access_token_enc.is_empty()
+    }
+
+    /// Last characters of the access token, e.g. `••••a1b2`.
+    async fn access_token_hint(&self) -> &str {
+        &self.0.access_token_hint
+    }
+
+    /// The webhook verify token; ADMINs only.
+    async fn verify_token(&self, ctx: &Context<'_>) -> Result<String> {
+        admin(ctx, self.0.org_id).await?;
+        let plain = state(ctx)?
+            .secrets()
+            .open(&self.0.verify_token_enc, &aad(self.0.id.0, "verify_token"))
+            .map_err(AppError::internal)?;
+        Ok(plain)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}

@@ -1,0 +1,113 @@
+//! `Customer` and `CustomerIdentity`.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::channel::Channel;
+use super::enums::Platform;
+use super::ticket::Ticket;
+use super::to_id;
+use crate::db::page::Keyset;
+use crate::db::{customers, tickets};
+use crate::graphql::connection::{complexity, connection, page_query};
+use crate::graphql::context::state;
+use crate::graphql::loaders::{IdentitiesOf, Loaders};
+use crate::graphql::prefetch;
+
+/// Someone who wrote to the org, on one or more channels.
+pub struct Customer(pub customers::Customer);
+
+#[Object]
+impl Customer {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
+    async fn avatar_url(&self) -> Option<&str> {
+        self.0.avatar_url.as_deref()
+    }
+
+    async fn notes(&self) -> Option<&str> {
+        self.0.notes.as_deref()
+    }
+
+    /// Who the customer is on each channel.
+    async fn identities(&self, ctx: &Context<'_>) -> Result<Vec<CustomerIdentity>> {
+        let rows = ctx
+            .data::<Loaders>()?
+            .load_one(IdentitiesOf(self.0.id))
+            .await?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(CustomerIdentity)
+            .collect())
+    }
+
+    /// The customer's tickets, most recently active first.
+    #[graphql(complexity = "complexity(first, None, child_complexity)")]
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Ticket>> {
+        let page = page_query(first, after, None, None, false)?;
+        let filter = tickets::TicketFilter {
+            customer_id: Some(self.0.id),
+            ..Default::default()
+        };
+        let mut conn = state(ctx)?.conn().await?;
+        let rows = tickets::list(&mut conn, self.0.org_id, &filter, &page).await?;
+        drop(conn);
+        prefetch::tickets(ctx, &rows.rows).await?;
+        Ok(connection(
+            rows,
+            &page,
+            |t| Keyset {
+                at: t.last_message_at,
+                id: t.id.0,
+            },
+            Ticket,
+        ))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A customer's identity on one channel.
+pub struct CustomerIdentity(pub customers::Identity);
+
+#[Object]
+impl CustomerIdentity {
+    async fn platform(&self) -> Result<Platform> {
+        Ok(Platform::from_db(&self.0.platform)?)
+    }
+
+    /// IGSID, PSID, WhatsApp id or business-scoped user id.
+    async fn external_id(&self) -> &str {
+        &self.0.external_id
+    }
+
+    async fn username(&self) -> Option<&str> {
+        self.0.username.as_deref()
+    }
+
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+
+    async fn channel(&self, ctx: &Context<'_>) -> Result<Channel> {
+        let channel = ctx.data::<Loaders>()?.load_one(self.0.channel_id).await?;
+        channel
+            .map(Channel)
+            .ok_or_else(|| "channel not found".into())
+    }
+}

@@ -1,0 +1,193 @@
+//! `Org`: the tenant, and the entry point to everything it owns. Every child field is
+//! scoped by this org's id; the `Org` itself is only built after a membership check.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::channel::Channel;
+use super::customer::Customer;
+use super::enums::{Platform, Role, TicketStatus};
+use super::notification::Notification;
+use super::ticket::Ticket;
+use super::user::Membership;
+use super::{parse_id, to_id};
+use crate::db::ids::{ChannelId, CustomerId, TicketId, UserId};
+use crate::db::page::Keyset;
+use crate::db::{channels, customers, notifications, orgs, tickets};
+use crate::graphql::connection::{complexity, connection, page_query};
+use crate::graphql::context::{state, viewer};
+use crate::graphql::prefetch;
+
+/// An organisation, as seen by one of its members.
+pub struct Org {
+    row: orgs::Org,
+    role: orgs::Role,
+}
+
+impl Org {
+    /// Wraps a row the caller was checked to be a member of, with their role.
+    pub fn new(row: orgs::Org, role: orgs::Role) -> Self {
+        Self { row, role }
+    }
+}
+
+#[Object]
+impl Org {
+    async fn id(&self) -> ID {
+        to_id(self.row.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.row.name
+    }
+
+    /// The caller's role in this org.
+    async fn viewer_role(&self) -> Role {
+        self.role.into()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
+        let mut conn = state(ctx)?.conn().await?;
+        let rows = orgs::members(&mut conn, self.row.id).await?;
+        Ok(rows.into_iter().map(Membership).collect())
+    }
+
+    async fn channels(&self, ctx: &Context<'_>) -> Result<Vec<Channel>> {
+        let mut conn = state(ctx)?.conn().await?;
+        let rows = channels::list(&mut conn, self.row.id).await?;
+        Ok(rows.into_iter().map(Channel).collect())
+    }
+
+    async fn channel(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Channel>> {
+        let id = parse_id(&id, ChannelId::parse)?;
+        let mut conn = state(ctx)?.conn().await?;
+        Ok(channels::find(&mut conn, self.row.id, id)
+            .await?
+            .map(Channel))
+    }
+
+    /// Customers, newest first; `search` matches name, username or display name.
+    #[graphql(complexity = "complexity(first, None, child_complexity)")]
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        platform: Option<Platform>,
+        #[graphql(validator(max_length = 200))] search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Customer>> {
+        let page = page_query(first, after, None, None, false)?;
+        let filter = customers::CustomerFilter {
+            platform: platform.map(|p| p.as_db().to_owned()),
+            search: search
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+        };
+        let mut conn = state(ctx)?.conn().await?;
+        let rows = customers::list(&mut conn, self.row.id, &filter, &page).await?;
+        Ok(connection(
+            rows,
+            &page,
+            |c| Keyset {
+                at: c.created_at,
+                id: c.id.0,
+            },
+            Customer,
+        ))
+    }
+
+    async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Customer>> {
+        let id = parse_id(&id, CustomerId::parse)?;
+        let mut conn = state(ctx)?.conn().await?;
+        Ok(customers::find(&mut conn, self.row.id, id)
+            .await?
+            .map(Customer))
+    }
+
+    /// The inbox: tickets by last activity, newest first.
+    #[graphql(complexity = "complexity(first, None, child_complexity)")]
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<TicketStatus>,
+        channel_id: Option<ID>,
+        assignee_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Ticket>> {
+        let page = page_query(first, after, None, None, false)?;
+        let filter = tickets::TicketFilter {
+            status: status.map(|s| s.as_db().to_owned()),
+            channel_id: channel_id
+                .as_ref()
+                .map(|id| parse_id(id, ChannelId::parse))
+                .transpose()?,
+            assignee_id: assignee_id
+                .as_ref()
+                .map(|id| parse_id(id, UserId::parse))
+                .transpose()?,
+            customer_id: None,
+        };
+        let mut conn = state(ctx)?.conn().await?;
+        let rows = tickets::list(&mut conn, self.row.id, &filter, &page).await?;
+        drop(conn);
+        prefetch::tickets(ctx, &rows.rows).await?;
+        Ok(connection(
+            rows,
+            &page,
+            |t| Keyset {
+                at: t.last_message_at,
+                id: t.id.0,
+            },
+            Ticket,
+        ))
+    }
+
+    async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ticket>> {
+        let id = parse_id(&id, TicketId::parse)?;
+        let mut conn = state(ctx)?.conn().await?;
+        Ok(tickets::find(&mut conn, self.row.id, id).await?.map(Ticket))
+    }
+
+    /// The caller's notifications in this org, most recent first.
+    #[graphql(complexity = "complexity(first, None, child_complexity)")]
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        unread_only: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Notification>> {
+        let page = page_query(first, after, None, None, false)?;
+        let user = viewer(ctx)?.user_id;
+        let mut conn = state(ctx)?.conn().await?;
+        let rows = notifications::list(
+            &mut conn,
+            self.row.id,
+            user,
+            unread_only.unwrap_or(false),
+            &page,
+        )
+        .await?;
+        Ok(connection(
+            rows,
+            &page,
+            |n| Keyset {
+                at: n.updated_at,
+                id: n.id.0,
+            },
+            Notification,
+        ))
+    }
+
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let user = viewer(ctx)?.user_id;
+        let mut conn = state(ctx)?.conn().await?;
+        Ok(notifications::unread_count(&mut conn, self.row.id, user).await?)
+    }
+}

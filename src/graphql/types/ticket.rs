@@ -1,0 +1,130 @@
+//! `Ticket`: one conversation, with its messages.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::channel::Channel;
+use super::customer::Customer;
+use super::enums::{TicketKind, TicketPriority, TicketStatus};
+use super::message::Message;
+use super::to_id;
+use super::user::User;
+use crate::db::page::Keyset;
+use crate::db::{messages, tickets};
+use crate::graphql::connection::{complexity, connection, page_query};
+use crate::graphql::context::state;
+use crate::graphql::loaders::{Loaders, ReadCountOf};
+use crate::graphql::prefetch;
+
+/// A conversation between a customer and the org on one channel.
+pub struct Ticket(pub tickets::Ticket);
+
+#[Object]
+impl Ticket {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn kind(&self) -> Result<TicketKind> {
+        Ok(TicketKind::from_db(&self.0.kind)?)
+    }
+
+    async fn status(&self) -> Result<TicketStatus> {
+        Ok(TicketStatus::from_db(&self.0.status)?)
+    }
+
+    async fn priority(&self) -> Result<TicketPriority> {
+        Ok(TicketPriority::from_db(&self.0.priority)?)
+    }
+
+    /// For COMMENT tickets: the commented media id.
+    async fn media_id(&self) -> Option<&str> {
+        (!self.0.thread_key.is_empty()).then_some(self.0.thread_key.as_str())
+    }
+
+    async fn channel(&self, ctx: &Context<'_>) -> Result<Channel> {
+        let channel = ctx.data::<Loaders>()?.load_one(self.0.channel_id).await?;
+        channel
+            .map(Channel)
+            .ok_or_else(|| "channel not found".into())
+    }
+
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Customer> {
+        let customer = ctx.data::<Loaders>()?.load_one(self.0.customer_id).await?;
+        customer
+            .map(Customer)
+            .ok_or_else(|| "customer not found".into())
+    }
+
+    async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.0.assignee_id else {
+            return Ok(None);
+        };
+        Ok(ctx.data::<Loaders>()?.load_one(id).await?.map(User::new))
+    }
+
+    async fn last_message_at(&self) -> DateTime<Utc> {
+        self.0.last_message_at
+    }
+
+    async fn last_message_preview(&self) -> Option<&str> {
+        self.0.last_message_preview.as_deref()
+    }
+
+    async fn last_message(&self, ctx: &Context<'_>) -> Result<Option<Message>> {
+        let Some(id) = self.0.last_message_id else {
+            return Ok(None);
+        };
+        Ok(ctx.data::<Loaders>()?.load_one(id).await?.map(Message))
+    }
+
+    /// When the customer last wrote (the platforms' 24 h reply window starts there).
+    async fn last_inbound_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_inbound_at
+    }
+
+    /// Inbound messages the caller has not read yet.
+    async fn unread_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let read = ctx
+            .data::<Loaders>()?
+            .load_one(ReadCountOf(self.0.id))
+            .await?
+            .unwrap_or(0);
+        Ok((self.0.inbound_count - read).max(0))
+    }
+
+    /// The conversation, oldest first. Use `last` (and `before`) for the latest messages.
+    #[graphql(complexity = "complexity(first, last, child_complexity)")]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, Message>> {
+        let page = page_query(first, after, last, before, true)?;
+        let mut conn = state(ctx)?.conn().await?;
+        let rows = messages::list(&mut conn, self.0.id, &page).await?;
+        drop(conn);
+        prefetch::messages(ctx, &rows.rows).await?;
+        Ok(connection(
+            rows,
+            &page,
+            |m| Keyset {
+                at: m.sent_at,
+                id: m.id.0,
+            },
+            Message,
+        ))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}

@@ -1,0 +1,151 @@
+//! Connecting and changing channels: validation and encryption of their secrets.
+
+use chrono::Utc;
+
+use crate::crypto::{SecretBox, aad, hint};
+use crate::db::channels::{self, Channel, ChannelChanges};
+use crate::db::ids::{ChannelId, OrgId};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// What an admin supplies to connect a channel.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    /// `INSTAGRAM`, `MESSENGER` or `WHATSAPP`.
+    pub platform: &'static str,
+    /// Display name.
+    pub name: String,
+    /// IG account id, Page id or phone number id.
+    pub external_account_id: String,
+    /// Graph API access token.
+    pub access_token: String,
+    /// Meta app secret (verifies webhook signatures).
+    pub app_secret: String,
+    /// Token Meta echoes in the webhook verification handshake.
+    pub verify_token: String,
+}
+
+/// Changes an admin may make; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New access token (also clears NEEDS_REAUTH).
+    pub access_token: Option<String>,
+    /// New app secret.
+    pub app_secret: Option<String>,
+    /// New verify token.
+    pub verify_token: Option<String>,
+    /// Enable (`true`) or disable (`false`) the channel.
+    pub enabled: Option<bool>,
+}
+
+/// Validates and stores a new channel with its secrets encrypted.
+pub async fn create(state: &AppState, org: OrgId, new: NewChannel) -> AppResult<Channel> {
+    let name = crate::auth::non_blank("name", &new.name)?;
+    let account = new.external_account_id.trim();
+    if account.is_empty()
+        || account.len() > 100
+        || !account
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+    {
+        return Err(AppError::bad_input(
+            "externalAccountId must be the numeric Meta account id",
+        ));
+    }
+    let access_token = secret("accessToken", &new.access_token)?;
+    let app_secret = secret("appSecret", &new.app_secret)?;
+    let verify_token = secret("verifyToken", &new.verify_token)?;
+    let id = ChannelId::new();
+    let secrets = state.secrets();
+    let now = Utc::now();
+    let channel = Channel {
+        id,
+        org_id: org,
+        platform: new.platform.to_owned(),
+        name,
+        external_account_id: account.to_owned(),
+        access_token_enc: secrets.seal(access_token, &aad(id.0, "access_token")),
+        access_token_hint: hint(access_token),
+        app_secret_enc: secrets.seal(app_secret, &aad(id.0, "app_secret")),
+        app_secret_fingerprint: secrets.fingerprint(app_secret),
+        verify_token_enc: secrets.seal(verify_token, &aad(id.0, "verify_token")),
+        status: "ACTIVE".into(),
+        status_reason: None,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    let mut conn = state.conn().await?;
+    if !channels::insert(&mut conn, &channel).await? {
+        return Err(AppError::bad_input(
+            "this Meta account is already connected to a channel",
+        ));
+    }
+    tracing::info!(org.id = %org, channel.id = %id, platform = new.platform, "connected channel {id}");
+    Ok(channel)
+}
+
+/// Applies an admin's changes to a channel of `org`.
+pub async fn update(
+    state: &AppState,
+    org: OrgId,
+    id: ChannelId,
+    update: ChannelUpdate,
+) -> AppResult<Channel> {
+    let secrets: &SecretBox = state.secrets();
+    let mut changes = ChannelChanges {
+        name: update
+            .name
+            .as_deref()
+            .map(|n| crate::auth::non_blank("name", n))
+            .transpose()?,
+        ..Default::default()
+    };
+    if let Some(token) = &update.access_token {
+        let token = secret("accessToken", token)?;
+        changes.access_token_enc = Some(secrets.seal(token, &aad(id.0, "access_token")));
+        changes.access_token_hint = Some(hint(token));
+    }
+    if let Some(app_secret) = &update.app_secret {
+        let app_secret = secret("appSecret", app_secret)?;
+        changes.app_secret_enc = Some(secrets.seal(app_secret, &aad(id.0, "app_secret")));
+        changes.app_secret_fingerprint = Some(secrets.fingerprint(app_secret));
+    }
+    if let Some(verify) = &update.verify_token {
+        changes.verify_token_enc =
+            Some(secrets.seal(secret("verifyToken", verify)?, &aad(id.0, "verify_token")));
+    }
+    match update.enabled {
+        Some(false) => {
+            changes.status = Some("DISABLED".into());
+            changes.status_reason = Some(Some("disabled by an admin".into()));
+        }
+        // A new token or an explicit enable re-activates a channel.
+        Some(true) => {
+            changes.status = Some("ACTIVE".into());
+            changes.status_reason = Some(None);
+        }
+        None if update.access_token.is_some() => {
+            changes.status = Some("ACTIVE".into());
+            changes.status_reason = Some(None);
+        }
+        None => {}
+    }
+    let mut conn = state.conn().await?;
+    channels::update(&mut conn, org, id, &changes)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+fn secret<'a>(field: &str, value: &'a str) -> AppResult<&'a str> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 4096 {
+        Err(AppError::bad_input(format!(
+            "{field} must be 1 to 4096 characters"
+        )))
+    } else {
+        Ok(value)
+    }
+}

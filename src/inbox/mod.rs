@@ -1,0 +1,8 @@
+//! Domain operations shared by GraphQL resolvers and background workers. Each runs in
+//! one transaction and appends its live events to the outbox in that transaction.
+
+pub mod channels;
+pub mod customers;
+pub mod notifications;
+pub mod outbox;
+pub mod tickets;

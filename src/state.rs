@@ -1,0 +1,107 @@
+//! Shared application state: configuration, the database pool, key material, the live
+//! event bus and the worker wake-ups. Cheap to clone (`Arc` inside).
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::config::Config;
+use crate::crypto::SecretBox;
+use crate::db::{self, Pool, PoolError, PooledConn, QueryCounter};
+use crate::events::Bus;
+use crate::jobs::Wakeups;
+
+/// Everything handlers and workers share.
+pub struct App {
+    config: Config,
+    pool: Pool,
+    queries: QueryCounter,
+    secrets: SecretBox,
+    jwt: JwtKeys,
+    passwords: PasswordHasher,
+    wakeups: Wakeups,
+    bus: Bus,
+}
+
+/// Handle to the shared [`App`].
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state for `config` (the pool connects lazily).
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let queries = QueryCounter::default();
+        let pool = db::pool(
+            &config.database_url,
+            config.database_pool_size,
+            db::SessionLimits::API,
+            queries.clone(),
+        )?;
+        Ok(Self(Arc::new(App {
+            secrets: SecretBox::new(&config.secret_key),
+            jwt: JwtKeys::new(&config.jwt_secret, config.access_token_ttl),
+            passwords: PasswordHasher::new(2),
+            wakeups: Wakeups::default(),
+            bus: Bus::memory(),
+            pool,
+            queries,
+            config,
+        })))
+    }
+}
+
+impl App {
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// SQL statements run through the pool so far.
+    pub fn query_count(&self) -> u64 {
+        self.queries.get()
+    }
+
+    /// A pooled connection (fails fast when the pool is exhausted).
+    pub async fn conn(&self) -> Result<PooledConn, PoolError> {
+        self.pool.get().await
+    }
+
+    /// Encryption of secrets at rest.
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    /// Access-token keys.
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.jwt
+    }
+
+    /// Password hashing.
+    pub fn passwords(&self) -> &PasswordHasher {
+        &self.passwords
+    }
+
+    /// The live-event bus.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// In-process wake-ups of the background workers.
+    pub fn wakeups(&self) -> &Wakeups {
+        &self.wakeups
+    }
+}

@@ -1,0 +1,214 @@
+//! Sign-up, sign-in, refresh rotation, token checks and throttling.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::json;
+
+use crate::support::test_app::PASSWORD;
+use crate::support::{TestApp, error_code};
+
+const LOGIN: &str = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken } }";
+const REFRESH: &str =
+    "mutation($t: String!) { refreshToken(token: $t) { accessToken refreshToken } }";
+const ME: &str = "{ me { id email memberships { role org { id name } } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signup_creates_org_with_admin_and_me_shows_it() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "Ana@Example.com").await;
+    let me = app.gql_ok(Some(&admin.token), ME, json!({})).await;
+    assert_eq!(me["me"]["email"], "ana@example.com");
+    assert_eq!(me["me"]["memberships"][0]["role"], "ADMIN");
+    assert_eq!(me["me"]["memberships"][0]["org"]["name"], "Acme");
+    let dup = app
+        .graphql(
+            None,
+            "mutation($i: SignupInput!) { signup(input: $i) { accessToken } }",
+            json!({"i": {"orgName": "Other", "name": "X", "email": "ana@example.com", "password": PASSWORD}}),
+        )
+        .await;
+    assert_eq!(error_code(&dup), "BAD_USER_INPUT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signup_rejects_bad_input_and_stores_nothing() {
+    let app = TestApp::new().await;
+    for (email, password) in [("not-an-email", PASSWORD), ("ok@example.com", "short")] {
+        let response = app
+            .graphql(
+                None,
+                "mutation($i: SignupInput!) { signup(input: $i) { accessToken } }",
+                json!({"i": {"orgName": "Acme", "name": "Ana", "email": email, "password": password}}),
+            )
+            .await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+    }
+    let mut conn = app.db.connect().await;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let orgs: N = diesel::sql_query("SELECT count(*) AS n FROM orgs")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(orgs.n, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unknown_email_get_the_same_error() {
+    let app = TestApp::new().await;
+    app.signup("Acme", "ana@example.com").await;
+    let wrong = app
+        .graphql(
+            None,
+            LOGIN,
+            json!({"e": "ana@example.com", "p": "wrong password"}),
+        )
+        .await;
+    let unknown = app
+        .graphql(
+            None,
+            LOGIN,
+            json!({"e": "nobody@example.com", "p": "wrong password"}),
+        )
+        .await;
+    assert_eq!(wrong["errors"], unknown["errors"]);
+    assert_eq!(error_code(&wrong), "UNAUTHENTICATED");
+    assert!(wrong["data"].is_null());
+    let ok = app
+        .gql_ok(None, LOGIN, json!({"e": "ANA@example.com", "p": PASSWORD}))
+        .await;
+    assert!(ok["login"]["accessToken"].as_str().unwrap().len() > 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_throttle_the_account_even_for_the_right_password() {
+    let app = TestApp::new().await;
+    app.signup("Acme", "ana@example.com").await;
+    for _ in 0..5 {
+        let r = app
+            .graphql(
+                None,
+                LOGIN,
+                json!({"e": "ana@example.com", "p": "wrong password"}),
+            )
+            .await;
+        assert_eq!(error_code(&r), "UNAUTHENTICATED");
+    }
+    let r = app
+        .graphql(None, LOGIN, json!({"e": "ana@example.com", "p": PASSWORD}))
+        .await;
+    assert_eq!(error_code(&r), "RATE_LIMITED");
+    // Unknown accounts are throttled alike, so throttling reveals nothing.
+    for _ in 0..6 {
+        app.graphql(
+            None,
+            LOGIN,
+            json!({"e": "ghost@example.com", "p": "wrong password"}),
+        )
+        .await;
+    }
+    let r = app
+        .graphql(
+            None,
+            LOGIN,
+            json!({"e": "ghost@example.com", "p": "wrong password"}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "RATE_LIMITED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_one_auth_mutation_per_request() {
+    let app = TestApp::new().await;
+    app.signup("Acme", "ana@example.com").await;
+    let r = app
+        .graphql(
+            None,
+            "mutation($p: String!) { a: login(email: \"ana@example.com\", password: $p) { accessToken } \
+                        b: login(email: \"ana@example.com\", password: $p) { accessToken } }",
+            json!({"p": PASSWORD}),
+        )
+        .await;
+    let errors = r["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{r}");
+    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(errors[0]["path"][0], "b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let first = app.gql_ok(None, REFRESH, json!({"t": admin.refresh})).await;
+    let second_token = first["refreshToken"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let access = first["refreshToken"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.gql_ok(Some(&access), ME, json!({})).await;
+    // Replaying the rotated token is refused and kills the newer one too.
+    let replay = app
+        .graphql(None, REFRESH, json!({"t": admin.refresh}))
+        .await;
+    assert_eq!(error_code(&replay), "UNAUTHENTICATED");
+    let newer = app.graphql(None, REFRESH, json!({"t": second_token})).await;
+    assert_eq!(error_code(&newer), "UNAUTHENTICATED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_the_wrong_kind_are_rejected() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    // A refresh token is not an access token...
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {}", admin.refresh))
+        .body(Body::from(json!({"query": ME}).to_string()))
+        .unwrap();
+    let (status, _, body) = app.request(request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    // ...and an access token is not a refresh token.
+    let r = app.graphql(None, REFRESH, json!({"t": admin.token})).await;
+    assert_eq!(error_code(&r), "UNAUTHENTICATED");
+    // No token at all: the field says UNAUTHENTICATED.
+    let r = app.graphql(None, ME, json!({})).await;
+    assert_eq!(error_code(&r), "UNAUTHENTICATED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_can_belong_to_several_orgs() {
+    let app = TestApp::new().await;
+    let acme = app.signup("Acme", "ana@example.com").await;
+    let globex = app.signup("Globex", "bo@example.com").await;
+    app.gql_ok(
+        Some(&globex.token),
+        "mutation($o: ID!, $i: AddMemberInput!) { addMember(orgId: $o, input: $i) { role } }",
+        json!({"o": globex.org_id, "i": {"email": "ana@example.com", "name": "Ana", "password": PASSWORD, "role": "AGENT"}}),
+    )
+    .await;
+    let me = app.gql_ok(Some(&acme.token), ME, json!({})).await;
+    let roles: Vec<_> = me["me"]["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].clone())
+        .collect();
+    assert_eq!(roles, vec![json!("ADMIN"), json!("AGENT")]);
+    let org = app
+        .gql_ok(
+            Some(&acme.token),
+            "query($o: ID!) { org(id: $o) { name viewerRole } }",
+            json!({"o": globex.org_id}),
+        )
+        .await;
+    assert_eq!(org["org"]["viewerRole"], "AGENT");
+}

@@ -1,0 +1,512 @@
+//! The read side of the inbox and the agent actions that need no Meta call.
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::support::seed;
+use crate::support::{Session, TestApp, error_code};
+
+const INBOX: &str =
+    "query($o: ID!, $first: Int, $after: String, $status: TicketStatus, $assignee: ID) {
+  org(id: $o) { tickets(first: $first, after: $after, status: $status, assigneeId: $assignee) {
+    edges { cursor node { id status priority lastMessageAt lastMessagePreview unreadCount
+      customer { id name identities { platform externalId username channel { id } } }
+      channel { id name platform } assignee { id name } lastMessage { id text createdAt } } }
+    pageInfo { hasNextPage hasPreviousPage endCursor } } } }";
+
+async fn setup() -> (TestApp, Session, String) {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let channel = app
+        .create_channel(&admin, "INSTAGRAM", "17841400000000010", "s")
+        .await;
+    (app, admin, channel)
+}
+
+fn ids(connection: &Value) -> Vec<String> {
+    connection["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_pages_through_tickets_by_last_activity_without_gaps_or_repeats() {
+    let (app, admin, channel) = setup().await;
+    let now = Utc::now();
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let c = seed::conversation(
+            &app,
+            &admin.org_id,
+            &channel,
+            &format!("C{i}"),
+            &format!("ig-{i}"),
+            2,
+            now - Duration::hours(i),
+        )
+        .await;
+        expected.push(c.ticket_id);
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let data = app
+            .gql_ok(
+                Some(&admin.token),
+                INBOX,
+                json!({"o": admin.org_id, "first": 3, "after": after}),
+            )
+            .await;
+        let tickets = &data["org"]["tickets"];
+        seen.extend(ids(tickets));
+        if !tickets["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = tickets["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, expected, "newest activity first, each ticket once");
+    let first = app
+        .gql_ok(
+            Some(&admin.token),
+            INBOX,
+            json!({"o": admin.org_id, "first": 1}),
+        )
+        .await;
+    let node = &first["org"]["tickets"]["edges"][0]["node"];
+    assert_eq!(node["customer"]["name"], "C0");
+    assert_eq!(node["customer"]["identities"][0]["externalId"], "ig-0");
+    assert_eq!(node["channel"]["platform"], "INSTAGRAM");
+    assert_eq!(node["lastMessage"]["text"], "message 1 from C0");
+    assert_eq!(node["unreadCount"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_page_of_50_costs_a_constant_number_of_queries() {
+    let (app, admin, channel) = setup().await;
+    let now = Utc::now();
+    let count_for = async |app: &TestApp| {
+        let before = app.state.query_count();
+        let data = app
+            .gql_ok(
+                Some(&admin.token),
+                INBOX,
+                json!({"o": admin.org_id, "first": 50}),
+            )
+            .await;
+        (
+            app.state.query_count() - before,
+            ids(&data["org"]["tickets"]).len(),
+        )
+    };
+    for i in 0..5 {
+        seed::conversation(
+            &app,
+            &admin.org_id,
+            &channel,
+            &format!("C{i}"),
+            &format!("a-{i}"),
+            1,
+            now - Duration::minutes(i),
+        )
+        .await;
+    }
+    let (small, n) = count_for(&app).await;
+    assert_eq!(n, 5);
+    for i in 5..50 {
+        seed::conversation(
+            &app,
+            &admin.org_id,
+            &channel,
+            &format!("C{i}"),
+            &format!("a-{i}"),
+            1,
+            now - Duration::minutes(i),
+        )
+        .await;
+    }
+    let (large, n) = count_for(&app).await;
+    assert_eq!(n, 50);
+    assert_eq!(small, large, "queries must not grow with the page");
+    // membership + tickets + customers + identities + channels + last messages + read counts
+    assert!(large <= 8, "inbox page took {large} queries");
+    println!("inbox page of 50 tickets: {large} SQL queries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_page_forward_from_the_oldest_and_backward_from_the_newest() {
+    let (app, admin, channel) = setup().await;
+    let conv = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Dana",
+        "ig-dana",
+        5,
+        Utc::now(),
+    )
+    .await;
+    let q = "query($o: ID!, $t: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+      org(id: $o) { ticket(id: $t) { messages(first: $first, after: $after, last: $last, before: $before) {
+        edges { cursor node { id text direction status author { type customer { name } } } }
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } } }";
+    let vars = |extra: Value| {
+        let mut v = json!({"o": admin.org_id, "t": conv.ticket_id});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let first = app
+        .gql_ok(Some(&admin.token), q, vars(json!({"first": 2})))
+        .await;
+    let page = &first["org"]["ticket"]["messages"];
+    assert_eq!(ids(page), conv.message_ids[..2].to_vec());
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    assert_eq!(
+        page["edges"][0]["node"]["author"]["customer"]["name"],
+        "Dana"
+    );
+    let next = app
+        .gql_ok(
+            Some(&admin.token),
+            q,
+            vars(json!({"first": 10, "after": page["pageInfo"]["endCursor"]})),
+        )
+        .await;
+    assert_eq!(
+        ids(&next["org"]["ticket"]["messages"]),
+        conv.message_ids[2..].to_vec()
+    );
+    assert_eq!(
+        next["org"]["ticket"]["messages"]["pageInfo"]["hasNextPage"],
+        false
+    );
+
+    let last = app
+        .gql_ok(Some(&admin.token), q, vars(json!({"last": 2})))
+        .await;
+    let page = &last["org"]["ticket"]["messages"];
+    assert_eq!(
+        ids(page),
+        conv.message_ids[3..].to_vec(),
+        "latest two, still oldest first"
+    );
+    assert_eq!(page["pageInfo"]["hasPreviousPage"], true);
+    let earlier = app
+        .gql_ok(
+            Some(&admin.token),
+            q,
+            vars(json!({"last": 2, "before": page["pageInfo"]["startCursor"]})),
+        )
+        .await;
+    assert_eq!(
+        ids(&earlier["org"]["ticket"]["messages"]),
+        conv.message_ids[1..3].to_vec()
+    );
+
+    for bad in [
+        json!({"first": 101}),
+        json!({"first": 1, "last": 1}),
+        json!({"first": 1, "after": "garbage"}),
+        json!({"first": -1}),
+    ] {
+        let r = app.graphql(Some(&admin.token), q, vars(bad.clone())).await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_filter_by_platform_and_search_name_or_username() {
+    let (app, admin, channel) = setup().await;
+    let wa = app
+        .create_channel(&admin, "WHATSAPP", "330915846700010", "s")
+        .await;
+    seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Lena",
+        "ig-lena",
+        1,
+        Utc::now(),
+    )
+    .await;
+    seed::conversation(
+        &app,
+        &admin.org_id,
+        &wa,
+        "Priya",
+        "447700900318",
+        1,
+        Utc::now(),
+    )
+    .await;
+    seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Omar_100%",
+        "ig-omar",
+        1,
+        Utc::now(),
+    )
+    .await;
+    let q = "query($o: ID!, $p: Platform, $s: String) { org(id: $o) { customers(platform: $p, search: $s) { edges { node { name } } } } }";
+    let names = async |p: Value, s: Value| -> Vec<String> {
+        let data = app
+            .gql_ok(
+                Some(&admin.token),
+                q,
+                json!({"o": admin.org_id, "p": p, "s": s}),
+            )
+            .await;
+        let mut names: Vec<String> = data["org"]["customers"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(json!("WHATSAPP"), Value::Null).await, vec!["Priya"]);
+    assert_eq!(names(Value::Null, json!("LEN")).await, vec!["Lena"]);
+    assert_eq!(
+        names(Value::Null, json!("priya_handle")).await,
+        vec!["Priya"],
+        "search covers usernames"
+    );
+    assert_eq!(
+        names(Value::Null, json!("%")).await,
+        vec!["Omar_100%"],
+        "LIKE wildcards match literally"
+    );
+    assert_eq!(
+        names(json!("INSTAGRAM"), Value::Null).await,
+        vec!["Lena", "Omar_100%"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_update_assign_and_read_tickets() {
+    let (app, admin, channel) = setup().await;
+    let agent = app.add_member(&admin, "carl@example.com", "AGENT").await;
+    let conv = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Eve",
+        "ig-eve",
+        3,
+        Utc::now(),
+    )
+    .await;
+    let update = "mutation($o: ID!, $t: ID!, $i: UpdateTicketInput!) { updateTicket(orgId: $o, id: $t, input: $i) { status priority assignee { id } } }";
+    let data = app
+        .gql_ok(Some(&admin.token), update, json!({"o": admin.org_id, "t": conv.ticket_id, "i": {"status": "PENDING", "priority": "HIGH", "assigneeId": agent.user_id}}))
+        .await;
+    assert_eq!(
+        data["updateTicket"],
+        json!({"status": "PENDING", "priority": "HIGH", "assignee": {"id": agent.user_id}})
+    );
+    // The assignee is notified.
+    let notes = app
+        .gql_ok(Some(&agent.token), "query($o: ID!) { org(id: $o) { unreadNotificationCount notifications { edges { node { type ticket { id } } } } } }", json!({"o": admin.org_id}))
+        .await;
+    assert_eq!(notes["org"]["unreadNotificationCount"], 1);
+    assert_eq!(
+        notes["org"]["notifications"]["edges"][0]["node"]["type"],
+        "ASSIGNED"
+    );
+    // Filter by assignee and status.
+    let mine = app
+        .gql_ok(
+            Some(&agent.token),
+            INBOX,
+            json!({"o": admin.org_id, "assignee": agent.user_id, "status": "PENDING"}),
+        )
+        .await;
+    assert_eq!(ids(&mine["org"]["tickets"]), vec![conv.ticket_id.clone()]);
+    // Assigning to someone outside the org changes nothing.
+    let outsider = app.signup("Other", "zed@example.com").await;
+    let r = app
+        .graphql(
+            Some(&admin.token),
+            update,
+            json!({"o": admin.org_id, "t": conv.ticket_id, "i": {"assigneeId": outsider.user_id}}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT");
+    let r = app
+        .gql_ok(
+            Some(&admin.token),
+            update,
+            json!({"o": admin.org_id, "t": conv.ticket_id, "i": {"assigneeId": null}}),
+        )
+        .await;
+    assert_eq!(r["updateTicket"]["assignee"], Value::Null);
+    assert_eq!(r["updateTicket"]["status"], "PENDING");
+
+    // Unread counts are per agent.
+    let read = "mutation($o: ID!, $t: ID!) { markTicketRead(orgId: $o, id: $t) { unreadCount } }";
+    let unread = "query($o: ID!, $t: ID!) { org(id: $o) { ticket(id: $t) { unreadCount } } }";
+    let vars = json!({"o": admin.org_id, "t": conv.ticket_id});
+    app.gql_ok(Some(&agent.token), read, vars.clone()).await;
+    let agent_view = app.gql_ok(Some(&agent.token), unread, vars.clone()).await;
+    let admin_view = app.gql_ok(Some(&admin.token), unread, vars).await;
+    assert_eq!(agent_view["org"]["ticket"]["unreadCount"], 0);
+    assert_eq!(admin_view["org"]["ticket"]["unreadCount"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_read_one_by_one_or_all_at_once() {
+    let (app, admin, channel) = setup().await;
+    let a = seed::conversation(&app, &admin.org_id, &channel, "A", "ig-a", 1, Utc::now()).await;
+    let b = seed::conversation(&app, &admin.org_id, &channel, "B", "ig-b", 1, Utc::now()).await;
+    let n1 = seed::notification(&app, &admin.org_id, &admin.user_id, &a.ticket_id, 3).await;
+    seed::notification(&app, &admin.org_id, &admin.user_id, &b.ticket_id, 1).await;
+    let count = "query($o: ID!) { org(id: $o) { unreadNotificationCount notifications(unreadOnly: true) { edges { node { id count } } } } }";
+    let data = app
+        .gql_ok(Some(&admin.token), count, json!({"o": admin.org_id}))
+        .await;
+    assert_eq!(data["org"]["unreadNotificationCount"], 2);
+    let one = app
+        .gql_ok(Some(&admin.token), "mutation($o: ID!, $n: ID!) { markNotificationRead(orgId: $o, id: $n) { id count readAt } }", json!({"o": admin.org_id, "n": n1}))
+        .await;
+    assert_eq!(one["markNotificationRead"]["count"], 3);
+    assert!(one["markNotificationRead"]["readAt"].is_string());
+    let data = app
+        .gql_ok(Some(&admin.token), count, json!({"o": admin.org_id}))
+        .await;
+    assert_eq!(data["org"]["unreadNotificationCount"], 1);
+    let all = app
+        .gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!) { markAllNotificationsRead(orgId: $o) }",
+            json!({"o": admin.org_id}),
+        )
+        .await;
+    assert_eq!(all["markAllNotificationsRead"], 1);
+    let data = app
+        .gql_ok(Some(&admin.token), count, json!({"o": admin.org_id}))
+        .await;
+    assert_eq!(data["org"]["unreadNotificationCount"], 0);
+    // Another member cannot read or mark someone else's notification.
+    let agent = app.add_member(&admin, "carl@example.com", "AGENT").await;
+    let r = app
+        .graphql(
+            Some(&agent.token),
+            "mutation($o: ID!, $n: ID!) { markNotificationRead(orgId: $o, id: $n) { id } }",
+            json!({"o": admin.org_id, "n": n1}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merging_customers_moves_identities_tickets_and_messages() {
+    let (app, admin, channel) = setup().await;
+    let wa = app
+        .create_channel(&admin, "WHATSAPP", "330915846700011", "s")
+        .await;
+    let ig = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Priya IG",
+        "ig-priya",
+        2,
+        Utc::now() - Duration::hours(1),
+    )
+    .await;
+    let whatsapp = seed::conversation(
+        &app,
+        &admin.org_id,
+        &wa,
+        "Priya WA",
+        "447700900318",
+        3,
+        Utc::now(),
+    )
+    .await;
+    let merged = app
+        .gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $t: ID!, $s: ID!) { mergeCustomers(orgId: $o, targetId: $t, sourceId: $s) { id name identities { platform } tickets(first: 10) { edges { node { id messages(first: 10) { edges { node { id } } } } } } } }",
+            json!({"o": admin.org_id, "t": ig.customer_id, "s": whatsapp.customer_id}),
+        )
+        .await;
+    let customer = &merged["mergeCustomers"];
+    assert_eq!(customer["name"], "Priya IG");
+    let platforms: Vec<_> = customer["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["platform"].clone())
+        .collect();
+    assert_eq!(platforms.len(), 2);
+    assert_eq!(
+        ids(&customer["tickets"]),
+        vec![whatsapp.ticket_id.clone(), ig.ticket_id.clone()]
+    );
+    let gone = app
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!, $c: ID!) { org(id: $o) { customer(id: $c) { id } } }",
+            json!({"o": admin.org_id, "c": whatsapp.customer_id}),
+        )
+        .await;
+    assert_eq!(gone["org"]["customer"], Value::Null);
+    let r = app
+        .graphql(Some(&admin.token), "mutation($o: ID!, $c: ID!) { mergeCustomers(orgId: $o, targetId: $c, sourceId: $c) { id } }", json!({"o": admin.org_id, "c": ig.customer_id}))
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merging_two_customers_on_the_same_channel_joins_their_conversations() {
+    let (app, admin, channel) = setup().await;
+    let older = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Old",
+        "ig-old",
+        2,
+        Utc::now() - Duration::hours(2),
+    )
+    .await;
+    let newer = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "New",
+        "ig-new",
+        2,
+        Utc::now(),
+    )
+    .await;
+    let merged = app
+        .gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $t: ID!, $s: ID!) { mergeCustomers(orgId: $o, targetId: $t, sourceId: $s) { tickets(first: 10) { edges { node { id unreadCount lastMessage { id } messages(first: 10) { edges { node { id } } } } } } } }",
+            json!({"o": admin.org_id, "t": older.customer_id, "s": newer.customer_id}),
+        )
+        .await;
+    let tickets = &merged["mergeCustomers"]["tickets"]["edges"];
+    assert_eq!(tickets.as_array().unwrap().len(), 1);
+    let ticket = &tickets[0]["node"];
+    assert_eq!(ticket["id"], older.ticket_id.as_str());
+    assert_eq!(ticket["unreadCount"], 4);
+    assert_eq!(ticket["lastMessage"]["id"], newer.message_ids[1].as_str());
+    let expected: Vec<String> = older
+        .message_ids
+        .iter()
+        .chain(&newer.message_ids)
+        .cloned()
+        .collect();
+    assert_eq!(ids(&ticket["messages"]), expected);
+}

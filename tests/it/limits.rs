@@ -1,0 +1,201 @@
+//! Abuse limits of `/graphql`: depth, complexity, directives, batches, methods, media
+//! types, body size, and production hardening.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, error_code};
+
+async fn post_raw(app: &TestApp, content_type: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body.into())
+        .unwrap();
+    let (status, _, body) = app.request(request).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_queries_are_refused_before_any_database_work() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let mut selection = "id".to_owned();
+    for _ in 0..15 {
+        selection = format!("customer {{ tickets {{ edges {{ node {{ {selection} }} }} }} }}");
+    }
+    let query = format!(
+        "query($o: ID!) {{ org(id: $o) {{ ticket(id: \"00000000-0000-0000-0000-000000000000\") {{ {selection} }} }} }}"
+    );
+    let before = app.state.query_count();
+    let r = app
+        .graphql(Some(&admin.token), &query, json!({"o": admin.org_id}))
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+    assert_eq!(
+        app.state.query_count(),
+        before,
+        "a refused query must not touch the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_connections_and_alias_floods_are_too_complex() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let nested = "query($o: ID!) { org(id: $o) { tickets(first: 100) { edges { node { customer { tickets(first: 100) { edges { node { messages(first: 100) { edges { node { id } } } } } } } } } } } }";
+    let r = app
+        .graphql(Some(&admin.token), nested, json!({"o": admin.org_id}))
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("complex"),
+        "{r}"
+    );
+    let aliases: String = (0..1000).map(|i| format!("a{i}: __typename ")).collect();
+    let r = app
+        .graphql(Some(&admin.token), &format!("{{ {aliases} }}"), json!({}))
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT");
+    let directives = "{ __typename @skip(if: false) @skip(if: false) @skip(if: false) @skip(if: false) @skip(if: false) @skip(if: false) }";
+    let r = app.graphql(Some(&admin.token), directives, json!({})).await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT");
+    let huge_page =
+        "query($o: ID!) { org(id: $o) { tickets(first: 100000) { edges { node { id } } } } }";
+    let r = app
+        .graphql(Some(&admin.token), huge_page, json!({"o": admin.org_id}))
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_queries_pass_with_headroom() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let inbox = "query($o: ID!) { org(id: $o) { tickets(first: 100) { edges { cursor node { id kind status priority lastMessageAt lastMessagePreview unreadCount createdAt
+        customer { id name avatarUrl identities { platform externalId username channel { id name } } }
+        channel { id name platform status } assignee { id name email } lastMessage { id text kind direction status createdAt } } } pageInfo { hasNextPage endCursor } } } }";
+    app.gql_ok(Some(&admin.token), inbox, json!({"o": admin.org_id}))
+        .await;
+    let conversation = "query($o: ID!, $t: ID!) { org(id: $o) { ticket(id: $t) { id status customer { name } messages(last: 100) { edges { cursor node {
+        id direction kind text status errorCode errorMessage externalId isDeleted isPrivateNote createdAt
+        replyTo { id text author { type } } attachments { type url mimeType title } reactions { emoji reaction reactorType }
+        author { type user { id name } customer { id name } } } } pageInfo { hasPreviousPage startCursor } } } } }";
+    app.gql_ok(
+        Some(&admin.token),
+        conversation,
+        json!({"o": admin.org_id, "t": "00000000-0000-0000-0000-000000000000"}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_wrong_methods_media_types_and_big_bodies_are_refused() {
+    let app = TestApp::new().await;
+    let (status, body) = post_raw(
+        &app,
+        "application/json",
+        json!([{"query": "{ __typename }"}, {"query": "{ __typename }"}]).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    let signup = r#"mutation { signup(input: {orgName: "X", name: "X", email: "x@example.com", password: "long enough"}) { accessToken } }"#;
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let (status, _) = post_raw(&app, content_type, json!({"query": signup}).to_string()).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+    }
+    let uri = format!("/graphql?query={}", urlencode(signup));
+    let (status, headers, _) = app
+        .request(Request::get(uri).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers[header::ALLOW], "POST");
+    // None of the refused signups ran.
+    let r = app.graphql(None, "mutation { login(email: \"x@example.com\", password: \"long enough\") { accessToken } }", json!({})).await;
+    assert_eq!(error_code(&r), "UNAUTHENTICATED");
+    let big = format!(
+        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"pad\": \"{}\"}}}}",
+        "x".repeat(300 * 1024)
+    );
+    let (status, _) = post_raw(&app, "application/json", big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A GET query works.
+    let (status, _, body) = app
+        .request(
+            Request::get("/graphql?query=%7B__typename%7D")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["data"]["__typename"],
+        "Query"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_config_hides_introspection_suggestions_and_graphiql() {
+    let app = TestApp::with_config(|c| c.graphql_introspection = false).await;
+    let r = app
+        .graphql(None, "{ __schema { types { name } } }", json!({}))
+        .await;
+    assert_eq!(
+        r["data"]["__schema"],
+        Value::Null,
+        "introspection must reveal nothing: {r}"
+    );
+    let r = app.graphql(None, "{ __typename }", json!({})).await;
+    assert_eq!(r["data"]["__typename"], "Query");
+    let r = app.graphql(None, "{ mee { id } }", json!({})).await;
+    assert!(!r.to_string().contains("Did you mean"), "{r}");
+    let (status, _, _) = app
+        .request(Request::get("/graphql").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let dev = TestApp::new().await;
+    let (status, _, body) = dev
+        .request(Request::get("/graphql").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("graphiql"));
+    let r = dev
+        .graphql(None, "{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(r["data"]["__schema"]["queryType"]["name"], "Query");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness() {
+    let app = TestApp::new().await;
+    let (status, headers, _) = app
+        .request(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.contains_key("x-request-id"));
+    let (status, _, _) = app
+        .request(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

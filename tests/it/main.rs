@@ -1,0 +1,13 @@
+//! The integration test binary: every test talks to the real PostgreSQL (its own
+//! database, cloned from a migrated template) through the real router.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+mod auth;
+mod channels;
+mod inbox_reads;
+mod limits;
+mod schema_file;
+mod tenancy;

@@ -1,0 +1,7 @@
+//! Test harness: per-test databases, the app behind its router, GraphQL helpers.
+
+pub mod seed;
+pub mod test_app;
+pub mod test_db;
+
+pub use test_app::{Session, TestApp, error_code};

@@ -1,0 +1,161 @@
+//! `TestApp`: the real router on a fresh database, plus helpers to call it.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use delightchat::config::Config;
+use delightchat::state::AppState;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use super::test_db::TestDb;
+
+/// A signed-in user of an org.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Access token.
+    pub token: String,
+    /// Refresh token.
+    pub refresh: String,
+    /// The org the session was created for.
+    pub org_id: String,
+    /// The user.
+    pub user_id: String,
+}
+
+/// The application under test.
+pub struct TestApp {
+    /// Its database (dropped with the app).
+    pub db: TestDb,
+    /// Its state.
+    pub state: AppState,
+    /// Its router.
+    pub router: Router,
+}
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    /// An app with development defaults on a fresh database.
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// An app whose config `tweak` adjusts.
+    pub async fn with_config(tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new().await;
+        let mut config = Config::from_lookup(|_| None).unwrap();
+        config.database_url = db.url();
+        config.database_pool_size = 8;
+        tweak(&mut config);
+        let state = AppState::new(config).unwrap();
+        let router = delightchat::router(state.clone());
+        Self { db, state, router }
+    }
+
+    /// Sends a request through the router.
+    pub async fn request(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, headers, body)
+    }
+
+    /// POSTs a GraphQL operation; returns the JSON response (whatever its status).
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request =
+            Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = json!({"query": query, "variables": variables}).to_string();
+        let (_, _, body) = self.request(request.body(Body::from(body)).unwrap()).await;
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Like [`TestApp::graphql`], but fails the test on any error and returns `data`.
+    pub async fn gql_ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.graphql(token, query, variables).await;
+        assert!(
+            response.get("errors").is_none(),
+            "unexpected errors: {response:#}"
+        );
+        response["data"].clone()
+    }
+
+    /// Signs up a new org with its admin.
+    pub async fn signup(&self, org: &str, email: &str) -> Session {
+        let data = self
+            .gql_ok(
+                None,
+                "mutation($i: SignupInput!) { signup(input: $i) { accessToken refreshToken user { id memberships { org { id } } } } }",
+                json!({"i": {"orgName": org, "name": "Admin", "email": email, "password": PASSWORD}}),
+            )
+            .await;
+        let payload = &data["signup"];
+        Session {
+            token: payload["accessToken"].as_str().unwrap().into(),
+            refresh: payload["refreshToken"].as_str().unwrap().into(),
+            org_id: payload["user"]["memberships"][0]["org"]["id"]
+                .as_str()
+                .unwrap()
+                .into(),
+            user_id: payload["user"]["id"].as_str().unwrap().into(),
+        }
+    }
+
+    /// Adds a member to the admin's org and signs them in.
+    pub async fn add_member(&self, admin: &Session, email: &str, role: &str) -> Session {
+        self.gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $i: AddMemberInput!) { addMember(orgId: $o, input: $i) { role } }",
+            json!({"o": admin.org_id, "i": {"email": email, "name": "Member", "password": PASSWORD, "role": role}}),
+        )
+        .await;
+        let data = self
+            .gql_ok(
+                None,
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken user { id } } }",
+                json!({"e": email, "p": PASSWORD}),
+            )
+            .await;
+        Session {
+            token: data["login"]["accessToken"].as_str().unwrap().into(),
+            refresh: data["login"]["refreshToken"].as_str().unwrap().into(),
+            org_id: admin.org_id.clone(),
+            user_id: data["login"]["user"]["id"].as_str().unwrap().into(),
+        }
+    }
+
+    /// Connects a channel; returns its id.
+    pub async fn create_channel(
+        &self,
+        admin: &Session,
+        platform: &str,
+        account: &str,
+        app_secret: &str,
+    ) -> String {
+        let data = self
+            .gql_ok(
+                Some(&admin.token),
+                "mutation($o: ID!, $i: CreateChannelInput!) { createChannel(orgId: $o, input: $i) { id } }",
+                json!({"o": admin.org_id, "i": {
+                    "platform": platform, "name": format!("{platform} {account}"), "externalAccountId": account,
+                    "accessToken": format!("EAAG-token-of-{account}"), "appSecret": app_secret,
+                    "verifyToken": format!("verify-{account}")}}),
+            )
+            .await;
+        data["createChannel"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The `extensions.code` of the first error of a response.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {response:#}"))
+}
