@@ -14,6 +14,7 @@ pub mod events;
 pub mod graphql;
 pub mod inbox;
 pub mod jobs;
+pub mod metrics;
 pub mod observability;
 pub mod state;
 pub mod webhooks;
@@ -48,11 +49,15 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(graphql::http::MAX_BODY_BYTES))
         .with_state(graphql_state);
     let webhook_routes = Router::new()
-        .route("/webhook", get(webhooks::routes::verify_app))
+        .route(
+            "/webhook",
+            get(webhooks::routes::verify_app).post(webhooks::routes::receive_app),
+        )
         .route(
             "/webhook/{channel_id}",
-            get(webhooks::routes::verify_channel),
+            get(webhooks::routes::verify_channel).post(webhooks::routes::receive_channel),
         )
+        .layer(DefaultBodyLimit::max(webhooks::routes::MAX_BODY_BYTES))
         .with_state(state.clone());
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()

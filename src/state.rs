@@ -11,6 +11,9 @@ use crate::crypto::SecretBox;
 use crate::db::{self, Pool, PoolError, PooledConn, QueryCounter};
 use crate::events::Bus;
 use crate::jobs::Wakeups;
+use crate::metrics::Metrics;
+use crate::webhooks::keys::KeyCache;
+use crate::webhooks::store::DeliveryStore;
 
 /// Everything handlers and workers share.
 pub struct App {
@@ -20,8 +23,11 @@ pub struct App {
     secrets: SecretBox,
     jwt: JwtKeys,
     passwords: PasswordHasher,
-    wakeups: Wakeups,
+    wakeups: Arc<Wakeups>,
     bus: Bus,
+    deliveries: DeliveryStore,
+    webhook_keys: KeyCache,
+    metrics: Metrics,
 }
 
 /// Handle to the shared [`App`].
@@ -37,7 +43,8 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state for `config` (the pool connects lazily).
+    /// Builds the state for `config` (the pool connects lazily). Must run inside a Tokio
+    /// runtime: it starts the webhook committer tasks.
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let queries = QueryCounter::default();
         let pool = db::pool(
@@ -46,12 +53,16 @@ impl AppState {
             db::SessionLimits::API,
             queries.clone(),
         )?;
+        let wakeups = Arc::new(Wakeups::default());
         Ok(Self(Arc::new(App {
             secrets: SecretBox::new(&config.secret_key),
             jwt: JwtKeys::new(&config.jwt_secret, config.access_token_ttl),
             passwords: PasswordHasher::new(2),
-            wakeups: Wakeups::default(),
+            deliveries: DeliveryStore::start(pool.clone(), wakeups.clone()),
+            wakeups,
             bus: Bus::memory(),
+            webhook_keys: KeyCache::default(),
+            metrics: Metrics::default(),
             pool,
             queries,
             config,
@@ -100,8 +111,28 @@ impl App {
         &self.bus
     }
 
+    /// Durable storage of webhook deliveries.
+    pub fn deliveries(&self) -> &DeliveryStore {
+        &self.deliveries
+    }
+
+    /// Cached webhook verification keys.
+    pub fn webhook_keys(&self) -> &KeyCache {
+        &self.webhook_keys
+    }
+
+    /// Process counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// In-process wake-ups of the background workers.
     pub fn wakeups(&self) -> &Wakeups {
         &self.wakeups
+    }
+
+    /// A shared handle to the wake-ups (for tasks that outlive a borrow).
+    pub fn wakeups_handle(&self) -> Arc<Wakeups> {
+        self.wakeups.clone()
     }
 }

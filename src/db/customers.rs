@@ -161,6 +161,63 @@ pub fn escape_like(input: &str) -> String {
     out
 }
 
+/// The identity of `external_id` on `channel`, if that person wrote before.
+pub async fn find_identity(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+    external_id: &str,
+) -> QueryResult<Option<Identity>> {
+    customer_identities::table
+        .filter(customer_identities::channel_id.eq(channel))
+        .filter(customer_identities::external_id.eq(external_id))
+        .select(Identity::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Creates a customer with its first identity (first contact).
+pub async fn insert_with_identity(
+    conn: &mut AsyncPgConnection,
+    customer: &Customer,
+    identity: &Identity,
+) -> QueryResult<()> {
+    diesel::insert_into(customers::table)
+        .values(customer)
+        .execute(conn)
+        .await?;
+    diesel::insert_into(customer_identities::table)
+        .values(identity)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a newer username / display name the platform sent for an identity.
+pub async fn refresh_identity(
+    conn: &mut AsyncPgConnection,
+    identity: Uuid,
+    username: Option<&str>,
+    display_name: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(customer_identities::table.find(identity))
+        .set((
+            customer_identities::username.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Text>,
+            >("coalesce(")
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(username)
+            .sql(", username)")),
+            customer_identities::display_name.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Text>,
+            >("coalesce(")
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(display_name)
+            .sql(", display_name)")),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -205,3 +205,174 @@ pub async fn reactions_of(
         .load(conn)
         .await
 }
+
+/// Inserts `message` unless the channel already has a message with its external id;
+/// `true` when it was inserted (a retried or duplicated delivery gives `false`).
+pub async fn insert_if_new(conn: &mut AsyncPgConnection, message: &Message) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(messages::table)
+        .values(message)
+        .on_conflict((messages::channel_id, messages::external_id))
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Inserts the attachments of a new message.
+pub async fn insert_attachments(
+    conn: &mut AsyncPgConnection,
+    rows: &[Attachment],
+) -> QueryResult<()> {
+    if !rows.is_empty() {
+        diesel::insert_into(attachments::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The message of `channel` with this platform id, locked for update.
+pub async fn find_by_external_id(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+    external_id: &str,
+) -> QueryResult<Option<Message>> {
+    messages::table
+        .filter(messages::channel_id.eq(channel))
+        .filter(messages::external_id.eq(external_id))
+        .for_update()
+        .select(Message::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Our id for the platform message `external_id` of `channel`, if we have it.
+pub async fn id_by_external_id(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+    external_id: &str,
+) -> QueryResult<Option<MessageId>> {
+    messages::table
+        .filter(messages::channel_id.eq(channel))
+        .filter(messages::external_id.eq(external_id))
+        .select(messages::id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Columns ingestion may change on an existing message; `None` keeps a column.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = messages)]
+pub struct MessageChanges {
+    /// New text (`Some(None)` blanks it).
+    pub text: Option<Option<String>>,
+    /// New status.
+    pub status: Option<String>,
+    /// Failure code.
+    pub error_code: Option<Option<i32>>,
+    /// Failure reason.
+    pub error_message: Option<Option<String>>,
+    /// Unsent.
+    pub is_deleted: Option<bool>,
+    /// Edited at.
+    pub edited_at: Option<Option<DateTime<Utc>>>,
+    /// Platform id (set when our send is accepted).
+    pub external_id: Option<Option<String>>,
+}
+
+/// Applies `changes` to a message; the updated row.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: MessageId,
+    changes: &MessageChanges,
+) -> QueryResult<Message> {
+    diesel::update(messages::table.find(id))
+        .set((changes, messages::updated_at.eq(diesel::dsl::now)))
+        .returning(Message::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Deletes a message's attachments (after an unsend).
+pub async fn delete_attachments(conn: &mut AsyncPgConnection, id: MessageId) -> QueryResult<usize> {
+    diesel::delete(attachments::table.filter(attachments::message_id.eq(id)))
+        .execute(conn)
+        .await
+}
+
+/// Marks sent or delivered outbound messages of `ticket` sent at or before `up_to` as
+/// READ; returns the ids changed. Queued and failed messages are left alone, and no
+/// status ever moves backwards.
+pub async fn mark_outbound_read(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+    up_to: DateTime<Utc>,
+) -> QueryResult<Vec<MessageId>> {
+    diesel::update(messages::table)
+        .filter(messages::ticket_id.eq(ticket))
+        .filter(messages::direction.eq("OUTBOUND"))
+        .filter(messages::status.eq_any(["SENT", "DELIVERED"]))
+        .filter(messages::sent_at.le(up_to))
+        .set((
+            messages::status.eq("READ"),
+            messages::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(messages::id)
+        .get_results(conn)
+        .await
+}
+
+/// Sets or removes one reactor's reaction, unless a newer change is already stored
+/// (reactions can arrive out of order); `true` when something changed.
+pub async fn upsert_reaction(
+    conn: &mut AsyncPgConnection,
+    reaction: &NewReaction<'_>,
+) -> QueryResult<bool> {
+    use diesel::sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+    let changed = diesel::sql_query(
+        "INSERT INTO reactions (id, org_id, message_id, reactor_type, reactor_id, emoji, reaction, removed, reacted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (message_id, reactor_type, reactor_id) DO UPDATE SET \
+           emoji = EXCLUDED.emoji, reaction = EXCLUDED.reaction, removed = EXCLUDED.removed, \
+           reacted_at = EXCLUDED.reacted_at \
+         WHERE reactions.reacted_at <= EXCLUDED.reacted_at",
+    )
+    .bind::<SqlUuid, _>(reaction.id)
+    .bind::<SqlUuid, _>(reaction.org_id)
+    .bind::<SqlUuid, _>(reaction.message_id)
+    .bind::<Text, _>(reaction.reactor_type)
+    .bind::<Text, _>(reaction.reactor_id)
+    .bind::<Nullable<Text>, _>(reaction.emoji)
+    .bind::<Nullable<Text>, _>(reaction.reaction)
+    .bind::<Bool, _>(reaction.removed)
+    .bind::<Timestamptz, _>(reaction.reacted_at)
+    .execute(conn)
+    .await?;
+    Ok(changed == 1)
+}
+
+/// A reaction change to store.
+#[derive(Debug)]
+pub struct NewReaction<'a> {
+    /// Id (used when the reactor had no reaction yet).
+    pub id: Uuid,
+    /// Org.
+    pub org_id: OrgId,
+    /// The message.
+    pub message_id: MessageId,
+    /// `CUSTOMER` or `USER`.
+    pub reactor_type: &'a str,
+    /// Who.
+    pub reactor_id: &'a str,
+    /// Emoji.
+    pub emoji: Option<&'a str>,
+    /// Platform reaction name.
+    pub reaction: Option<&'a str>,
+    /// Removal.
+    pub removed: bool,
+    /// When.
+    pub reacted_at: DateTime<Utc>,
+}

@@ -10,7 +10,7 @@ use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{ticket_reads, tickets};
 
 /// A ticket row.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = tickets)]
 pub struct Ticket {
     /// Id.
@@ -185,4 +185,115 @@ pub async fn read_counts(
         .select((ticket_reads::ticket_id, ticket_reads::read_inbound_count))
         .load(conn)
         .await
+}
+
+/// A new ticket.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = tickets)]
+pub struct NewTicket {
+    /// Id.
+    pub id: TicketId,
+    /// Org.
+    pub org_id: OrgId,
+    /// Channel.
+    pub channel_id: ChannelId,
+    /// Customer.
+    pub customer_id: CustomerId,
+    /// `DIRECT` or `COMMENT`.
+    pub kind: &'static str,
+    /// Media id of comment tickets, empty otherwise.
+    pub thread_key: String,
+    /// Initial activity time.
+    pub last_message_at: DateTime<Utc>,
+}
+
+/// The customer's ticket for a thread, locked for update, if it exists.
+pub async fn find_thread_for_update(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+    customer: CustomerId,
+    kind: &str,
+    thread_key: &str,
+) -> QueryResult<Option<Ticket>> {
+    tickets::table
+        .filter(tickets::channel_id.eq(channel))
+        .filter(tickets::customer_id.eq(customer))
+        .filter(tickets::kind.eq(kind))
+        .filter(tickets::thread_key.eq(thread_key))
+        .for_update()
+        .select(Ticket::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Inserts a ticket (the caller holds the customer's lock, so it cannot exist yet).
+pub async fn insert(conn: &mut AsyncPgConnection, ticket: &NewTicket) -> QueryResult<Ticket> {
+    diesel::insert_into(tickets::table)
+        .values(ticket)
+        .returning(Ticket::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// A message that joined a ticket, for its summary fields.
+#[derive(Debug, Clone)]
+pub struct Activity<'a> {
+    /// The message.
+    pub message_id: MessageId,
+    /// When it was sent.
+    pub at: DateTime<Utc>,
+    /// Its preview.
+    pub preview: &'a str,
+    /// From the customer (bumps unread counts and the reply window, reopens).
+    pub inbound: bool,
+}
+
+/// Moves a ticket's summary on for a new message: the preview and last-message time only
+/// when the message is the latest in conversation order (late deliveries of older
+/// messages do not rewind it); inbound messages also bump the unread counter, extend the
+/// reply window and reopen a resolved or snoozed ticket.
+pub async fn record_activity(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+    activity: &Activity<'_>,
+) -> QueryResult<Ticket> {
+    use diesel::sql_types::{Bool, Text, Timestamptz, Uuid as SqlUuid};
+    let updated: Vec<Ticket> = diesel::sql_query(
+        "UPDATE tickets SET \
+           last_message_id = CASE WHEN last_message_id IS NULL OR last_message_at <= $2 THEN $3 ELSE last_message_id END, \
+           last_message_preview = CASE WHEN last_message_id IS NULL OR last_message_at <= $2 THEN $4 ELSE last_message_preview END, \
+           last_message_at = greatest(last_message_at, $2), \
+           inbound_count = inbound_count + CASE WHEN $5 THEN 1 ELSE 0 END, \
+           last_inbound_at = CASE WHEN $5 THEN greatest(last_inbound_at, $2) ELSE last_inbound_at END, \
+           status = CASE WHEN $5 AND status IN ('RESOLVED', 'SNOOZED') THEN 'OPEN' ELSE status END, \
+           updated_at = now() \
+         WHERE id = $1 RETURNING *",
+    )
+    .bind::<SqlUuid, _>(ticket)
+    .bind::<Timestamptz, _>(activity.at)
+    .bind::<SqlUuid, _>(activity.message_id)
+    .bind::<Text, _>(activity.preview)
+    .bind::<Bool, _>(activity.inbound)
+    .load(conn)
+    .await?;
+    updated
+        .into_iter()
+        .next()
+        .ok_or(diesel::result::Error::NotFound)
+}
+
+/// Replaces the preview of `ticket` when `message` is its last message.
+pub async fn replace_preview(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+    message: MessageId,
+    preview: &str,
+) -> QueryResult<()> {
+    diesel::update(tickets::table.find(ticket))
+        .filter(tickets::last_message_id.eq(message))
+        .set(tickets::last_message_preview.eq(preview))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

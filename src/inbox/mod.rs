@@ -3,6 +3,9 @@
 
 pub mod channels;
 pub mod customers;
+pub mod ingest;
 pub mod notifications;
 pub mod outbox;
+pub mod status;
 pub mod tickets;
+pub mod updates;

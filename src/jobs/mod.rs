@@ -1,6 +1,20 @@
-//! Background job plumbing shared by the inbound and outbound workers: wake-ups.
+//! Background workers: the inbound processor loops, the cross-process listener and the
+//! shared wake-up and retry plumbing.
 
-use tokio::sync::Notify;
+pub mod backoff;
+pub mod listener;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::state::AppState;
+
+/// Inbound processor loops per process.
+pub const INBOUND_WORKERS: usize = 2;
+/// Fallback poll when no wake-up arrives (a lost NOTIFY, a retry coming due).
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Wakes idle workers of this process as soon as new work is committed.
 #[derive(Default)]
@@ -11,12 +25,50 @@ pub struct Wakeups {
     pub outbound: Notify,
 }
 
-/// Runs the background workers until `shutdown` resolves.
+/// Runs the background workers until `shutdown` resolves, then lets each finish the
+/// delivery in hand.
 pub async fn run_workers(
-    state: crate::state::AppState,
-    shutdown: impl std::future::Future<Output = ()>,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let _ = &state;
+    let (stop_tx, stop) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(listener::listen(
+        state.config().database_url.clone(),
+        state.wakeups_handle(),
+        stop.clone(),
+    ));
+    for _ in 0..INBOUND_WORKERS {
+        tasks.spawn(inbound_loop(state.clone(), stop.clone()));
+    }
+    tracing::info!(inbound = INBOUND_WORKERS, "background workers started");
     shutdown.await;
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("background workers stopped");
     Ok(())
+}
+
+async fn inbound_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        // Register interest before looking for work, so a wake-up sent while we query
+        // is not lost.
+        let notified = state.wakeups().inbound.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let handled = match crate::webhooks::processor::run_once(&state).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "inbound worker could not claim work");
+                0
+            }
+        };
+        if handled == 0 {
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
 }

@@ -11,3 +11,4 @@ mod inbox_reads;
 mod limits;
 mod schema_file;
 mod tenancy;
+mod webhooks;

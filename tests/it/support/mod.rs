@@ -4,4 +4,4 @@ pub mod seed;
 pub mod test_app;
 pub mod test_db;
 
-pub use test_app::{Session, TestApp, error_code};
+pub use test_app::{Session, TestApp, error_code, fixture};

@@ -159,3 +159,57 @@ pub fn error_code(response: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {response:#}"))
 }
+
+/// A Meta fixture body from `tests/fixtures/meta/`, byte for byte.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/meta/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+impl TestApp {
+    /// POSTs `body` to a channel's webhook URL, signed with `secret`.
+    pub async fn post_webhook(&self, channel: &str, body: &[u8], secret: &str) -> StatusCode {
+        let signature = delightchat::webhooks::signature::sign(body, secret.as_bytes());
+        let request = Request::post(format!("/webhook/{channel}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(Body::from(body.to_vec()))
+            .unwrap();
+        self.request(request).await.0
+    }
+
+    /// Processes stored deliveries until none is due, like a worker would.
+    pub async fn drain_inbound(&self) {
+        while delightchat::webhooks::processor::run_once(&self.state)
+            .await
+            .unwrap()
+            > 0
+        {}
+    }
+
+    /// Runs one SQL statement returning a single bigint named `n`.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.connect().await;
+        diesel::sql_query(sql)
+            .get_result::<N>(&mut conn)
+            .await
+            .unwrap()
+            .n
+    }
+
+    /// Runs one SQL statement.
+    pub async fn execute(&self, sql: &str) {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.db.connect().await;
+        diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+    }
+}

@@ -1,0 +1,260 @@
+//! Ingested changes to messages we already have: reactions, read receipts, unsends,
+//! edits, delivery statuses, and the echoes that confirm our own sends. An event about a
+//! message we do not know is ignored (logged), never an error.
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
+use uuid::Uuid;
+
+use super::outbox::Outbox;
+use super::status;
+use crate::db::channels::Channel;
+use crate::db::events::EventKind;
+use crate::db::ids::MessageId;
+use crate::db::messages::{self, Message, MessageChanges, NewReaction};
+use crate::db::{customers, tickets};
+use crate::webhooks::meta::{Reaction, ReadUpTo, StatusUpdate};
+
+/// Prefix of the Messenger `metadata` string our sends carry: `outbound:<message id>`.
+pub const SEND_METADATA_PREFIX: &str = "outbound:";
+
+/// If `external_id` (or the Messenger `metadata` we attached, which holds our message
+/// id) identifies one of our own sends on `channel`, records it as at least SENT and
+/// returns `true`.
+pub async fn confirm_own_send(
+    conn: &mut AsyncPgConnection,
+    channel: &Channel,
+    external_id: &str,
+    metadata: Option<&str>,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<bool> {
+    if let Some(message) = messages::find_by_external_id(conn, channel.id, external_id).await? {
+        advance(conn, &message, "SENT", None, outbox).await?;
+        return Ok(true);
+    }
+    let Some(ours) =
+        metadata.and_then(|m| MessageId::parse(m.strip_prefix(SEND_METADATA_PREFIX).unwrap_or(m)))
+    else {
+        return Ok(false);
+    };
+    let Some(message) = messages::find(conn, channel.org_id, ours).await? else {
+        return Ok(false);
+    };
+    if message.channel_id != channel.id
+        || message.direction != "OUTBOUND"
+        || message.external_id.is_some()
+    {
+        return Ok(false);
+    }
+    let changes = MessageChanges {
+        external_id: Some(Some(external_id.to_owned())),
+        ..Default::default()
+    };
+    let message = messages::update(conn, message.id, &changes).await?;
+    advance(conn, &message, "SENT", None, outbox).await?;
+    Ok(true)
+}
+
+/// A delivery status from the platform (WhatsApp `statuses`, Messenger `delivery`).
+pub async fn status(
+    conn: &mut AsyncPgConnection,
+    channel: &Channel,
+    update: &StatusUpdate,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<()> {
+    let Some(message) =
+        messages::find_by_external_id(conn, channel.id, &update.external_id).await?
+    else {
+        tracing::debug!(channel.id = %channel.id, "status for a message we do not know; ignored");
+        return Ok(());
+    };
+    let failure = (update.error_code, update.error_message.clone());
+    advance(
+        conn,
+        &message,
+        status::as_db(update.status),
+        Some(failure),
+        outbox,
+    )
+    .await
+}
+
+/// Moves an outbound message's status forward (never backwards).
+async fn advance(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    update: &str,
+    failure: Option<(Option<i64>, Option<String>)>,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<()> {
+    if message.direction != "OUTBOUND" || message.is_private_note {
+        return Ok(());
+    }
+    let Some(next) = status::advance(&message.status, update) else {
+        return Ok(());
+    };
+    let (error_code, error_message) = if next == "FAILED" {
+        let (code, text) = failure.unwrap_or_default();
+        (Some(code.and_then(|c| i32::try_from(c).ok())), Some(text))
+    } else {
+        (Some(None), Some(None))
+    };
+    let changes = MessageChanges {
+        status: Some(next.to_owned()),
+        error_code,
+        error_message,
+        ..Default::default()
+    };
+    messages::update(conn, message.id, &changes).await?;
+    outbox.message(
+        message.org_id,
+        EventKind::MessageUpdated,
+        message.ticket_id,
+        message.id,
+    );
+    Ok(())
+}
+
+/// A customer's reaction added to or removed from a message.
+pub async fn reaction(
+    conn: &mut AsyncPgConnection,
+    channel: &Channel,
+    reaction: &Reaction,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<()> {
+    let Some(target) =
+        messages::find_by_external_id(conn, channel.id, &reaction.target_external_id).await?
+    else {
+        tracing::debug!(channel.id = %channel.id, "reaction to a message we do not know; ignored");
+        return Ok(());
+    };
+    let new = NewReaction {
+        id: Uuid::new_v4(),
+        org_id: target.org_id,
+        message_id: target.id,
+        reactor_type: "CUSTOMER",
+        reactor_id: &reaction.customer_id,
+        emoji: reaction.emoji.as_deref(),
+        reaction: reaction.reaction.as_deref(),
+        removed: reaction.removed,
+        reacted_at: reaction.at,
+    };
+    if messages::upsert_reaction(conn, &new).await? {
+        outbox.message(
+            target.org_id,
+            EventKind::MessageUpdated,
+            target.ticket_id,
+            target.id,
+        );
+    }
+    Ok(())
+}
+
+/// The customer has seen our messages up to a message or a time.
+pub async fn read(
+    conn: &mut AsyncPgConnection,
+    channel: &Channel,
+    customer_id: &str,
+    up_to: &ReadUpTo,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<()> {
+    let (ticket, until) = match up_to {
+        ReadUpTo::Message(mid) => match messages::find_by_external_id(conn, channel.id, mid).await?
+        {
+            Some(message) => (message.ticket_id, message.sent_at),
+            None => return Ok(()),
+        },
+        ReadUpTo::Watermark(at) => {
+            let Some(identity) = customers::find_identity(conn, channel.id, customer_id).await?
+            else {
+                return Ok(());
+            };
+            match tickets::find_thread_for_update(
+                conn,
+                channel.id,
+                identity.customer_id,
+                "DIRECT",
+                "",
+            )
+            .await?
+            {
+                Some(ticket) => (ticket.id, *at),
+                None => return Ok(()),
+            }
+        }
+    };
+    for id in messages::mark_outbound_read(conn, ticket, until).await? {
+        outbox.message(channel.org_id, EventKind::MessageUpdated, ticket, id);
+    }
+    Ok(())
+}
+
+/// The customer unsent a message: it stays as a deleted placeholder, content dropped.
+pub async fn unsend(
+    conn: &mut AsyncPgConnection,
+    channel: &Channel,
+    external_id: &str,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<()> {
+    let Some(message) = inbound_message(conn, channel, external_id).await? else {
+        return Ok(());
+    };
+    if message.is_deleted {
+        return Ok(());
+    }
+    let changes = MessageChanges {
+        text: Some(None),
+        is_deleted: Some(true),
+        ..Default::default()
+    };
+    messages::update(conn, message.id, &changes).await?;
+    messages::delete_attachments(conn, message.id).await?;
+    tickets::replace_preview(conn, message.ticket_id, message.id, "Message unsent").await?;
+    outbox.message(
+        message.org_id,
+        EventKind::MessageUpdated,
+        message.ticket_id,
+        message.id,
+    );
+    outbox.ticket(message.org_id, EventKind::TicketUpdated, message.ticket_id);
+    Ok(())
+}
+
+/// The customer edited a message.
+pub async fn edit(
+    conn: &mut AsyncPgConnection,
+    channel: &Channel,
+    external_id: &str,
+    text: Option<&str>,
+    at: DateTime<Utc>,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<()> {
+    let Some(message) = inbound_message(conn, channel, external_id).await? else {
+        return Ok(());
+    };
+    if message.is_deleted || message.edited_at.is_some_and(|e| e >= at) {
+        return Ok(());
+    }
+    let changes = MessageChanges {
+        text: Some(text.map(str::to_owned)),
+        edited_at: Some(Some(at)),
+        ..Default::default()
+    };
+    messages::update(conn, message.id, &changes).await?;
+    outbox.message(
+        message.org_id,
+        EventKind::MessageUpdated,
+        message.ticket_id,
+        message.id,
+    );
+    Ok(())
+}
+
+async fn inbound_message(
+    conn: &mut AsyncPgConnection,
+    channel: &Channel,
+    external_id: &str,
+) -> diesel::QueryResult<Option<Message>> {
+    let message = messages::find_by_external_id(conn, channel.id, external_id).await?;
+    Ok(message.filter(|m| m.direction == "INBOUND"))
+}

@@ -1,0 +1,67 @@
+//! Cross-process wake-ups: one dedicated connection `LISTEN`s to the job tables'
+//! `NOTIFY`s (sent by statement-level triggers) and wakes this process's idle workers.
+//! If the connection drops it reconnects with backoff; workers keep polling meanwhile.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::StreamExt as _;
+use tokio::sync::watch;
+
+use super::Wakeups;
+
+/// How often an idle listening connection is checked for life.
+const HEALTH_CHECK: Duration = Duration::from_secs(15);
+
+/// Listens until `stop` turns true.
+pub async fn listen(database_url: String, wakeups: Arc<Wakeups>, mut stop: watch::Receiver<bool>) {
+    let mut retry = Duration::from_millis(200);
+    while !*stop.borrow() {
+        match session(&database_url, &wakeups, &mut stop).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "job listener lost its connection; reconnecting");
+                // Anything notified while we were away must still be seen.
+                wakeups.inbound.notify_waiters();
+                wakeups.outbound.notify_waiters();
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(retry) => {}
+            _ = stop.changed() => return,
+        }
+        retry = (retry * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn session(
+    url: &str,
+    wakeups: &Wakeups,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    conn.batch_execute("LISTEN webhook_events; LISTEN outbound_jobs")
+        .await?;
+    tracing::debug!("job listener connected");
+    let mut health = tokio::time::interval(HEALTH_CHECK);
+    health.tick().await;
+    loop {
+        let notification = {
+            let mut notifications = pin!(conn.notifications_stream());
+            tokio::select! {
+                n = notifications.next() => Some(n),
+                _ = health.tick() => None,
+                _ = stop.changed() => return Ok(()),
+            }
+        };
+        match notification {
+            Some(Some(Ok(n))) if n.channel == "outbound_jobs" => wakeups.outbound.notify_waiters(),
+            Some(Some(Ok(_))) => wakeups.inbound.notify_waiters(),
+            Some(Some(Err(e))) => return Err(e.into()),
+            Some(None) => anyhow::bail!("notification stream ended"),
+            None => conn.batch_execute("SELECT 1").await?,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The inbound worker's unit of work: claim stored deliveries, parse them, route each
+//! entry to its channel, and apply the events in one transaction per delivery that also
+//! marks the delivery processed. A failing delivery is retried with backoff and finally
+//! parked with its error; it never blocks the deliveries behind it.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Interval, Text};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use futures_util::FutureExt as _;
+
+use super::meta::{self, Delivery};
+use crate::db::channels::{self, Channel};
+use crate::db::ids::ChannelId;
+use crate::inbox::ingest::{self, Routed};
+use crate::inbox::outbox::{self, Outbox};
+use crate::jobs::backoff::Backoff;
+use crate::state::AppState;
+
+/// Deliveries claimed at once.
+pub const BATCH_SIZE: i64 = 100;
+/// How long a claim lasts; a worker that dies lets its deliveries go after this.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// Attempts before a delivery is parked.
+pub const MAX_ATTEMPTS: i32 = 10;
+
+/// A delivery claimed for processing.
+#[derive(Debug, QueryableByName)]
+pub struct Claimed {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    channel_id: Option<ChannelId>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Bytea>)]
+    secret_fingerprint: Option<Vec<u8>>,
+    #[diesel(sql_type = diesel::sql_types::Bytea)]
+    body: Vec<u8>,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
+/// Claims and processes one batch; returns how many deliveries it handled.
+pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
+    let claimed = {
+        let mut conn = state.conn().await?;
+        claim(&mut conn, BATCH_SIZE).await?
+    };
+    let count = claimed.len();
+    for delivery in claimed {
+        let id = delivery.id;
+        let attempts = delivery.attempts;
+        let outcome = AssertUnwindSafe(process(state, delivery))
+            .catch_unwind()
+            .await;
+        let failure = match outcome {
+            Ok(Ok(())) => {
+                state.metrics().webhook_processed();
+                continue;
+            }
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(panic) => format!("panic: {}", panic_message(&panic)),
+        };
+        let mut conn = state.conn().await?;
+        if retry_or_park(&mut conn, id, attempts, &failure).await? {
+            state.metrics().webhook_parked();
+            tracing::error!(webhook.id = id, attempts, error = %failure, "webhook delivery parked after {attempts} attempts");
+        } else {
+            state.metrics().webhook_retried();
+            tracing::warn!(webhook.id = id, attempts, error = %failure, "webhook delivery failed; will retry");
+        }
+    }
+    Ok(count)
+}
+
+/// Claims up to `limit` due deliveries with a lease, skipping rows other workers hold.
+async fn claim(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Claimed>> {
+    diesel::sql_query(
+        "UPDATE webhook_events SET locked_until = now() + $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM webhook_events \
+                      WHERE state = 'PENDING' AND run_at <= now() \
+                        AND (locked_until IS NULL OR locked_until < now()) \
+                      ORDER BY run_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, channel_id, secret_fingerprint, body, attempts",
+    )
+    .bind::<BigInt, _>(limit)
+    .bind::<Interval, _>(diesel::data_types::PgInterval::from_microseconds(
+        LEASE.as_micros() as i64,
+    ))
+    .load(conn)
+    .await
+}
+
+async fn process(state: &AppState, claimed: Claimed) -> anyhow::Result<()> {
+    let mut conn = state.conn().await?;
+    let delivery = match meta::parse(&claimed.body) {
+        Ok(delivery) => delivery,
+        Err(e) => {
+            // Retrying cannot fix a body that is not a Meta delivery: park it at once.
+            park(&mut conn, claimed.id, &e.to_string()).await?;
+            state.metrics().webhook_parked();
+            tracing::warn!(webhook.id = claimed.id, error = %e, "unparseable webhook delivery parked");
+            return Ok(());
+        }
+    };
+    let channels = route_candidates(&mut conn, &delivery).await?;
+    let routed = route(&delivery, &channels, &claimed);
+    let events = conn
+        .transaction(async |conn| {
+            let mut outbox = Outbox::default();
+            ingest::apply(conn, &routed, &mut outbox).await?;
+            let marked = diesel::sql_query(
+                "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), locked_until = NULL, \
+                 last_error = NULL WHERE id = $1 AND state = 'PENDING'",
+            )
+            .bind::<BigInt, _>(claimed.id)
+            .execute(conn)
+            .await?;
+            if marked == 0 {
+                // Another worker finished it after our lease ran out: keep its result.
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+            outbox.flush(conn).await
+        })
+        .await;
+    match events {
+        Ok(events) => {
+            outbox::publish(state, events);
+            Ok(())
+        }
+        Err(diesel::result::Error::RollbackTransaction) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Live channels named by the delivery's entries.
+async fn route_candidates(
+    conn: &mut AsyncPgConnection,
+    delivery: &Delivery,
+) -> QueryResult<Vec<Channel>> {
+    let Some(platform) = delivery.platform else {
+        return Ok(Vec::new());
+    };
+    let mut accounts: Vec<String> = delivery
+        .entries
+        .iter()
+        .map(|e| e.account_id.clone())
+        .filter(|a| !a.is_empty())
+        .collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    if accounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    channels::find_by_accounts(conn, platform.as_str(), &accounts).await
+}
+
+/// Pairs each entry with the channel it names, but only a channel whose app secret is
+/// the one that verified the delivery (the app-level route verifies with the app's own
+/// secret and routes by account id alone). Everything else is skipped and logged.
+fn route<'a>(
+    delivery: &'a Delivery,
+    channels: &'a [Channel],
+    claimed: &Claimed,
+) -> Vec<Routed<'a>> {
+    if delivery.platform.is_none() {
+        tracing::info!(webhook.id = claimed.id, object = %delivery.object, "delivery for an object we do not handle skipped");
+    }
+    delivery
+        .entries
+        .iter()
+        .filter_map(|entry| {
+            let channel = channels.iter().find(|c| {
+                c.external_account_id == entry.account_id
+                    && claimed.secret_fingerprint.as_ref().is_none_or(|fp| *fp == c.app_secret_fingerprint)
+            });
+            match channel {
+                Some(channel) if channel.status == "DISABLED" => {
+                    tracing::info!(webhook.id = claimed.id, channel.id = %channel.id, "entry for a disabled channel skipped");
+                    None
+                }
+                Some(channel) => Some(Routed { channel, events: &entry.events }),
+                None => {
+                    tracing::warn!(
+                        webhook.id = claimed.id,
+                        received_on = ?claimed.channel_id,
+                        account = %entry.account_id,
+                        "entry names no channel verified by this delivery's secret; skipped"
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// Schedules another attempt, or parks the delivery after [`MAX_ATTEMPTS`]; `true` when
+/// parked.
+async fn retry_or_park(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    attempts: i32,
+    error: &str,
+) -> QueryResult<bool> {
+    if attempts >= MAX_ATTEMPTS {
+        park(conn, id, error).await?;
+        return Ok(true);
+    }
+    let delay = Backoff::INBOUND.delay(u32::try_from(attempts).unwrap_or(1));
+    diesel::sql_query(
+        "UPDATE webhook_events SET run_at = now() + $2, locked_until = NULL, last_error = $3 \
+         WHERE id = $1 AND state = 'PENDING'",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Interval, _>(diesel::data_types::PgInterval::from_microseconds(
+        delay.as_micros() as i64,
+    ))
+    .bind::<Text, _>(truncate(error))
+    .execute(conn)
+    .await?;
+    Ok(false)
+}
+
+async fn park(conn: &mut AsyncPgConnection, id: i64, error: &str) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE webhook_events SET state = 'PARKED', locked_until = NULL, last_error = $2, processed_at = now() \
+         WHERE id = $1 AND state = 'PENDING'",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(truncate(error))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn truncate(error: &str) -> String {
+    error.chars().take(2000).collect()
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
