@@ -30,6 +30,8 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Post a realistic, signed Meta webhook delivery to a running server.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 /// Runs a parsed command.
@@ -39,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
+        Command::Simulate(args) => crate::simulate::run(args).await,
         Command::Migrate => {
             let config = Config::from_env()?;
             prepare_database(&config).await

@@ -218,6 +218,24 @@ pub async fn refresh_identity(
     Ok(())
 }
 
+/// Gives a customer a name when it has none yet.
+pub async fn name_if_unknown(
+    conn: &mut AsyncPgConnection,
+    id: CustomerId,
+    name: Option<&str>,
+) -> QueryResult<()> {
+    let Some(name) = name else { return Ok(()) };
+    diesel::update(customers::table.find(id))
+        .filter(customers::name.is_null())
+        .set((
+            customers::name.eq(name),
+            customers::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -7,8 +7,10 @@ mod support;
 
 mod auth;
 mod channels;
+mod fuzz;
 mod inbox_reads;
 mod limits;
 mod schema_file;
 mod tenancy;
 mod webhooks;
+mod workers;

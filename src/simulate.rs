@@ -1,0 +1,291 @@
+//! `delightchat simulate`: builds a realistic, correctly signed Meta delivery and POSTs
+//! it to a running server, so the whole inbound flow can be tried locally.
+//!
+//! Bodies are compact JSON with non-ASCII escaped as `\uXXXX` and `/` as `\/`, the way
+//! Meta sends them, and signed over exactly those bytes.
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::crypto::{SecretBox, aad};
+use crate::db::{channels, ids::ChannelId};
+use crate::webhooks::signature;
+
+/// Kinds of delivery `simulate` can build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Instagram direct message.
+    IgDm,
+    /// Instagram reply to the business's story.
+    IgStoryReply,
+    /// Instagram story mentioning the business.
+    IgStoryMention,
+    /// Instagram comment on a post.
+    IgComment,
+    /// Messenger text message.
+    MessengerText,
+    /// WhatsApp text message.
+    WaText,
+    /// WhatsApp delivery status of one of our messages.
+    WaStatus,
+}
+
+/// Arguments of `delightchat simulate`.
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// What to simulate.
+    #[arg(value_enum)]
+    pub kind: Kind,
+    /// The channel to deliver to (its id, as shown by the `channels` query).
+    #[arg(long)]
+    pub channel: String,
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:3001")]
+    pub url: String,
+    /// The customer's platform id (IGSID, PSID or WhatsApp number).
+    #[arg(long, default_value = "5500000000000001")]
+    pub from: String,
+    /// Customer name / username shown where the platform sends one.
+    #[arg(long, default_value = "Sam Rivera")]
+    pub name: String,
+    /// Message text.
+    #[arg(long, default_value = "Hi! Is the blue kettle back in stock?")]
+    pub text: String,
+    /// For `wa-status`: the wamid of our outbound message.
+    #[arg(long)]
+    pub message_id: Option<String>,
+    /// For `wa-status`: sent, delivered, read or failed.
+    #[arg(long, default_value = "delivered")]
+    pub status: String,
+    /// App secret to sign with; read from the channel in the database when omitted.
+    #[arg(long)]
+    pub app_secret: Option<String>,
+    /// The channel's Meta account id; read from the database when omitted.
+    #[arg(long)]
+    pub account_id: Option<String>,
+}
+
+/// The facts a delivery is built from.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// Business account id (IG account, Page, WhatsApp phone number id).
+    pub account_id: String,
+    /// Customer id on the platform.
+    pub from: String,
+    /// Customer name.
+    pub name: String,
+    /// Text.
+    pub text: String,
+    /// Our wamid for statuses.
+    pub message_id: Option<String>,
+    /// Status for `wa-status`.
+    pub status: String,
+    /// Unique suffix for ids in the body.
+    pub unique: String,
+}
+
+/// Builds, signs and posts the delivery; prints what happened.
+pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    let (account_id, secret) = match (&args.account_id, &args.app_secret) {
+        (Some(account), Some(secret)) => (account.clone(), secret.clone()),
+        _ => channel_credentials(&args.channel).await?,
+    };
+    let params = Params {
+        account_id,
+        from: args.from.clone(),
+        name: args.name.clone(),
+        text: args.text.clone(),
+        message_id: args.message_id.clone(),
+        status: args.status.clone(),
+        unique: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let body = build(args.kind, &params, Utc::now())?;
+    let url = format!(
+        "{}/webhook/{}",
+        args.url.trim_end_matches('/'),
+        args.channel
+    );
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            signature::sign(&body, secret.as_bytes()),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .with_context(|| format!("posting to {url}"))?;
+    println!("POST {url} ({} bytes) -> {}", body.len(), response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the server refused the delivery"
+    );
+    Ok(())
+}
+
+/// Reads the channel's account id and app secret with this machine's configuration.
+async fn channel_credentials(channel: &str) -> anyhow::Result<(String, String)> {
+    let id = ChannelId::parse(channel).context("--channel must be a channel id")?;
+    let config = Config::from_env()?;
+    let mut conn = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+        &config.database_url,
+    )
+    .await
+    .context(
+        "connecting to the database to read the channel (or pass --account-id and --app-secret)",
+    )?;
+    let channel = channels::find_live(&mut conn, id)
+        .await?
+        .context("no such channel")?;
+    let secret = SecretBox::new(&config.secret_key)
+        .open(&channel.app_secret_enc, &aad(channel.id.0, "app_secret"))
+        .context("cannot decrypt the channel's app secret with this SECRET_KEY")?;
+    Ok((channel.external_account_id, secret))
+}
+
+/// The raw body of a delivery of `kind`.
+pub fn build(kind: Kind, p: &Params, now: DateTime<Utc>) -> anyhow::Result<Vec<u8>> {
+    let ms = now.timestamp_millis();
+    let secs = now.timestamp();
+    let mid = format!("aWdfZAG1faXRlbToxOlNJTV9{}", p.unique);
+    let messaging = |item: Value| json!({"object": "instagram", "entry": [{"id": p.account_id, "time": ms, "messaging": [item]}]});
+    let from = json!({"id": p.from});
+    let to = json!({"id": p.account_id});
+    let body = match kind {
+        Kind::IgDm => messaging(json!({"sender": from, "recipient": to, "timestamp": ms,
+            "message": {"mid": mid, "text": p.text}})),
+        Kind::IgStoryReply => messaging(json!({"sender": from, "recipient": to, "timestamp": ms,
+            "message": {"mid": mid, "text": p.text, "reply_to": {"story": {"id": format!("1800{}", &p.unique[..8]),
+                "url": format!("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id={}&signature=sim", p.unique)}}}})),
+        Kind::IgStoryMention => messaging(json!({"sender": from, "recipient": to, "timestamp": ms,
+            "message": {"mid": mid, "attachments": [{"type": "story_mention", "payload": {
+                "url": format!("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id={}&signature=sim", p.unique)}}]}})),
+        Kind::IgComment => {
+            json!({"object": "instagram", "entry": [{"id": p.account_id, "time": secs, "changes": [{
+            "field": "comments", "value": {"from": {"id": p.from, "username": username(&p.name)},
+            "media": {"id": "17900000000000001", "media_product_type": "FEED"},
+            "id": format!("1800{}", numeric(&p.unique)), "text": p.text}}]}]})
+        }
+        Kind::MessengerText => {
+            json!({"object": "page", "entry": [{"id": p.account_id, "time": ms, "messaging": [{
+            "sender": from, "recipient": to, "timestamp": ms, "message": {"mid": format!("m_{}", p.unique), "text": p.text}}]}]})
+        }
+        Kind::WaText => whatsapp(
+            p,
+            json!({
+            "contacts": [{"profile": {"name": p.name}, "wa_id": p.from}],
+            "messages": [{"from": p.from, "id": format!("wamid.SIM{}", p.unique), "timestamp": secs.to_string(),
+                "type": "text", "text": {"body": p.text}}]}),
+        ),
+        Kind::WaStatus => {
+            let id = p
+                .message_id
+                .clone()
+                .context("wa-status needs --message-id <wamid of our message>")?;
+            whatsapp(
+                p,
+                json!({"statuses": [{"id": id, "status": p.status, "timestamp": secs.to_string(),
+                "recipient_id": p.from}]}),
+            )
+        }
+    };
+    Ok(escape_like_meta(&body.to_string()).into_bytes())
+}
+
+fn whatsapp(p: &Params, mut value: Value) -> Value {
+    if let Some(map) = value.as_object_mut() {
+        map.insert("messaging_product".into(), json!("whatsapp"));
+        map.insert(
+            "metadata".into(),
+            json!({"display_phone_number": "15550000000", "phone_number_id": p.account_id}),
+        );
+    }
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "200000000000001",
+        "changes": [{"field": "messages", "value": value}]}]})
+}
+
+fn username(name: &str) -> String {
+    name.to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn numeric(unique: &str) -> String {
+    unique
+        .bytes()
+        .take(12)
+        .map(|b| char::from(b'0' + b % 10))
+        .collect()
+}
+
+/// Escapes non-ASCII characters as `\uXXXX` (UTF-16, surrogate pairs) and `/` as `\/`,
+/// as Meta does. Only valid inside JSON strings, which is where such characters are.
+pub fn escape_like_meta(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '/' => out.push_str("\\/"),
+            c if c.is_ascii() => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhooks::meta::{self, NormalizedEvent};
+
+    fn params() -> Params {
+        Params {
+            account_id: "17841400000000101".into(),
+            from: "5500000000000001".into(),
+            name: "Zoë Ñúñez".into(),
+            text: "Olá ❤️ 🚀 / ok".into(),
+            message_id: Some("wamid.OUT".into()),
+            status: "read".into(),
+            unique: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    #[test]
+    fn every_kind_parses_back_into_the_event_it_simulates() {
+        for kind in Kind::value_variants() {
+            let body = build(*kind, &params(), Utc::now()).unwrap();
+            assert!(body.is_ascii(), "{kind:?} must be escaped like Meta");
+            let delivery = meta::parse(&body).unwrap();
+            assert_eq!(delivery.entries.len(), 1, "{kind:?}");
+            assert_eq!(delivery.entries[0].account_id, "17841400000000101");
+            let event = &delivery.entries[0].events[0];
+            match (kind, event) {
+                (Kind::WaStatus, NormalizedEvent::Status(s)) => {
+                    assert_eq!(s.external_id, "wamid.OUT")
+                }
+                (Kind::IgStoryMention, NormalizedEvent::Message(m)) => assert!(m.text.is_none()),
+                (_, NormalizedEvent::Message(m)) => {
+                    assert_eq!(m.text.as_deref(), Some("Olá ❤️ 🚀 / ok"))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn escaping_matches_metas_form() {
+        assert_eq!(
+            escape_like_meta("\"a/é😀\""),
+            "\"a\\/\\u00e9\\ud83d\\ude00\""
+        );
+    }
+}
