@@ -31,7 +31,7 @@ pub enum Command {
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Post a realistic, signed Meta webhook delivery to a running server.
-    Simulate(crate::simulate::SimulateArgs),
+    Simulate(Box<crate::simulate::SimulateArgs>),
 }
 
 /// Runs a parsed command.
@@ -41,7 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
-        Command::Simulate(args) => crate::simulate::run(args).await,
+        Command::Simulate(args) => crate::simulate::run(*args).await,
         Command::Migrate => {
             let config = Config::from_env()?;
             prepare_database(&config).await
