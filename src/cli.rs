@@ -68,21 +68,58 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
     let addr = config.bind_addr;
+    let redis = config.redis_url.is_some();
     let state = AppState::new(config)?;
+    if redis {
+        if state
+            .bus()
+            .wait_until_healthy(std::time::Duration::from_secs(3))
+            .await
+        {
+            tracing::info!("connected to Redis: live events fan out across instances");
+        } else {
+            tracing::warn!(
+                "Redis is unreachable; serving anyway (live events fall back to the outbox until it is back)"
+            );
+        }
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "listening on http://{addr} (GraphiQL at /graphql)");
-    let workers = with_workers
-        .then(|| tokio::spawn(crate::jobs::run_workers(state.clone(), shutdown_signal())));
-    axum::serve(listener, crate::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let signal_state = state.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal_state.begin_shutdown();
+    });
+    let workers = with_workers.then(|| {
+        tokio::spawn(crate::jobs::run_workers(
+            state.clone(),
+            shutting_down(state.clone()),
+        ))
+    });
+    let server = axum::serve(listener, crate::router(state.clone()))
+        .with_graceful_shutdown(shutting_down(state.clone()));
+    tokio::select! {
+        served = server => served?,
+        () = async { shutting_down(state.clone()).await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+            tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
+        }
+    }
     if let Some(workers) = workers {
         workers.await??;
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// How long in-flight requests may run after SIGTERM.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Resolves once `state` has begun shutting down.
+async fn shutting_down(state: AppState) {
+    let mut signal = state.shutdown_signal();
+    let _ = signal.wait_for(|down| *down).await;
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -22,6 +22,9 @@ pub enum AppError {
     BadUserInput(String),
     /// Too many attempts; retry later.
     RateLimited(String),
+    /// A live stream cannot resume from the given position (its events were pruned):
+    /// refetch, then subscribe from now.
+    ResyncRequired,
     /// A bug or an infrastructure failure; details go to the log only.
     Internal(anyhow::Error),
 }
@@ -35,6 +38,7 @@ impl AppError {
             AppError::NotFound => "NOT_FOUND",
             AppError::BadUserInput(_) => "BAD_USER_INPUT",
             AppError::RateLimited(_) => "RATE_LIMITED",
+            AppError::ResyncRequired => "RESYNC_REQUIRED",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -47,6 +51,9 @@ impl AppError {
             AppError::NotFound => "not found",
             AppError::BadUserInput(m) | AppError::RateLimited(m) => m,
             AppError::Internal(_) => "internal error",
+            AppError::ResyncRequired => {
+                "events after this position are no longer kept; refetch and subscribe again"
+            }
         }
     }
 

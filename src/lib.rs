@@ -76,9 +76,12 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// `GET /readyz`: 200 when the database answers, 503 otherwise.
+/// `GET /readyz`: 200 when the database answers, 503 otherwise or while shutting down.
 async fn readyz(State(state): State<AppState>) -> StatusCode {
     use diesel_async::SimpleAsyncConnection as _;
+    if state.is_shutting_down() {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     let ready = match state.conn().await {
         Ok(mut conn) => conn.batch_execute("SELECT 1").await.is_ok(),
         Err(_) => false,

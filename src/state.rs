@@ -2,7 +2,9 @@
 //! event bus and the worker wake-ups. Cheap to clone (`Arc` inside).
 
 use std::ops::Deref;
+
 use std::sync::Arc;
+use tokio::sync::watch;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
@@ -28,6 +30,7 @@ pub struct App {
     deliveries: DeliveryStore,
     webhook_keys: KeyCache,
     metrics: Metrics,
+    shutdown: watch::Sender<bool>,
 }
 
 /// Handle to the shared [`App`].
@@ -60,9 +63,10 @@ impl AppState {
             passwords: PasswordHasher::new(2),
             deliveries: DeliveryStore::start(pool.clone(), wakeups.clone()),
             wakeups,
-            bus: Bus::memory(),
+            bus: Bus::new(&config)?,
             webhook_keys: KeyCache::default(),
             metrics: Metrics::default(),
+            shutdown: watch::channel(false).0,
             pool,
             queries,
             config,
@@ -119,6 +123,21 @@ impl App {
     /// Cached webhook verification keys.
     pub fn webhook_keys(&self) -> &KeyCache {
         &self.webhook_keys
+    }
+
+    /// Starts a graceful shutdown: `/readyz` fails and WebSockets close with 1001.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Whether a shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Changes when a shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// Process counters.

@@ -10,7 +10,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
+use super::messages::Message;
+use super::notifications::Notification;
 use super::schema::{events, org_event_seqs};
+use super::tickets::Ticket;
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,13 +91,37 @@ pub struct Event {
     pub user_id: Option<UserId>,
     /// Commit time (approximately).
     pub created_at: DateTime<Utc>,
+    /// [`Snapshot`] of the rows concerned, as JSON.
+    pub payload: serde_json::Value,
 }
 
-/// Appends `new` to `org`'s stream in the caller's transaction; the stored events.
+/// The rows an event is about, as they were when it committed.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// The ticket concerned.
+    #[serde(default)]
+    pub ticket: Option<Ticket>,
+    /// The message concerned.
+    #[serde(default)]
+    pub message: Option<Message>,
+    /// The notification concerned.
+    #[serde(default)]
+    pub notification: Option<Notification>,
+}
+
+impl Event {
+    /// The snapshot carried by the event (empty if it cannot be read).
+    pub fn snapshot(&self) -> Snapshot {
+        serde_json::from_value(self.payload.clone()).unwrap_or_default()
+    }
+}
+
+/// Appends `new` (each with its payload) to `org`'s stream in the caller's
+/// transaction; the stored events.
 pub async fn append(
     conn: &mut AsyncPgConnection,
     org: OrgId,
-    new: &[NewEvent],
+    new: &[(NewEvent, serde_json::Value)],
 ) -> QueryResult<Vec<Event>> {
     if new.is_empty() {
         return Ok(Vec::new());
@@ -109,7 +136,7 @@ pub async fn append(
     let rows: Vec<Event> = new
         .iter()
         .zip(last - count + 1..)
-        .map(|(e, seq)| Event {
+        .map(|((e, payload), seq)| Event {
             org_id: org,
             seq,
             kind: e.kind.as_str().to_owned(),
@@ -118,6 +145,7 @@ pub async fn append(
             notification_id: e.notification_id,
             user_id: e.user_id,
             created_at: now,
+            payload: payload.clone(),
         })
         .collect();
     diesel::insert_into(events::table)

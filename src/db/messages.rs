@@ -11,7 +11,7 @@ use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{attachments, messages, reactions};
 
 /// A message row.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = messages)]
 pub struct Message {
     /// Id.

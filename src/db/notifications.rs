@@ -9,7 +9,7 @@ use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::notifications;
 
 /// A notification row.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = notifications)]
 pub struct Notification {
     /// Id.

@@ -73,6 +73,7 @@ diesel::table! {
         notification_id -> Nullable<Uuid>,
         user_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        payload -> Jsonb,
     }
 }
 

@@ -10,7 +10,9 @@ use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{ticket_reads, tickets};
 
 /// A ticket row.
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[derive(
+    Debug, Clone, Queryable, QueryableByName, Selectable, serde::Serialize, serde::Deserialize,
+)]
 #[diesel(table_name = tickets)]
 pub struct Ticket {
     /// Id.

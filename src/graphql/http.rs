@@ -5,7 +5,8 @@
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts as _, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
@@ -68,12 +69,18 @@ pub async fn post(State(gql): State<GraphqlState>, headers: HeaderMap, body: Byt
     execute(&gql, &headers, request).await
 }
 
-/// `GET /graphql`: a query in the query string, or GraphiQL in a browser.
-pub async fn get(
-    State(gql): State<GraphqlState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+/// `GET /graphql`: a WebSocket upgrade (subscriptions), a query in the query string,
+/// or GraphiQL in a browser.
+pub async fn get(State(gql): State<GraphqlState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if is_websocket(&parts.headers) {
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &gql).await {
+            Ok(upgrade) => super::ws::upgrade(gql, upgrade),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let headers = parts.headers;
+    let query = parts.uri.query().map(str::to_owned);
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return graphiql(&gql.app);
     };
@@ -162,6 +169,13 @@ fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
                 .or(Some(OperationType::Query)),
         },
     }
+}
+
+fn is_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

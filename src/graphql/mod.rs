@@ -9,14 +9,16 @@ pub mod loaders;
 pub mod mutation;
 pub mod prefetch;
 pub mod query;
+pub mod subscription;
 pub mod types;
+pub mod ws;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 
 use crate::state::AppState;
 
 /// The API schema.
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Deepest selection allowed: the dashboard's deepest real query (message -> replyTo ->
 /// author -> customer -> identities -> channel) is 8 levels with the connection wrapper.
@@ -30,11 +32,11 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 pub const MAX_DIRECTIVES: usize = 5;
 
 /// The schema without runtime data or limits: what `delightchat schema` prints.
-pub fn schema() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+pub fn schema() -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
     Schema::build(
         query::Query,
         mutation::Mutation::default(),
-        EmptySubscription,
+        subscription::Subscription,
     )
 }
 

@@ -2,10 +2,16 @@
 //! the transaction's last step (so the per-org seq lock is held briefly and always taken
 //! last), and publishes them on the bus after commit.
 
-use crate::db::events::{self, Event, EventKind, NewEvent};
-use crate::db::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
-use crate::state::AppState;
+use std::collections::HashMap;
+
 use diesel_async::AsyncPgConnection;
+
+use crate::db::events::{self, Event, EventKind, NewEvent, Snapshot};
+use crate::db::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
+use crate::db::messages::{self, Message};
+use crate::db::notifications::{self, Notification};
+use crate::db::tickets::{self, Ticket};
+use crate::state::AppState;
 
 /// Events waiting for the end of their transaction.
 #[derive(Debug, Default)]
@@ -70,19 +76,92 @@ impl Outbox {
         );
     }
 
-    /// Appends the queued events, org by org in a fixed order; call it last in the
-    /// transaction. Returns the stored events to publish after commit.
+    /// Appends the queued events, org by org in a fixed order, each with a snapshot of
+    /// the rows it is about; call it last in the transaction. Returns the stored events
+    /// to publish after commit.
     pub async fn flush(&mut self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec<Event>> {
         let mut pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = Rows::load(conn, &pending).await?;
         // Stable sort keeps each org's events in the order they happened.
         pending.sort_by_key(|(org, _)| *org);
         let mut stored = Vec::with_capacity(pending.len());
         for chunk in pending.chunk_by(|a, b| a.0 == b.0) {
             let org = chunk[0].0;
-            let new: Vec<NewEvent> = chunk.iter().map(|(_, e)| e.clone()).collect();
+            let new: Vec<(NewEvent, serde_json::Value)> = chunk
+                .iter()
+                .map(|(_, e)| (e.clone(), rows.snapshot(e)))
+                .collect();
             stored.extend(events::append(conn, org, &new).await?);
         }
         Ok(stored)
+    }
+}
+
+/// The rows the pending events are about, loaded once per flush.
+struct Rows {
+    tickets: HashMap<TicketId, Ticket>,
+    messages: HashMap<MessageId, Message>,
+    notifications: HashMap<NotificationId, Notification>,
+}
+
+impl Rows {
+    async fn load(
+        conn: &mut AsyncPgConnection,
+        pending: &[(OrgId, NewEvent)],
+    ) -> diesel::QueryResult<Self> {
+        let ids = |f: fn(&NewEvent) -> Option<uuid::Uuid>| -> Vec<uuid::Uuid> {
+            let mut ids: Vec<_> = pending.iter().filter_map(|(_, e)| f(e)).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let ticket_ids: Vec<TicketId> = ids(|e| e.ticket_id.map(|t| t.0))
+            .into_iter()
+            .map(TicketId)
+            .collect();
+        let message_ids: Vec<MessageId> = ids(|e| e.message_id.map(|m| m.0))
+            .into_iter()
+            .map(MessageId)
+            .collect();
+        let notification_ids: Vec<NotificationId> = ids(|e| e.notification_id.map(|n| n.0))
+            .into_iter()
+            .map(NotificationId)
+            .collect();
+        Ok(Self {
+            tickets: tickets::find_many(conn, &ticket_ids)
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t))
+                .collect(),
+            messages: messages::find_many(conn, &message_ids)
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m))
+                .collect(),
+            notifications: notifications::find_many(conn, &notification_ids)
+                .await?
+                .into_iter()
+                .map(|n| (n.id, n))
+                .collect(),
+        })
+    }
+
+    fn snapshot(&self, event: &NewEvent) -> serde_json::Value {
+        let snapshot = Snapshot {
+            ticket: event
+                .ticket_id
+                .and_then(|id| self.tickets.get(&id).cloned()),
+            message: event
+                .message_id
+                .and_then(|id| self.messages.get(&id).cloned()),
+            notification: event
+                .notification_id
+                .and_then(|id| self.notifications.get(&id).cloned()),
+        };
+        serde_json::to_value(snapshot).unwrap_or_default()
     }
 }
 

@@ -41,12 +41,44 @@ pub async fn run_workers(
     for _ in 0..INBOUND_WORKERS {
         tasks.spawn(inbound_loop(state.clone(), stop.clone()));
     }
+    tasks.spawn(prune_loop(state.clone(), stop.clone()));
     tracing::info!(inbound = INBOUND_WORKERS, "background workers started");
     shutdown.await;
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     tracing::info!("background workers stopped");
     Ok(())
+}
+
+/// How often old live events are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Deletes live events older than the retention (concurrent pruners are harmless).
+async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let retention = chrono::Duration::from_std(state.config().event_retention)
+            .unwrap_or(chrono::Duration::days(7));
+        let cutoff = chrono::Utc::now() - retention;
+        let pruned = match state.conn().await {
+            Ok(mut conn) => crate::db::events::prune(&mut conn, cutoff)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        match pruned {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                events = n,
+                "pruned {n} live events older than the retention"
+            ),
+            Err(e) => tracing::warn!(error = %e, "pruning live events failed"),
+        }
+    }
 }
 
 async fn inbound_loop(state: AppState, mut stop: watch::Receiver<bool>) {

@@ -10,6 +10,7 @@ mod channels;
 mod fuzz;
 mod inbox_reads;
 mod limits;
+mod live;
 mod schema_file;
 mod tenancy;
 mod webhooks;

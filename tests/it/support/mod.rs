@@ -1,7 +1,9 @@
 //! Test harness: per-test databases, the app behind its router, GraphQL helpers.
 
+pub mod proxy;
 pub mod seed;
 pub mod test_app;
 pub mod test_db;
+pub mod ws;
 
 pub use test_app::{Session, TestApp, error_code, fixture};

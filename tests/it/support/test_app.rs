@@ -8,6 +8,9 @@ use delightchat::state::AppState;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use super::test_db::TestDb;
 
 /// A signed-in user of an org.
@@ -25,8 +28,8 @@ pub struct Session {
 
 /// The application under test.
 pub struct TestApp {
-    /// Its database (dropped with the app).
-    pub db: TestDb,
+    /// Its database (dropped with the last app sharing it).
+    pub db: Arc<TestDb>,
     /// Its state.
     pub state: AppState,
     /// Its router.
@@ -44,7 +47,7 @@ impl TestApp {
 
     /// An app whose config `tweak` adjusts.
     pub async fn with_config(tweak: impl FnOnce(&mut Config)) -> Self {
-        let db = TestDb::new().await;
+        let db = Arc::new(TestDb::new().await);
         let mut config = Config::from_lookup(|_| None).unwrap();
         config.database_url = db.url();
         config.database_pool_size = 8;
@@ -52,6 +55,38 @@ impl TestApp {
         let state = AppState::new(config).unwrap();
         let router = delightchat::router(state.clone());
         Self { db, state, router }
+    }
+
+    /// An app using real Redis on a channel prefix of its own.
+    pub async fn with_redis() -> Self {
+        let prefix = format!("dc-test-{}", uuid::Uuid::new_v4().simple());
+        Self::with_config(|c| {
+            c.redis_url = Some(redis_url());
+            c.redis_channel_prefix = prefix;
+        })
+        .await
+    }
+
+    /// Another instance on the same database (and Redis prefix), its config adjusted.
+    pub fn sibling(&self, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.state.config().clone();
+        tweak(&mut config);
+        let state = AppState::new(config).unwrap();
+        let router = delightchat::router(state.clone());
+        Self {
+            db: self.db.clone(),
+            state,
+            router,
+        }
+    }
+
+    /// Serves the router on a real loopback port (for WebSocket clients).
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
     }
 
     /// Sends a request through the router.
@@ -151,6 +186,11 @@ impl TestApp {
             .await;
         data["createChannel"]["id"].as_str().unwrap().to_owned()
     }
+}
+
+/// The Redis the tests use (`TEST_REDIS_URL`, default local).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 /// The `extensions.code` of the first error of a response.

@@ -1,0 +1,176 @@
+//! A resumable stream of one org's live events for one user: replay from the `events`
+//! outbox after the client's seq, then live from the bus, with no gap and no duplicate.
+//!
+//! The live receiver is taken before the replay starts, so nothing committed meanwhile
+//! is lost; live events at or below the last delivered seq are dropped as duplicates;
+//! a jump in seqs, a lagging receiver, a Redis reconnect or (while Redis is unhealthy)
+//! a 2-second tick send the stream back to the outbox from its last seq. Seqs are dense
+//! and in commit order per org (see [`crate::db::events`]), which is what makes "jump"
+//! detectable. Membership is re-checked periodically; a removed member's stream ends.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, BoxStream, StreamExt as _};
+use tokio::sync::{broadcast, watch};
+
+use super::LiveEvent;
+use crate::db::events;
+use crate::db::ids::{OrgId, UserId};
+use crate::db::orgs;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Events read from the outbox per query.
+const REPLAY_BATCH: i64 = 500;
+/// How often an unhealthy bus is compensated by reading the outbox.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the subscriber's membership is re-checked.
+const MEMBERSHIP_CHECK: Duration = Duration::from_secs(30);
+
+/// A stream item: an event for the subscriber, or why the stream ends.
+pub type Item = Result<Arc<LiveEvent>, AppError>;
+
+/// A subscriber's stream.
+pub type Stream = BoxStream<'static, Item>;
+
+struct State {
+    app: AppState,
+    org: OrgId,
+    user: UserId,
+    last: i64,
+    pending: VecDeque<Arc<LiveEvent>>,
+    replay: bool,
+    finished: bool,
+    live: broadcast::Receiver<Arc<LiveEvent>>,
+    resyncs: watch::Receiver<u64>,
+    tick: tokio::time::Interval,
+    checked_at: Instant,
+}
+
+/// Opens `user`'s stream of `org`'s events after seq `after` (or from now). Fails with
+/// `RESYNC_REQUIRED` when events after `after` were already pruned.
+pub async fn open(
+    app: AppState,
+    org: OrgId,
+    user: UserId,
+    after: Option<i64>,
+) -> Result<Stream, AppError> {
+    // Subscribe first: whatever commits from here on is either replayed or live.
+    let live = app.bus().subscribe(org).await;
+    let resyncs = app.bus().resyncs();
+    let (last_seq, pruned_through) = {
+        let mut conn = app.conn().await?;
+        events::watermarks(&mut conn, org).await?
+    };
+    let start = match after {
+        Some(after) if after < pruned_through => return Err(AppError::ResyncRequired),
+        Some(after) if after > last_seq => {
+            return Err(AppError::bad_input("`after` is beyond the latest event"));
+        }
+        Some(after) => after,
+        None => last_seq,
+    };
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state = State {
+        app,
+        org,
+        user,
+        last: start,
+        pending: VecDeque::new(),
+        replay: start < last_seq,
+        finished: false,
+        live,
+        resyncs,
+        tick,
+        checked_at: Instant::now(),
+    };
+    Ok(stream::unfold(state, next).boxed())
+}
+
+async fn next(mut st: State) -> Option<(Item, State)> {
+    loop {
+        if st.finished {
+            return None;
+        }
+        if let Some(event) = st.pending.pop_front() {
+            return Some((Ok(event), st));
+        }
+        if st.replay {
+            if let Err(e) = replay(&mut st).await {
+                st.finished = true;
+                return Some((Err(e), st));
+            }
+            continue;
+        }
+        tokio::select! {
+            received = st.live.recv() => match received {
+                Ok(event) => accept_live(&mut st, event),
+                Err(broadcast::error::RecvError::Lagged(_)) => st.replay = true,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            },
+            changed = st.resyncs.changed() => {
+                if changed.is_ok() { st.replay = true } else { return None }
+            }
+            _ = st.tick.tick() => {
+                if !st.app.bus().healthy() {
+                    st.replay = true;
+                }
+                if st.checked_at.elapsed() >= MEMBERSHIP_CHECK
+                    && let Err(e) = check_membership(&mut st).await
+                {
+                    st.finished = true;
+                    return Some((Err(e), st));
+                }
+            }
+        }
+    }
+}
+
+fn accept_live(st: &mut State, event: Arc<LiveEvent>) {
+    let seq = event.event.seq;
+    if seq <= st.last {
+        return; // already delivered (replay overlap or our own duplicate)
+    }
+    if seq == st.last + 1 {
+        st.last = seq;
+        if visible(&event, st.user) {
+            st.pending.push_back(event);
+        }
+    } else {
+        // Something between went missing on the way: the outbox has it.
+        st.replay = true;
+    }
+}
+
+async fn replay(st: &mut State) -> Result<(), AppError> {
+    let mut conn = st.app.conn().await?;
+    let batch = events::after(&mut conn, st.org, st.last, REPLAY_BATCH).await?;
+    if (batch.len() as i64) < REPLAY_BATCH {
+        st.replay = false;
+    }
+    for event in batch {
+        st.last = event.seq;
+        let event = Arc::new(LiveEvent::from(event));
+        if visible(&event, st.user) {
+            st.pending.push_back(event);
+        }
+    }
+    Ok(())
+}
+
+async fn check_membership(st: &mut State) -> Result<(), AppError> {
+    st.checked_at = Instant::now();
+    let mut conn = st.app.conn().await?;
+    match orgs::membership(&mut conn, st.org, st.user).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::Forbidden),
+    }
+}
+
+/// Notification events are private to their user; everything else is org-wide.
+fn visible(event: &LiveEvent, user: UserId) -> bool {
+    event.event.user_id.is_none_or(|u| u == user)
+}

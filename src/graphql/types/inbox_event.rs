@@ -1,0 +1,59 @@
+//! `InboxEvent`: one change in an org's inbox, with the rows it is about as they were
+//! when it committed.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::message::Message;
+use super::notification::Notification;
+use super::ticket::Ticket;
+use crate::events::LiveEvent;
+use crate::graphql::loaders::Loaders;
+
+/// A change in the inbox.
+pub struct InboxEvent(pub Arc<LiveEvent>);
+
+#[Object]
+impl InboxEvent {
+    /// Position in the org's stream; pass it as `after` to resume.
+    async fn seq(&self) -> String {
+        self.0.event.seq.to_string()
+    }
+
+    /// `MESSAGE_ADDED`, `MESSAGE_UPDATED`, `TICKET_CREATED`, `TICKET_UPDATED`,
+    /// `NOTIFICATION_ADDED` or `NOTIFICATION_READ`.
+    async fn kind(&self) -> &str {
+        &self.0.event.kind
+    }
+
+    /// When it committed.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.event.created_at
+    }
+
+    /// The ticket concerned, as of the event (current if no snapshot was kept).
+    async fn ticket(&self, ctx: &Context<'_>) -> Result<Option<Ticket>> {
+        if let Some(ticket) = &self.0.snapshot.ticket {
+            return Ok(Some(Ticket(ticket.clone())));
+        }
+        let Some(id) = self.0.event.ticket_id else {
+            return Ok(None);
+        };
+        let ticket = ctx.data::<Loaders>()?.load_one(id).await?;
+        Ok(ticket
+            .filter(|t| t.org_id == self.0.event.org_id)
+            .map(Ticket))
+    }
+
+    /// The message concerned, as of the event.
+    async fn message(&self) -> Option<Message> {
+        self.0.snapshot.message.clone().map(Message)
+    }
+
+    /// The notification concerned, as of the event (only ever the subscriber's own).
+    async fn notification(&self) -> Option<Notification> {
+        self.0.snapshot.notification.clone().map(Notification)
+    }
+}
