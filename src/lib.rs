@@ -16,6 +16,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod metrics;
 pub mod observability;
+pub mod outbound;
 pub mod simulate;
 pub mod state;
 pub mod webhooks;

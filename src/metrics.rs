@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Monotonic counters of this process.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    send_outcomes: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     webhooks_received: AtomicU64,
     webhooks_processed: AtomicU64,
     webhooks_retried: AtomicU64,
@@ -34,9 +35,28 @@ impl Metrics {
         self.webhooks_parked.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A send attempt ended with `outcome` (`sent`, `retry`, `uncertain`, `failed_<code>`).
+    pub fn send_outcome(&self, outcome: &str) {
+        let mut outcomes = self.send_outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        *outcomes.entry(outcome.to_owned()).or_default() += 1;
+    }
+
     /// The counters in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        {
+            let outcomes = self.send_outcomes.lock().unwrap_or_else(|p| p.into_inner());
+            out.push_str(
+                "# HELP delightchat_send_outcomes_total Outbound send attempts by outcome.\n",
+            );
+            out.push_str("# TYPE delightchat_send_outcomes_total counter\n");
+            for (outcome, n) in outcomes.iter() {
+                let _ = writeln!(
+                    out,
+                    "delightchat_send_outcomes_total{{outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
         for (name, help, value) in [
             (
                 "delightchat_webhooks_received_total",

@@ -14,6 +14,8 @@ use crate::db::{self, Pool, PoolError, PooledConn, QueryCounter};
 use crate::events::Bus;
 use crate::jobs::Wakeups;
 use crate::metrics::Metrics;
+use crate::outbound::graph::GraphClient;
+use crate::outbound::rate_limit::RateLimits;
 use crate::webhooks::keys::KeyCache;
 use crate::webhooks::store::DeliveryStore;
 
@@ -31,6 +33,8 @@ pub struct App {
     webhook_keys: KeyCache,
     metrics: Metrics,
     shutdown: watch::Sender<bool>,
+    graph: GraphClient,
+    send_limits: RateLimits,
 }
 
 /// Handle to the shared [`App`].
@@ -67,6 +71,8 @@ impl AppState {
             webhook_keys: KeyCache::default(),
             metrics: Metrics::default(),
             shutdown: watch::channel(false).0,
+            graph: GraphClient::new(&config.graph_api_base_url, &config.graph_api_version),
+            send_limits: RateLimits::default(),
             pool,
             queries,
             config,
@@ -138,6 +144,16 @@ impl App {
     /// Changes when a shutdown begins.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+
+    /// The Meta Graph API client.
+    pub fn graph(&self) -> &GraphClient {
+        &self.graph
+    }
+
+    /// Per-channel send rate limits.
+    pub fn send_limits(&self) -> &RateLimits {
+        &self.send_limits
     }
 
     /// Process counters.

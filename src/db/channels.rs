@@ -42,6 +42,9 @@ pub struct Channel {
     pub updated_at: DateTime<Utc>,
     /// Soft-deletion time.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// May reply up to 7 days after the customer's last message with the HUMAN_AGENT
+    /// tag (needs Meta's approval of the app).
+    pub human_agent_enabled: bool,
 }
 
 /// Columns an update may change; `None` leaves a column as it is.
@@ -64,6 +67,8 @@ pub struct ChannelChanges {
     pub status: Option<String>,
     /// New status reason (`Some(None)` clears it).
     pub status_reason: Option<Option<String>>,
+    /// New HUMAN_AGENT permission.
+    pub human_agent_enabled: Option<bool>,
 }
 
 /// Inserts a channel; `Ok(false)` when another live channel already has this account.
@@ -175,6 +180,24 @@ pub async fn soft_delete(
         .set((
             channels::deleted_at.eq(diesel::dsl::now),
             channels::status.eq("DISABLED"),
+            channels::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// Marks a channel as needing re-authorisation (Meta rejected its token).
+pub async fn mark_needs_reauth(
+    conn: &mut AsyncPgConnection,
+    id: ChannelId,
+    reason: &str,
+) -> QueryResult<bool> {
+    let n = diesel::update(channels::table.find(id))
+        .filter(channels::status.eq("ACTIVE"))
+        .set((
+            channels::status.eq("NEEDS_REAUTH"),
+            channels::status_reason.eq(reason),
             channels::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)

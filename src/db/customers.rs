@@ -218,6 +218,22 @@ pub async fn refresh_identity(
     Ok(())
 }
 
+/// The identity of `customer` on `channel` (whom to send replies to).
+pub async fn identity_on(
+    conn: &mut AsyncPgConnection,
+    customer: CustomerId,
+    channel: ChannelId,
+) -> QueryResult<Option<Identity>> {
+    customer_identities::table
+        .filter(customer_identities::customer_id.eq(customer))
+        .filter(customer_identities::channel_id.eq(channel))
+        .order(customer_identities::created_at)
+        .select(Identity::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Gives a customer a name when it has none yet.
 pub async fn name_if_unknown(
     conn: &mut AsyncPgConnection,

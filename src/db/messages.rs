@@ -376,3 +376,86 @@ pub struct NewReaction<'a> {
     /// When.
     pub reacted_at: DateTime<Utc>,
 }
+
+/// The message of `ticket` created with this `sendMessage` idempotency key.
+pub async fn find_by_client_key(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+    key: &str,
+) -> QueryResult<Option<Message>> {
+    messages::table
+        .filter(messages::ticket_id.eq(ticket))
+        .filter(messages::client_key.eq(key))
+        .select(Message::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The latest inbound comment of a comment ticket.
+pub async fn latest_inbound_comment(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+) -> QueryResult<Option<Message>> {
+    messages::table
+        .filter(messages::ticket_id.eq(ticket))
+        .filter(messages::direction.eq("INBOUND"))
+        .filter(messages::kind.eq("COMMENT"))
+        .filter(messages::is_deleted.eq(false))
+        .order((messages::sent_at.desc(), messages::id.desc()))
+        .select(Message::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Whether a private reply to `comment` was already sent or is on its way.
+pub async fn has_private_reply(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+    comment: &str,
+) -> QueryResult<bool> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    diesel::select(diesel::dsl::exists(
+        messages::table
+            .filter(messages::ticket_id.eq(ticket))
+            .filter(messages::status.ne("FAILED"))
+            .filter(sql::<Bool>("context->>'private_reply_to' = ").bind::<Text, _>(comment)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// An outbound message that is still on its way and has no platform id yet, sent on
+/// `ticket` with this text: what an early echo of our own send looks like.
+pub async fn find_in_flight(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+    text: Option<&str>,
+) -> QueryResult<Option<Message>> {
+    messages::table
+        .filter(messages::ticket_id.eq(ticket))
+        .filter(messages::direction.eq("OUTBOUND"))
+        .filter(messages::author_type.eq("USER"))
+        .filter(messages::is_private_note.eq(false))
+        .filter(messages::status.eq("QUEUED"))
+        .filter(messages::external_id.is_null())
+        .filter(messages::text.is_not_distinct_from(text))
+        .order((messages::sent_at, messages::id))
+        .for_update()
+        .select(Message::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Deletes a message (an echo-created twin of one of our sends).
+pub async fn delete(conn: &mut AsyncPgConnection, id: MessageId) -> QueryResult<usize> {
+    diesel::update(crate::db::schema::tickets::table)
+        .filter(crate::db::schema::tickets::last_message_id.eq(id))
+        .set(crate::db::schema::tickets::last_message_id.eq(None::<MessageId>))
+        .execute(conn)
+        .await?;
+    diesel::delete(messages::table.find(id)).execute(conn).await
+}

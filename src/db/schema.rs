@@ -34,6 +34,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        human_agent_enabled -> Bool,
     }
 }
 
@@ -92,6 +93,17 @@ diesel::table! {
         user_id -> Uuid,
         role -> Text,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    message_status_hints (channel_id, external_id) {
+        channel_id -> Uuid,
+        external_id -> Text,
+        status -> Text,
+        error_code -> Nullable<Int4>,
+        error_message -> Nullable<Text>,
+        received_at -> Timestamptz,
     }
 }
 
@@ -169,6 +181,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        lease_id -> Nullable<Uuid>,
+        uncertain_since -> Nullable<Timestamptz>,
     }
 }
 
@@ -267,6 +281,7 @@ diesel::joinable!(customers -> orgs (org_id));
 diesel::joinable!(events -> orgs (org_id));
 diesel::joinable!(memberships -> orgs (org_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(message_status_hints -> channels (channel_id));
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> customers (author_customer_id));
 diesel::joinable!(messages -> orgs (org_id));
@@ -299,6 +314,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     login_throttles,
     memberships,
+    message_status_hints,
     messages,
     notifications,
     org_event_seqs,

@@ -299,3 +299,19 @@ pub async fn replace_preview(
         .await?;
     Ok(())
 }
+
+/// A ticket of `org`, locked for update (serializes replies on one ticket).
+pub async fn find_for_update(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: TicketId,
+) -> QueryResult<Option<Ticket>> {
+    tickets::table
+        .filter(tickets::id.eq(id))
+        .filter(tickets::org_id.eq(org))
+        .for_update()
+        .select(Ticket::as_select())
+        .first(conn)
+        .await
+        .optional()
+}

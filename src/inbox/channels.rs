@@ -23,6 +23,8 @@ pub struct NewChannel {
     pub app_secret: String,
     /// Token Meta echoes in the webhook verification handshake.
     pub verify_token: String,
+    /// May use the HUMAN_AGENT tag.
+    pub human_agent_enabled: bool,
 }
 
 /// Changes an admin may make; `None` keeps the current value.
@@ -38,6 +40,8 @@ pub struct ChannelUpdate {
     pub verify_token: Option<String>,
     /// Enable (`true`) or disable (`false`) the channel.
     pub enabled: Option<bool>,
+    /// Allow or forbid the HUMAN_AGENT tag.
+    pub human_agent_enabled: Option<bool>,
 }
 
 /// Validates and stores a new channel with its secrets encrypted.
@@ -76,6 +80,7 @@ pub async fn create(state: &AppState, org: OrgId, new: NewChannel) -> AppResult<
         created_at: now,
         updated_at: now,
         deleted_at: None,
+        human_agent_enabled: new.human_agent_enabled,
     };
     let mut conn = state.conn().await?;
     if !channels::insert(&mut conn, &channel).await? {
@@ -101,6 +106,7 @@ pub async fn update(
             .as_deref()
             .map(|n| crate::auth::non_blank("name", n))
             .transpose()?,
+        human_agent_enabled: update.human_agent_enabled,
         ..Default::default()
     };
     if let Some(token) = &update.access_token {

@@ -164,6 +164,11 @@ async fn customer_for(
                 contact.display_name.as_deref(),
             )
             .await?;
+            let name = contact
+                .display_name
+                .as_deref()
+                .or(contact.username.as_deref());
+            customers::name_if_unknown(conn, identity.customer_id, name).await?;
         }
         return Ok(identity.customer_id);
     }
@@ -355,6 +360,18 @@ async fn business_echo(
     let customer = customer_for(conn, channel, &contact).await?;
     let (ticket, created) =
         ticket_for(conn, channel, customer, &Thread::Direct, echo.sent_at).await?;
+    if !created
+        && updates::adopt_in_flight(
+            conn,
+            ticket.id,
+            &echo.external_id,
+            echo.text.as_deref(),
+            outbox,
+        )
+        .await?
+    {
+        return Ok(());
+    }
     let kind = if echo.attachments.is_empty() {
         "TEXT"
     } else {
@@ -394,6 +411,17 @@ async fn own_comment(
     let Some(ticket) = tickets::find(conn, channel.org_id, parent.ticket_id).await? else {
         return Ok(());
     };
+    if updates::adopt_in_flight(
+        conn,
+        ticket.id,
+        &comment.external_id,
+        comment.text.as_deref(),
+        outbox,
+    )
+    .await?
+    {
+        return Ok(());
+    }
     let row = Message {
         kind: "COMMENT".into(),
         direction: "OUTBOUND".into(),

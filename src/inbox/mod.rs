@@ -6,6 +6,7 @@ pub mod customers;
 pub mod ingest;
 pub mod notifications;
 pub mod outbox;
+pub mod replies;
 pub mod status;
 pub mod tickets;
 pub mod updates;

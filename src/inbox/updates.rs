@@ -12,7 +12,7 @@ use crate::db::channels::Channel;
 use crate::db::events::EventKind;
 use crate::db::ids::MessageId;
 use crate::db::messages::{self, Message, MessageChanges, NewReaction};
-use crate::db::{customers, tickets};
+use crate::db::{customers, status_hints, tickets};
 use crate::webhooks::meta::{Reaction, ReadUpTo, StatusUpdate};
 
 /// Prefix of the Messenger `metadata` string our sends carry: `outbound:<message id>`.
@@ -20,7 +20,7 @@ pub const SEND_METADATA_PREFIX: &str = "outbound:";
 
 /// If `external_id` (or the Messenger `metadata` we attached, which holds our message
 /// id) identifies one of our own sends on `channel`, records it as at least SENT and
-/// returns `true`.
+/// returns `true`. Without either, see [`adopt_in_flight`].
 pub async fn confirm_own_send(
     conn: &mut AsyncPgConnection,
     channel: &Channel,
@@ -65,7 +65,20 @@ pub async fn status(
     let Some(message) =
         messages::find_by_external_id(conn, channel.id, &update.external_id).await?
     else {
-        tracing::debug!(channel.id = %channel.id, "status for a message we do not know; ignored");
+        // Possibly our own send whose response has not been recorded yet: keep the
+        // status until the sender records the id (pruned after the retention).
+        let code = update.error_code.and_then(|c| i32::try_from(c).ok());
+        let db_status = status::as_db(update.status);
+        let error = update.error_message.as_deref();
+        status_hints::remember(
+            conn,
+            channel.id,
+            &update.external_id,
+            db_status,
+            code,
+            error,
+        )
+        .await?;
         return Ok(());
     };
     let failure = (update.error_code, update.error_message.clone());
@@ -257,4 +270,27 @@ async fn inbound_message(
 ) -> diesel::QueryResult<Option<Message>> {
     let message = messages::find_by_external_id(conn, channel.id, external_id).await?;
     Ok(message.filter(|m| m.direction == "INBOUND"))
+}
+
+/// An echo of a send still in flight (its echo beat the Graph API's response): the
+/// oldest queued reply on `ticket` with the same text takes the platform id and is
+/// recorded as at least SENT; `true` when one did.
+pub async fn adopt_in_flight(
+    conn: &mut AsyncPgConnection,
+    ticket: crate::db::ids::TicketId,
+    external_id: &str,
+    text: Option<&str>,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<bool> {
+    let Some(message) = messages::find_in_flight(conn, ticket, text).await? else {
+        return Ok(false);
+    };
+    let changes = MessageChanges {
+        external_id: Some(Some(external_id.to_owned())),
+        ..Default::default()
+    };
+    let message = messages::update(conn, message.id, &changes).await?;
+    advance(conn, &message, "SENT", None, outbox).await?;
+    tracing::info!(message.id = %message.id, "early echo matched to a send in flight");
+    Ok(true)
 }

@@ -1,5 +1,5 @@
-//! Background workers: the inbound processor loops, the cross-process listener and the
-//! shared wake-up and retry plumbing.
+//! Background workers: the inbound processor loops, the outbound sender, the pruner, the
+//! cross-process listener and the shared wake-up and retry plumbing.
 
 pub mod backoff;
 pub mod listener;
@@ -42,6 +42,7 @@ pub async fn run_workers(
         tasks.spawn(inbound_loop(state.clone(), stop.clone()));
     }
     tasks.spawn(prune_loop(state.clone(), stop.clone()));
+    tasks.spawn(crate::outbound::sender::run(state.clone(), stop.clone()));
     tracing::info!(inbound = INBOUND_WORKERS, "background workers started");
     shutdown.await;
     let _ = stop_tx.send(true);
@@ -53,7 +54,8 @@ pub async fn run_workers(
 /// How often old live events are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
-/// Deletes live events older than the retention (concurrent pruners are harmless).
+/// Deletes live events (and status hints of messages that never became ours) older than
+/// the retention; concurrent pruners are harmless.
 async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(PRUNE_INTERVAL);
     loop {
@@ -65,9 +67,12 @@ async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             .unwrap_or(chrono::Duration::days(7));
         let cutoff = chrono::Utc::now() - retention;
         let pruned = match state.conn().await {
-            Ok(mut conn) => crate::db::events::prune(&mut conn, cutoff)
-                .await
-                .map_err(anyhow::Error::from),
+            Ok(mut conn) => async {
+                crate::db::status_hints::prune(&mut conn, cutoff).await?;
+                crate::db::events::prune(&mut conn, cutoff).await
+            }
+            .await
+            .map_err(anyhow::Error::from),
             Err(e) => Err(e.into()),
         };
         match pruned {

@@ -400,7 +400,7 @@ pub struct Sent {
 /// Meta's error, classified for the outbound worker.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GraphError {
-    /// Worth retrying later with backoff: timeouts, connection errors, HTTP 5xx without a permanent code, codes 1, 2, 4, 17, 32, 341, 613, 1200, 80001-80014, WhatsApp 130429, 131000, 131016, 131056, 131057, 131048, 131049; also HTTP 429. `retry_after` from a Retry-After header or from `estimated_time_to_regain_access` (minutes) in the `X-Business-Use-Case-Usage` header JSON when present.
+    /// Worth retrying later with backoff: connection failures, HTTP 5xx without a permanent code, codes 1, 2, 4, 17, 32, 341, 613, 1200, 80001-80014, WhatsApp 130429, 131000, 131016, 131056, 131057, 131048, 131049; also HTTP 429. `retry_after` from a Retry-After header or from `estimated_time_to_regain_access` (minutes) in the `X-Business-Use-Case-Usage` header JSON when present.
     #[error("temporary Graph API failure: {message}")]
     Transient {
         /// Meta's error code, when Meta answered with one.
@@ -854,18 +854,22 @@ fn transport_error(err: &reqwest::Error) -> GraphError {
             "The request to Meta could not be built.",
         );
     }
+    if err.is_connect() {
+        // The request never reached Meta: safe to retry.
+        return GraphError::Transient {
+            code: None,
+            message: format!("could not connect to Meta: {detail}"),
+            retry_after: None,
+        };
+    }
+    // The request may have reached Meta (timeout or connection lost while waiting for
+    // the answer): a blind retry could send the message twice.
     let message = if err.is_timeout() {
         format!("the request to Meta timed out: {detail}")
-    } else if err.is_connect() {
-        format!("could not connect to Meta: {detail}")
     } else {
         format!("the request to Meta failed: {detail}")
     };
-    GraphError::Transient {
-        code: None,
-        message,
-        retry_after: None,
-    }
+    GraphError::Ambiguous { message }
 }
 
 /// An error and its sources, "outer: inner: innermost" (reqwest's own text is terse).
@@ -1982,7 +1986,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn slow_meta_times_out_as_transient() {
+    async fn a_timeout_after_sending_is_ambiguous_not_retryable() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(
@@ -2002,7 +2006,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, GraphError::Transient { code: None, message, .. } if message.contains("timed out")),
+            matches!(&err, GraphError::Ambiguous { message } if message.contains("timed out")),
             "{err:?}"
         );
     }

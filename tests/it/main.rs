@@ -11,6 +11,7 @@ mod fuzz;
 mod inbox_reads;
 mod limits;
 mod live;
+mod outbound;
 mod schema_file;
 mod tenancy;
 mod webhooks;

@@ -31,6 +31,10 @@ pub struct CreateChannelInput {
     /// The verify token you enter at Meta.
     #[graphql(validator(max_length = 4096))]
     verify_token: String,
+    /// Whether replies up to 7 days after the customer's last message may use Meta's
+    /// HUMAN_AGENT tag (Instagram and Messenger; the Meta app must be approved for it).
+    #[graphql(default)]
+    human_agent_enabled: bool,
 }
 
 /// Changes to a channel; omitted fields stay as they are.
@@ -50,6 +54,8 @@ pub struct UpdateChannelInput {
     verify_token: Option<String>,
     /// Turn the channel on or off.
     enabled: Option<bool>,
+    /// Allow or forbid the HUMAN_AGENT tag.
+    human_agent_enabled: Option<bool>,
 }
 
 /// Channel management.
@@ -74,6 +80,7 @@ impl ChannelMutation {
             access_token: input.access_token,
             app_secret: input.app_secret,
             verify_token: input.verify_token,
+            human_agent_enabled: input.human_agent_enabled,
         };
         Ok(Channel(channel_ops::create(state(ctx)?, org, new).await?))
     }
@@ -95,6 +102,7 @@ impl ChannelMutation {
             app_secret: input.app_secret,
             verify_token: input.verify_token,
             enabled: input.enabled,
+            human_agent_enabled: input.human_agent_enabled,
         };
         Ok(Channel(
             channel_ops::update(state(ctx)?, org, id, update).await?,

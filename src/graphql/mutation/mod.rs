@@ -2,6 +2,7 @@
 
 mod auth;
 mod channel;
+mod message;
 mod notification;
 mod org;
 mod ticket;
@@ -15,5 +16,6 @@ pub struct Mutation(
     org::OrgMutation,
     channel::ChannelMutation,
     ticket::TicketMutation,
+    message::MessageMutation,
     notification::NotificationMutation,
 );

@@ -66,6 +66,11 @@ impl Channel {
         Ok(plain)
     }
 
+    /// Whether replies may use the HUMAN_AGENT tag (7-day window).
+    async fn human_agent_enabled(&self) -> bool {
+        self.0.human_agent_enabled
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

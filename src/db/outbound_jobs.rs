@@ -1,0 +1,158 @@
+//! `outbound_jobs`: one durable job per reply to send. Claimed with a lease (and a
+//! lease id, so only the attempt that claimed a job may finish it).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Interval, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::ids::{ChannelId, MessageId, OrgId};
+use super::schema::outbound_jobs;
+
+/// A claimed job.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ClaimedJob {
+    /// Job id.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The message to send.
+    #[diesel(sql_type = SqlUuid)]
+    pub message_id: MessageId,
+    /// Its channel.
+    #[diesel(sql_type = SqlUuid)]
+    pub channel_id: ChannelId,
+    /// Attempts so far, this one included.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub attempts: i32,
+    /// The claim's lease id.
+    #[diesel(sql_type = SqlUuid)]
+    pub lease_id: Uuid,
+    /// Set when an earlier attempt may have reached Meta.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub uncertain_since: Option<DateTime<Utc>>,
+}
+
+/// Queues the send of `message` (idempotent per message).
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    message: MessageId,
+    channel: ChannelId,
+) -> QueryResult<()> {
+    diesel::insert_into(outbound_jobs::table)
+        .values((
+            outbound_jobs::org_id.eq(org),
+            outbound_jobs::message_id.eq(message),
+            outbound_jobs::channel_id.eq(channel),
+        ))
+        .on_conflict(outbound_jobs::message_id)
+        .do_update()
+        .set((
+            outbound_jobs::state.eq("PENDING"),
+            outbound_jobs::attempts.eq(0),
+            outbound_jobs::run_at.eq(diesel::dsl::now),
+            outbound_jobs::locked_until.eq(None::<DateTime<Utc>>),
+            outbound_jobs::lease_id.eq(None::<Uuid>),
+            outbound_jobs::uncertain_since.eq(None::<DateTime<Utc>>),
+            outbound_jobs::last_error.eq(None::<String>),
+            outbound_jobs::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due jobs for `lease`, skipping rows others hold. A job whose
+/// lease ran out (its worker died mid-send) is claimed again and marked uncertain.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease: std::time::Duration,
+) -> QueryResult<Vec<ClaimedJob>> {
+    diesel::sql_query(
+        "UPDATE outbound_jobs j SET locked_until = now() + $2, lease_id = gen_random_uuid(), attempts = attempts + 1, \
+           uncertain_since = CASE WHEN j.locked_until IS NOT NULL THEN coalesce(j.uncertain_since, j.locked_until) \
+                                  ELSE j.uncertain_since END, updated_at = now() \
+         WHERE id IN (SELECT id FROM outbound_jobs \
+                      WHERE state = 'PENDING' AND run_at <= now() \
+                        AND (locked_until IS NULL OR locked_until < now()) \
+                      ORDER BY run_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, message_id, channel_id, attempts, lease_id, uncertain_since",
+    )
+    .bind::<BigInt, _>(limit)
+    .bind::<Interval, _>(interval(lease))
+    .load(conn)
+    .await
+}
+
+/// Finishes a job as `state` (`DONE` or `FAILED`) if `lease` still owns it.
+pub async fn finish(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    lease: Uuid,
+    state: &str,
+    error: Option<&str>,
+) -> QueryResult<bool> {
+    let n = diesel::sql_query(
+        "UPDATE outbound_jobs SET state = $3, locked_until = NULL, last_error = $4, updated_at = now() \
+         WHERE id = $1 AND lease_id = $2 AND state = 'PENDING'",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<SqlUuid, _>(lease)
+    .bind::<Text, _>(state)
+    .bind::<Nullable<Text>, _>(error)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Schedules another attempt in `delay` if `lease` still owns the job; `uncertain`
+/// records that this attempt may have reached Meta.
+pub async fn retry_later(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    lease: Uuid,
+    delay: std::time::Duration,
+    error: &str,
+    uncertain: bool,
+) -> QueryResult<bool> {
+    let n = diesel::sql_query(
+        "UPDATE outbound_jobs SET run_at = now() + $3, locked_until = NULL, lease_id = NULL, last_error = $4, \
+           uncertain_since = CASE WHEN $5 THEN coalesce(uncertain_since, now()) ELSE uncertain_since END, \
+           updated_at = now() \
+         WHERE id = $1 AND lease_id = $2 AND state = 'PENDING'",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<SqlUuid, _>(lease)
+    .bind::<Interval, _>(interval(delay))
+    .bind::<Text, _>(error)
+    .bind::<diesel::sql_types::Bool, _>(uncertain)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Jobs waiting (due or not) and the age in seconds of the oldest due one.
+pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
+    #[derive(QueryableByName)]
+    struct Backlog {
+        #[diesel(sql_type = BigInt)]
+        pending: i64,
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        oldest: f64,
+    }
+    let b: Backlog = diesel::sql_query(
+        "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(run_at)) \
+         FILTER (WHERE run_at <= now()), 0)::float8 AS oldest FROM outbound_jobs WHERE state = 'PENDING'",
+    )
+    .get_result(conn)
+    .await?;
+    Ok((b.pending, b.oldest))
+}
+
+fn interval(d: std::time::Duration) -> diesel::data_types::PgInterval {
+    diesel::data_types::PgInterval::from_microseconds(
+        i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+    )
+}

@@ -1,0 +1,108 @@
+//! `sendMessage`, `retryMessage`.
+
+use async_graphql::{Context, ID, InputObject, Object, Result};
+
+use crate::db::ids::{MessageId, OrgId, TicketId};
+use crate::error::AppError;
+use crate::graphql::context::{member, state, viewer};
+use crate::graphql::types::enums::AttachmentType;
+use crate::graphql::types::message::Message;
+use crate::graphql::types::parse_id;
+use crate::inbox::replies::{self, Reply};
+use crate::webhooks::meta::AttachmentKind;
+
+/// A reply (or internal note) to send on a ticket.
+#[derive(InputObject)]
+pub struct SendMessageInput {
+    /// Text of the reply.
+    #[graphql(validator(max_length = 10000))]
+    text: Option<String>,
+    /// An attachment to send by URL (https).
+    #[graphql(validator(max_length = 2048))]
+    attachment_url: Option<String>,
+    /// IMAGE, VIDEO, AUDIO or FILE (required with `attachmentUrl`).
+    attachment_type: Option<AttachmentType>,
+    /// The message answered. On COMMENT tickets: the comment to answer (default: the
+    /// latest inbound comment).
+    reply_to_message_id: Option<ID>,
+    /// Answer a comment with a direct message instead of a public reply (Instagram).
+    #[graphql(default)]
+    private_reply: bool,
+    /// An internal note: stored and shown to agents, never sent.
+    #[graphql(default)]
+    private_note: bool,
+    /// Your idempotency key: retrying with the same key returns the same message
+    /// instead of sending twice.
+    #[graphql(validator(max_length = 128))]
+    client_message_id: Option<String>,
+}
+
+/// Sending replies.
+#[derive(Default)]
+pub struct MessageMutation;
+
+#[Object]
+impl MessageMutation {
+    /// Queues a reply (status QUEUED; SENT, DELIVERED, READ or FAILED follow live).
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        ticket_id: ID,
+        input: SendMessageInput,
+    ) -> Result<Message> {
+        let org = parse_id(&org_id, OrgId::parse)?;
+        let ticket = parse_id(&ticket_id, TicketId::parse)?;
+        member(ctx, org).await?;
+        let author = viewer(ctx)?.user_id;
+        let attachment = match (input.attachment_url, input.attachment_type) {
+            (None, None) => None,
+            (Some(url), Some(kind)) => Some((sendable(kind)?, url.trim().to_owned())),
+            _ => {
+                return Err(
+                    AppError::bad_input("attachmentUrl and attachmentType go together").into(),
+                );
+            }
+        };
+        let reply = Reply {
+            text: input.text,
+            attachment,
+            reply_to: input
+                .reply_to_message_id
+                .as_ref()
+                .map(|id| parse_id(id, MessageId::parse))
+                .transpose()?,
+            private_reply: input.private_reply,
+            private_note: input.private_note,
+            client_key: input.client_message_id,
+        };
+        Ok(Message(
+            replies::send(state(ctx)?, org, ticket, author, reply).await?,
+        ))
+    }
+
+    /// Sends a FAILED reply again.
+    async fn retry_message(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        message_id: ID,
+    ) -> Result<Message> {
+        let org = parse_id(&org_id, OrgId::parse)?;
+        let id = parse_id(&message_id, MessageId::parse)?;
+        member(ctx, org).await?;
+        Ok(Message(replies::retry(state(ctx)?, org, id).await?))
+    }
+}
+
+fn sendable(kind: AttachmentType) -> Result<AttachmentKind, AppError> {
+    match kind {
+        AttachmentType::Image => Ok(AttachmentKind::Image),
+        AttachmentType::Video => Ok(AttachmentKind::Video),
+        AttachmentType::Audio => Ok(AttachmentKind::Audio),
+        AttachmentType::File => Ok(AttachmentKind::File),
+        _ => Err(AppError::bad_input(
+            "attachmentType must be IMAGE, VIDEO, AUDIO or FILE",
+        )),
+    }
+}

@@ -1,0 +1,503 @@
+//! Agents' replies: validated, checked against the platform's messaging window, and
+//! stored as a QUEUED message together with its delivery job in one transaction (the
+//! outbound worker sends it). Private notes are stored and never sent.
+//!
+//! Windows: Instagram, Messenger and WhatsApp allow free-form replies for 24 hours after
+//! the customer's last message; Instagram and Messenger channels approved for it may
+//! answer up to 7 days later with the HUMAN_AGENT tag (only then is it used); public
+//! comment replies have no window; a private reply to a comment must come within 7 days
+//! and only once per comment. Refusals say why, rather than burning a Graph call.
+
+use chrono::{Duration, Utc};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::ingest::preview;
+use super::outbox::{self, Outbox};
+use crate::db::channels::{self, Channel};
+use crate::db::events::EventKind;
+use crate::db::ids::{MessageId, OrgId, TicketId, UserId};
+use crate::db::messages::{self, Message, MessageChanges};
+use crate::db::outbound_jobs;
+use crate::db::tickets::{self, Activity, Ticket};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::webhooks::meta::{Attachment, AttachmentKind};
+
+/// The standard reply window.
+pub const STANDARD_WINDOW: Duration = Duration::hours(24);
+/// The HUMAN_AGENT window, and the private-reply window of comments.
+pub const EXTENDED_WINDOW: Duration = Duration::days(7);
+/// Longest private note.
+const NOTE_CHARS: usize = 10_000;
+
+/// What an agent wants to send.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// Text.
+    pub text: Option<String>,
+    /// An attachment by URL: kind and https URL.
+    pub attachment: Option<(AttachmentKind, String)>,
+    /// The message answered (for comment tickets: the comment; default the latest).
+    pub reply_to: Option<MessageId>,
+    /// Answer a comment with a direct message instead of publicly.
+    pub private_reply: bool,
+    /// Internal note: stored, never sent.
+    pub private_note: bool,
+    /// Idempotency key: the same key on the same ticket returns the same message.
+    pub client_key: Option<String>,
+}
+
+/// How a reply will be delivered, decided when it is queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A normal reply inside the 24-hour window.
+    Standard,
+    /// With the HUMAN_AGENT tag (24 h to 7 days).
+    HumanAgent,
+    /// Public reply to a comment.
+    PublicComment,
+    /// Private reply (DM) to a comment.
+    PrivateComment,
+}
+
+/// Validates and queues a reply (or stores a note); returns the new message.
+pub async fn send(
+    state: &AppState,
+    org: OrgId,
+    ticket: TicketId,
+    author: UserId,
+    reply: Reply,
+) -> AppResult<Message> {
+    let reply = validate_shape(reply)?;
+    let mut conn = state.conn().await?;
+    let (message, events) = conn
+        .transaction(async |conn| {
+            let Some(ticket) = tickets::find_for_update(conn, org, ticket).await? else {
+                return Ok(Err(AppError::NotFound));
+            };
+            if let Some(key) = &reply.client_key
+                && let Some(existing) = messages::find_by_client_key(conn, ticket.id, key).await?
+            {
+                return Ok(Ok((existing, Vec::new())));
+            }
+            let planned = if reply.private_note {
+                Ok(None)
+            } else {
+                plan(conn, &ticket, &reply).await?.map(Some)
+            };
+            let planned = match planned {
+                Ok(planned) => planned,
+                Err(e) => return Ok(Err(e)),
+            };
+            let (message, events) = store(conn, &ticket, author, &reply, planned).await?;
+            Ok::<_, diesel::result::Error>(Ok((message, events)))
+        })
+        .await??;
+    outbox::publish(state, events);
+    if !message.is_private_note {
+        state.wakeups().outbound.notify_waiters();
+    }
+    Ok(message)
+}
+
+/// Puts a FAILED reply back in the queue, after the same checks as a new one.
+pub async fn retry(state: &AppState, org: OrgId, id: MessageId) -> AppResult<Message> {
+    let mut conn = state.conn().await?;
+    let (message, events) = conn
+        .transaction(async |conn| {
+            let Some(message) = messages::find(conn, org, id).await? else {
+                return Ok(Err(AppError::NotFound));
+            };
+            if message.direction != "OUTBOUND"
+                || message.is_private_note
+                || message.author_type != "USER"
+            {
+                return Ok(Err(AppError::bad_input(
+                    "only replies sent from the inbox can be retried",
+                )));
+            }
+            if message.status != "FAILED" {
+                return Ok(Err(AppError::bad_input(
+                    "only FAILED messages can be retried",
+                )));
+            }
+            let Some(ticket) = tickets::find_for_update(conn, org, message.ticket_id).await? else {
+                return Ok(Err(AppError::NotFound));
+            };
+            let channel = channels::find_many(conn, &[ticket.channel_id])
+                .await?
+                .into_iter()
+                .next();
+            let check = channel
+                .as_ref()
+                .ok_or(AppError::NotFound)
+                .and_then(usable_channel);
+            if let Err(e) = check {
+                return Ok(Err(e));
+            }
+            if ticket.kind == "DIRECT"
+                && let Err(e) = direct_window(
+                    &ticket,
+                    channel.as_ref().is_some_and(|c| c.human_agent_enabled),
+                    channel.as_ref().map_or("", |c| c.platform.as_str()),
+                )
+            {
+                return Ok(Err(e));
+            }
+            let changes = MessageChanges {
+                status: Some("QUEUED".into()),
+                error_code: Some(None),
+                error_message: Some(None),
+                ..Default::default()
+            };
+            let message = messages::update(conn, message.id, &changes).await?;
+            outbound_jobs::enqueue(conn, org, message.id, message.channel_id).await?;
+            let mut outbox = Outbox::default();
+            outbox.message(
+                org,
+                EventKind::MessageUpdated,
+                message.ticket_id,
+                message.id,
+            );
+            let events = outbox.flush(conn).await?;
+            Ok::<_, diesel::result::Error>(Ok((message, events)))
+        })
+        .await??;
+    outbox::publish(state, events);
+    state.wakeups().outbound.notify_waiters();
+    Ok(message)
+}
+
+fn validate_shape(mut reply: Reply) -> AppResult<Reply> {
+    reply.text = reply.text.filter(|t| !t.trim().is_empty());
+    if reply.text.is_none() && reply.attachment.is_none() {
+        return Err(AppError::bad_input("a message needs text or an attachment"));
+    }
+    if let Some((_, url)) = &reply.attachment {
+        let valid = url.len() <= 2048
+            && url.starts_with("https://")
+            && url.len() > "https://".len()
+            && !url.chars().any(char::is_whitespace);
+        if !valid {
+            return Err(AppError::bad_input(
+                "attachmentUrl must be an https:// URL of at most 2048 characters",
+            ));
+        }
+    }
+    if let Some(key) = &reply.client_key
+        && (key.is_empty() || key.len() > 128)
+    {
+        return Err(AppError::bad_input(
+            "clientMessageId must be 1 to 128 characters",
+        ));
+    }
+    if reply.private_note {
+        if reply.attachment.is_some() || reply.private_reply {
+            return Err(AppError::bad_input("a private note is text only"));
+        }
+        if reply
+            .text
+            .as_deref()
+            .is_some_and(|t| t.chars().count() > NOTE_CHARS)
+        {
+            return Err(AppError::bad_input(format!(
+                "a private note is at most {NOTE_CHARS} characters"
+            )));
+        }
+    }
+    Ok(reply)
+}
+
+/// A reply's delivery plan: how it goes out and which comment it answers.
+struct Plan {
+    delivery: Delivery,
+    reply_to: Option<Message>,
+}
+
+/// Checks the channel, the target and the window; the plan or why the reply is refused.
+async fn plan(
+    conn: &mut AsyncPgConnection,
+    ticket: &Ticket,
+    reply: &Reply,
+) -> diesel::QueryResult<AppResult<Plan>> {
+    let Some(channel) = channels::find_many(conn, &[ticket.channel_id])
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(Err(AppError::NotFound));
+    };
+    if let Err(e) = usable_channel(&channel) {
+        return Ok(Err(e));
+    }
+    let reply_to = match reply.reply_to {
+        Some(id) => match messages::find(conn, ticket.org_id, id).await? {
+            Some(m) if m.ticket_id == ticket.id => Some(m),
+            _ => {
+                return Ok(Err(AppError::bad_input(
+                    "replyToMessageId is not a message of this ticket",
+                )));
+            }
+        },
+        None if ticket.kind == "COMMENT" => {
+            messages::latest_inbound_comment(conn, ticket.id).await?
+        }
+        None => None,
+    };
+    let plan = if ticket.kind == "COMMENT" {
+        comment_plan(conn, ticket, &channel, reply, reply_to).await?
+    } else {
+        if reply.private_reply {
+            return Ok(Err(AppError::bad_input(
+                "privateReply only applies to comment tickets",
+            )));
+        }
+        direct_window(ticket, channel.human_agent_enabled, &channel.platform)
+            .map(|delivery| Plan { delivery, reply_to })
+    };
+    let plan = plan.and_then(|plan| check_text(&channel, plan.delivery, reply).map(|()| plan));
+    Ok(plan)
+}
+
+async fn comment_plan(
+    conn: &mut AsyncPgConnection,
+    ticket: &Ticket,
+    channel: &Channel,
+    reply: &Reply,
+    reply_to: Option<Message>,
+) -> diesel::QueryResult<AppResult<Plan>> {
+    let Some(comment) = reply_to.filter(|m| m.kind == "COMMENT" && m.direction == "INBOUND") else {
+        return Ok(Err(AppError::bad_input(
+            "comment replies must answer one of the customer's comments",
+        )));
+    };
+    if reply.attachment.is_some() {
+        return Ok(Err(AppError::bad_input(
+            "comment replies cannot carry attachments",
+        )));
+    }
+    if comment
+        .context
+        .get("live")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
+        && !reply.private_reply
+    {
+        return Ok(Err(AppError::bad_input(
+            "live comments can only be answered with a private reply",
+        )));
+    }
+    if !reply.private_reply {
+        return Ok(Ok(Plan {
+            delivery: Delivery::PublicComment,
+            reply_to: Some(comment),
+        }));
+    }
+    if channel.platform != "INSTAGRAM" {
+        return Ok(Err(AppError::bad_input(
+            "private replies to comments are only supported on Instagram",
+        )));
+    }
+    if Utc::now() - comment.sent_at > EXTENDED_WINDOW {
+        return Ok(Err(AppError::bad_input(
+            "a private reply must come within 7 days of the comment",
+        )));
+    }
+    let comment_id = comment.external_id.clone().unwrap_or_default();
+    if messages::has_private_reply(conn, ticket.id, &comment_id).await? {
+        return Ok(Err(AppError::bad_input(
+            "this comment already has a private reply (Meta allows one)",
+        )));
+    }
+    Ok(Ok(Plan {
+        delivery: Delivery::PrivateComment,
+        reply_to: Some(comment),
+    }))
+}
+
+fn usable_channel(channel: &Channel) -> AppResult<()> {
+    match (channel.deleted_at, channel.status.as_str()) {
+        (Some(_), _) => Err(AppError::bad_input(
+            "the ticket's channel was deleted; replies cannot be sent",
+        )),
+        (None, "DISABLED") => Err(AppError::bad_input(
+            "the ticket's channel is disabled; enable it to reply",
+        )),
+        (None, "NEEDS_REAUTH") => Err(AppError::bad_input(
+            "the ticket's channel needs to be reconnected: Meta rejected its access token",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The delivery allowed on a direct ticket now, or why none is.
+fn direct_window(ticket: &Ticket, human_agent: bool, platform: &str) -> AppResult<Delivery> {
+    let Some(last) = ticket.last_inbound_at else {
+        return Err(AppError::bad_input(
+            "the customer has not written yet: Meta only allows replies to conversations customers started",
+        ));
+    };
+    let elapsed = Utc::now() - last;
+    if elapsed <= STANDARD_WINDOW {
+        return Ok(Delivery::Standard);
+    }
+    if platform == "WHATSAPP" {
+        return Err(AppError::bad_input(
+            "more than 24 hours have passed since the customer's last message: WhatsApp only allows approved template messages now",
+        ));
+    }
+    if elapsed <= EXTENDED_WINDOW && human_agent {
+        return Ok(Delivery::HumanAgent);
+    }
+    if elapsed <= EXTENDED_WINDOW {
+        return Err(AppError::bad_input(
+            "more than 24 hours have passed since the customer's last message; enable the HUMAN_AGENT tag on this channel (7-day window) or wait for the customer to write",
+        ));
+    }
+    Err(AppError::bad_input(
+        "more than 7 days have passed since the customer's last message: Meta does not allow a reply until they write again",
+    ))
+}
+
+fn check_text(channel: &Channel, delivery: Delivery, reply: &Reply) -> AppResult<()> {
+    let Some(text) = &reply.text else {
+        return Ok(());
+    };
+    if let Some((kind, _)) = &reply.attachment {
+        let captionless = channel.platform != "WHATSAPP" || *kind == AttachmentKind::Audio;
+        if captionless {
+            return Err(AppError::bad_input(
+                "this channel cannot send text with this attachment: send them as two messages",
+            ));
+        }
+    }
+    let (limit, too_long) = match (channel.platform.as_str(), delivery) {
+        (_, Delivery::PublicComment) => (2_200, text.chars().count() > 2_200),
+        ("INSTAGRAM", _) => (1_000, text.len() > 1_000),
+        ("MESSENGER", _) => (2_000, text.chars().count() > 2_000),
+        _ => (4_096, text.chars().count() > 4_096),
+    };
+    if too_long {
+        let unit = if channel.platform == "INSTAGRAM" && delivery != Delivery::PublicComment {
+            "bytes"
+        } else {
+            "characters"
+        };
+        return Err(AppError::bad_input(format!(
+            "text is too long for this channel (at most {limit} {unit})"
+        )));
+    }
+    Ok(())
+}
+
+async fn store(
+    conn: &mut AsyncPgConnection,
+    ticket: &Ticket,
+    author: UserId,
+    reply: &Reply,
+    plan: Option<Plan>,
+) -> diesel::QueryResult<(Message, Vec<crate::db::events::Event>)> {
+    let now = Utc::now();
+    let mut context = serde_json::Map::new();
+    let kind = match &plan {
+        Some(Plan {
+            delivery: Delivery::PublicComment,
+            ..
+        }) => "COMMENT",
+        _ if reply.attachment.is_some() => "MEDIA",
+        _ => "TEXT",
+    };
+    if let Some(plan) = &plan {
+        match plan.delivery {
+            Delivery::HumanAgent => {
+                context.insert("tag".into(), json!("HUMAN_AGENT"));
+            }
+            Delivery::PrivateComment => {
+                let comment = plan.reply_to.as_ref().and_then(|m| m.external_id.clone());
+                context.insert("private_reply_to".into(), json!(comment));
+            }
+            Delivery::Standard | Delivery::PublicComment => {}
+        }
+    }
+    let reply_to = plan.as_ref().and_then(|p| p.reply_to.as_ref());
+    let message = Message {
+        id: MessageId::new(),
+        org_id: ticket.org_id,
+        ticket_id: ticket.id,
+        channel_id: ticket.channel_id,
+        direction: "OUTBOUND".into(),
+        kind: kind.into(),
+        author_type: "USER".into(),
+        author_user_id: Some(author),
+        author_customer_id: None,
+        text: reply.text.clone(),
+        external_id: None,
+        reply_to_message_id: reply_to.map(|m| m.id),
+        reply_to_external_id: reply_to.and_then(|m| m.external_id.clone()),
+        context: serde_json::Value::Object(context),
+        status: if plan.is_some() { "QUEUED" } else { "SENT" }.into(),
+        error_code: None,
+        error_message: None,
+        is_deleted: false,
+        is_private_note: plan.is_none(),
+        edited_at: None,
+        sent_at: now,
+        client_key: reply.client_key.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    messages::insert_if_new(conn, &message).await?;
+    let attachments: Vec<Attachment> = reply
+        .attachment
+        .iter()
+        .map(|(kind, url)| Attachment {
+            kind: *kind,
+            raw_type: kind.as_str().to_lowercase(),
+            url: Some(url.clone()),
+            mime_type: None,
+            media_id: None,
+            title: None,
+            sha256: None,
+        })
+        .collect();
+    let rows: Vec<messages::Attachment> = attachments
+        .iter()
+        .map(|a| messages::Attachment {
+            id: Uuid::new_v4(),
+            org_id: ticket.org_id,
+            message_id: message.id,
+            position: 0,
+            type_: a.kind.as_str().into(),
+            raw_type: a.raw_type.clone(),
+            url: a.url.clone(),
+            mime_type: None,
+            media_id: None,
+            title: None,
+            sha256: None,
+        })
+        .collect();
+    messages::insert_attachments(conn, &rows).await?;
+    let mut outbox = Outbox::default();
+    if plan.is_some() {
+        outbound_jobs::enqueue(conn, ticket.org_id, message.id, ticket.channel_id).await?;
+        let preview = preview(message.text.as_deref(), kind, &attachments);
+        let activity = Activity {
+            message_id: message.id,
+            at: now,
+            preview: &preview,
+            inbound: false,
+        };
+        tickets::record_activity(conn, ticket.id, &activity).await?;
+        outbox.ticket(ticket.org_id, EventKind::TicketUpdated, ticket.id);
+    }
+    outbox.message(
+        ticket.org_id,
+        EventKind::MessageAdded,
+        ticket.id,
+        message.id,
+    );
+    let events = outbox.flush(conn).await?;
+    Ok((message, events))
+}

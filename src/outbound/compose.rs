@@ -1,0 +1,211 @@
+//! Turns a queued reply into the Graph API request that delivers it. Pure.
+
+use super::graph::{AttachmentKind, Content, MessagingType, Recipient, SendRequest};
+use crate::db::channels::Channel;
+use crate::db::messages::{Attachment, Message};
+use crate::inbox::updates::SEND_METADATA_PREFIX;
+
+/// Everything needed to address a reply.
+pub struct Outgoing<'a> {
+    /// The channel it goes out on.
+    pub channel: &'a Channel,
+    /// The reply.
+    pub message: &'a Message,
+    /// The customer's id on the channel (IGSID, PSID, WhatsApp id).
+    pub recipient: Option<&'a str>,
+    /// Its attachments.
+    pub attachments: &'a [Attachment],
+}
+
+/// The request delivering `out`, or why it cannot be sent (a permanent failure).
+pub fn compose(out: &Outgoing<'_>) -> Result<SendRequest, String> {
+    let message = out.message;
+    let account = out.channel.external_account_id.clone();
+    let context = |key: &str| {
+        message
+            .context
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    if let Some(comment_id) = context("private_reply_to") {
+        return Ok(SendRequest::Message {
+            account_id: account,
+            recipient: Recipient::CommentId(comment_id),
+            content: content(message, out.attachments)?,
+            messaging_type: MessagingType::Response,
+            metadata: None,
+            reply_to_mid: None,
+        });
+    }
+    if message.kind == "COMMENT" {
+        let comment_id = message
+            .reply_to_external_id
+            .clone()
+            .ok_or("the comment to answer is unknown")?;
+        let text = message.text.clone().ok_or("a comment reply needs text")?;
+        return Ok(SendRequest::CommentReply { comment_id, text });
+    }
+    let recipient = out
+        .recipient
+        .ok_or("the customer has no identity on this channel")?
+        .to_owned();
+    let reply_to = message.reply_to_external_id.clone();
+    match out.channel.platform.as_str() {
+        "WHATSAPP" => Ok(SendRequest::WhatsApp {
+            phone_number_id: account,
+            to: recipient,
+            content: content(message, out.attachments)?,
+            context_message_id: reply_to,
+        }),
+        platform => Ok(SendRequest::Message {
+            account_id: account,
+            recipient: Recipient::Id(recipient),
+            content: content(message, out.attachments)?,
+            messaging_type: if context("tag").as_deref() == Some("HUMAN_AGENT") {
+                MessagingType::HumanAgent
+            } else {
+                MessagingType::Response
+            },
+            // Messenger echoes carry it back, so an early echo is matched to this send.
+            metadata: (platform == "MESSENGER")
+                .then(|| format!("{SEND_METADATA_PREFIX}{}", message.id)),
+            reply_to_mid: reply_to,
+        }),
+    }
+}
+
+fn content(message: &Message, attachments: &[Attachment]) -> Result<Content, String> {
+    match attachments.first() {
+        Some(attachment) => {
+            let kind = match attachment.type_.as_str() {
+                "IMAGE" => AttachmentKind::Image,
+                "VIDEO" => AttachmentKind::Video,
+                "AUDIO" => AttachmentKind::Audio,
+                "FILE" => AttachmentKind::File,
+                other => return Err(format!("attachments of type {other} cannot be sent")),
+            };
+            let url = attachment.url.clone().ok_or("the attachment has no URL")?;
+            Ok(Content::Attachment {
+                kind,
+                url,
+                caption: message.text.clone(),
+            })
+        }
+        None => message
+            .text
+            .clone()
+            .map(Content::Text)
+            .ok_or_else(|| "the message is empty".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::ids::{ChannelId, MessageId, OrgId, TicketId};
+    use chrono::Utc;
+
+    fn channel(platform: &str) -> Channel {
+        Channel {
+            id: ChannelId::new(),
+            org_id: OrgId::new(),
+            platform: platform.into(),
+            name: "c".into(),
+            external_account_id: "ACCOUNT".into(),
+            access_token_enc: vec![],
+            access_token_hint: String::new(),
+            app_secret_enc: vec![],
+            app_secret_fingerprint: vec![],
+            verify_token_enc: vec![],
+            status: "ACTIVE".into(),
+            status_reason: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            deleted_at: None,
+            human_agent_enabled: false,
+        }
+    }
+
+    fn message(kind: &str, context: serde_json::Value) -> Message {
+        Message {
+            id: MessageId::new(),
+            org_id: OrgId::new(),
+            ticket_id: TicketId::new(),
+            channel_id: ChannelId::new(),
+            direction: "OUTBOUND".into(),
+            kind: kind.into(),
+            author_type: "USER".into(),
+            author_user_id: None,
+            author_customer_id: None,
+            text: Some("hello".into()),
+            external_id: None,
+            reply_to_message_id: None,
+            reply_to_external_id: Some("REPLY-TO".into()),
+            context,
+            status: "QUEUED".into(),
+            error_code: None,
+            error_message: None,
+            is_deleted: false,
+            is_private_note: false,
+            edited_at: None,
+            sent_at: Utc::now(),
+            client_key: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn compose_for(platform: &str, m: &Message) -> SendRequest {
+        compose(&Outgoing {
+            channel: &channel(platform),
+            message: m,
+            recipient: Some("CUSTOMER"),
+            attachments: &[],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn each_destination_gets_its_request() {
+        let dm = message("TEXT", serde_json::json!({}));
+        assert!(matches!(compose_for("INSTAGRAM", &dm),
+            SendRequest::Message { recipient: Recipient::Id(ref r), metadata: None, messaging_type: MessagingType::Response, .. } if r == "CUSTOMER"));
+        assert!(matches!(compose_for("MESSENGER", &dm),
+            SendRequest::Message { metadata: Some(ref m), .. } if m == &format!("outbound:{}", dm.id)));
+        assert!(matches!(compose_for("WHATSAPP", &dm),
+            SendRequest::WhatsApp { ref to, context_message_id: Some(ref c), .. } if to == "CUSTOMER" && c == "REPLY-TO"));
+        let tagged = message("TEXT", serde_json::json!({"tag": "HUMAN_AGENT"}));
+        assert!(matches!(
+            compose_for("INSTAGRAM", &tagged),
+            SendRequest::Message {
+                messaging_type: MessagingType::HumanAgent,
+                ..
+            }
+        ));
+        let public = message("COMMENT", serde_json::json!({}));
+        assert_eq!(
+            compose_for("INSTAGRAM", &public),
+            SendRequest::CommentReply {
+                comment_id: "REPLY-TO".into(),
+                text: "hello".into()
+            }
+        );
+        let private = message("TEXT", serde_json::json!({"private_reply_to": "C1"}));
+        assert!(
+            matches!(compose_for("INSTAGRAM", &private), SendRequest::Message { recipient: Recipient::CommentId(ref c), .. } if c == "C1")
+        );
+    }
+
+    #[test]
+    fn a_direct_reply_without_a_recipient_cannot_be_sent() {
+        let dm = message("TEXT", serde_json::json!({}));
+        let out = Outgoing {
+            channel: &channel("INSTAGRAM"),
+            message: &dm,
+            recipient: None,
+            attachments: &[],
+        };
+        assert!(compose(&out).is_err());
+    }
+}

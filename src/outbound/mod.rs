@@ -1,0 +1,7 @@
+//! Replies going out: the Graph API client, request composition, per-channel rate
+//! limits and the outbound worker.
+
+pub mod compose;
+pub mod graph;
+pub mod rate_limit;
+pub mod sender;
