@@ -143,8 +143,8 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
         oldest: f64,
     }
     let b: Backlog = diesel::sql_query(
-        "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(run_at)) \
-         FILTER (WHERE run_at <= now()), 0)::float8 AS oldest FROM outbound_jobs WHERE state = 'PENDING'",
+        "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(run_at) \
+         FILTER (WHERE run_at <= now())), 0)::float8 AS oldest FROM outbound_jobs WHERE state = 'PENDING'",
     )
     .get_result(conn)
     .await?;

@@ -245,3 +245,35 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
 }
+
+/// Deliveries waiting (due or not) and the age in seconds of the oldest due one.
+pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
+    #[derive(QueryableByName)]
+    struct Backlog {
+        #[diesel(sql_type = BigInt)]
+        pending: i64,
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        oldest: f64,
+    }
+    let b: Backlog = diesel::sql_query(
+        "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(received_at) \
+         FILTER (WHERE run_at <= now())), 0)::float8 AS oldest FROM webhook_events WHERE state = 'PENDING'",
+    )
+    .get_result(conn)
+    .await?;
+    Ok((b.pending, b.oldest))
+}
+
+/// Deliveries parked for operators.
+pub async fn parked(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Parked {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let p: Parked =
+        diesel::sql_query("SELECT count(*) AS n FROM webhook_events WHERE state = 'PARKED'")
+            .get_result(conn)
+            .await?;
+    Ok(p.n)
+}

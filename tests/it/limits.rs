@@ -186,6 +186,38 @@ async fn health_and_readiness() {
         .request(Request::get("/readyz").body(Body::empty()).unwrap())
         .await;
     assert_eq!(status, StatusCode::OK);
+    let admin = app.signup("Acme", "ana@example.com").await;
+    app.create_channel(
+        &admin,
+        "INSTAGRAM",
+        "17841400000000999",
+        "metrics-canary-secret",
+    )
+    .await;
+    let (status, _, body) = app
+        .request(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    for metric in [
+        "delightchat_webhooks_received_total",
+        "delightchat_webhook_queue_depth 0",
+        "delightchat_outbound_queue_depth 0",
+        "delightchat_subscriptions_open",
+        "delightchat_http_request_duration_seconds_count{route=\"graphql\"}",
+    ] {
+        assert!(text.contains(metric), "missing {metric} in {text}");
+    }
+    assert!(!text.contains("metrics-canary-secret") && !text.contains("EAAG-token"));
+    app.state.begin_shutdown();
+    let (status, _, _) = app
+        .request(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not ready while shutting down"
+    );
 }
 
 fn urlencode(s: &str) -> String {
