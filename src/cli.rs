@@ -32,6 +32,8 @@ pub enum Command {
     Schema,
     /// Post a realistic, signed Meta webhook delivery to a running server.
     Simulate(Box<crate::simulate::SimulateArgs>),
+    /// Seed a dataset, run the server and measure it; writes a Markdown and JSON report.
+    Bench(Box<crate::bench::BenchArgs>),
 }
 
 /// Runs a parsed command.
@@ -42,6 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(args) => crate::simulate::run(*args).await,
+        Command::Bench(args) => crate::bench::run(*args).await,
         Command::Migrate => {
             let config = Config::from_env()?;
             prepare_database(&config).await

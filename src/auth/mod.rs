@@ -207,6 +207,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_input_validation_never_panics(email in ".{0,400}", password in ".{0,300}", name in ".{0,300}") {
+            if let Ok(normalized) = normalize_email(&email) {
+                proptest::prop_assert!(normalized.contains('@') && normalized.len() <= 320);
+                proptest::prop_assert_eq!(normalize_email(&normalized).ok(), Some(normalized.clone()));
+            }
+            let _ = check_password(&password);
+            if let Ok(trimmed) = non_blank("name", &name) {
+                proptest::prop_assert!(!trimmed.is_empty() && trimmed.chars().count() <= 200);
+            }
+        }
+    }
+
     #[test]
     fn password_policy_counts_characters() {
         assert!(check_password("1234567").is_err());

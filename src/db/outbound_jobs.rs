@@ -72,6 +72,7 @@ pub async fn claim(
 ) -> QueryResult<Vec<ClaimedJob>> {
     diesel::sql_query(
         "UPDATE outbound_jobs j SET locked_until = now() + $2, lease_id = gen_random_uuid(), attempts = attempts + 1, \
+           processed_by = $3, \
            uncertain_since = CASE WHEN j.locked_until IS NOT NULL THEN coalesce(j.uncertain_since, j.locked_until) \
                                   ELSE j.uncertain_since END, updated_at = now() \
          WHERE id IN (SELECT id FROM outbound_jobs \
@@ -82,6 +83,7 @@ pub async fn claim(
     )
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(interval(lease))
+    .bind::<Text, _>(crate::jobs::worker_id())
     .load(conn)
     .await
 }

@@ -183,6 +183,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         lease_id -> Nullable<Uuid>,
         uncertain_since -> Nullable<Timestamptz>,
+        processed_by -> Nullable<Text>,
     }
 }
 
@@ -268,6 +269,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         received_at -> Timestamptz,
         processed_at -> Nullable<Timestamptz>,
+        processed_by -> Nullable<Text>,
     }
 }
 

@@ -134,6 +134,29 @@ mod tests {
         assert!(page_query(Some(1), Some("bad".into()), None, None, false).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_paging_arguments_never_panic_and_stay_bounded(
+            first in proptest::option::of(proptest::prelude::any::<i32>()),
+            last in proptest::option::of(proptest::prelude::any::<i32>()),
+            after in proptest::option::of(".{0,40}"),
+            before in proptest::option::of(".{0,40}"),
+            backward in proptest::prelude::any::<bool>(),
+        ) {
+            if let Ok(query) = page_query(first, after, last, before, backward) {
+                proptest::prop_assert!((0..=i64::from(MAX_PAGE_SIZE)).contains(&query.limit));
+                proptest::prop_assert!(backward || !query.backward);
+            }
+            proptest::prop_assert!(complexity(first, last, 3) <= 3 * MAX_PAGE_SIZE as usize + 1);
+        }
+
+        #[test]
+        fn any_valid_cursor_round_trips(micros in -62_000_000_000_000_000i64..250_000_000_000_000_000i64, id: u128) {
+            let key = Keyset { at: chrono::DateTime::from_timestamp_micros(micros).unwrap(), id: uuid::Uuid::from_u128(id) };
+            proptest::prop_assert_eq!(decode_cursor(&encode_cursor(&key)).unwrap(), key);
+        }
+    }
+
     #[test]
     fn complexity_scales_with_page_size() {
         assert_eq!(complexity(Some(100), None, 10), 1001);

@@ -84,9 +84,14 @@ impl Protocol {
 
 /// Accepts the upgrade on `GET /graphql`.
 pub fn upgrade(gql: GraphqlState, upgrade: WebSocketUpgrade) -> Response {
+    // Small initial buffers: an idle subscription must cost little memory (tungstenite
+    // defaults to 128 KiB each); they grow when a message needs it.
     let upgrade = upgrade
         .protocols(["graphql-transport-ws", "graphql-ws"])
-        .max_message_size(MAX_MESSAGE_BYTES);
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024);
     let protocol = match upgrade.selected_protocol().map(|p| p.as_bytes()) {
         Some(b"graphql-ws") => Protocol::LegacyWs,
         _ => Protocol::TransportWs,

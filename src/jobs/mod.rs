@@ -12,9 +12,19 @@ use tokio::sync::{Notify, watch};
 use crate::state::AppState;
 
 /// Inbound processor loops per process.
-pub const INBOUND_WORKERS: usize = 2;
+pub const INBOUND_WORKERS: usize = 4;
 /// Fallback poll when no wake-up arrives (a lost NOTIFY, a retry coming due).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// This process as a worker: `host:pid`, recorded on the work it does.
+pub fn worker_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host =
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
+        format!("{}:{}", host.trim(), std::process::id())
+    })
+}
 
 /// Wakes idle workers of this process as soon as new work is committed.
 #[derive(Default)]

@@ -112,9 +112,10 @@ async fn process(state: &AppState, claimed: Claimed) -> anyhow::Result<()> {
             ingest::apply(conn, &routed, &mut outbox).await?;
             let marked = diesel::sql_query(
                 "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), locked_until = NULL, \
-                 last_error = NULL WHERE id = $1 AND state = 'PENDING'",
+                 last_error = NULL, processed_by = $2 WHERE id = $1 AND state = 'PENDING'",
             )
             .bind::<BigInt, _>(claimed.id)
+            .bind::<Text, _>(crate::jobs::worker_id())
             .execute(conn)
             .await?;
             if marked == 0 {
@@ -224,11 +225,12 @@ async fn retry_or_park(
 
 async fn park(conn: &mut AsyncPgConnection, id: i64, error: &str) -> QueryResult<()> {
     diesel::sql_query(
-        "UPDATE webhook_events SET state = 'PARKED', locked_until = NULL, last_error = $2, processed_at = now() \
-         WHERE id = $1 AND state = 'PENDING'",
+        "UPDATE webhook_events SET state = 'PARKED', locked_until = NULL, last_error = $2, processed_at = now(), \
+         processed_by = $3 WHERE id = $1 AND state = 'PENDING'",
     )
     .bind::<BigInt, _>(id)
     .bind::<Text, _>(truncate(error))
+    .bind::<Text, _>(crate::jobs::worker_id())
     .execute(conn)
     .await?;
     Ok(())

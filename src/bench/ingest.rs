@@ -1,0 +1,136 @@
+//! Webhook ingest: signed deliveries posted by many connections, the peak rate and the
+//! latency at half of it, and how fast the workers drain what was accepted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::seed::BenchOrg;
+use super::stats::{Measured, closed_loop, open_loop};
+use crate::simulate::{Kind, Params, build};
+use crate::webhooks::signature;
+
+/// Ingest figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Ingest {
+    /// Closed loop: as fast as `clients` connections can go.
+    pub peak: Measured,
+    /// Open loop at half the peak rate.
+    pub half_peak: Measured,
+    /// Deliveries processed per second while ingesting and draining.
+    pub processed_per_second: f64,
+    /// Seconds the backlog took to drain after posting stopped.
+    pub drain_seconds: f64,
+}
+
+/// A signed IG DM delivery for one of the orgs.
+pub fn delivery(orgs: &[BenchOrg], n: u64, text: &str) -> (String, Vec<u8>, String) {
+    let org = &orgs[(n as usize) % orgs.len()];
+    let params = Params {
+        account_id: org.account.clone(),
+        from: format!("igsid{}", 1 + (n % 5000)),
+        name: "Bench".into(),
+        text: text.to_owned(),
+        message_id: None,
+        status: "delivered".into(),
+        unique: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let body = build(Kind::IgDm, &params, chrono::Utc::now()).unwrap_or_default();
+    let signature = signature::sign(&body, org.app_secret.as_bytes());
+    (org.channel.to_string(), body, signature)
+}
+
+/// Posts one delivery; `true` on 200.
+pub async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    channel: &str,
+    body: Vec<u8>,
+    signature: String,
+) -> bool {
+    client
+        .post(format!("{base}/webhook/{channel}"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().as_u16() == 200)
+}
+
+/// Runs the ingest phases against the server at `base`.
+pub async fn run(
+    base: &str,
+    url: &str,
+    orgs: Arc<Vec<BenchOrg>>,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Ingest> {
+    let client = reqwest::Client::new();
+    let before = processed(url).await?;
+    let started = Instant::now();
+    let (c, b, o) = (client.clone(), base.to_owned(), orgs.clone());
+    let peak = closed_loop(clients, duration, move |n| {
+        let (channel, body, signature) = delivery(&o, n, "bench ingest");
+        let (c, b) = (c.clone(), b.clone());
+        async move { post(&c, &b, &channel, body, signature).await }
+    })
+    .await;
+    let drain_started = Instant::now();
+    wait_drained(url).await?;
+    let drain_seconds = drain_started.elapsed().as_secs_f64();
+    let processed_per_second =
+        (processed(url).await? - before) as f64 / started.elapsed().as_secs_f64();
+    let rate = (peak.per_second / 2.0).max(1.0);
+    let (c, b, o) = (client.clone(), base.to_owned(), orgs.clone());
+    let half_peak = open_loop(rate, duration, move |n| {
+        let (channel, body, signature) = delivery(&o, n, "bench ingest");
+        let (c, b) = (c.clone(), b.clone());
+        async move { post(&c, &b, &channel, body, signature).await }
+    })
+    .await;
+    wait_drained(url).await?;
+    Ok(Ingest {
+        peak,
+        half_peak,
+        processed_per_second,
+        drain_seconds,
+    })
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+async fn processed(url: &str) -> anyhow::Result<i64> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    let c: Count =
+        diesel::sql_query("SELECT count(*) AS n FROM webhook_events WHERE state <> 'PENDING'")
+            .get_result(&mut conn)
+            .await?;
+    Ok(c.n)
+}
+
+/// Waits until no delivery is pending.
+pub async fn wait_drained(url: &str) -> anyhow::Result<()> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    let started = Instant::now();
+    loop {
+        let c: Count =
+            diesel::sql_query("SELECT count(*) AS n FROM webhook_events WHERE state = 'PENDING'")
+                .get_result(&mut conn)
+                .await?;
+        if c.n == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the backlog did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

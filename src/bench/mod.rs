@@ -1,0 +1,211 @@
+//! `delightchat bench`: one command that seeds a realistic dataset, starts the server as
+//! a child process (with a fake Graph API), and measures webhook ingest, live fan-out,
+//! the dashboard queries and outbound replies, each next to a ceiling measured on the
+//! same machine in the same run. Writes a Markdown report and a JSON file.
+
+pub mod ceilings;
+pub mod fake_graph;
+pub mod ingest;
+pub mod live;
+pub mod outbound;
+pub mod queries;
+pub mod report;
+pub mod seed;
+pub mod server;
+pub mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+use crate::auth::jwt::JwtKeys;
+use crate::crypto::SecretBox;
+use crate::db;
+
+/// Arguments of `delightchat bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Dataset size relative to the default (100 orgs, 100,000 customers, 200,000
+    /// tickets, 2,000,000 messages); e.g. 0.1 for a quick run.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Seconds each measured phase runs.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent clients of the HTTP phases.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Subscriber counts of the live phase (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,1000,10000")]
+    pub subscribers: Vec<usize>,
+    /// Replies per outbound round.
+    #[arg(long, default_value_t = 10_000)]
+    pub replies: u64,
+    /// Use Redis (`REDIS_URL`) for the server's bus instead of the in-process one.
+    #[arg(long)]
+    pub redis: bool,
+    /// Where to write the Markdown report.
+    #[arg(long, default_value = "bench-report.md")]
+    pub report: String,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "bench-report.json")]
+    pub json: String,
+}
+
+/// Fixed development secrets shared with the child server, so the benchmark can mint
+/// tokens and seal channel secrets for it.
+const JWT_SECRET: &str = "delightchat-bench-jwt-secret-0123456789";
+const SECRET_KEY: &str = "64656c69676874636861742062656e63686d61726b206b657920313233343536";
+
+/// Runs the benchmark.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let config = crate::config::Config::from_env()?;
+    let (server_url, name) = db::split_database_url(&config.database_url)?;
+    let bench_url = format!("{server_url}/{name}_bench");
+    let duration = Duration::from_secs(args.seconds);
+    let sizes = seed::Sizes::scaled(args.scale);
+
+    progress(&format!("preparing database {name}_bench"));
+    recreate_database(&server_url, &format!("{name}_bench")).await?;
+    db::run_migrations(&bench_url).await?;
+    let key: [u8; 32] = hex::decode(SECRET_KEY)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("bench key"))?;
+    let secrets = SecretBox::new(&key);
+    let jwt = JwtKeys::new(JWT_SECRET.as_bytes(), Duration::from_secs(24 * 3600));
+    progress(&format!(
+        "seeding {} orgs, {} customers, {} tickets, {} messages",
+        sizes.orgs,
+        sizes.customers,
+        sizes.tickets(),
+        sizes.messages()
+    ));
+    let seed_started = std::time::Instant::now();
+    let orgs = Arc::new(seed::seed(&bench_url, sizes, &secrets, &jwt).await?);
+    let seed_seconds = seed_started.elapsed().as_secs_f64();
+
+    let (graph_url, fake) = fake_graph::start().await?;
+    let mut env = vec![
+        ("DATABASE_URL", bench_url.clone()),
+        ("JWT_SECRET", JWT_SECRET.to_owned()),
+        ("SECRET_KEY", SECRET_KEY.to_owned()),
+        ("ACCESS_TOKEN_TTL_SECS", "86400".to_owned()),
+        ("GRAPH_API_BASE_URL", graph_url),
+    ];
+    if args.redis {
+        let redis = config
+            .redis_url
+            .clone()
+            .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+        env.push(("REDIS_URL", redis));
+    }
+    progress("starting the server");
+    let server = server::ServerProcess::start(&env).await?;
+
+    progress("ceilings: single-row INSERTs, SELECT 1 on a pool, GET /healthz");
+    let insert_ceiling = ceilings::single_row_inserts(&bench_url, 1, duration).await?;
+    let concurrent_insert_ceiling =
+        ceilings::single_row_inserts(&bench_url, args.clients, duration).await?;
+    let query_ceiling = ceilings::trivial_queries(
+        &bench_url,
+        config.database_pool_size,
+        args.clients,
+        duration,
+    )
+    .await?;
+    let http_ceiling = ceilings::trivial_http(&server.base_url, args.clients, duration).await;
+
+    progress("read queries: inbox page, conversation page, notification count");
+    let reads = queries::run(
+        &server.base_url,
+        &bench_url,
+        orgs.clone(),
+        args.clients,
+        duration,
+    )
+    .await?;
+
+    progress("webhook ingest: peak, then half of it");
+    let ingest = ingest::run(
+        &server.base_url,
+        &bench_url,
+        orgs.clone(),
+        args.clients,
+        duration,
+    )
+    .await?;
+
+    let mut live_runs = Vec::new();
+    for &subscribers in &args.subscribers {
+        progress(&format!("live: {subscribers} subscribers"));
+        let rate = if subscribers >= 5000 { 20.0 } else { 50.0 };
+        live_runs.push(live::run(&server, &orgs, subscribers, rate, duration).await?);
+    }
+
+    let mut outbound_runs = Vec::new();
+    for (round, latency) in [(1, 50), (2, 0)] {
+        progress(&format!(
+            "outbound: {} replies, Graph API answering in {latency} ms",
+            args.replies
+        ));
+        outbound_runs.push(
+            outbound::run(
+                &server,
+                &bench_url,
+                &fake,
+                orgs.clone(),
+                args.clients,
+                args.replies,
+                latency,
+                round,
+            )
+            .await?,
+        );
+    }
+    progress(&format!(
+        "outbound worker alone: {} queued replies, Graph API answering in 50 ms",
+        args.replies
+    ));
+    let outbound_drain = outbound::drain(&bench_url, &fake, args.replies, 50).await?;
+    server.stop().await;
+
+    let results = report::Results {
+        machine: report::Machine::describe(),
+        sizes,
+        seed_seconds,
+        redis: args.redis,
+        clients: args.clients,
+        seconds: args.seconds,
+        insert_ceiling,
+        concurrent_insert_ceiling,
+        query_ceiling,
+        http_ceiling,
+        reads,
+        ingest,
+        live: live_runs,
+        outbound: outbound_runs,
+        outbound_drain,
+    };
+    std::fs::write(&args.json, serde_json::to_string_pretty(&results)?)?;
+    let markdown = report::markdown(&results);
+    std::fs::write(&args.report, &markdown)?;
+    println!("{markdown}");
+    progress(&format!("wrote {} and {}", args.report, args.json));
+    Ok(())
+}
+
+fn progress(step: &str) {
+    eprintln!("[bench {}] {step}", chrono::Utc::now().format("%H:%M:%S"));
+}
+
+async fn recreate_database(server_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = AsyncPgConnection::establish(&format!("{server_url}/postgres")).await?;
+    let name = db::quote_ident(name);
+    conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    conn.batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    Ok(())
+}

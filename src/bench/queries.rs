@@ -1,0 +1,132 @@
+//! The dashboard's read queries at 64 concurrent clients: the inbox page, a
+//! conversation page and the notification count.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+
+use super::seed::BenchOrg;
+use super::stats::{Measured, closed_loop};
+
+const INBOX: &str = "query($o: ID!) { org(id: $o) { tickets(first: 50) { edges { cursor node { id status priority lastMessageAt
+  lastMessagePreview unreadCount customer { id name identities { platform username } } channel { id name platform }
+  lastMessage { id text direction createdAt } } } pageInfo { hasNextPage endCursor } } } }";
+const CONVERSATION: &str = "query($o: ID!, $t: ID!) { org(id: $o) { ticket(id: $t) { id status customer { name }
+  messages(last: 50) { edges { node { id direction kind text status createdAt attachments { type url } reactions { emoji }
+  author { type } } } pageInfo { hasPreviousPage startCursor } } } } }";
+const COUNT: &str = "query($o: ID!) { org(id: $o) { unreadNotificationCount } }";
+
+/// Clients of the low-concurrency latency run.
+pub const LIGHT_CLIENTS: usize = 4;
+
+/// Read-side figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Queries {
+    /// First 50 tickets with customer, channel and last message, at full concurrency.
+    pub inbox_page: Measured,
+    /// The same with [`LIGHT_CLIENTS`] clients: latency without queueing behind a
+    /// saturated CPU.
+    pub inbox_page_light: Measured,
+    /// 50 messages of a ticket.
+    pub conversation_page: Measured,
+    /// Unread notification count.
+    pub notification_count: Measured,
+}
+
+#[derive(QueryableByName)]
+struct TicketRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    org_id: uuid::Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: uuid::Uuid,
+}
+
+/// Runs the three queries for `duration` each.
+pub async fn run(
+    base: &str,
+    url: &str,
+    orgs: Arc<Vec<BenchOrg>>,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Queries> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    let tickets: Vec<TicketRow> =
+        diesel::sql_query("SELECT org_id, id FROM tickets TABLESAMPLE SYSTEM (5) LIMIT 2000")
+            .load(&mut conn)
+            .await?;
+    let tickets: Arc<Vec<(String, String)>> = Arc::new(
+        tickets
+            .iter()
+            .map(|t| (t.org_id.to_string(), t.id.to_string()))
+            .collect(),
+    );
+    let client = reqwest::Client::new();
+    let endpoint = format!("{base}/graphql");
+    let tokens: Arc<Vec<(String, String)>> = Arc::new(
+        orgs.iter()
+            .map(|o| (o.id.to_string(), o.token.clone()))
+            .collect(),
+    );
+    let token_of = {
+        let tokens = tokens.clone();
+        move |org: &str| {
+            tokens
+                .iter()
+                .find(|(o, _)| o == org)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default()
+        }
+    };
+    let post = {
+        let client = client.clone();
+        let endpoint = endpoint.clone();
+        move |token: String, query: &'static str, variables: serde_json::Value| {
+            let request = client
+                .post(&endpoint)
+                .bearer_auth(token)
+                .json(&json!({"query": query, "variables": variables}));
+            async move {
+                match request.send().await {
+                    Ok(response) => response
+                        .json::<serde_json::Value>()
+                        .await
+                        .is_ok_and(|v| v.get("errors").is_none()),
+                    Err(_) => false,
+                }
+            }
+        }
+    };
+    let (p, t) = (post.clone(), tokens.clone());
+    let inbox_page = closed_loop(clients, duration, move |n| {
+        let (org, token) = t[(n as usize) % t.len()].clone();
+        p(token, INBOX, json!({"o": org}))
+    })
+    .await;
+    let (p, t) = (post.clone(), tokens.clone());
+    let inbox_page_light = closed_loop(LIGHT_CLIENTS, duration, move |n| {
+        let (org, token) = t[(n as usize) % t.len()].clone();
+        p(token, INBOX, json!({"o": org}))
+    })
+    .await;
+    let (p, tk) = (post.clone(), tickets.clone());
+    let conversation_page = closed_loop(clients, duration, move |n| {
+        let (org, ticket) = tk[(n as usize) % tk.len().max(1)].clone();
+        p(token_of(&org), CONVERSATION, json!({"o": org, "t": ticket}))
+    })
+    .await;
+    let (p, t) = (post.clone(), tokens.clone());
+    let notification_count = closed_loop(clients, duration, move |n| {
+        let (org, token) = t[(n as usize) % t.len()].clone();
+        p(token, COUNT, json!({"o": org}))
+    })
+    .await;
+    Ok(Queries {
+        inbox_page,
+        inbox_page_light,
+        conversation_page,
+        notification_count,
+    })
+}

@@ -1,0 +1,301 @@
+//! The benchmark's results: JSON for machines, Markdown (with each figure beside its
+//! ceiling and the targets marked met or not) for people.
+
+use std::fmt::Write as _;
+
+use super::ingest::Ingest;
+use super::live::Live;
+use super::outbound::Outbound;
+use super::queries::Queries;
+use super::seed::Sizes;
+use super::stats::Measured;
+
+/// The machine the numbers come from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// Memory, GiB.
+    pub memory_gib: f64,
+    /// Kernel release.
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Reads `/proc`.
+    pub fn describe() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or("unknown".into(), |(_, v)| v.trim().to_owned());
+        let memory_kib: f64 = std::fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0.0);
+        Self {
+            cpu,
+            cpus: std::thread::available_parallelism().map_or(1, usize::from),
+            memory_gib: (memory_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        }
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Results {
+    /// Where.
+    pub machine: Machine,
+    /// Dataset.
+    pub sizes: Sizes,
+    /// Seconds seeding took.
+    pub seed_seconds: f64,
+    /// Whether the server used Redis for its bus.
+    pub redis: bool,
+    /// Concurrent clients of HTTP phases.
+    pub clients: usize,
+    /// Seconds per phase.
+    pub seconds: u64,
+    /// Ceiling: single-row durable INSERTs, one connection (one WAL flush each).
+    pub insert_ceiling: Measured,
+    /// Single-row INSERTs from as many connections as HTTP clients.
+    pub concurrent_insert_ceiling: Measured,
+    /// Ceiling: `SELECT 1` on a pool.
+    pub query_ceiling: Measured,
+    /// Ceiling: `GET /healthz`.
+    pub http_ceiling: Measured,
+    /// Read queries.
+    pub reads: Queries,
+    /// Webhook ingest.
+    pub ingest: Ingest,
+    /// Live fan-out per subscriber count.
+    pub live: Vec<Live>,
+    /// Outbound rounds.
+    pub outbound: Vec<Outbound>,
+    /// The outbound worker draining a pre-filled queue.
+    pub outbound_drain: super::outbound::Drain,
+}
+
+fn row(out: &mut String, name: &str, m: &Measured, ceiling: Option<(&str, &Measured)>) {
+    let ratio = ceiling.map_or(String::new(), |(label, c)| {
+        format!(
+            "{:.2}x {label} ({:.0}/s)",
+            m.per_second / c.per_second.max(1e-9),
+            c.per_second
+        )
+    });
+    let _ = writeln!(
+        out,
+        "| {name} | {:.0}/s | {:.2} | {:.2} | {} | {ratio} |",
+        m.per_second, m.p50_ms, m.p99_ms, m.errors
+    );
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// The Markdown report.
+pub fn markdown(r: &Results) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Machine and dataset\n");
+    let _ = writeln!(
+        out,
+        "- CPU: {} ({} logical CPUs), {} GiB RAM, Linux {}",
+        r.machine.cpu, r.machine.cpus, r.machine.memory_gib, r.machine.kernel
+    );
+    let _ = writeln!(
+        out,
+        "- Dataset: {} orgs, {} customers, {} tickets, {} messages (seeded in {:.0} s)",
+        r.sizes.orgs,
+        r.sizes.customers,
+        r.sizes.tickets(),
+        r.sizes.messages(),
+        r.seed_seconds
+    );
+    let _ = writeln!(
+        out,
+        "- Server: one `delightchat serve` child process (workers in-process), bus: {}; load generator in the bench process on the same machine; {} clients, {} s per phase\n",
+        if r.redis { "Redis" } else { "in-process" },
+        r.clients,
+        r.seconds
+    );
+    let _ = writeln!(out, "## Throughput and latency\n");
+    let _ = writeln!(
+        out,
+        "| phase | rate | p50 ms | p99 ms | errors | vs ceiling |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    row(
+        &mut out,
+        "ceiling: single-row durable INSERT, 1 connection",
+        &r.insert_ceiling,
+        None,
+    );
+    let concurrent = format!(
+        "single-row INSERT, {} connections (PostgreSQL shares their WAL flushes)",
+        r.clients
+    );
+    row(&mut out, &concurrent, &r.concurrent_insert_ceiling, None);
+    row(
+        &mut out,
+        "ceiling: SELECT 1 on a pool",
+        &r.query_ceiling,
+        None,
+    );
+    row(&mut out, "ceiling: GET /healthz", &r.http_ceiling, None);
+    row(
+        &mut out,
+        "webhook ingest, peak",
+        &r.ingest.peak,
+        Some(("single-row INSERT", &r.insert_ceiling)),
+    );
+    row(
+        &mut out,
+        "webhook ingest at half the peak rate",
+        &r.ingest.half_peak,
+        Some(("single-row INSERT", &r.insert_ceiling)),
+    );
+    row(
+        &mut out,
+        "inbox page (50 tickets + customer, channel, last message)",
+        &r.reads.inbox_page,
+        Some(("GET /healthz", &r.http_ceiling)),
+    );
+    let light = format!("inbox page, {} clients", super::queries::LIGHT_CLIENTS);
+    row(
+        &mut out,
+        &light,
+        &r.reads.inbox_page_light,
+        Some(("GET /healthz", &r.http_ceiling)),
+    );
+    row(
+        &mut out,
+        "conversation page (50 messages)",
+        &r.reads.conversation_page,
+        Some(("GET /healthz", &r.http_ceiling)),
+    );
+    row(
+        &mut out,
+        "unread notification count",
+        &r.reads.notification_count,
+        Some(("GET /healthz", &r.http_ceiling)),
+    );
+    let _ = writeln!(
+        out,
+        "\nWebhook processing: {:.0} deliveries/s applied while ingesting; backlog drained {:.1} s after posting stopped.\n",
+        r.ingest.processed_per_second, r.ingest.drain_seconds
+    );
+    let _ = writeln!(out, "## Live updates (webhook POST to subscriber socket)\n");
+    let _ = writeln!(
+        out,
+        "| subscribers | orgs | deliveries | p50 ms | p99 ms | KiB per idle subscription | fan-out deliveries/s |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for l in &r.live {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.0} |",
+            l.subscribers,
+            l.orgs,
+            l.latency.ok,
+            l.latency.p50_ms,
+            l.latency.p99_ms,
+            l.kib_per_subscription,
+            l.fanout_per_second
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## Outbound replies (sendMessage to SENT, fake Graph API)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| Graph API delay | replies | sendMessage p50 / p99 ms | SENT/s | max in flight | server CPU ms per reply |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for o in &r.outbound {
+        let _ = writeln!(
+            out,
+            "| {} ms | {} | {:.2} / {:.2} | {:.0} | {} | {:.3} |",
+            o.graph_latency_ms,
+            o.replies,
+            o.enqueue.p50_ms,
+            o.enqueue.p99_ms,
+            o.sent_per_second,
+            o.max_in_flight,
+            o.server_cpu_ms_per_reply
+        );
+    }
+    let d = &r.outbound_drain;
+    let _ = writeln!(
+        out,
+        "\nThe outbound worker alone, {} replies queued at once, Graph API answering in {} ms: {:.0} SENT/s, {} calls in flight at most.",
+        d.replies, d.graph_latency_ms, d.sent_per_second, d.max_in_flight
+    );
+    let _ = writeln!(out, "\n## Targets\n");
+    let ingest_ratio = r.ingest.peak.per_second / r.insert_ceiling.per_second.max(1e-9);
+    let _ = writeln!(
+        out,
+        "- Ingest at least 2x the single-row INSERT rate: {:.2}x, {}",
+        ingest_ratio,
+        verdict(ingest_ratio >= 2.0)
+    );
+    let _ = writeln!(
+        out,
+        "- Ingest p99 under 20 ms at half the peak rate: {:.2} ms, {}",
+        r.ingest.half_peak.p99_ms,
+        verdict(r.ingest.half_peak.p99_ms < 20.0)
+    );
+    let _ = writeln!(
+        out,
+        "- Inbox page p99 under 10 ms: {:.2} ms with {} clients ({}); {:.2} ms with {} clients, where p99 is queueing behind a saturated CPU ({})",
+        r.reads.inbox_page_light.p99_ms,
+        super::queries::LIGHT_CLIENTS,
+        verdict(r.reads.inbox_page_light.p99_ms < 10.0),
+        r.reads.inbox_page.p99_ms,
+        r.clients,
+        verdict(r.reads.inbox_page.p99_ms < 10.0)
+    );
+    if let Some(l) = r.live.iter().find(|l| l.subscribers == 1000) {
+        let _ = writeln!(
+            out,
+            "- Webhook-to-subscriber p99 under 50 ms at 1,000 subscribers: {:.2} ms, {}",
+            l.latency.p99_ms,
+            verdict(l.latency.p99_ms < 50.0)
+        );
+    }
+    if let Some(l) = r.live.iter().max_by_key(|l| l.subscribers) {
+        let _ = writeln!(
+            out,
+            "- Under 100 KiB per idle subscription ({} subscribers): {:.1} KiB, {}",
+            l.subscribers,
+            l.kib_per_subscription,
+            verdict(l.kib_per_subscription < 100.0)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "- 200 sends in flight against a 50 ms Graph API: {} at most, {}",
+        d.max_in_flight,
+        verdict(d.max_in_flight >= 200)
+    );
+    if let Some(o) = r.outbound.iter().find(|o| o.graph_latency_ms == 50) {
+        let _ = writeln!(
+            out,
+            "- At least 1,000 replies/s end to end (sendMessage to SENT): {:.0}/s, {}",
+            o.sent_per_second,
+            verdict(o.sent_per_second >= 1000.0)
+        );
+    }
+    out
+}

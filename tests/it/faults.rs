@@ -1,0 +1,429 @@
+//! The fault suite: crashes, outages and a flaky Meta, with the invariants a trusted
+//! inbox must keep (every delivery answered 200 becomes exactly one message; every reply
+//! ends SENT or FAILED with a reason, never sent twice; recovery without a restart).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+use delightchat::simulate::{Kind, Params, build};
+use serde_json::{Value, json};
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
+
+use crate::support::process::{Process, eventually};
+use crate::support::proxy::Proxy;
+use crate::support::test_db::server_url;
+use crate::support::{TestApp, fixture};
+
+const SECRET: &str = "fault-secret";
+const IG: &str = "17841400000000101";
+
+fn dm(account: &str, from: &str, text: &str) -> Vec<u8> {
+    let params = Params {
+        account_id: account.into(),
+        from: from.into(),
+        name: "Sam".into(),
+        text: text.into(),
+        message_id: None,
+        status: "delivered".into(),
+        unique: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    build(Kind::IgDm, &params, Utc::now()).unwrap()
+}
+
+fn mid_of(body: &[u8]) -> String {
+    let value: Value = serde_json::from_slice(body).unwrap();
+    value["entry"][0]["messaging"][0]["message"]["mid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn post(client: &reqwest::Client, base: &str, channel: &str, body: Vec<u8>) -> Option<u16> {
+    let signature = delightchat::webhooks::signature::sign(&body, SECRET.as_bytes());
+    client
+        .post(format!("{base}/webhook/{channel}"))
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_in_the_middle_of_a_burst_loses_no_delivery_that_got_a_200() {
+    const BURST: usize = 10_000;
+    let app = TestApp::new().await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let server = Process::serve(&app.db.url(), &[], &[]).await;
+    let base = server.url();
+    let bodies: Vec<Vec<u8>> = (0..BURST)
+        .map(|i| dm(IG, &format!("c{}", i % 500), &format!("burst {i}")))
+        .collect();
+    // Like Meta, posters retry a delivery until it is answered 200 (after the crash,
+    // against the restarted server), so some deliveries arrive twice.
+    let current = Arc::new(tokio::sync::RwLock::new(base));
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let sent = Arc::new(AtomicU64::new(0));
+    let client = reqwest::Client::new();
+    let queue = Arc::new(Mutex::new(bodies));
+    let mut posters = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (queue, accepted, sent, client, current, channel) = (
+            queue.clone(),
+            accepted.clone(),
+            sent.clone(),
+            client.clone(),
+            current.clone(),
+            channel.clone(),
+        );
+        posters.spawn(async move {
+            loop {
+                let Some(body) = queue.lock().unwrap().pop() else {
+                    return;
+                };
+                let mid = mid_of(&body);
+                sent.fetch_add(1, Ordering::SeqCst);
+                for _ in 0..600 {
+                    let base = current.read().await.clone();
+                    if post(&client, &base, &channel, body.clone()).await == Some(200) {
+                        accepted.lock().unwrap().push(mid.clone());
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+    }
+    // Crash the server a third of the way through the burst, then start it again.
+    eventually(Duration::from_secs(120), "a third of the burst", || {
+        let sent = sent.clone();
+        async move { sent.load(Ordering::SeqCst) as usize >= BURST / 3 }
+    })
+    .await;
+    server.kill_9().await;
+    let restarted = Process::serve(&app.db.url(), &[], &[]).await;
+    *current.write().await = restarted.url();
+    while let Some(done) = posters.join_next().await {
+        done.unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert_eq!(
+        accepted.len(),
+        BURST,
+        "every delivery was eventually accepted"
+    );
+    eventually(
+        Duration::from_secs(600),
+        "every stored delivery processed",
+        || async {
+            app.count("SELECT count(*) AS n FROM webhook_events WHERE state <> 'PROCESSED'")
+                .await
+                == 0
+        },
+    )
+    .await;
+    let messages = app.count("SELECT count(*) AS n FROM messages").await;
+    let distinct = app
+        .count("SELECT count(DISTINCT external_id) AS n FROM messages")
+        .await;
+    assert_eq!(messages, distinct, "no message stored twice");
+    let stored: std::collections::HashSet<String> = {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            external_id: String,
+        }
+        let mut conn = app.db.connect().await;
+        let rows: Vec<Row> = diesel::sql_query("SELECT external_id FROM messages")
+            .load(&mut conn)
+            .await
+            .unwrap();
+        rows.into_iter().map(|r| r.external_id).collect()
+    };
+    let missing: Vec<_> = accepted
+        .iter()
+        .filter(|mid| !stored.contains(*mid))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} deliveries answered 200 were lost",
+        missing.len()
+    );
+    drop(restarted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_survived_without_a_restart() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let pg: std::net::SocketAddr = server_url()
+        .trim_start_matches("postgres://postgres@")
+        .parse()
+        .unwrap();
+    let proxy = Proxy::start(pg).await;
+    let name = app.db.url().rsplit('/').next().unwrap().to_owned();
+    let through_proxy =
+        app.sibling(|c| c.database_url = format!("postgres://postgres@{}/{name}", proxy.addr));
+    let ready = async || {
+        through_proxy
+            .request(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .0
+    };
+    assert_eq!(ready().await, StatusCode::OK);
+
+    proxy.cut();
+    assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
+    let during = through_proxy
+        .post_webhook(&channel, &fixture("ig_dm_text"), SECRET)
+        .await;
+    assert_eq!(
+        during,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Meta is told to retry, nothing is half-stored"
+    );
+
+    proxy.restore();
+    eventually(
+        Duration::from_secs(30),
+        "readiness after the outage",
+        || async { ready().await == StatusCode::OK },
+    )
+    .await;
+    assert_eq!(
+        through_proxy
+            .post_webhook(&channel, &fixture("ig_dm_text"), SECRET)
+            .await,
+        StatusCode::OK
+    );
+    through_proxy.drain_inbound().await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM messages").await, 1);
+    let inbox = through_proxy
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!) { org(id: $o) { tickets { edges { node { id } } } } }",
+            json!({"o": admin.org_id}),
+        )
+        .await;
+    assert_eq!(
+        inbox["org"]["tickets"]["edges"].as_array().unwrap().len(),
+        1
+    );
+}
+
+/// A Graph API that fails 30 % of sends (500s and answers without an id) and records
+/// every send it accepted, per our message id (Messenger metadata).
+struct FlakyGraph {
+    calls: AtomicU64,
+    accepted: Mutex<HashMap<String, u32>>,
+}
+
+impl Respond for FlakyGraph {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let roll = n.wrapping_mul(2_654_435_761) % 100;
+        if roll < 25 {
+            return ResponseTemplate::new(500)
+                .set_body_json(json!({"error": {"message": "An unexpected error has occurred.", "code": 2, "is_transient": true}}));
+        }
+        if roll < 30 {
+            return ResponseTemplate::new(503).set_body_string("upstream unavailable");
+        }
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let ours = body["message"]["metadata"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        *self.accepted.lock().unwrap().entry(ours).or_default() += 1;
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"recipient_id": "x", "message_id": format!("m_{n}")}))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_flaky_meta_every_reply_ends_sent_or_failed_and_none_is_sent_twice() {
+    let graph = MockServer::start().await;
+    let flaky = Arc::new(FlakyGraph {
+        calls: AtomicU64::new(0),
+        accepted: Mutex::default(),
+    });
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(ArcResponder(flaky.clone()))
+        .mount(&graph)
+        .await;
+    let uri = graph.uri();
+    let app = TestApp::with_config(|c| c.graph_api_base_url = uri).await;
+    let admin = app.signup("Parcels", "ana@example.com").await;
+    let page = "104400000000001";
+    let channel = app.create_channel(&admin, "MESSENGER", page, SECRET).await;
+    let params = Params {
+        account_id: page.into(),
+        from: "8800000000000066".into(),
+        name: "Sam".into(),
+        text: "hi".into(),
+        message_id: None,
+        status: "delivered".into(),
+        unique: "u1".into(),
+    };
+    assert_eq!(
+        app.post_webhook(
+            &channel,
+            &build(Kind::MessengerText, &params, Utc::now()).unwrap(),
+            SECRET
+        )
+        .await,
+        StatusCode::OK
+    );
+    app.drain_inbound().await;
+    let ticket = app
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!) { org(id: $o) { tickets(first: 1) { edges { node { id } } } } }",
+            json!({"o": admin.org_id}),
+        )
+        .await["org"]["tickets"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    const REPLIES: usize = 60;
+    for i in 0..REPLIES {
+        app.gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $t: ID!, $i: SendMessageInput!) { sendMessage(orgId: $o, ticketId: $t, input: $i) { id } }",
+            json!({"o": admin.org_id, "t": ticket, "i": {"text": format!("reply {i}")}}),
+        )
+        .await;
+    }
+    for _ in 0..30 {
+        while delightchat::outbound::sender::run_once(&app.state)
+            .await
+            .unwrap()
+            > 0
+        {}
+        if app
+            .count("SELECT count(*) AS n FROM outbound_jobs WHERE state = 'PENDING'")
+            .await
+            == 0
+        {
+            break;
+        }
+        app.execute("UPDATE outbound_jobs SET run_at = now(), uncertain_since = uncertain_since - interval '10 minutes' WHERE state = 'PENDING'").await;
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM outbound_jobs WHERE state = 'PENDING'")
+            .await,
+        0
+    );
+    let sent = app
+        .count(
+            "SELECT count(*) AS n FROM messages WHERE direction = 'OUTBOUND' AND status = 'SENT'",
+        )
+        .await;
+    let failed = app.count("SELECT count(*) AS n FROM messages WHERE status = 'FAILED' AND error_message IS NOT NULL").await;
+    assert_eq!(
+        (sent + failed) as usize,
+        REPLIES,
+        "every reply ended SENT or FAILED with a reason"
+    );
+    let accepted = flaky.accepted.lock().unwrap().clone();
+    assert!(
+        accepted.values().all(|n| *n == 1),
+        "a reply reached Meta twice: {accepted:?}"
+    );
+    assert_eq!(
+        accepted.len() as i64,
+        sent,
+        "every SENT reply reached Meta exactly once"
+    );
+    assert!(
+        flaky.calls.load(Ordering::SeqCst) as usize > REPLIES,
+        "the fake did fail some calls"
+    );
+}
+
+/// Shares one [`Respond`] between wiremock and the test.
+struct ArcResponder(Arc<FlakyGraph>);
+
+impl Respond for ArcResponder {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        self.0.respond(request)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_and_two_workers_share_the_work_and_do_nothing_twice() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let url = app.db.url();
+    let servers = [
+        Process::serve(&url, &["--no-workers"], &[]).await,
+        Process::serve(&url, &["--no-workers"], &[]).await,
+    ];
+    let _workers = [Process::worker(&url, &[]), Process::worker(&url, &[])];
+    const DELIVERIES: usize = 2_000;
+    let client = reqwest::Client::new();
+    let mut posts = tokio::task::JoinSet::new();
+    let bases: Vec<String> = servers.iter().map(Process::url).collect();
+    for chunk in 0..16 {
+        let (client, bases, channel) = (client.clone(), bases.clone(), channel.clone());
+        posts.spawn(async move {
+            for i in (chunk..DELIVERIES).step_by(16) {
+                let body = dm(IG, &format!("c{}", i % 100), &format!("shared {i}"));
+                assert_eq!(
+                    post(&client, &bases[i % 2], &channel, body).await,
+                    Some(200)
+                );
+            }
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        done.unwrap();
+    }
+    eventually(
+        Duration::from_secs(300),
+        "both workers to process everything",
+        || async {
+            app.count("SELECT count(*) AS n FROM webhook_events WHERE state = 'PROCESSED'")
+                .await
+                == DELIVERIES as i64
+        },
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM messages").await,
+        DELIVERIES as i64
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT external_id) AS n FROM messages")
+            .await,
+        DELIVERIES as i64
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM tickets").await,
+        100,
+        "one ticket per customer, never two"
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT processed_by) AS n FROM webhook_events")
+            .await,
+        2,
+        "both workers took part"
+    );
+    let notified: i64 = app
+        .count("SELECT sum(count)::bigint AS n FROM notifications")
+        .await;
+    assert_eq!(
+        notified, DELIVERIES as i64,
+        "every message notified exactly once"
+    );
+}
