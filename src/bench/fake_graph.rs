@@ -20,6 +20,18 @@ pub struct FakeGraphState {
     pub max_in_flight: AtomicUsize,
     /// Requests answered.
     pub requests: AtomicU64,
+    /// Time spent answering, microseconds in all.
+    pub busy_micros: AtomicU64,
+}
+
+impl FakeGraphState {
+    /// `(requests answered, microseconds spent answering)` so far.
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.requests.load(Ordering::SeqCst),
+            self.busy_micros.load(Ordering::SeqCst),
+        )
+    }
 }
 
 /// Starts the fake on a loopback port; returns its base URL and state.
@@ -38,6 +50,7 @@ async fn send(
     State(state): State<Arc<FakeGraphState>>,
     Path((_, _, edge)): Path<(String, String, String)>,
 ) -> axum::Json<Value> {
+    let started = std::time::Instant::now();
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let latency = state.latency_ms.load(Ordering::Relaxed);
@@ -46,6 +59,9 @@ async fn send(
     }
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
     state.requests.fetch_add(1, Ordering::Relaxed);
+    state
+        .busy_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     let id = format!("mid.bench.{}", uuid::Uuid::new_v4().simple());
     axum::Json(if edge == "replies" {
         json!({"id": id})

@@ -46,6 +46,16 @@ pub struct BenchArgs {
     /// Use Redis (`REDIS_URL`) for the server's bus instead of the in-process one.
     #[arg(long)]
     pub redis: bool,
+    /// Phases to run (ceilings, reads, ingest, live, outbound); all by default.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ceilings,reads,ingest,live,outbound"
+    )]
+    pub phases: Vec<String>,
+    /// Reuse the dataset of the previous run instead of seeding a new one.
+    #[arg(long)]
+    pub reuse: bool,
     /// Where to write the Markdown report.
     #[arg(long, default_value = "bench-report.md")]
     pub report: String,
@@ -65,25 +75,32 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (server_url, name) = db::split_database_url(&config.database_url)?;
     let bench_url = format!("{server_url}/{name}_bench");
     let duration = Duration::from_secs(args.seconds);
-    let sizes = seed::Sizes::scaled(args.scale);
+    let mut sizes = seed::Sizes::scaled(args.scale);
 
-    progress(&format!("preparing database {name}_bench"));
-    recreate_database(&server_url, &format!("{name}_bench")).await?;
-    db::run_migrations(&bench_url).await?;
     let key: [u8; 32] = hex::decode(SECRET_KEY)?
         .try_into()
         .map_err(|_| anyhow::anyhow!("bench key"))?;
     let secrets = SecretBox::new(&key);
     let jwt = JwtKeys::new(JWT_SECRET.as_bytes(), Duration::from_secs(24 * 3600));
-    progress(&format!(
-        "seeding {} orgs, {} customers, {} tickets, {} messages",
-        sizes.orgs,
-        sizes.customers,
-        sizes.tickets(),
-        sizes.messages()
-    ));
     let seed_started = std::time::Instant::now();
-    let orgs = Arc::new(seed::seed(&bench_url, sizes, &secrets, &jwt).await?);
+    let orgs = if args.reuse {
+        progress(&format!("reusing database {name}_bench"));
+        db::run_migrations(&bench_url).await?;
+        sizes = seed::measure(&bench_url).await?;
+        Arc::new(seed::existing(&bench_url, &secrets, &jwt).await?)
+    } else {
+        progress(&format!("preparing database {name}_bench"));
+        recreate_database(&server_url, &format!("{name}_bench")).await?;
+        db::run_migrations(&bench_url).await?;
+        progress(&format!(
+            "seeding {} orgs, {} customers, {} tickets, {} messages",
+            sizes.orgs,
+            sizes.customers,
+            sizes.tickets(),
+            sizes.messages()
+        ));
+        Arc::new(seed::seed(&bench_url, sizes, &secrets, &jwt).await?)
+    };
     let seed_seconds = seed_started.elapsed().as_secs_f64();
 
     let (graph_url, fake) = fake_graph::start().await?;
@@ -104,54 +121,72 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     progress("starting the server");
     let server = server::ServerProcess::start(&env).await?;
 
-    progress("ceilings: single-row INSERTs, SELECT 1 on a pool, GET /healthz");
-    let insert_ceiling = ceilings::single_row_inserts(&bench_url, 1, duration).await?;
-    let concurrent_insert_ceiling =
-        ceilings::single_row_inserts(&bench_url, args.clients, duration).await?;
-    let query_ceiling = ceilings::trivial_queries(
-        &bench_url,
-        config.database_pool_size,
-        args.clients,
-        duration,
-    )
-    .await?;
-    let http_ceiling = ceilings::trivial_http(&server.base_url, args.clients, duration).await;
-
-    progress("read queries: inbox page, conversation page, notification count");
-    let reads = queries::run(
-        &server.base_url,
-        &bench_url,
-        orgs.clone(),
-        args.clients,
-        duration,
-    )
-    .await?;
-
-    progress("webhook ingest: peak, then half of it");
-    let ingest = ingest::run(
-        &server.base_url,
-        &bench_url,
-        orgs.clone(),
-        args.clients,
-        duration,
-    )
-    .await?;
-
+    let run = |phase: &str| args.phases.iter().any(|p| p == phase);
+    let ceilings = if run("ceilings") {
+        progress("ceilings: single-row INSERTs, SELECT 1 on a pool, GET /healthz");
+        Some(report::Ceilings {
+            insert: ceilings::single_row_inserts(&bench_url, 1, duration).await?,
+            concurrent_insert: ceilings::single_row_inserts(&bench_url, args.clients, duration)
+                .await?,
+            query: ceilings::trivial_queries(
+                &bench_url,
+                config.database_pool_size,
+                args.clients,
+                duration,
+            )
+            .await?,
+            http: ceilings::trivial_http(&server.base_url, args.clients, duration).await,
+        })
+    } else {
+        None
+    };
+    let reads = if run("reads") {
+        progress("read queries: inbox page, conversation page, notification count");
+        Some(
+            queries::run(
+                &server.base_url,
+                &bench_url,
+                orgs.clone(),
+                args.clients,
+                duration,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let ingest = if run("ingest") {
+        progress("webhook ingest: peak, then half of it");
+        Some(
+            ingest::run(
+                &server.base_url,
+                &bench_url,
+                orgs.clone(),
+                args.clients,
+                duration,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let mut live_runs = Vec::new();
-    for &subscribers in &args.subscribers {
-        progress(&format!("live: {subscribers} subscribers"));
-        let rate = if subscribers >= 5000 { 20.0 } else { 50.0 };
-        live_runs.push(live::run(&server, &orgs, subscribers, rate, duration).await?);
+    if run("live") {
+        for &subscribers in &args.subscribers {
+            progress(&format!("live: {subscribers} subscribers"));
+            let rate = if subscribers >= 5000 { 20.0 } else { 50.0 };
+            live_runs.push(live::run(&server, &orgs, subscribers, rate, duration).await?);
+        }
     }
-
     let mut outbound_runs = Vec::new();
-    for (round, latency) in [(1, 50), (2, 0)] {
-        progress(&format!(
-            "outbound: {} replies, Graph API answering in {latency} ms",
-            args.replies
-        ));
-        outbound_runs.push(
-            outbound::run(
+    let mut outbound_drain = None;
+    if run("outbound") {
+        for (round, latency) in [(1, 50), (2, 0)] {
+            progress(&format!(
+                "outbound: {} replies, Graph API answering in {latency} ms",
+                args.replies
+            ));
+            let measured = outbound::run(
                 &server,
                 &bench_url,
                 &fake,
@@ -161,14 +196,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 latency,
                 round,
             )
-            .await?,
-        );
+            .await?;
+            outbound_runs.push(measured);
+        }
+        progress(&format!(
+            "outbound worker alone: {} queued replies, Graph API answering in 50 ms",
+            args.replies
+        ));
+        outbound_drain = Some(outbound::drain(&bench_url, &fake, args.replies, 50).await?);
     }
-    progress(&format!(
-        "outbound worker alone: {} queued replies, Graph API answering in 50 ms",
-        args.replies
-    ));
-    let outbound_drain = outbound::drain(&bench_url, &fake, args.replies, 50).await?;
     server.stop().await;
 
     let results = report::Results {
@@ -178,10 +214,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         redis: args.redis,
         clients: args.clients,
         seconds: args.seconds,
-        insert_ceiling,
-        concurrent_insert_ceiling,
-        query_ceiling,
-        http_ceiling,
+        ceilings,
         reads,
         ingest,
         live: live_runs,

@@ -50,7 +50,20 @@ impl Machine {
     }
 }
 
-/// Everything one run measured.
+/// What this machine can do at best, measured in the same run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Ceilings {
+    /// Single-row durable INSERTs, one connection (one WAL flush each).
+    pub insert: Measured,
+    /// Single-row INSERTs from as many connections as HTTP clients.
+    pub concurrent_insert: Measured,
+    /// `SELECT 1` on a pool.
+    pub query: Measured,
+    /// `GET /healthz`.
+    pub http: Measured,
+}
+
+/// Everything one run measured (phases not run are absent).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Results {
     /// Where.
@@ -65,24 +78,18 @@ pub struct Results {
     pub clients: usize,
     /// Seconds per phase.
     pub seconds: u64,
-    /// Ceiling: single-row durable INSERTs, one connection (one WAL flush each).
-    pub insert_ceiling: Measured,
-    /// Single-row INSERTs from as many connections as HTTP clients.
-    pub concurrent_insert_ceiling: Measured,
-    /// Ceiling: `SELECT 1` on a pool.
-    pub query_ceiling: Measured,
-    /// Ceiling: `GET /healthz`.
-    pub http_ceiling: Measured,
+    /// Ceilings.
+    pub ceilings: Option<Ceilings>,
     /// Read queries.
-    pub reads: Queries,
+    pub reads: Option<Queries>,
     /// Webhook ingest.
-    pub ingest: Ingest,
+    pub ingest: Option<Ingest>,
     /// Live fan-out per subscriber count.
     pub live: Vec<Live>,
     /// Outbound rounds.
     pub outbound: Vec<Outbound>,
     /// The outbound worker draining a pre-filled queue.
-    pub outbound_drain: super::outbound::Drain,
+    pub outbound_drain: Option<super::outbound::Drain>,
 }
 
 fn row(out: &mut String, name: &str, m: &Measured, ceiling: Option<(&str, &Measured)>) {
@@ -129,143 +136,153 @@ pub fn markdown(r: &Results) -> String {
         r.clients,
         r.seconds
     );
+    let c = r.ceilings.as_ref();
+    let insert = c.map(|c| ("single-row INSERT", &c.insert));
+    let http = c.map(|c| ("GET /healthz", &c.http));
     let _ = writeln!(out, "## Throughput and latency\n");
     let _ = writeln!(
         out,
         "| phase | rate | p50 ms | p99 ms | errors | vs ceiling |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
-    row(
-        &mut out,
-        "ceiling: single-row durable INSERT, 1 connection",
-        &r.insert_ceiling,
-        None,
-    );
-    let concurrent = format!(
-        "single-row INSERT, {} connections (PostgreSQL shares their WAL flushes)",
-        r.clients
-    );
-    row(&mut out, &concurrent, &r.concurrent_insert_ceiling, None);
-    row(
-        &mut out,
-        "ceiling: SELECT 1 on a pool",
-        &r.query_ceiling,
-        None,
-    );
-    row(&mut out, "ceiling: GET /healthz", &r.http_ceiling, None);
-    row(
-        &mut out,
-        "webhook ingest, peak",
-        &r.ingest.peak,
-        Some(("single-row INSERT", &r.insert_ceiling)),
-    );
-    row(
-        &mut out,
-        "webhook ingest at half the peak rate",
-        &r.ingest.half_peak,
-        Some(("single-row INSERT", &r.insert_ceiling)),
-    );
-    row(
-        &mut out,
-        "inbox page (50 tickets + customer, channel, last message)",
-        &r.reads.inbox_page,
-        Some(("GET /healthz", &r.http_ceiling)),
-    );
-    let light = format!("inbox page, {} clients", super::queries::LIGHT_CLIENTS);
-    row(
-        &mut out,
-        &light,
-        &r.reads.inbox_page_light,
-        Some(("GET /healthz", &r.http_ceiling)),
-    );
-    row(
-        &mut out,
-        "conversation page (50 messages)",
-        &r.reads.conversation_page,
-        Some(("GET /healthz", &r.http_ceiling)),
-    );
-    row(
-        &mut out,
-        "unread notification count",
-        &r.reads.notification_count,
-        Some(("GET /healthz", &r.http_ceiling)),
-    );
-    let _ = writeln!(
-        out,
-        "\nWebhook processing: {:.0} deliveries/s applied while ingesting; backlog drained {:.1} s after posting stopped.\n",
-        r.ingest.processed_per_second, r.ingest.drain_seconds
-    );
-    let _ = writeln!(out, "## Live updates (webhook POST to subscriber socket)\n");
-    let _ = writeln!(
-        out,
-        "| subscribers | orgs | deliveries | p50 ms | p99 ms | KiB per idle subscription | fan-out deliveries/s |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-    for l in &r.live {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.0} |",
-            l.subscribers,
-            l.orgs,
-            l.latency.ok,
-            l.latency.p50_ms,
-            l.latency.p99_ms,
-            l.kib_per_subscription,
-            l.fanout_per_second
+    if let Some(c) = c {
+        row(
+            &mut out,
+            "ceiling: single-row durable INSERT, 1 connection",
+            &c.insert,
+            None,
+        );
+        let concurrent = format!(
+            "single-row INSERT, {} connections (PostgreSQL shares their WAL flushes)",
+            r.clients
+        );
+        row(&mut out, &concurrent, &c.concurrent_insert, None);
+        row(&mut out, "ceiling: SELECT 1 on a pool", &c.query, None);
+        row(&mut out, "ceiling: GET /healthz", &c.http, None);
+    }
+    if let Some(i) = &r.ingest {
+        row(&mut out, "webhook ingest, peak", &i.peak, insert);
+        row(
+            &mut out,
+            "webhook ingest at half the peak rate",
+            &i.half_peak,
+            insert,
         );
     }
-    let _ = writeln!(
-        out,
-        "\n## Outbound replies (sendMessage to SENT, fake Graph API)\n"
-    );
-    let _ = writeln!(
-        out,
-        "| Graph API delay | replies | sendMessage p50 / p99 ms | SENT/s | max in flight | server CPU ms per reply |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
-    for o in &r.outbound {
-        let _ = writeln!(
-            out,
-            "| {} ms | {} | {:.2} / {:.2} | {:.0} | {} | {:.3} |",
-            o.graph_latency_ms,
-            o.replies,
-            o.enqueue.p50_ms,
-            o.enqueue.p99_ms,
-            o.sent_per_second,
-            o.max_in_flight,
-            o.server_cpu_ms_per_reply
+    if let Some(q) = &r.reads {
+        row(
+            &mut out,
+            "inbox page (50 tickets + customer, channel, last message)",
+            &q.inbox_page,
+            http,
+        );
+        let light = format!("inbox page, {} client(s)", super::queries::LIGHT_CLIENTS);
+        row(&mut out, &light, &q.inbox_page_light, http);
+        row(
+            &mut out,
+            "conversation page (50 messages)",
+            &q.conversation_page,
+            http,
+        );
+        row(
+            &mut out,
+            "unread notification count",
+            &q.notification_count,
+            http,
         );
     }
-    let d = &r.outbound_drain;
-    let _ = writeln!(
-        out,
-        "\nThe outbound worker alone, {} replies queued at once, Graph API answering in {} ms: {:.0} SENT/s, {} calls in flight at most.",
-        d.replies, d.graph_latency_ms, d.sent_per_second, d.max_in_flight
-    );
+    if let Some(i) = &r.ingest {
+        let _ = writeln!(
+            out,
+            "\nWebhook processing: {:.0} deliveries/s applied while ingesting; backlog drained {:.1} s after posting stopped.",
+            i.processed_per_second, i.drain_seconds
+        );
+    }
+    if !r.live.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Live updates (webhook POST to subscriber socket)\n"
+        );
+        let _ = writeln!(
+            out,
+            "| subscribers | orgs | deliveries | p50 ms | p99 ms | KiB per idle subscription | fan-out deliveries/s |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        for l in &r.live {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.0} |",
+                l.subscribers,
+                l.orgs,
+                l.latency.ok,
+                l.latency.p50_ms,
+                l.latency.p99_ms,
+                l.kib_per_subscription,
+                l.fanout_per_second
+            );
+        }
+    }
+    if !r.outbound.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Outbound replies (sendMessage to SENT, fake Graph API)\n"
+        );
+        let _ = writeln!(
+            out,
+            "| Graph API delay | replies | sendMessage p50 / p99 ms | SENT/s | max in flight | server CPU ms per reply |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for o in &r.outbound {
+            let _ = writeln!(
+                out,
+                "| {} ms | {} | {:.2} / {:.2} | {:.0} | {} | {:.3} |",
+                o.graph_latency_ms,
+                o.replies,
+                o.enqueue.p50_ms,
+                o.enqueue.p99_ms,
+                o.sent_per_second,
+                o.max_in_flight,
+                o.server_cpu_ms_per_reply
+            );
+        }
+    }
+    if let Some(d) = &r.outbound_drain {
+        let _ = writeln!(
+            out,
+            "\nThe outbound worker alone, {} replies queued at once, Graph API answering in {} ms: {:.0} SENT/s, {} calls in flight at most.",
+            d.replies, d.graph_latency_ms, d.sent_per_second, d.max_in_flight
+        );
+    }
     let _ = writeln!(out, "\n## Targets\n");
-    let ingest_ratio = r.ingest.peak.per_second / r.insert_ceiling.per_second.max(1e-9);
-    let _ = writeln!(
-        out,
-        "- Ingest at least 2x the single-row INSERT rate: {:.2}x, {}",
-        ingest_ratio,
-        verdict(ingest_ratio >= 2.0)
-    );
-    let _ = writeln!(
-        out,
-        "- Ingest p99 under 20 ms at half the peak rate: {:.2} ms, {}",
-        r.ingest.half_peak.p99_ms,
-        verdict(r.ingest.half_peak.p99_ms < 20.0)
-    );
-    let _ = writeln!(
-        out,
-        "- Inbox page p99 under 10 ms: {:.2} ms with {} clients ({}); {:.2} ms with {} clients, where p99 is queueing behind a saturated CPU ({})",
-        r.reads.inbox_page_light.p99_ms,
-        super::queries::LIGHT_CLIENTS,
-        verdict(r.reads.inbox_page_light.p99_ms < 10.0),
-        r.reads.inbox_page.p99_ms,
-        r.clients,
-        verdict(r.reads.inbox_page.p99_ms < 10.0)
-    );
+    if let (Some(i), Some(c)) = (&r.ingest, c) {
+        let ratio = i.peak.per_second / c.insert.per_second.max(1e-9);
+        let _ = writeln!(
+            out,
+            "- Ingest at least 2x the single-row INSERT rate: {:.2}x, {}",
+            ratio,
+            verdict(ratio >= 2.0)
+        );
+    }
+    if let Some(i) = &r.ingest {
+        let _ = writeln!(
+            out,
+            "- Ingest p99 under 20 ms at half the peak rate: {:.2} ms, {}",
+            i.half_peak.p99_ms,
+            verdict(i.half_peak.p99_ms < 20.0)
+        );
+    }
+    if let Some(q) = &r.reads {
+        let _ = writeln!(
+            out,
+            "- Inbox page p99 under 10 ms: {:.2} ms with {} client(s) ({}); {:.2} ms with {} clients, where p99 is queueing behind a saturated CPU ({})",
+            q.inbox_page_light.p99_ms,
+            super::queries::LIGHT_CLIENTS,
+            verdict(q.inbox_page_light.p99_ms < 10.0),
+            q.inbox_page.p99_ms,
+            r.clients,
+            verdict(q.inbox_page.p99_ms < 10.0)
+        );
+    }
     if let Some(l) = r.live.iter().find(|l| l.subscribers == 1000) {
         let _ = writeln!(
             out,
@@ -283,12 +300,14 @@ pub fn markdown(r: &Results) -> String {
             verdict(l.kib_per_subscription < 100.0)
         );
     }
-    let _ = writeln!(
-        out,
-        "- 200 sends in flight against a 50 ms Graph API: {} at most, {}",
-        d.max_in_flight,
-        verdict(d.max_in_flight >= 200)
-    );
+    if let Some(d) = &r.outbound_drain {
+        let _ = writeln!(
+            out,
+            "- 200 sends in flight against a 50 ms Graph API: {} at most, {}",
+            d.max_in_flight,
+            verdict(d.max_in_flight >= 200)
+        );
+    }
     if let Some(o) = r.outbound.iter().find(|o| o.graph_latency_ms == 50) {
         let _ = writeln!(
             out,

@@ -212,3 +212,71 @@ async fn channels_for_orgs(
     }
     Ok(orgs)
 }
+
+/// The orgs of an already seeded benchmark database (for `--reuse`).
+pub async fn existing(
+    url: &str,
+    secrets: &SecretBox,
+    jwt: &JwtKeys,
+) -> anyhow::Result<Vec<BenchOrg>> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        org_id: OrgId,
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        user_id: UserId,
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        channel_id: ChannelId,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        external_account_id: String,
+        #[diesel(sql_type = diesel::sql_types::Bytea)]
+        app_secret_enc: Vec<u8>,
+    }
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT m.org_id, m.user_id, c.id AS channel_id, c.external_account_id, c.app_secret_enc \
+         FROM memberships m JOIN channels c ON c.org_id = m.org_id ORDER BY m.org_id",
+    )
+    .load(&mut conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(BenchOrg {
+                id: r.org_id,
+                admin: r.user_id,
+                token: jwt.issue(r.user_id).0,
+                channel: r.channel_id,
+                account: r.external_account_id,
+                app_secret: secrets.open(&r.app_secret_enc, &aad(r.channel_id.0, "app_secret"))?,
+            })
+        })
+        .collect()
+}
+
+/// The sizes of an existing benchmark database.
+pub async fn measure(url: &str) -> anyhow::Result<Sizes> {
+    #[derive(diesel::QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = BigInt)]
+        orgs: i64,
+        #[diesel(sql_type = BigInt)]
+        customers: i64,
+        #[diesel(sql_type = BigInt)]
+        tickets: i64,
+        #[diesel(sql_type = BigInt)]
+        messages: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    let c: Counts = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM orgs) AS orgs, (SELECT count(*) FROM customers) AS customers, \
+                (SELECT count(*) FROM tickets) AS tickets, (SELECT count(*) FROM messages) AS messages",
+    )
+    .get_result(&mut conn)
+    .await?;
+    Ok(Sizes {
+        orgs: c.orgs,
+        customers: c.customers,
+        tickets_per_customer: c.tickets / c.customers.max(1),
+        messages_per_ticket: c.messages / c.tickets.max(1),
+    })
+}

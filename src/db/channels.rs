@@ -131,6 +131,9 @@ pub async fn find_many(
     conn: &mut AsyncPgConnection,
     ids: &[ChannelId],
 ) -> QueryResult<Vec<Channel>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     channels::table
         .filter(channels::id.eq_any(ids))
         .select(Channel::as_select())

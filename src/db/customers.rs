@@ -129,6 +129,9 @@ pub async fn find_many(
     conn: &mut AsyncPgConnection,
     ids: &[CustomerId],
 ) -> QueryResult<Vec<Customer>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     customers::table
         .filter(customers::id.eq_any(ids))
         .select(Customer::as_select())

@@ -172,6 +172,9 @@ pub async fn find_many(
     conn: &mut AsyncPgConnection,
     ids: &[MessageId],
 ) -> QueryResult<Vec<Message>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     messages::table
         .filter(messages::id.eq_any(ids))
         .select(Message::as_select())

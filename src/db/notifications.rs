@@ -121,6 +121,9 @@ pub async fn find_many(
     conn: &mut AsyncPgConnection,
     ids: &[NotificationId],
 ) -> QueryResult<Vec<Notification>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     notifications::table
         .filter(notifications::id.eq_any(ids))
         .select(Notification::as_select())

@@ -83,6 +83,9 @@ pub async fn insert(conn: &mut AsyncPgConnection, org: &Org) -> QueryResult<()> 
 
 /// Loads orgs by id.
 pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[OrgId]) -> QueryResult<Vec<Org>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     orgs::table
         .filter(orgs::id.eq_any(ids))
         .select(Org::as_select())

@@ -126,6 +126,9 @@ pub async fn find(
 
 /// Tickets by id.
 pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[TicketId]) -> QueryResult<Vec<Ticket>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     tickets::table
         .filter(tickets::id.eq_any(ids))
         .select(Ticket::as_select())

@@ -55,6 +55,9 @@ pub async fn find(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Optio
 
 /// Users by id (missing ids are simply absent).
 pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[UserId]) -> QueryResult<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     users::table
         .filter(users::id.eq_any(ids))
         .select(User::as_select())

@@ -34,6 +34,8 @@ use crate::state::AppState;
 
 /// Sends in flight per process.
 pub const MAX_IN_FLIGHT: usize = 200;
+/// Fewest jobs worth a claim query while other sends are in flight.
+pub const MIN_CLAIM: usize = 20;
 /// Jobs claimed per query.
 pub const BATCH_SIZE: i64 = 100;
 /// Lease of a claimed job (sends time out after 15 s).
@@ -58,7 +60,10 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         tokio::pin!(notified);
         notified.as_mut().enable();
         let free = permits.available_permits().min(BATCH_SIZE as usize);
-        let claimed = if free == 0 {
+        // While sends are in flight, wait until a worthwhile batch of permits is free:
+        // claiming one job per finished send would make the claim query the bottleneck.
+        let worthwhile = free >= MIN_CLAIM || tasks.is_empty();
+        let claimed = if free == 0 || !worthwhile {
             Ok(Vec::new())
         } else {
             claim(&state, free as i64).await

@@ -41,6 +41,10 @@ pub struct Claimed {
     attempts: i32,
 }
 
+/// Deliveries applied together in one transaction (a failing group is retried one
+/// delivery at a time, so a poison delivery only ever fails alone).
+pub const GROUP_SIZE: usize = 20;
+
 /// Claims and processes one batch; returns how many deliveries it handled.
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let claimed = {
@@ -48,30 +52,58 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
         claim(&mut conn, BATCH_SIZE).await?
     };
     let count = claimed.len();
+    let mut parsed = Vec::with_capacity(count);
     for delivery in claimed {
-        let id = delivery.id;
-        let attempts = delivery.attempts;
-        let outcome = AssertUnwindSafe(process(state, delivery))
-            .catch_unwind()
-            .await;
-        let failure = match outcome {
-            Ok(Ok(())) => {
-                state.metrics().webhook_processed();
-                continue;
+        match meta::parse(&delivery.body) {
+            Ok(parsed_body) => parsed.push((delivery, parsed_body)),
+            Err(e) => {
+                // Retrying cannot fix a body that is not a Meta delivery: park it at once.
+                let mut conn = state.conn().await?;
+                park(&mut conn, delivery.id, &e.to_string()).await?;
+                state.metrics().webhook_parked();
+                tracing::warn!(webhook.id = delivery.id, error = %e, "unparseable webhook delivery parked");
             }
-            Ok(Err(e)) => format!("{e:#}"),
-            Err(panic) => format!("panic: {}", panic_message(&panic)),
-        };
-        let mut conn = state.conn().await?;
-        if retry_or_park(&mut conn, id, attempts, &failure).await? {
-            state.metrics().webhook_parked();
-            tracing::error!(webhook.id = id, attempts, error = %failure, "webhook delivery parked after {attempts} attempts");
-        } else {
-            state.metrics().webhook_retried();
-            tracing::warn!(webhook.id = id, attempts, error = %failure, "webhook delivery failed; will retry");
+        }
+    }
+    for group in parsed.chunks(GROUP_SIZE) {
+        if guarded(apply_group(state, group)).await.is_ok() {
+            group
+                .iter()
+                .for_each(|_| state.metrics().webhook_processed());
+            continue;
+        }
+        for single in group {
+            match guarded(apply_group(state, std::slice::from_ref(single))).await {
+                Ok(()) => state.metrics().webhook_processed(),
+                Err(failure) => record_failure(state, &single.0, &failure).await?,
+            }
         }
     }
     Ok(count)
+}
+
+/// Runs `work`, turning an error or a panic into a message.
+async fn guarded(
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> Result<(), String> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(panic) => Err(format!("panic: {}", panic_message(&panic))),
+    }
+}
+
+async fn record_failure(state: &AppState, delivery: &Claimed, failure: &str) -> anyhow::Result<()> {
+    let (id, attempts) = (delivery.id, delivery.attempts);
+    let mut conn = state.conn().await?;
+    if retry_or_park(&mut conn, id, attempts, failure).await? {
+        state.metrics().webhook_parked();
+        tracing::error!(webhook.id = id, attempts, error = %failure, "webhook delivery parked after {attempts} attempts");
+    } else {
+        state.metrics().webhook_retried();
+        tracing::warn!(webhook.id = id, attempts, error = %failure, "webhook delivery failed; will retry");
+    }
+    Ok(())
 }
 
 /// Claims up to `limit` due deliveries with a lease, skipping rows other workers hold.
@@ -92,34 +124,30 @@ async fn claim(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Clai
     .await
 }
 
-async fn process(state: &AppState, claimed: Claimed) -> anyhow::Result<()> {
+/// Applies a group of parsed deliveries in one transaction that also marks them all
+/// processed; nothing is applied unless all of them are.
+async fn apply_group(state: &AppState, group: &[(Claimed, Delivery)]) -> anyhow::Result<()> {
     let mut conn = state.conn().await?;
-    let delivery = match meta::parse(&claimed.body) {
-        Ok(delivery) => delivery,
-        Err(e) => {
-            // Retrying cannot fix a body that is not a Meta delivery: park it at once.
-            park(&mut conn, claimed.id, &e.to_string()).await?;
-            state.metrics().webhook_parked();
-            tracing::warn!(webhook.id = claimed.id, error = %e, "unparseable webhook delivery parked");
-            return Ok(());
-        }
-    };
-    let channels = route_candidates(&mut conn, &delivery).await?;
-    let routed = route(&delivery, &channels, &claimed);
+    let channels = route_candidates(&mut conn, group.iter().map(|(_, d)| d)).await?;
+    let routed: Vec<Routed<'_>> = group
+        .iter()
+        .flat_map(|(claimed, delivery)| route(delivery, &channels, claimed))
+        .collect();
+    let ids: Vec<i64> = group.iter().map(|(claimed, _)| claimed.id).collect();
     let events = conn
         .transaction(async |conn| {
             let mut outbox = Outbox::default();
             ingest::apply(conn, &routed, &mut outbox).await?;
             let marked = diesel::sql_query(
                 "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), locked_until = NULL, \
-                 last_error = NULL, processed_by = $2 WHERE id = $1 AND state = 'PENDING'",
+                 last_error = NULL, processed_by = $2 WHERE id = ANY($1) AND state = 'PENDING'",
             )
-            .bind::<BigInt, _>(claimed.id)
+            .bind::<diesel::sql_types::Array<BigInt>, _>(&ids)
             .bind::<Text, _>(crate::jobs::worker_id())
             .execute(conn)
             .await?;
-            if marked == 0 {
-                // Another worker finished it after our lease ran out: keep its result.
+            if marked != ids.len() {
+                // Another worker finished some of them after our lease ran out.
                 return Err(diesel::result::Error::RollbackTransaction);
             }
             outbox.flush(conn).await
@@ -130,31 +158,43 @@ async fn process(state: &AppState, claimed: Claimed) -> anyhow::Result<()> {
             outbox::publish(state, events);
             Ok(())
         }
-        Err(diesel::result::Error::RollbackTransaction) => Ok(()),
+        // A single delivery finished elsewhere: its result stands.
+        Err(diesel::result::Error::RollbackTransaction) if group.len() == 1 => Ok(()),
+        Err(diesel::result::Error::RollbackTransaction) => {
+            anyhow::bail!("part of the group was finished elsewhere")
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-/// Live channels named by the delivery's entries.
-async fn route_candidates(
+/// Live channels named by the entries of these deliveries.
+async fn route_candidates<'a>(
     conn: &mut AsyncPgConnection,
-    delivery: &Delivery,
+    deliveries: impl Iterator<Item = &'a Delivery>,
 ) -> QueryResult<Vec<Channel>> {
-    let Some(platform) = delivery.platform else {
-        return Ok(Vec::new());
-    };
-    let mut accounts: Vec<String> = delivery
-        .entries
-        .iter()
-        .map(|e| e.account_id.clone())
-        .filter(|a| !a.is_empty())
-        .collect();
-    accounts.sort_unstable();
-    accounts.dedup();
-    if accounts.is_empty() {
-        return Ok(Vec::new());
+    let mut wanted: std::collections::BTreeMap<&'static str, Vec<String>> = Default::default();
+    for delivery in deliveries {
+        let Some(platform) = delivery.platform else {
+            continue;
+        };
+        let accounts = wanted.entry(platform.as_str()).or_default();
+        accounts.extend(
+            delivery
+                .entries
+                .iter()
+                .map(|e| e.account_id.clone())
+                .filter(|a| !a.is_empty()),
+        );
     }
-    channels::find_by_accounts(conn, platform.as_str(), &accounts).await
+    let mut found = Vec::new();
+    for (platform, mut accounts) in wanted {
+        accounts.sort_unstable();
+        accounts.dedup();
+        if !accounts.is_empty() {
+            found.extend(channels::find_by_accounts(conn, platform, &accounts).await?);
+        }
+    }
+    Ok(found)
 }
 
 /// Pairs each entry with the channel it names, but only a channel whose app secret is
@@ -173,7 +213,8 @@ fn route<'a>(
         .iter()
         .filter_map(|entry| {
             let channel = channels.iter().find(|c| {
-                c.external_account_id == entry.account_id
+                delivery.platform.is_some_and(|p| p.as_str() == c.platform)
+                    && c.external_account_id == entry.account_id
                     && claimed.secret_fingerprint.as_ref().is_none_or(|fp| *fp == c.app_secret_fingerprint)
             });
             match channel {
