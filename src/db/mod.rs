@@ -189,3 +189,27 @@ pub fn split_database_url(url: &str) -> anyhow::Result<(String, String)> {
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
+
+/// `(waiting rows, age in seconds of the oldest due one)` of a job queue table whose
+/// pending rows have `state = 'PENDING'` and `run_at`; `since` is the column the age is
+/// measured from. Both names are compile-time constants of this crate.
+pub async fn queue_backlog(
+    conn: &mut AsyncPgConnection,
+    table: &'static str,
+    since: &'static str,
+) -> diesel::QueryResult<(i64, f64)> {
+    #[derive(diesel::QueryableByName)]
+    struct Backlog {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        pending: i64,
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        oldest: f64,
+    }
+    let b: Backlog = diesel::sql_query(format!(
+        "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min({since}) \
+         FILTER (WHERE run_at <= now())), 0)::float8 AS oldest FROM {table} WHERE state = 'PENDING'"
+    ))
+    .get_result(conn)
+    .await?;
+    Ok((b.pending, b.oldest))
+}

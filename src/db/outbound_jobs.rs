@@ -137,20 +137,7 @@ pub async fn retry_later(
 
 /// Jobs waiting (due or not) and the age in seconds of the oldest due one.
 pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
-    #[derive(QueryableByName)]
-    struct Backlog {
-        #[diesel(sql_type = BigInt)]
-        pending: i64,
-        #[diesel(sql_type = diesel::sql_types::Double)]
-        oldest: f64,
-    }
-    let b: Backlog = diesel::sql_query(
-        "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(run_at) \
-         FILTER (WHERE run_at <= now())), 0)::float8 AS oldest FROM outbound_jobs WHERE state = 'PENDING'",
-    )
-    .get_result(conn)
-    .await?;
-    Ok((b.pending, b.oldest))
+    crate::db::queue_backlog(conn, "outbound_jobs", "run_at").await
 }
 
 fn interval(d: std::time::Duration) -> diesel::data_types::PgInterval {

@@ -24,17 +24,10 @@ pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> 
     let node = ctx.look_ahead().field("edges").field("node");
     let loaders = ctx.data::<Loaders>()?;
     let customer = node.field("customer");
-    let last_message = node.field("lastMessage");
-    let channels = async {
-        let mut ids: Vec<ChannelId> = Vec::new();
-        if node.field("channel").exists() {
-            ids.extend(rows.iter().map(|t| t.channel_id));
-        }
-        load(loaders, ids).await
-    };
+    let identity_channels = customer.field("identities").field("channel");
     let customers = async {
         if !customer.exists() {
-            return Ok(());
+            return Ok(Default::default());
         }
         let ids: Vec<CustomerId> = rows.iter().map(|t| t.customer_id).collect();
         let (_, identities) = futures_util::try_join!(
@@ -45,17 +38,9 @@ pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> 
                 ids.into_iter().map(IdentitiesOf)
             ),
         )?;
-        if customer.field("identities").field("channel").exists() {
-            let channel_ids = identities
-                .values()
-                .flatten()
-                .map(|i: &Identity| i.channel_id);
-            load(loaders, channel_ids.collect()).await?;
-        }
-        Ok(())
+        Ok::<_, async_graphql::Error>(identities)
     };
-    futures_util::try_join!(
-        channels,
+    let (identities, _, _, _) = futures_util::try_join!(
         customers,
         load_if(
             loaders,
@@ -64,7 +49,7 @@ pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> 
         ),
         load_if(
             loaders,
-            last_message,
+            node.field("lastMessage"),
             rows.iter().filter_map(|t| t.last_message_id)
         ),
         load_if(
@@ -73,6 +58,21 @@ pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> 
             rows.iter().map(|t| ReadCountOf(t.id))
         ),
     )?;
+    // Channels last, in one batch: the tickets' and the identities' are mostly the same,
+    // and two overlapping batches in flight would each query.
+    let mut channel_ids: Vec<ChannelId> = Vec::new();
+    if node.field("channel").exists() {
+        channel_ids.extend(rows.iter().map(|t| t.channel_id));
+    }
+    if identity_channels.exists() {
+        channel_ids.extend(
+            identities
+                .values()
+                .flatten()
+                .map(|i: &Identity| i.channel_id),
+        );
+    }
+    load(loaders, channel_ids).await?;
     Ok(())
 }
 

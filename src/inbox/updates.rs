@@ -92,8 +92,9 @@ pub async fn status(
     .await
 }
 
-/// Moves an outbound message's status forward (never backwards).
-async fn advance(
+/// Moves an outbound message's status forward (never backwards); a `FAILED` update
+/// records `failure` (Meta's code and reason).
+pub(crate) async fn advance(
     conn: &mut AsyncPgConnection,
     message: &Message,
     update: &str,

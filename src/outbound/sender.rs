@@ -29,6 +29,7 @@ use crate::db::outbound_jobs::{self, ClaimedJob};
 use crate::db::{customers, status_hints};
 use crate::inbox::outbox::{self, Outbox};
 use crate::inbox::status;
+use crate::inbox::updates;
 use crate::jobs::backoff::Backoff;
 use crate::state::AppState;
 
@@ -421,22 +422,14 @@ async fn fail_message(
     else {
         return Ok(());
     };
-    if status::advance(&message.status, "FAILED").is_none() {
-        return Ok(());
-    }
-    let changes = MessageChanges {
-        status: Some("FAILED".into()),
-        error_code: Some(code.and_then(|c| i32::try_from(c).ok())),
-        error_message: Some(Some(reason.to_owned())),
-        ..Default::default()
-    };
-    messages::update(conn, message.id, &changes).await?;
-    outbox.message(
-        message.org_id,
-        EventKind::MessageUpdated,
-        message.ticket_id,
-        message.id,
-    );
+    updates::advance(
+        conn,
+        &message,
+        "FAILED",
+        Some((code, Some(reason.to_owned()))),
+        outbox,
+    )
+    .await?;
     tracing::warn!(message.id = %message.id, code, "reply failed: {reason}");
     Ok(())
 }

@@ -291,20 +291,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 /// Deliveries waiting (due or not) and the age in seconds of the oldest due one.
 pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
-    #[derive(QueryableByName)]
-    struct Backlog {
-        #[diesel(sql_type = BigInt)]
-        pending: i64,
-        #[diesel(sql_type = diesel::sql_types::Double)]
-        oldest: f64,
-    }
-    let b: Backlog = diesel::sql_query(
-        "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(received_at) \
-         FILTER (WHERE run_at <= now())), 0)::float8 AS oldest FROM webhook_events WHERE state = 'PENDING'",
-    )
-    .get_result(conn)
-    .await?;
-    Ok((b.pending, b.oldest))
+    crate::db::queue_backlog(conn, "webhook_events", "received_at").await
 }
 
 /// Deliveries parked for operators.

@@ -6,14 +6,11 @@ use chrono::{DateTime, Utc};
 
 use super::channel::Channel;
 use super::enums::Platform;
-use super::ticket::Ticket;
+use super::ticket::{self, Ticket};
 use super::to_id;
-use crate::db::page::Keyset;
 use crate::db::{customers, tickets};
-use crate::graphql::connection::{complexity, connection, page_query};
-use crate::graphql::context::state;
+use crate::graphql::connection::complexity;
 use crate::graphql::loaders::{IdentitiesOf, Loaders};
-use crate::graphql::prefetch;
 
 /// Someone who wrote to the org, on one or more channels.
 pub struct Customer(pub customers::Customer);
@@ -57,24 +54,11 @@ impl Customer {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Ticket>> {
-        let page = page_query(first, after, None, None, false)?;
         let filter = tickets::TicketFilter {
             customer_id: Some(self.0.id),
             ..Default::default()
         };
-        let mut conn = state(ctx)?.conn().await?;
-        let rows = tickets::list(&mut conn, self.0.org_id, &filter, &page).await?;
-        drop(conn);
-        prefetch::tickets(ctx, &rows.rows).await?;
-        Ok(connection(
-            rows,
-            &page,
-            |t| Keyset {
-                at: t.last_message_at,
-                id: t.id.0,
-            },
-            Ticket,
-        ))
+        ticket::page(ctx, self.0.org_id, &filter, first, after).await
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -9,7 +9,7 @@ use super::channel::Channel;
 use super::customer::Customer;
 use super::enums::{Platform, Role, TicketStatus};
 use super::notification::Notification;
-use super::ticket::Ticket;
+use super::ticket::{self, Ticket};
 use super::user::Membership;
 use super::{parse_id, to_id};
 use crate::db::ids::{ChannelId, CustomerId, TicketId, UserId};
@@ -17,7 +17,6 @@ use crate::db::page::Keyset;
 use crate::db::{channels, customers, notifications, orgs, tickets};
 use crate::graphql::connection::{complexity, connection, page_query};
 use crate::graphql::context::{state, viewer};
-use crate::graphql::prefetch;
 
 /// An organisation, as seen by one of its members.
 pub struct Org {
@@ -120,7 +119,6 @@ impl Org {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Ticket>> {
-        let page = page_query(first, after, None, None, false)?;
         let filter = tickets::TicketFilter {
             status: status.map(|s| s.as_db().to_owned()),
             channel_id: channel_id
@@ -133,19 +131,7 @@ impl Org {
                 .transpose()?,
             customer_id: None,
         };
-        let mut conn = state(ctx)?.conn().await?;
-        let rows = tickets::list(&mut conn, self.row.id, &filter, &page).await?;
-        drop(conn);
-        prefetch::tickets(ctx, &rows.rows).await?;
-        Ok(connection(
-            rows,
-            &page,
-            |t| Keyset {
-                at: t.last_message_at,
-                id: t.id.0,
-            },
-            Ticket,
-        ))
+        ticket::page(ctx, self.row.id, &filter, first, after).await
     }
 
     async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ticket>> {

@@ -10,6 +10,7 @@ use super::enums::{TicketKind, TicketPriority, TicketStatus};
 use super::message::Message;
 use super::to_id;
 use super::user::User;
+use crate::db::ids::OrgId;
 use crate::db::page::Keyset;
 use crate::db::{messages, tickets};
 use crate::graphql::connection::{complexity, connection, page_query};
@@ -19,6 +20,31 @@ use crate::graphql::prefetch;
 
 /// A conversation between a customer and the org on one channel.
 pub struct Ticket(pub tickets::Ticket);
+
+/// A page of `org`'s tickets matching `filter`, most recently active first, with what
+/// the selection asks for prefetched.
+pub async fn page(
+    ctx: &Context<'_>,
+    org: OrgId,
+    filter: &tickets::TicketFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<Connection<String, Ticket>> {
+    let page = page_query(first, after, None, None, false)?;
+    let mut conn = state(ctx)?.conn().await?;
+    let rows = tickets::list(&mut conn, org, filter, &page).await?;
+    drop(conn);
+    prefetch::tickets(ctx, &rows.rows).await?;
+    Ok(connection(
+        rows,
+        &page,
+        |t| Keyset {
+            at: t.last_message_at,
+            id: t.id.0,
+        },
+        Ticket,
+    ))
+}
 
 #[Object]
 impl Ticket {
