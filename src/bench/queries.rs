@@ -20,7 +20,7 @@ const CONVERSATION: &str = "query($o: ID!, $t: ID!) { org(id: $o) { ticket(id: $
 const COUNT: &str = "query($o: ID!) { org(id: $o) { unreadNotificationCount } }";
 
 /// Clients of the low-concurrency latency run.
-pub const LIGHT_CLIENTS: usize = 4;
+pub const LIGHT_CLIENTS: usize = 1;
 
 /// Read-side figures.
 #[derive(Debug, Clone, serde::Serialize)]

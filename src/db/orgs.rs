@@ -126,6 +126,23 @@ pub async fn membership(
         .optional()
 }
 
+/// `org` and `user`'s role in it, if `user` is a member.
+pub async fn find_for_member(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+) -> QueryResult<Option<(Org, Role)>> {
+    let found: Option<(Org, String)> = orgs::table
+        .inner_join(memberships::table)
+        .filter(orgs::id.eq(org))
+        .filter(memberships::user_id.eq(user))
+        .select((Org::as_select(), memberships::role))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.map(|(org, role)| (org, Role::from_db(&role))))
+}
+
 /// Every membership of `user`, oldest first.
 pub async fn memberships_of_user(
     conn: &mut AsyncPgConnection,

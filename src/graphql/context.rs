@@ -81,6 +81,25 @@ pub async fn member(ctx: &Context<'_>, org: OrgId) -> AppResult<Role> {
     role.ok_or(AppError::Forbidden)
 }
 
+/// The org itself for one of its members (membership and org in one query; the role
+/// is remembered for the rest of the request); `FORBIDDEN` otherwise.
+pub async fn member_org(
+    ctx: &Context<'_>,
+    org: OrgId,
+) -> AppResult<crate::graphql::types::org::Org> {
+    let viewer = viewer(ctx)?;
+    let mut conn = state(ctx)?.conn().await?;
+    let found = orgs::find_for_member(&mut conn, org, viewer.user_id).await?;
+    let request = request(ctx)?;
+    request
+        .roles
+        .lock()
+        .map_err(|_| poisoned())?
+        .insert(org, found.as_ref().map(|(_, role)| *role));
+    let (row, role) = found.ok_or(AppError::Forbidden)?;
+    Ok(crate::graphql::types::org::Org::new(row, role))
+}
+
 /// Like [`member`], but only ADMINs pass.
 pub async fn admin(ctx: &Context<'_>, org: OrgId) -> AppResult<()> {
     match member(ctx, org).await? {

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::context::{member, viewer};
+use super::context::{member_org, viewer};
 use super::types::org::Org;
 use super::types::parse_id;
 use super::types::user::User;
@@ -26,12 +26,6 @@ impl Query {
     /// An org the caller belongs to; FORBIDDEN otherwise.
     async fn org(&self, ctx: &Context<'_>, id: ID) -> Result<Org> {
         let id = parse_id(&id, OrgId::parse)?;
-        let role = member(ctx, id).await?;
-        let org = ctx
-            .data::<Loaders>()?
-            .load_one(id)
-            .await?
-            .ok_or(AppError::Forbidden)?;
-        Ok(Org::new(org, role))
+        Ok(member_org(ctx, id).await?)
     }
 }
