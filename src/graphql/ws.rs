@@ -99,14 +99,10 @@ pub fn upgrade(gql: GraphqlState, upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(move |socket| run(socket, protocol, gql))
 }
 
-enum Outgoing {
-    Text(String),
-}
-
 struct Connection {
     protocol: Protocol,
     gql: GraphqlState,
-    queue: mpsc::Sender<Outgoing>,
+    queue: mpsc::Sender<String>,
     overflow: Arc<Notify>,
     viewer: Option<Viewer>,
     operations: HashMap<String, AbortHandle>,
@@ -118,7 +114,7 @@ type Close = (u16, &'static str);
 
 async fn run(socket: WebSocket, protocol: Protocol, gql: GraphqlState) {
     let (mut sink, mut incoming) = socket.split();
-    let (queue, mut outgoing) = mpsc::channel::<Outgoing>(QUEUE_CAPACITY);
+    let (queue, mut outgoing) = mpsc::channel::<String>(QUEUE_CAPACITY);
     let (close_tx, mut close_rx) = watch::channel::<Option<Close>>(None);
     // The writer owns the sink; a close request jumps the queue.
     let writer = tokio::spawn(async move {
@@ -134,7 +130,7 @@ async fn run(socket: WebSocket, protocol: Protocol, gql: GraphqlState) {
                     return;
                 }
                 message = outgoing.recv() => match message {
-                    Some(Outgoing::Text(text)) => {
+                    Some(text) => {
                         if sink.send(Message::Text(text.into())).await.is_err() {
                             return;
                         }
@@ -307,7 +303,7 @@ impl Connection {
                         json!({"type": protocol.next(), "id": task_id, "payload": response})
                     };
                 first = false;
-                if queue.try_send(Outgoing::Text(message.to_string())).is_err() {
+                if queue.try_send(message.to_string()).is_err() {
                     overflow.notify_one();
                     return;
                 }
@@ -317,7 +313,7 @@ impl Connection {
             }
             if !failed {
                 let done = json!({"type": "complete", "id": task_id});
-                if queue.try_send(Outgoing::Text(done.to_string())).is_err() {
+                if queue.try_send(done.to_string()).is_err() {
                     overflow.notify_one();
                     return;
                 }
@@ -328,9 +324,7 @@ impl Connection {
     }
 
     fn send(&self, message: Value) -> Result<(), ()> {
-        self.queue
-            .try_send(Outgoing::Text(message.to_string()))
-            .map_err(|_| ())
+        self.queue.try_send(message.to_string()).map_err(|_| ())
     }
 }
 
