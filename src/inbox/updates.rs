@@ -46,13 +46,24 @@ pub async fn confirm_own_send(
     {
         return Ok(false);
     }
+    take_platform_id(conn, &message, external_id, outbox).await?;
+    Ok(true)
+}
+
+/// Records the platform's id on one of our sends and marks it at least SENT.
+async fn take_platform_id(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    external_id: &str,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<Message> {
     let changes = MessageChanges {
         external_id: Some(Some(external_id.to_owned())),
         ..Default::default()
     };
     let message = messages::update(conn, message.id, &changes).await?;
     advance(conn, &message, "SENT", None, outbox).await?;
-    Ok(true)
+    Ok(message)
 }
 
 /// A delivery status from the platform (WhatsApp `statuses`, Messenger `delivery`).
@@ -92,6 +103,24 @@ pub async fn status(
     .await
 }
 
+/// Applies `changes` to `message` and queues the MESSAGE_UPDATED event dashboards
+/// need; the updated row.
+pub(crate) async fn change(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    changes: &MessageChanges,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<Message> {
+    let updated = messages::update(conn, message.id, changes).await?;
+    outbox.message(
+        message.org_id,
+        EventKind::MessageUpdated,
+        message.ticket_id,
+        message.id,
+    );
+    Ok(updated)
+}
+
 /// Moves an outbound message's status forward (never backwards); a `FAILED` update
 /// records `failure` (Meta's code and reason).
 pub(crate) async fn advance(
@@ -119,13 +148,7 @@ pub(crate) async fn advance(
         error_message,
         ..Default::default()
     };
-    messages::update(conn, message.id, &changes).await?;
-    outbox.message(
-        message.org_id,
-        EventKind::MessageUpdated,
-        message.ticket_id,
-        message.id,
-    );
+    change(conn, message, &changes, outbox).await?;
     Ok(())
 }
 
@@ -221,15 +244,9 @@ pub async fn unsend(
         is_deleted: Some(true),
         ..Default::default()
     };
-    messages::update(conn, message.id, &changes).await?;
+    change(conn, &message, &changes, outbox).await?;
     messages::delete_attachments(conn, message.id).await?;
     tickets::replace_preview(conn, message.ticket_id, message.id, "Message unsent").await?;
-    outbox.message(
-        message.org_id,
-        EventKind::MessageUpdated,
-        message.ticket_id,
-        message.id,
-    );
     outbox.ticket(message.org_id, EventKind::TicketUpdated, message.ticket_id);
     Ok(())
 }
@@ -254,13 +271,7 @@ pub async fn edit(
         edited_at: Some(Some(at)),
         ..Default::default()
     };
-    messages::update(conn, message.id, &changes).await?;
-    outbox.message(
-        message.org_id,
-        EventKind::MessageUpdated,
-        message.ticket_id,
-        message.id,
-    );
+    change(conn, &message, &changes, outbox).await?;
     Ok(())
 }
 
@@ -286,12 +297,7 @@ pub async fn adopt_in_flight(
     let Some(message) = messages::find_in_flight(conn, ticket, text).await? else {
         return Ok(false);
     };
-    let changes = MessageChanges {
-        external_id: Some(Some(external_id.to_owned())),
-        ..Default::default()
-    };
-    let message = messages::update(conn, message.id, &changes).await?;
-    advance(conn, &message, "SENT", None, outbox).await?;
+    let message = take_platform_id(conn, &message, external_id, outbox).await?;
     tracing::info!(message.id = %message.id, "early echo matched to a send in flight");
     Ok(true)
 }

@@ -398,13 +398,7 @@ async fn record_sent(
         error_message: Some(error_message),
         ..Default::default()
     };
-    messages::update(conn, message.id, &changes).await?;
-    outbox.message(
-        message.org_id,
-        EventKind::MessageUpdated,
-        message.ticket_id,
-        message.id,
-    );
+    updates::change(conn, &message, &changes, outbox).await?;
     Ok(())
 }
 
