@@ -58,7 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::from_env()?;
             prepare_database(&config).await?;
             let state = AppState::new(config)?;
-            crate::jobs::run_workers(state, shutdown_signal()).await
+            crate::workers::run(state, shutdown_signal()).await
         }
     }
 }
@@ -96,7 +96,7 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
         signal_state.begin_shutdown();
     });
     let workers = with_workers.then(|| {
-        tokio::spawn(crate::jobs::run_workers(
+        tokio::spawn(crate::workers::run(
             state.clone(),
             shutting_down(state.clone()),
         ))

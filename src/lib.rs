@@ -21,6 +21,7 @@ pub mod outbound;
 pub mod simulate;
 pub mod state;
 pub mod webhooks;
+pub mod workers;
 
 use std::time::Duration;
 
@@ -112,7 +113,7 @@ async fn metrics(State(state): State<AppState>) -> axum::response::Response {
         state.query_count(),
     );
     if let Ok(mut conn) = state.conn().await {
-        if let Ok((pending, oldest)) = webhooks::processor::backlog(&mut conn).await {
+        if let Ok((pending, oldest)) = db::webhook_events::backlog(&mut conn).await {
             metrics::gauge(
                 &mut text,
                 "delightchat_webhook_queue_depth",
@@ -126,7 +127,7 @@ async fn metrics(State(state): State<AppState>) -> axum::response::Response {
                 oldest,
             );
         }
-        if let Ok(parked) = webhooks::processor::parked(&mut conn).await {
+        if let Ok(parked) = db::webhook_events::parked(&mut conn).await {
             metrics::gauge(
                 &mut text,
                 "delightchat_webhooks_parked",

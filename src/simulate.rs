@@ -245,7 +245,8 @@ pub fn escape_like_meta(json: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhooks::meta::{self, NormalizedEvent};
+    use crate::inbox::normalized::NormalizedEvent;
+    use crate::webhooks::meta;
 
     fn params() -> Params {
         Params {

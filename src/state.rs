@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::{self, Pool, PoolError, PooledConn, QueryCounter};
 use crate::events::Bus;
+use crate::inbox::outbox::Committed;
 use crate::jobs::Wakeups;
 use crate::metrics::Metrics;
 use crate::outbound::graph::GraphClient;
@@ -28,7 +29,7 @@ pub struct App {
     jwt: JwtKeys,
     passwords: PasswordHasher,
     wakeups: Arc<Wakeups>,
-    bus: Bus,
+    bus: Arc<Bus>,
     deliveries: DeliveryStore,
     webhook_keys: KeyCache,
     metrics: Metrics,
@@ -67,7 +68,7 @@ impl AppState {
             passwords: PasswordHasher::new(2),
             deliveries: DeliveryStore::start(pool.clone(), wakeups.clone()),
             wakeups,
-            bus: Bus::new(&config)?,
+            bus: Arc::new(Bus::new(&config)?),
             webhook_keys: KeyCache::default(),
             metrics: Metrics::default(),
             shutdown: watch::channel(false).0,
@@ -106,6 +107,11 @@ impl App {
         &self.secrets
     }
 
+    /// What the sign-up, sign-in and refresh operations need.
+    pub fn auth(&self) -> crate::auth::Auth<'_> {
+        crate::auth::Auth::new(&self.pool, &self.jwt, &self.passwords)
+    }
+
     /// Access-token keys.
     pub fn jwt(&self) -> &JwtKeys {
         &self.jwt
@@ -119,6 +125,21 @@ impl App {
     /// The live-event bus.
     pub fn bus(&self) -> &Bus {
         &self.bus
+    }
+
+    /// A shared handle to the bus (for streams that outlive a borrow).
+    pub fn bus_handle(&self) -> Arc<Bus> {
+        self.bus.clone()
+    }
+
+    /// Publishes the live events a domain operation committed and returns its result:
+    /// the one place where committed changes reach subscribers (best effort; a
+    /// subscriber that misses one catches up from the outbox).
+    pub fn publish<T>(&self, committed: Committed<T>) -> T {
+        for event in committed.events {
+            self.bus.publish(event);
+        }
+        committed.value
     }
 
     /// Durable storage of webhook deliveries.

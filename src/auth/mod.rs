@@ -12,10 +12,47 @@ pub mod viewer;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection as _;
 
+use crate::db::enums::Role;
 use crate::db::ids::{OrgId, UserId};
+use crate::db::{Pool, PoolError, PooledConn};
 use crate::db::{orgs, users};
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
+
+/// What sign-up, sign-in and refresh need from the application: the database, the
+/// access-token keys and the password hasher.
+#[derive(Clone, Copy)]
+pub struct Auth<'a> {
+    pool: &'a Pool,
+    jwt: &'a jwt::JwtKeys,
+    passwords: &'a password::PasswordHasher,
+}
+
+impl<'a> Auth<'a> {
+    /// Bundles what the auth operations use.
+    pub fn new(
+        pool: &'a Pool,
+        jwt: &'a jwt::JwtKeys,
+        passwords: &'a password::PasswordHasher,
+    ) -> Self {
+        Auth {
+            pool,
+            jwt,
+            passwords,
+        }
+    }
+
+    async fn conn(&self) -> Result<PooledConn, PoolError> {
+        self.pool.get().await
+    }
+
+    fn jwt(&self) -> &jwt::JwtKeys {
+        self.jwt
+    }
+
+    fn passwords(&self) -> &password::PasswordHasher {
+        self.passwords
+    }
+}
 
 /// Tokens handed to a client after sign-up, sign-in or refresh.
 #[derive(Debug, Clone)]
@@ -44,7 +81,7 @@ pub struct SignupRequest {
 }
 
 /// Creates an org and its first ADMIN in one transaction, and signs them in.
-pub async fn signup(app: &AppState, request: SignupRequest) -> AppResult<(Session, OrgId)> {
+pub async fn signup(app: &Auth<'_>, request: SignupRequest) -> AppResult<(Session, OrgId)> {
     let org_name = non_blank("orgName", &request.org_name)?;
     let name = non_blank("name", &request.name)?;
     let email = normalize_email(&request.email)?;
@@ -70,22 +107,22 @@ pub async fn signup(app: &AppState, request: SignupRequest) -> AppResult<(Sessio
     let (user, refresh_token) = conn
         .transaction(async |conn| {
             if !users::insert(conn, &user).await? {
-                return Ok(Err(AppError::bad_input(
+                return Err(AppError::bad_input(
                     "an account with this email already exists",
-                )));
+                ));
             }
             orgs::insert(conn, &org).await?;
-            orgs::add_member(conn, org.id, user.id, orgs::Role::Admin).await?;
+            orgs::add_member(conn, org.id, user.id, Role::Admin).await?;
             let refresh_token = refresh::issue(conn, user.id).await?;
-            Ok::<_, diesel::result::Error>(Ok((user.clone(), refresh_token)))
+            Ok((user.clone(), refresh_token))
         })
-        .await??;
+        .await?;
     tracing::info!(org.id = %org.id, user.id = %user.id, "signed up org {}", org.id);
     Ok((session(app, user, refresh_token), org.id))
 }
 
 /// Signs in with email and password.
-pub async fn login(app: &AppState, email: &str, password: String) -> AppResult<Session> {
+pub async fn login(app: &Auth<'_>, email: &str, password: String) -> AppResult<Session> {
     // Malformed emails get the same answer as wrong passwords.
     let email = normalize_email(email).map_err(|_| AppError::Unauthenticated)?;
     let mut conn = app.conn().await?;
@@ -118,7 +155,7 @@ pub async fn login(app: &AppState, email: &str, password: String) -> AppResult<S
 }
 
 /// Exchanges a refresh token for a new session (rotating the refresh token).
-pub async fn refresh_session(app: &AppState, token: &str) -> AppResult<Session> {
+pub async fn refresh_session(app: &Auth<'_>, token: &str) -> AppResult<Session> {
     let mut conn = app.conn().await?;
     let (user_id, refresh_token) = match refresh::rotate(&mut conn, token).await {
         Ok(rotated) => rotated,
@@ -131,7 +168,7 @@ pub async fn refresh_session(app: &AppState, token: &str) -> AppResult<Session> 
     Ok(session(app, user, refresh_token))
 }
 
-fn session(app: &AppState, user: users::User, refresh_token: String) -> Session {
+fn session(app: &Auth<'_>, user: users::User, refresh_token: String) -> Session {
     let (access_token, access_token_expires_at) = app.jwt().issue(user.id);
     Session {
         access_token,

@@ -61,7 +61,7 @@ pub async fn rotate(
     let hash = digest(token).ok_or(RefreshError::Invalid)?;
     // The reuse branch must commit its revocation even though the call fails, so the
     // transaction returns the outcome and the error is raised after commit.
-    let outcome = conn
+    let rotation = conn
         .transaction(async |conn| {
             let row: Option<Row> = refresh_tokens::table
                 .filter(refresh_tokens::token_hash.eq(&hash))
@@ -72,27 +72,41 @@ pub async fn rotate(
                 .optional()?;
             let now = Utc::now();
             let Some(row) = row else {
-                return Ok(Err(RefreshError::Invalid));
+                return Ok(Rotation::Invalid);
             };
             if row.revoked_at.is_some() || row.expires_at <= now || row.family_expires_at <= now {
-                return Ok(Err(RefreshError::Invalid));
+                return Ok(Rotation::Invalid);
             }
             if row.used_at.is_some() {
                 revoke_family(conn, row.family_id).await?;
-                return Ok(Err(RefreshError::Reused));
+                return Ok(Rotation::ReusedAndRevoked);
             }
             diesel::update(refresh_tokens::table.find(row.id))
                 .set(refresh_tokens::used_at.eq(now))
                 .execute(conn)
                 .await?;
             let next = insert(conn, row.user_id, row.family_id, row.family_expires_at, now).await?;
-            Ok::<_, diesel::result::Error>(Ok((row.user_id, next)))
+            Ok::<_, diesel::result::Error>(Rotation::Rotated(row.user_id, next))
         })
         .await?;
-    if matches!(outcome, Err(RefreshError::Reused)) {
-        tracing::warn!("refresh token reuse detected; token family revoked");
+    match rotation {
+        Rotation::Rotated(user, next) => Ok((user, next)),
+        Rotation::Invalid => Err(RefreshError::Invalid),
+        Rotation::ReusedAndRevoked => {
+            tracing::warn!("refresh token reuse detected; token family revoked");
+            Err(RefreshError::Reused)
+        }
     }
-    outcome
+}
+
+/// What a rotation attempt did, decided inside its transaction.
+enum Rotation {
+    /// The token was spent; its user and the family's next token.
+    Rotated(UserId, String),
+    /// Unknown, revoked or expired.
+    Invalid,
+    /// Already spent: the whole family was revoked (and that must commit).
+    ReusedAndRevoked,
 }
 
 async fn revoke_family(conn: &mut AsyncPgConnection, family: Uuid) -> QueryResult<usize> {

@@ -185,7 +185,7 @@ async fn channels_for_orgs(
         let channel = Channel {
             id,
             org_id: row.org_id,
-            platform: "INSTAGRAM".into(),
+            platform: crate::db::enums::Platform::Instagram,
             name: format!("Bench IG {n}"),
             external_account_id: account.clone(),
             access_token_enc: secrets.seal(&token, &aad(id.0, "access_token")),
@@ -193,7 +193,7 @@ async fn channels_for_orgs(
             app_secret_enc: secrets.seal(&app_secret, &aad(id.0, "app_secret")),
             app_secret_fingerprint: secrets.fingerprint(&app_secret),
             verify_token_enc: secrets.seal("verify", &aad(id.0, "verify_token")),
-            status: "ACTIVE".into(),
+            status: crate::db::enums::ChannelStatus::Active,
             status_reason: None,
             created_at: now,
             updated_at: now,

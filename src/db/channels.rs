@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::enums::{ChannelStatus, Platform};
 use super::ids::{ChannelId, OrgId};
 use super::schema::channels;
 
@@ -16,8 +17,8 @@ pub struct Channel {
     pub id: ChannelId,
     /// Owning org.
     pub org_id: OrgId,
-    /// `INSTAGRAM`, `MESSENGER` or `WHATSAPP`.
-    pub platform: String,
+    /// The platform.
+    pub platform: Platform,
     /// Display name.
     pub name: String,
     /// IG account id, Page id or WhatsApp phone number id; webhook entries route by it.
@@ -32,8 +33,8 @@ pub struct Channel {
     pub app_secret_fingerprint: Vec<u8>,
     /// Encrypted webhook verify token.
     pub verify_token_enc: Vec<u8>,
-    /// `ACTIVE`, `DISABLED` or `NEEDS_REAUTH`.
-    pub status: String,
+    /// Whether it can send and receive.
+    pub status: ChannelStatus,
     /// Why the status is not `ACTIVE` (e.g. Meta's token error).
     pub status_reason: Option<String>,
     /// Creation time.
@@ -64,7 +65,7 @@ pub struct ChannelChanges {
     /// New encrypted verify token.
     pub verify_token_enc: Option<Vec<u8>>,
     /// New status.
-    pub status: Option<String>,
+    pub status: Option<ChannelStatus>,
     /// New status reason (`Some(None)` clears it).
     pub status_reason: Option<Option<String>>,
     /// New HUMAN_AGENT permission.
@@ -97,6 +98,15 @@ pub async fn find(
         .optional()
 }
 
+/// A channel by id, live or deleted, whatever its org (workers act on ids they stored).
+pub async fn get(conn: &mut AsyncPgConnection, id: ChannelId) -> QueryResult<Channel> {
+    channels::table
+        .find(id)
+        .select(Channel::as_select())
+        .first(conn)
+        .await
+}
+
 /// A live channel by id, whatever its org (the webhook path knows no org).
 pub async fn find_live(
     conn: &mut AsyncPgConnection,
@@ -114,7 +124,7 @@ pub async fn find_live(
 /// Live channels by platform and account id (the webhook routing key).
 pub async fn find_by_accounts(
     conn: &mut AsyncPgConnection,
-    platform: &str,
+    platform: Platform,
     account_ids: &[String],
 ) -> QueryResult<Vec<Channel>> {
     channels::table
@@ -182,7 +192,7 @@ pub async fn soft_delete(
         .filter(channels::deleted_at.is_null())
         .set((
             channels::deleted_at.eq(diesel::dsl::now),
-            channels::status.eq("DISABLED"),
+            channels::status.eq(ChannelStatus::Disabled),
             channels::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)
@@ -197,9 +207,9 @@ pub async fn mark_needs_reauth(
     reason: &str,
 ) -> QueryResult<bool> {
     let n = diesel::update(channels::table.find(id))
-        .filter(channels::status.eq("ACTIVE"))
+        .filter(channels::status.eq(ChannelStatus::Active))
         .set((
-            channels::status.eq("NEEDS_REAUTH"),
+            channels::status.eq(ChannelStatus::NeedsReauth),
             channels::status_reason.eq(reason),
             channels::updated_at.eq(diesel::dsl::now),
         ))

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::enums::Platform;
 use super::ids::{ChannelId, CustomerId, OrgId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{customer_identities, customers};
@@ -43,7 +44,7 @@ pub struct Identity {
     /// The channel.
     pub channel_id: ChannelId,
     /// Platform of the channel.
-    pub platform: String,
+    pub platform: Platform,
     /// IGSID / PSID / wa_id / business-scoped user id.
     pub external_id: String,
     /// Handle, when known.
@@ -58,7 +59,7 @@ pub struct Identity {
 #[derive(Debug, Default, Clone)]
 pub struct CustomerFilter {
     /// Only customers with an identity on this platform.
-    pub platform: Option<String>,
+    pub platform: Option<Platform>,
     /// Case-insensitive substring of the name or of an identity's username / name.
     pub search: Option<String>,
 }
@@ -76,11 +77,11 @@ pub async fn list(
         .order((customers::created_at.desc(), customers::id.desc()))
         .limit(page.limit + 1)
         .into_boxed();
-    if let Some(platform) = &filter.platform {
+    if let Some(platform) = filter.platform {
         query = query.filter(diesel::dsl::exists(
             customer_identities::table
                 .filter(customer_identities::customer_id.eq(customers::id))
-                .filter(customer_identities::platform.eq(platform.clone())),
+                .filter(customer_identities::platform.eq(platform)),
         ));
     }
     if let Some(search) = &filter.search {

@@ -9,42 +9,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::enums::EventKind;
 use super::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
 use super::messages::Message;
 use super::notifications::Notification;
 use super::schema::{events, org_event_seqs};
 use super::tickets::Ticket;
-
-/// What changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    /// A message was added to a ticket.
-    MessageAdded,
-    /// A message changed (status, deletion, edit, reaction).
-    MessageUpdated,
-    /// A ticket was created.
-    TicketCreated,
-    /// A ticket changed (status, assignee, last message...).
-    TicketUpdated,
-    /// A notification was created or bumped.
-    NotificationAdded,
-    /// A notification was read.
-    NotificationRead,
-}
-
-impl EventKind {
-    /// Wire and database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::MessageAdded => "MESSAGE_ADDED",
-            EventKind::MessageUpdated => "MESSAGE_UPDATED",
-            EventKind::TicketCreated => "TICKET_CREATED",
-            EventKind::TicketUpdated => "TICKET_UPDATED",
-            EventKind::NotificationAdded => "NOTIFICATION_ADDED",
-            EventKind::NotificationRead => "NOTIFICATION_READ",
-        }
-    }
-}
 
 /// An event to append.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -79,8 +49,8 @@ pub struct Event {
     pub org_id: OrgId,
     /// Position in the org's stream (commit order, no gaps).
     pub seq: i64,
-    /// [`EventKind`] spelling.
-    pub kind: String,
+    /// What changed.
+    pub kind: EventKind,
     /// Ticket concerned.
     pub ticket_id: Option<TicketId>,
     /// Message concerned.
@@ -139,7 +109,7 @@ pub async fn append(
         .map(|((e, payload), seq)| Event {
             org_id: org,
             seq,
-            kind: e.kind.as_str().to_owned(),
+            kind: e.kind,
             ticket_id: e.ticket_id,
             message_id: e.message_id,
             notification_id: e.notification_id,

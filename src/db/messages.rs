@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::enums::{AttachmentType, AuthorType, MessageDirection, MessageKind, MessageStatus};
 use super::ids::{ChannelId, CustomerId, MessageId, OrgId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{attachments, messages, reactions};
@@ -22,12 +23,12 @@ pub struct Message {
     pub ticket_id: TicketId,
     /// Channel it came from or goes to.
     pub channel_id: ChannelId,
-    /// `INBOUND` or `OUTBOUND`.
-    pub direction: String,
-    /// `TEXT`, `MEDIA`, `STORY_REPLY`, `STORY_MENTION`, `COMMENT`...
-    pub kind: String,
-    /// `CUSTOMER`, `USER` or `BUSINESS` (echo of a message sent outside the inbox).
-    pub author_type: String,
+    /// To or from the customer.
+    pub direction: MessageDirection,
+    /// What it is.
+    pub kind: MessageKind,
+    /// Who wrote it (`Business`: an echo of a message sent outside the inbox).
+    pub author_type: AuthorType,
     /// Author when an agent wrote it.
     pub author_user_id: Option<UserId>,
     /// Author when the customer wrote it.
@@ -42,8 +43,8 @@ pub struct Message {
     pub reply_to_external_id: Option<String>,
     /// Platform details (story, payloads, location...).
     pub context: serde_json::Value,
-    /// `RECEIVED`, `QUEUED`, `SENT`, `DELIVERED`, `READ` or `FAILED`.
-    pub status: String,
+    /// Delivery state.
+    pub status: MessageStatus,
     /// Meta's error code of a failed send.
     pub error_code: Option<i32>,
     /// Human-readable failure reason.
@@ -76,8 +77,8 @@ pub struct Attachment {
     pub message_id: MessageId,
     /// Order within the message.
     pub position: i16,
-    /// Normalized type (`IMAGE`, `SHARE`...).
-    pub type_: String,
+    /// Normalized type.
+    pub type_: AttachmentType,
     /// The platform's own type.
     pub raw_type: String,
     /// CDN or media URL.
@@ -102,8 +103,8 @@ pub struct Reaction {
     pub org_id: OrgId,
     /// The message reacted to.
     pub message_id: MessageId,
-    /// `CUSTOMER` or `USER`.
-    pub reactor_type: String,
+    /// Customer or agent.
+    pub reactor_type: AuthorType,
     /// Customer or user id.
     pub reactor_id: String,
     /// Emoji.
@@ -165,6 +166,15 @@ pub async fn find(
         .first(conn)
         .await
         .optional()
+}
+
+/// A message by id, whatever its org (workers act on ids they stored).
+pub async fn get(conn: &mut AsyncPgConnection, id: MessageId) -> QueryResult<Message> {
+    messages::table
+        .find(id)
+        .select(Message::as_select())
+        .first(conn)
+        .await
 }
 
 /// Messages by id.
@@ -273,7 +283,7 @@ pub struct MessageChanges {
     /// New text (`Some(None)` blanks it).
     pub text: Option<Option<String>>,
     /// New status.
-    pub status: Option<String>,
+    pub status: Option<MessageStatus>,
     /// Failure code.
     pub error_code: Option<Option<i32>>,
     /// Failure reason.
@@ -316,11 +326,11 @@ pub async fn mark_outbound_read(
 ) -> QueryResult<Vec<MessageId>> {
     diesel::update(messages::table)
         .filter(messages::ticket_id.eq(ticket))
-        .filter(messages::direction.eq("OUTBOUND"))
-        .filter(messages::status.eq_any(["SENT", "DELIVERED"]))
+        .filter(messages::direction.eq(MessageDirection::Outbound))
+        .filter(messages::status.eq_any([MessageStatus::Sent, MessageStatus::Delivered]))
         .filter(messages::sent_at.le(up_to))
         .set((
-            messages::status.eq("READ"),
+            messages::status.eq(MessageStatus::Read),
             messages::updated_at.eq(diesel::dsl::now),
         ))
         .returning(messages::id)
@@ -366,8 +376,8 @@ pub struct NewReaction<'a> {
     pub org_id: OrgId,
     /// The message.
     pub message_id: MessageId,
-    /// `CUSTOMER` or `USER`.
-    pub reactor_type: &'a str,
+    /// Customer or agent.
+    pub reactor_type: AuthorType,
     /// Who.
     pub reactor_id: &'a str,
     /// Emoji.
@@ -402,8 +412,8 @@ pub async fn latest_inbound_comment(
 ) -> QueryResult<Option<Message>> {
     messages::table
         .filter(messages::ticket_id.eq(ticket))
-        .filter(messages::direction.eq("INBOUND"))
-        .filter(messages::kind.eq("COMMENT"))
+        .filter(messages::direction.eq(MessageDirection::Inbound))
+        .filter(messages::kind.eq(MessageKind::Comment))
         .filter(messages::is_deleted.eq(false))
         .order((messages::sent_at.desc(), messages::id.desc()))
         .select(Message::as_select())
@@ -423,7 +433,7 @@ pub async fn has_private_reply(
     diesel::select(diesel::dsl::exists(
         messages::table
             .filter(messages::ticket_id.eq(ticket))
-            .filter(messages::status.ne("FAILED"))
+            .filter(messages::status.ne(MessageStatus::Failed))
             .filter(sql::<Bool>("context->>'private_reply_to' = ").bind::<Text, _>(comment)),
     ))
     .get_result(conn)
@@ -439,10 +449,10 @@ pub async fn find_in_flight(
 ) -> QueryResult<Option<Message>> {
     messages::table
         .filter(messages::ticket_id.eq(ticket))
-        .filter(messages::direction.eq("OUTBOUND"))
-        .filter(messages::author_type.eq("USER"))
+        .filter(messages::direction.eq(MessageDirection::Outbound))
+        .filter(messages::author_type.eq(AuthorType::User))
         .filter(messages::is_private_note.eq(false))
-        .filter(messages::status.eq("QUEUED"))
+        .filter(messages::status.eq(MessageStatus::Queued))
         .filter(messages::external_id.is_null())
         .filter(messages::text.is_not_distinct_from(text))
         .order((messages::sent_at, messages::id))

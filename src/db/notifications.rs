@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::enums::NotificationType;
 use super::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::notifications;
@@ -18,8 +19,8 @@ pub struct Notification {
     pub org_id: OrgId,
     /// Recipient.
     pub user_id: UserId,
-    /// `NEW_MESSAGE`, `NEW_COMMENT` or `ASSIGNED`.
-    pub type_: String,
+    /// Why the user is notified.
+    pub type_: NotificationType,
     /// The ticket it is about.
     pub ticket_id: Option<TicketId>,
     /// The latest message it is about.
@@ -146,7 +147,7 @@ pub async fn bump_many(
     conn: &mut AsyncPgConnection,
     org: OrgId,
     users: &[UserId],
-    kind: &str,
+    kind: NotificationType,
     ticket: TicketId,
     message: Option<MessageId>,
 ) -> QueryResult<Vec<(UserId, NotificationId)>> {
@@ -176,7 +177,7 @@ pub async fn bump(
     conn: &mut AsyncPgConnection,
     org: OrgId,
     user: UserId,
-    kind: &str,
+    kind: NotificationType,
     ticket: TicketId,
     message: Option<MessageId>,
 ) -> QueryResult<NotificationId> {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::enums::Role;
 use super::ids::{OrgId, UserId};
 use super::schema::{memberships, org_event_seqs, orgs};
 
@@ -19,34 +20,6 @@ pub struct Org {
     pub created_at: DateTime<Utc>,
 }
 
-/// A member's role in an org.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Manages channels and members.
-    Admin,
-    /// Works the inbox.
-    Agent,
-}
-
-impl Role {
-    /// Database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "ADMIN",
-            Role::Agent => "AGENT",
-        }
-    }
-
-    /// Parses the database spelling (anything unknown is the least privileged role).
-    pub fn from_db(s: &str) -> Self {
-        if s == "ADMIN" {
-            Role::Admin
-        } else {
-            Role::Agent
-        }
-    }
-}
-
 /// A user's membership in an org.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = memberships)]
@@ -55,17 +28,10 @@ pub struct Membership {
     pub org_id: OrgId,
     /// The member.
     pub user_id: UserId,
-    /// `ADMIN` or `AGENT`.
-    pub role: String,
+    /// Their role.
+    pub role: Role,
     /// When they joined.
     pub created_at: DateTime<Utc>,
-}
-
-impl Membership {
-    /// The role as an enum.
-    pub fn role(&self) -> Role {
-        Role::from_db(&self.role)
-    }
 }
 
 /// Creates an org (with its event counter row).
@@ -104,7 +70,7 @@ pub async fn add_member(
         .values((
             memberships::org_id.eq(org),
             memberships::user_id.eq(user),
-            memberships::role.eq(role.as_str()),
+            memberships::role.eq(role),
         ))
         .on_conflict_do_nothing()
         .execute(conn)
@@ -132,15 +98,14 @@ pub async fn find_for_member(
     org: OrgId,
     user: UserId,
 ) -> QueryResult<Option<(Org, Role)>> {
-    let found: Option<(Org, String)> = orgs::table
+    orgs::table
         .inner_join(memberships::table)
         .filter(orgs::id.eq(org))
         .filter(memberships::user_id.eq(user))
         .select((Org::as_select(), memberships::role))
         .first(conn)
         .await
-        .optional()?;
-    Ok(found.map(|(org, role)| (org, Role::from_db(&role))))
+        .optional()
 }
 
 /// Every membership of `user`, oldest first.

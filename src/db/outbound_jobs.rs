@@ -7,7 +7,9 @@ use diesel::sql_types::{BigInt, Interval, Nullable, Text, Timestamptz, Uuid as S
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::enums::JobState;
 use super::ids::{ChannelId, MessageId, OrgId};
+use super::queue::{OUTBOUND_JOBS, interval};
 use super::schema::outbound_jobs;
 
 /// A claimed job.
@@ -49,7 +51,7 @@ pub async fn enqueue(
         .on_conflict(outbound_jobs::message_id)
         .do_update()
         .set((
-            outbound_jobs::state.eq("PENDING"),
+            outbound_jobs::state.eq(JobState::Pending),
             outbound_jobs::attempts.eq(0),
             outbound_jobs::run_at.eq(diesel::dsl::now),
             outbound_jobs::locked_until.eq(None::<DateTime<Utc>>),
@@ -63,37 +65,35 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Claims up to `limit` due jobs for `lease`, skipping rows others hold. A job whose
-/// lease ran out (its worker died mid-send) is claimed again and marked uncertain.
+/// Claims up to `limit` due jobs for `lease` on behalf of `worker`, skipping rows others
+/// hold. A job whose lease ran out (its worker died mid-send) is claimed again and
+/// marked uncertain.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease: std::time::Duration,
+    worker: &str,
 ) -> QueryResult<Vec<ClaimedJob>> {
-    diesel::sql_query(
-        "UPDATE outbound_jobs j SET locked_until = now() + $2, lease_id = gen_random_uuid(), attempts = attempts + 1, \
-           processed_by = $3, \
-           uncertain_since = CASE WHEN j.locked_until IS NOT NULL THEN coalesce(j.uncertain_since, j.locked_until) \
-                                  ELSE j.uncertain_since END, updated_at = now() \
-         WHERE id IN (SELECT id FROM outbound_jobs \
-                      WHERE state = 'PENDING' AND run_at <= now() \
-                        AND (locked_until IS NULL OR locked_until < now()) \
-                      ORDER BY run_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, message_id, channel_id, attempts, lease_id, uncertain_since",
-    )
+    diesel::sql_query(OUTBOUND_JOBS.claim_sql(
+        ", lease_id = gen_random_uuid(), processed_by = $3, \
+           uncertain_since = CASE WHEN j.locked_until IS NOT NULL \
+                                  THEN coalesce(j.uncertain_since, j.locked_until) \
+                                  ELSE j.uncertain_since END, updated_at = now()",
+        "id, message_id, channel_id, attempts, lease_id, uncertain_since",
+    ))
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(interval(lease))
-    .bind::<Text, _>(crate::jobs::worker_id())
+    .bind::<Text, _>(worker)
     .load(conn)
     .await
 }
 
-/// Finishes a job as `state` (`DONE` or `FAILED`) if `lease` still owns it.
+/// Finishes a job as `state` (done or failed) if `lease` still owns it.
 pub async fn finish(
     conn: &mut AsyncPgConnection,
     id: i64,
     lease: Uuid,
-    state: &str,
+    state: JobState,
     error: Option<&str>,
 ) -> QueryResult<bool> {
     let n = diesel::sql_query(
@@ -137,11 +137,5 @@ pub async fn retry_later(
 
 /// Jobs waiting (due or not) and the age in seconds of the oldest due one.
 pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
-    crate::db::queue_backlog(conn, "outbound_jobs", "run_at").await
-}
-
-fn interval(d: std::time::Duration) -> diesel::data_types::PgInterval {
-    diesel::data_types::PgInterval::from_microseconds(
-        i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-    )
+    OUTBOUND_JOBS.backlog(conn).await
 }

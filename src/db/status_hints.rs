@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::enums::MessageStatus;
 use super::ids::ChannelId;
 use super::schema::message_status_hints;
 
@@ -15,7 +16,7 @@ use super::schema::message_status_hints;
 #[diesel(table_name = message_status_hints)]
 pub struct StatusHint {
     /// Status reported.
-    pub status: String,
+    pub status: MessageStatus,
     /// Failure code.
     pub error_code: Option<i32>,
     /// Failure reason.
@@ -27,7 +28,7 @@ pub async fn remember(
     conn: &mut AsyncPgConnection,
     channel: ChannelId,
     external_id: &str,
-    status: &str,
+    status: MessageStatus,
     error_code: Option<i32>,
     error_message: Option<&str>,
 ) -> QueryResult<()> {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::enums::{TicketKind, TicketPriority, TicketStatus};
 use super::ids::{ChannelId, CustomerId, MessageId, OrgId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{ticket_reads, tickets};
@@ -23,14 +24,14 @@ pub struct Ticket {
     pub channel_id: ChannelId,
     /// The customer.
     pub customer_id: CustomerId,
-    /// `DIRECT` or `COMMENT`.
-    pub kind: String,
+    /// Direct conversation or comment thread.
+    pub kind: TicketKind,
     /// Media id for comment tickets, empty for direct ones.
     pub thread_key: String,
-    /// `OPEN`, `PENDING`, `RESOLVED` or `SNOOZED`.
-    pub status: String,
-    /// `LOW`, `MEDIUM`, `HIGH` or `URGENT`.
-    pub priority: String,
+    /// Lifecycle state.
+    pub status: TicketStatus,
+    /// Urgency.
+    pub priority: TicketPriority,
     /// Assigned agent.
     pub assignee_id: Option<UserId>,
     /// Latest message in conversation order.
@@ -53,7 +54,7 @@ pub struct Ticket {
 #[derive(Debug, Default, Clone)]
 pub struct TicketFilter {
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<TicketStatus>,
     /// Only this channel.
     pub channel_id: Option<ChannelId>,
     /// Only this assignee.
@@ -67,9 +68,9 @@ pub struct TicketFilter {
 #[diesel(table_name = tickets)]
 pub struct TicketChanges {
     /// New status.
-    pub status: Option<String>,
+    pub status: Option<TicketStatus>,
     /// New priority.
-    pub priority: Option<String>,
+    pub priority: Option<TicketPriority>,
     /// New assignee (`Some(None)` unassigns).
     pub assignee_id: Option<Option<UserId>>,
 }
@@ -87,8 +88,8 @@ pub async fn list(
         .order((tickets::last_message_at.desc(), tickets::id.desc()))
         .limit(page.limit + 1)
         .into_boxed();
-    if let Some(status) = &filter.status {
-        query = query.filter(tickets::status.eq(status.clone()));
+    if let Some(status) = filter.status {
+        query = query.filter(tickets::status.eq(status));
     }
     if let Some(channel) = filter.channel_id {
         query = query.filter(tickets::channel_id.eq(channel));
@@ -122,6 +123,15 @@ pub async fn find(
         .first(conn)
         .await
         .optional()
+}
+
+/// A ticket by id, whatever its org (workers act on ids they stored).
+pub async fn get(conn: &mut AsyncPgConnection, id: TicketId) -> QueryResult<Ticket> {
+    tickets::table
+        .find(id)
+        .select(Ticket::as_select())
+        .first(conn)
+        .await
 }
 
 /// Tickets by id.
@@ -204,8 +214,8 @@ pub struct NewTicket {
     pub channel_id: ChannelId,
     /// Customer.
     pub customer_id: CustomerId,
-    /// `DIRECT` or `COMMENT`.
-    pub kind: &'static str,
+    /// Direct conversation or comment thread.
+    pub kind: TicketKind,
     /// Media id of comment tickets, empty otherwise.
     pub thread_key: String,
     /// Initial activity time.
@@ -217,7 +227,7 @@ pub async fn find_thread_for_update(
     conn: &mut AsyncPgConnection,
     channel: ChannelId,
     customer: CustomerId,
-    kind: &str,
+    kind: TicketKind,
     thread_key: &str,
 ) -> QueryResult<Option<Ticket>> {
     tickets::table

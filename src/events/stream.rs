@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, BoxStream, StreamExt as _};
 use tokio::sync::{broadcast, watch};
 
+use super::Bus;
 use super::LiveEvent;
-use crate::db::events;
 use crate::db::ids::{OrgId, UserId};
-use crate::db::orgs;
+use crate::db::{Pool, events, orgs};
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// Events read from the outbox per query.
 const REPLAY_BATCH: i64 = 500;
@@ -36,7 +35,8 @@ pub type Item = Result<Arc<LiveEvent>, AppError>;
 pub type Stream = BoxStream<'static, Item>;
 
 struct State {
-    app: AppState,
+    pool: Pool,
+    bus: Arc<Bus>,
     org: OrgId,
     user: UserId,
     last: i64,
@@ -49,19 +49,21 @@ struct State {
     checked_at: Instant,
 }
 
-/// Opens `user`'s stream of `org`'s events after seq `after` (or from now). Fails with
-/// `RESYNC_REQUIRED` when events after `after` were already pruned.
+/// Opens `user`'s stream of `org`'s events after seq `after` (or from now), replaying
+/// from the outbox in `pool` and going live on `bus`. Fails with `RESYNC_REQUIRED` when
+/// events after `after` were already pruned.
 pub async fn open(
-    app: AppState,
+    pool: Pool,
+    bus: Arc<Bus>,
     org: OrgId,
     user: UserId,
     after: Option<i64>,
 ) -> Result<Stream, AppError> {
     // Subscribe first: whatever commits from here on is either replayed or live.
-    let live = app.bus().subscribe(org).await;
-    let resyncs = app.bus().resyncs();
+    let live = bus.subscribe(org).await;
+    let resyncs = bus.resyncs();
     let (last_seq, pruned_through) = {
-        let mut conn = app.conn().await?;
+        let mut conn = pool.get().await?;
         events::watermarks(&mut conn, org).await?
     };
     let start = match after {
@@ -75,7 +77,8 @@ pub async fn open(
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = State {
-        app,
+        pool,
+        bus,
         org,
         user,
         last: start,
@@ -115,7 +118,7 @@ async fn next(mut st: State) -> Option<(Item, State)> {
                 if changed.is_ok() { st.replay = true } else { return None }
             }
             _ = st.tick.tick() => {
-                if !st.app.bus().healthy() {
+                if !st.bus.healthy() {
                     st.replay = true;
                 }
                 if st.checked_at.elapsed() >= MEMBERSHIP_CHECK
@@ -146,7 +149,7 @@ fn accept_live(st: &mut State, event: Arc<LiveEvent>) {
 }
 
 async fn replay(st: &mut State) -> Result<(), AppError> {
-    let mut conn = st.app.conn().await?;
+    let mut conn = st.pool.get().await?;
     let batch = events::after(&mut conn, st.org, st.last, REPLAY_BATCH).await?;
     if (batch.len() as i64) < REPLAY_BATCH {
         st.replay = false;
@@ -163,7 +166,7 @@ async fn replay(st: &mut State) -> Result<(), AppError> {
 
 async fn check_membership(st: &mut State) -> Result<(), AppError> {
     st.checked_at = Instant::now();
-    let mut conn = st.app.conn().await?;
+    let mut conn = st.pool.get().await?;
     match orgs::membership(&mut conn, st.org, st.user).await? {
         Some(_) => Ok(()),
         None => Err(AppError::Forbidden),

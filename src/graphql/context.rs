@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_graphql::Context;
 
 use crate::auth::viewer::Viewer;
+use crate::db::enums::Role;
 use crate::db::ids::OrgId;
-use crate::db::orgs::{self, Role};
+use crate::db::orgs;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -69,7 +70,7 @@ pub async fn member(ctx: &Context<'_>, org: OrgId) -> AppResult<Role> {
             let mut conn = state(ctx)?.conn().await?;
             let role = orgs::membership(&mut conn, org, viewer.user_id)
                 .await?
-                .map(|m| m.role());
+                .map(|m| m.role);
             request
                 .roles
                 .lock()

@@ -9,7 +9,7 @@ use super::types::inbox_event::InboxEvent;
 use super::types::message::Message;
 use super::types::notification::Notification;
 use super::types::parse_id;
-use crate::db::events::EventKind;
+use crate::db::enums::EventKind;
 use crate::db::ids::{OrgId, TicketId};
 use crate::error::AppError;
 use crate::events::stream;
@@ -57,7 +57,7 @@ impl Subscription {
         Ok(events.filter_map(move |item| async move {
             match item {
                 Err(e) => Some(Err(e.into())),
-                Ok(event) if event.event.kind != EventKind::MessageAdded.as_str() => None,
+                Ok(event) if event.event.kind != EventKind::MessageAdded => None,
                 Ok(event) if ticket.is_some_and(|t| event.event.ticket_id != Some(t)) => None,
                 Ok(event) => event.snapshot.message.clone().map(|m| Ok(Message(m))),
             }
@@ -75,7 +75,7 @@ impl Subscription {
         Ok(events.filter_map(|item| async move {
             match item {
                 Err(e) => Some(Err(e.into())),
-                Ok(event) if event.event.kind != EventKind::NotificationAdded.as_str() => None,
+                Ok(event) if event.event.kind != EventKind::NotificationAdded => None,
                 Ok(event) => event
                     .snapshot
                     .notification
@@ -93,5 +93,6 @@ async fn open(
 ) -> Result<stream::Stream, AppError> {
     member(ctx, org).await?;
     let user = viewer(ctx)?.user_id;
-    stream::open(state(ctx)?.clone(), org, user, after).await
+    let state = state(ctx)?;
+    stream::open(state.pool().clone(), state.bus_handle(), org, user, after).await
 }

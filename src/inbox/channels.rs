@@ -1,18 +1,19 @@
 //! Connecting and changing channels: validation and encryption of their secrets.
 
 use chrono::Utc;
+use diesel_async::AsyncPgConnection;
 
 use crate::crypto::{SecretBox, aad, hint};
 use crate::db::channels::{self, Channel, ChannelChanges};
+use crate::db::enums::{ChannelStatus, Platform};
 use crate::db::ids::{ChannelId, OrgId};
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 
 /// What an admin supplies to connect a channel.
 #[derive(Debug, Clone)]
 pub struct NewChannel {
-    /// `INSTAGRAM`, `MESSENGER` or `WHATSAPP`.
-    pub platform: &'static str,
+    /// The platform.
+    pub platform: Platform,
     /// Display name.
     pub name: String,
     /// IG account id, Page id or phone number id.
@@ -44,8 +45,13 @@ pub struct ChannelUpdate {
     pub human_agent_enabled: Option<bool>,
 }
 
-/// Validates and stores a new channel with its secrets encrypted.
-pub async fn create(state: &AppState, org: OrgId, new: NewChannel) -> AppResult<Channel> {
+/// Validates and stores a new channel with its secrets sealed by `secrets`.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    secrets: &SecretBox,
+    org: OrgId,
+    new: NewChannel,
+) -> AppResult<Channel> {
     let name = crate::auth::non_blank("name", &new.name)?;
     let account = new.external_account_id.trim();
     if account.is_empty()
@@ -62,12 +68,11 @@ pub async fn create(state: &AppState, org: OrgId, new: NewChannel) -> AppResult<
     let app_secret = secret("appSecret", &new.app_secret)?;
     let verify_token = secret("verifyToken", &new.verify_token)?;
     let id = ChannelId::new();
-    let secrets = state.secrets();
     let now = Utc::now();
     let channel = Channel {
         id,
         org_id: org,
-        platform: new.platform.to_owned(),
+        platform: new.platform,
         name,
         external_account_id: account.to_owned(),
         access_token_enc: secrets.seal(access_token, &aad(id.0, "access_token")),
@@ -75,31 +80,30 @@ pub async fn create(state: &AppState, org: OrgId, new: NewChannel) -> AppResult<
         app_secret_enc: secrets.seal(app_secret, &aad(id.0, "app_secret")),
         app_secret_fingerprint: secrets.fingerprint(app_secret),
         verify_token_enc: secrets.seal(verify_token, &aad(id.0, "verify_token")),
-        status: "ACTIVE".into(),
+        status: ChannelStatus::Active,
         status_reason: None,
         created_at: now,
         updated_at: now,
         deleted_at: None,
         human_agent_enabled: new.human_agent_enabled,
     };
-    let mut conn = state.conn().await?;
-    if !channels::insert(&mut conn, &channel).await? {
+    if !channels::insert(conn, &channel).await? {
         return Err(AppError::bad_input(
             "this Meta account is already connected to a channel",
         ));
     }
-    tracing::info!(org.id = %org, channel.id = %id, platform = new.platform, "connected channel {id}");
+    tracing::info!(org.id = %org, channel.id = %id, platform = %new.platform, "connected channel {id}");
     Ok(channel)
 }
 
-/// Applies an admin's changes to a channel of `org`.
+/// Applies an admin's changes to a channel of `org`, sealing new secrets with `secrets`.
 pub async fn update(
-    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    secrets: &SecretBox,
     org: OrgId,
     id: ChannelId,
     update: ChannelUpdate,
 ) -> AppResult<Channel> {
-    let secrets: &SecretBox = state.secrets();
     let mut changes = ChannelChanges {
         name: update
             .name
@@ -125,22 +129,21 @@ pub async fn update(
     }
     match update.enabled {
         Some(false) => {
-            changes.status = Some("DISABLED".into());
+            changes.status = Some(ChannelStatus::Disabled);
             changes.status_reason = Some(Some("disabled by an admin".into()));
         }
         // A new token or an explicit enable re-activates a channel.
         Some(true) => {
-            changes.status = Some("ACTIVE".into());
+            changes.status = Some(ChannelStatus::Active);
             changes.status_reason = Some(None);
         }
         None if update.access_token.is_some() => {
-            changes.status = Some("ACTIVE".into());
+            changes.status = Some(ChannelStatus::Active);
             changes.status_reason = Some(None);
         }
         None => {}
     }
-    let mut conn = state.conn().await?;
-    channels::update(&mut conn, org, id, &changes)
+    channels::update(conn, org, id, &changes)
         .await?
         .ok_or(AppError::NotFound)
 }

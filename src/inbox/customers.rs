@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
 use crate::db::customers::Customer;
-use crate::db::events::EventKind;
+use crate::db::enums::EventKind;
 use crate::db::ids::{CustomerId, OrgId};
 use crate::db::schema::{
     customer_identities, customers as customers_t, messages, notifications, ticket_reads,
@@ -12,23 +12,21 @@ use crate::db::schema::{
 };
 use crate::db::tickets::Ticket;
 use crate::error::{AppError, AppResult};
-use crate::inbox::outbox::{self, Outbox};
-use crate::state::AppState;
+use crate::inbox::outbox::{Committed, Outbox};
 
 /// Moves everything of `source` (identities, tickets, messages) to `target` in one
 /// transaction and deletes `source`. Tickets on the same thread are merged into the
 /// target's ticket, so a channel still has one conversation per customer.
 pub async fn merge(
-    state: &AppState,
+    conn: &mut AsyncPgConnection,
     org: OrgId,
     target: CustomerId,
     source: CustomerId,
-) -> AppResult<Customer> {
+) -> AppResult<Committed<Customer>> {
     if target == source {
         return Err(AppError::bad_input("cannot merge a customer into itself"));
     }
-    let mut conn = state.conn().await?;
-    let (customer, events) = conn
+    let merged = conn
         .transaction(async |conn| {
             // Lock both rows in id order so two concurrent merges cannot deadlock.
             let mut locked: Vec<Customer> = customers_t::table
@@ -40,14 +38,14 @@ pub async fn merge(
                 .load(conn)
                 .await?;
             if locked.len() != 2 {
-                return Ok(Err(AppError::NotFound));
+                return Err(AppError::NotFound);
             }
             let source_row = locked
                 .iter()
                 .position(|c| c.id == source)
                 .map(|i| locked.remove(i));
             let (Some(source_row), Some(target_row)) = (source_row, locked.pop()) else {
-                return Ok(Err(AppError::NotFound));
+                return Err(AppError::NotFound);
             };
             let mut outbox = Outbox::default();
             move_tickets(conn, &mut outbox, org, target, source).await?;
@@ -74,13 +72,11 @@ pub async fn merge(
             diesel::delete(customers_t::table.find(source))
                 .execute(conn)
                 .await?;
-            let events = outbox.flush(conn).await?;
-            Ok::<_, diesel::result::Error>(Ok((merged, events)))
+            Ok::<_, AppError>(outbox.commit(conn, merged).await?)
         })
-        .await??;
-    outbox::publish(state, events);
+        .await?;
     tracing::info!(org.id = %org, customer.id = %target, merged = %source, "merged customer {source} into {target}");
-    Ok(customer)
+    Ok(merged)
 }
 
 async fn move_tickets(

@@ -14,17 +14,20 @@ use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::normalized::{
+    Attachment, Contact, EchoMessage, InboundMessage, NormalizedEvent, OwnComment, Thread,
+};
 use super::outbox::Outbox;
 use super::updates;
 use crate::db::channels::Channel;
-use crate::db::events::EventKind;
+use crate::db::enums::{
+    AttachmentType, AuthorType, EventKind, MessageDirection, MessageKind, MessageStatus,
+    NotificationType, TicketKind,
+};
 use crate::db::ids::{CustomerId, MessageId, OrgId, UserId};
 use crate::db::messages::{self, Message};
 use crate::db::tickets::{self, Activity, NewTicket, Ticket};
 use crate::db::{customers, notifications, orgs};
-use crate::webhooks::meta::{
-    Attachment, Contact, EchoMessage, InboundMessage, NormalizedEvent, OwnComment, Thread,
-};
 
 /// Longest ticket preview, in characters.
 const PREVIEW_CHARS: usize = 200;
@@ -190,7 +193,7 @@ async fn customer_for(
         org_id: channel.org_id,
         customer_id: customer.id,
         channel_id: channel.id,
-        platform: channel.platform.clone(),
+        platform: channel.platform,
         external_id: contact.external_id.clone(),
         username: contact.username.clone(),
         display_name: contact.display_name.clone(),
@@ -210,8 +213,8 @@ async fn ticket_for(
     at: DateTime<Utc>,
 ) -> diesel::QueryResult<(Ticket, bool)> {
     let (kind, key) = match thread {
-        Thread::Direct => ("DIRECT", ""),
-        Thread::Comment { media_id } => ("COMMENT", media_id.as_str()),
+        Thread::Direct => (TicketKind::Direct, ""),
+        Thread::Comment { media_id } => (TicketKind::Comment, media_id.as_str()),
     };
     if let Some(ticket) =
         tickets::find_thread_for_update(conn, channel.id, customer, kind, key).await?
@@ -245,18 +248,14 @@ async fn inbound(
         context = with_flag(context, "standby");
     }
     let row = Message {
-        kind: m.kind.as_str().to_owned(),
-        direction: "INBOUND".into(),
-        author_type: "CUSTOMER".into(),
         author_customer_id: Some(customer),
         text: m.text.clone(),
         external_id: Some(m.external_id.clone()),
         reply_to_external_id: m.reply_to.clone(),
         reply_to_message_id: resolve(conn, channel, m.reply_to.as_deref()).await?,
         context,
-        status: "RECEIVED".into(),
         sent_at: m.sent_at,
-        ..new_message(channel, &ticket)
+        ..new_message(channel, &ticket, Origin::CUSTOMER, m.kind)
     };
     if !messages::insert_if_new(conn, &row).await? {
         tracing::debug!(channel.id = %channel.id, "message already stored; duplicate delivery ignored");
@@ -267,7 +266,7 @@ async fn inbound(
         &attachment_rows(channel.org_id, row.id, &m.attachments),
     )
     .await?;
-    let preview = preview(row.text.as_deref(), &row.kind, &m.attachments);
+    let preview = preview(row.text.as_deref(), row.kind, &m.attachments);
     let activity = Activity {
         message_id: row.id,
         at: m.sent_at,
@@ -307,9 +306,9 @@ async fn notify(
         None => members.of(conn, ticket.org_id).await?,
     };
     let kind = if comment {
-        "NEW_COMMENT"
+        NotificationType::NewComment
     } else {
-        "NEW_MESSAGE"
+        NotificationType::NewMessage
     };
     let bumped = notifications::bump_many(
         conn,
@@ -373,19 +372,15 @@ async fn business_echo(
         return Ok(());
     }
     let kind = if echo.attachments.is_empty() {
-        "TEXT"
+        MessageKind::Text
     } else {
-        "MEDIA"
+        MessageKind::Media
     };
     let row = Message {
-        kind: kind.into(),
-        direction: "OUTBOUND".into(),
-        author_type: "BUSINESS".into(),
         text: echo.text.clone(),
         external_id: Some(echo.external_id.clone()),
-        status: "SENT".into(),
         sent_at: echo.sent_at,
-        ..new_message(channel, &ticket)
+        ..new_message(channel, &ticket, Origin::BUSINESS, kind)
     };
     record_outbound(conn, &ticket, created, row, &echo.attachments, outbox).await
 }
@@ -423,16 +418,12 @@ async fn own_comment(
         return Ok(());
     }
     let row = Message {
-        kind: "COMMENT".into(),
-        direction: "OUTBOUND".into(),
-        author_type: "BUSINESS".into(),
         text: comment.text.clone(),
         external_id: Some(comment.external_id.clone()),
         reply_to_message_id: Some(parent.id),
         reply_to_external_id: Some(parent.external_id.clone().unwrap_or_default()),
-        status: "SENT".into(),
         sent_at: comment.sent_at,
-        ..new_message(channel, &ticket)
+        ..new_message(channel, &ticket, Origin::BUSINESS, MessageKind::Comment)
     };
     record_outbound(conn, &ticket, false, row, &[], outbox).await
 }
@@ -450,7 +441,7 @@ async fn record_outbound(
     }
     messages::insert_attachments(conn, &attachment_rows(ticket.org_id, row.id, attachments))
         .await?;
-    let preview = preview(row.text.as_deref(), &row.kind, attachments);
+    let preview = preview(row.text.as_deref(), row.kind, attachments);
     let activity = Activity {
         message_id: row.id,
         at: row.sent_at,
@@ -468,17 +459,41 @@ async fn record_outbound(
     Ok(())
 }
 
-/// A message row for `ticket` with neutral defaults; callers fill in the rest.
-fn new_message(channel: &Channel, ticket: &Ticket) -> Message {
+/// Who an ingested message comes from, and the columns that follow from it.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    direction: MessageDirection,
+    author_type: AuthorType,
+    status: MessageStatus,
+}
+
+impl Origin {
+    /// The customer wrote it.
+    const CUSTOMER: Origin = Origin {
+        direction: MessageDirection::Inbound,
+        author_type: AuthorType::Customer,
+        status: MessageStatus::Received,
+    };
+    /// The business sent it outside the inbox (an echo, or its own comment).
+    const BUSINESS: Origin = Origin {
+        direction: MessageDirection::Outbound,
+        author_type: AuthorType::Business,
+        status: MessageStatus::Sent,
+    };
+}
+
+/// A `kind` message from `origin` for `ticket`, with neutral defaults; callers fill in
+/// the rest.
+fn new_message(channel: &Channel, ticket: &Ticket, origin: Origin, kind: MessageKind) -> Message {
     let now = Utc::now();
     Message {
         id: MessageId::new(),
         org_id: channel.org_id,
         ticket_id: ticket.id,
         channel_id: channel.id,
-        direction: String::new(),
-        kind: String::new(),
-        author_type: String::new(),
+        direction: origin.direction,
+        kind,
+        author_type: origin.author_type,
         author_user_id: None,
         author_customer_id: None,
         text: None,
@@ -486,7 +501,7 @@ fn new_message(channel: &Channel, ticket: &Ticket) -> Message {
         reply_to_message_id: None,
         reply_to_external_id: None,
         context: serde_json::Value::Object(Default::default()),
-        status: String::new(),
+        status: origin.status,
         error_code: None,
         error_message: None,
         is_deleted: false,
@@ -532,7 +547,7 @@ fn attachment_rows(
             org_id: org,
             message_id: message,
             position: i16::try_from(position).unwrap_or(i16::MAX),
-            type_: a.kind.as_str().to_owned(),
+            type_: a.kind,
             raw_type: a.raw_type.clone(),
             url: a.url.clone(),
             mime_type: a.mime_type.clone(),
@@ -544,23 +559,23 @@ fn attachment_rows(
 }
 
 /// The inbox preview of a message: its text, or a description of what it carries.
-pub fn preview(text: Option<&str>, kind: &str, attachments: &[Attachment]) -> String {
+pub fn preview(text: Option<&str>, kind: MessageKind, attachments: &[Attachment]) -> String {
     if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
         return text.chars().take(PREVIEW_CHARS).collect();
     }
     let what = match kind {
-        "STORY_MENTION" => "Mentioned you in their story",
-        "UNSUPPORTED" => "Sent something the platform cannot show",
-        "LOCATION" => "Shared a location",
-        "CONTACTS" => "Shared contacts",
-        _ => match attachments.first().map(|a| a.kind.as_str()) {
-            Some("IMAGE") => "Sent a photo",
-            Some("VIDEO") => "Sent a video",
-            Some("AUDIO") => "Sent a voice message",
-            Some("FILE") => "Sent a file",
-            Some("SHARE") => "Shared a post",
-            Some("REEL") => "Shared a reel",
-            Some("STICKER") => "Sent a sticker",
+        MessageKind::StoryMention => "Mentioned you in their story",
+        MessageKind::Unsupported => "Sent something the platform cannot show",
+        MessageKind::Location => "Shared a location",
+        MessageKind::Contacts => "Shared contacts",
+        _ => match attachments.first().map(|a| a.kind) {
+            Some(AttachmentType::Image) => "Sent a photo",
+            Some(AttachmentType::Video) => "Sent a video",
+            Some(AttachmentType::Audio) => "Sent a voice message",
+            Some(AttachmentType::File) => "Sent a file",
+            Some(AttachmentType::Share) => "Shared a post",
+            Some(AttachmentType::Reel) => "Shared a reel",
+            Some(AttachmentType::Sticker) => "Sent a sticker",
             _ => "Sent an attachment",
         },
     };
@@ -570,16 +585,19 @@ pub fn preview(text: Option<&str>, kind: &str, attachments: &[Attachment]) -> St
 #[cfg(test)]
 mod tests {
     use super::preview;
+    use crate::db::enums::MessageKind;
 
     #[test]
     fn previews_prefer_text_and_describe_the_rest() {
-        assert_eq!(preview(Some("  hello "), "TEXT", &[]), "hello");
+        assert_eq!(preview(Some("  hello "), MessageKind::Text, &[]), "hello");
         assert_eq!(
-            preview(None, "STORY_MENTION", &[]),
+            preview(None, MessageKind::StoryMention, &[]),
             "Mentioned you in their story"
         );
         assert_eq!(
-            preview(Some(&"é".repeat(500)), "TEXT", &[]).chars().count(),
+            preview(Some(&"é".repeat(500)), MessageKind::Text, &[])
+                .chars()
+                .count(),
             200
         );
     }

@@ -4,6 +4,7 @@
 pub mod channels;
 pub mod customers;
 pub mod ingest;
+pub mod normalized;
 pub mod notifications;
 pub mod outbox;
 pub mod replies;

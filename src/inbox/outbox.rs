@@ -1,17 +1,40 @@
-//! Collects the live events of one transaction, appends them to the `events` outbox as
+//! Collects the live events of one transaction and appends them to the `events` outbox as
 //! the transaction's last step (so the per-org seq lock is held briefly and always taken
-//! last), and publishes them on the bus after commit.
+//! last). Domain operations return them in a [`Committed`]; the edge that called the
+//! operation (a resolver or a worker) publishes them on the bus after commit.
 
 use std::collections::HashMap;
 
 use diesel_async::AsyncPgConnection;
 
-use crate::db::events::{self, Event, EventKind, NewEvent, Snapshot};
+use crate::db::enums::EventKind;
+use crate::db::events::{self, Event, NewEvent, Snapshot};
 use crate::db::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
 use crate::db::messages::{self, Message};
 use crate::db::notifications::{self, Notification};
 use crate::db::tickets::{self, Ticket};
-use crate::state::AppState;
+
+/// What a domain operation produced, and the live events it committed with it. The caller
+/// publishes the events once the transaction has committed (never before: a subscriber
+/// must not see a change that could still roll back).
+#[derive(Debug)]
+#[must_use = "publish the committed events"]
+pub struct Committed<T> {
+    /// The operation's result.
+    pub value: T,
+    /// Events appended to the outbox in the same transaction.
+    pub events: Vec<Event>,
+}
+
+impl<T> Committed<T> {
+    /// A result with no live events.
+    pub fn quiet(value: T) -> Self {
+        Committed {
+            value,
+            events: Vec::new(),
+        }
+    }
+}
 
 /// Events waiting for the end of their transaction.
 #[derive(Debug, Default)]
@@ -74,6 +97,16 @@ impl Outbox {
                 user_id: Some(user),
             },
         );
+    }
+
+    /// [`Outbox::flush`], with the operation's result.
+    pub async fn commit<T>(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        value: T,
+    ) -> diesel::QueryResult<Committed<T>> {
+        let events = self.flush(conn).await?;
+        Ok(Committed { value, events })
     }
 
     /// Appends the queued events, org by org in a fixed order, each with a snapshot of
@@ -162,13 +195,5 @@ impl Rows {
                 .and_then(|id| self.notifications.get(&id).cloned()),
         };
         serde_json::to_value(snapshot).unwrap_or_default()
-    }
-}
-
-/// Publishes committed events to live subscribers (best effort: subscribers that miss
-/// them catch up from the outbox).
-pub fn publish(state: &AppState, events: Vec<Event>) {
-    for event in events {
-        state.bus().publish(event);
     }
 }

@@ -14,16 +14,18 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::ingest::preview;
-use super::outbox::{self, Outbox};
+use super::normalized::Attachment;
+use super::outbox::{Committed, Outbox};
 use crate::db::channels::{self, Channel};
-use crate::db::events::EventKind;
+use crate::db::enums::{
+    AttachmentType, AuthorType, ChannelStatus, EventKind, MessageDirection, MessageKind,
+    MessageStatus, Platform, TicketKind,
+};
 use crate::db::ids::{MessageId, OrgId, TicketId, UserId};
 use crate::db::messages::{self, Message, MessageChanges};
 use crate::db::outbound_jobs;
 use crate::db::tickets::{self, Activity, Ticket};
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
-use crate::webhooks::meta::{Attachment, AttachmentKind};
 
 /// The standard reply window.
 pub const STANDARD_WINDOW: Duration = Duration::hours(24);
@@ -38,7 +40,7 @@ pub struct Reply {
     /// Text.
     pub text: Option<String>,
     /// An attachment by URL: kind and https URL.
-    pub attachment: Option<(AttachmentKind, String)>,
+    pub attachment: Option<(AttachmentType, String)>,
     /// The message answered (for comment tickets: the comment; default the latest).
     pub reply_to: Option<MessageId>,
     /// Answer a comment with a direct message instead of publicly.
@@ -62,112 +64,83 @@ pub enum Delivery {
     PrivateComment,
 }
 
-/// Validates and queues a reply (or stores a note); returns the new message.
+/// Validates and queues a reply (or stores a note); returns the new message. The caller
+/// wakes the outbound worker after commit when the message is not a private note.
 pub async fn send(
-    state: &AppState,
+    conn: &mut AsyncPgConnection,
     org: OrgId,
     ticket: TicketId,
     author: UserId,
     reply: Reply,
-) -> AppResult<Message> {
+) -> AppResult<Committed<Message>> {
     let reply = validate_shape(reply)?;
-    let mut conn = state.conn().await?;
-    let (message, events) = conn
-        .transaction(async |conn| {
-            let Some(ticket) = tickets::find_for_update(conn, org, ticket).await? else {
-                return Ok(Err(AppError::NotFound));
-            };
-            if let Some(key) = &reply.client_key
-                && let Some(existing) = messages::find_by_client_key(conn, ticket.id, key).await?
-            {
-                return Ok(Ok((existing, Vec::new())));
-            }
-            let planned = if reply.private_note {
-                Ok(None)
-            } else {
-                plan(conn, &ticket, &reply).await?.map(Some)
-            };
-            let planned = match planned {
-                Ok(planned) => planned,
-                Err(e) => return Ok(Err(e)),
-            };
-            let (message, events) = store(conn, &ticket, author, &reply, planned).await?;
-            Ok::<_, diesel::result::Error>(Ok((message, events)))
-        })
-        .await??;
-    outbox::publish(state, events);
-    if !message.is_private_note {
-        state.wakeups().outbound.notify_waiters();
-    }
-    Ok(message)
+    conn.transaction(async |conn| {
+        let ticket = tickets::find_for_update(conn, org, ticket)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if let Some(key) = &reply.client_key
+            && let Some(existing) = messages::find_by_client_key(conn, ticket.id, key).await?
+        {
+            return Ok(Committed::quiet(existing));
+        }
+        let planned = if reply.private_note {
+            None
+        } else {
+            Some(plan(conn, &ticket, &reply).await?)
+        };
+        Ok(store(conn, &ticket, author, &reply, planned).await?)
+    })
+    .await
 }
 
-/// Puts a FAILED reply back in the queue, after the same checks as a new one.
-pub async fn retry(state: &AppState, org: OrgId, id: MessageId) -> AppResult<Message> {
-    let mut conn = state.conn().await?;
-    let (message, events) = conn
-        .transaction(async |conn| {
-            let Some(message) = messages::find(conn, org, id).await? else {
-                return Ok(Err(AppError::NotFound));
-            };
-            if message.direction != "OUTBOUND"
-                || message.is_private_note
-                || message.author_type != "USER"
-            {
-                return Ok(Err(AppError::bad_input(
-                    "only replies sent from the inbox can be retried",
-                )));
-            }
-            if message.status != "FAILED" {
-                return Ok(Err(AppError::bad_input(
-                    "only FAILED messages can be retried",
-                )));
-            }
-            let Some(ticket) = tickets::find_for_update(conn, org, message.ticket_id).await? else {
-                return Ok(Err(AppError::NotFound));
-            };
-            let channel = channels::find_many(conn, &[ticket.channel_id])
-                .await?
-                .into_iter()
-                .next();
-            let check = channel
-                .as_ref()
-                .ok_or(AppError::NotFound)
-                .and_then(usable_channel);
-            if let Err(e) = check {
-                return Ok(Err(e));
-            }
-            if ticket.kind == "DIRECT"
-                && let Err(e) = direct_window(
-                    &ticket,
-                    channel.as_ref().is_some_and(|c| c.human_agent_enabled),
-                    channel.as_ref().map_or("", |c| c.platform.as_str()),
-                )
-            {
-                return Ok(Err(e));
-            }
-            let changes = MessageChanges {
-                status: Some("QUEUED".into()),
-                error_code: Some(None),
-                error_message: Some(None),
-                ..Default::default()
-            };
-            let message = messages::update(conn, message.id, &changes).await?;
-            outbound_jobs::enqueue(conn, org, message.id, message.channel_id).await?;
-            let mut outbox = Outbox::default();
-            outbox.message(
-                org,
-                EventKind::MessageUpdated,
-                message.ticket_id,
-                message.id,
-            );
-            let events = outbox.flush(conn).await?;
-            Ok::<_, diesel::result::Error>(Ok((message, events)))
-        })
-        .await??;
-    outbox::publish(state, events);
-    state.wakeups().outbound.notify_waiters();
-    Ok(message)
+/// Puts a FAILED reply back in the queue, after the same checks as a new one. The caller
+/// wakes the outbound worker after commit.
+pub async fn retry(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: MessageId,
+) -> AppResult<Committed<Message>> {
+    conn.transaction(async |conn| {
+        let message = messages::find(conn, org, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if message.direction != MessageDirection::Outbound
+            || message.is_private_note
+            || message.author_type != AuthorType::User
+        {
+            return Err(AppError::bad_input(
+                "only replies sent from the inbox can be retried",
+            ));
+        }
+        if message.status != MessageStatus::Failed {
+            return Err(AppError::bad_input("only FAILED messages can be retried"));
+        }
+        let ticket = tickets::find_for_update(conn, org, message.ticket_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let channel = channels::get(conn, ticket.channel_id).await?;
+        usable_channel(&channel)?;
+        if ticket.kind == TicketKind::Direct {
+            direct_window(&ticket, channel.human_agent_enabled, channel.platform)?;
+        }
+        let changes = MessageChanges {
+            status: Some(MessageStatus::Queued),
+            error_code: Some(None),
+            error_message: Some(None),
+            ..Default::default()
+        };
+        let message = messages::update(conn, message.id, &changes).await?;
+        outbound_jobs::enqueue(conn, org, message.id, message.channel_id).await?;
+        let mut outbox = Outbox::default();
+        outbox.message(
+            org,
+            EventKind::MessageUpdated,
+            message.ticket_id,
+            message.id,
+        );
+        Ok(outbox.commit(conn, message).await?)
+    })
+    .await
 }
 
 fn validate_shape(mut reply: Reply) -> AppResult<Reply> {
@@ -217,47 +190,35 @@ struct Plan {
 }
 
 /// Checks the channel, the target and the window; the plan or why the reply is refused.
-async fn plan(
-    conn: &mut AsyncPgConnection,
-    ticket: &Ticket,
-    reply: &Reply,
-) -> diesel::QueryResult<AppResult<Plan>> {
-    let Some(channel) = channels::find_many(conn, &[ticket.channel_id])
-        .await?
-        .into_iter()
-        .next()
-    else {
-        return Ok(Err(AppError::NotFound));
-    };
-    if let Err(e) = usable_channel(&channel) {
-        return Ok(Err(e));
-    }
+async fn plan(conn: &mut AsyncPgConnection, ticket: &Ticket, reply: &Reply) -> AppResult<Plan> {
+    let channel = channels::get(conn, ticket.channel_id).await?;
+    usable_channel(&channel)?;
     let reply_to = match reply.reply_to {
         Some(id) => match messages::find(conn, ticket.org_id, id).await? {
             Some(m) if m.ticket_id == ticket.id => Some(m),
             _ => {
-                return Ok(Err(AppError::bad_input(
+                return Err(AppError::bad_input(
                     "replyToMessageId is not a message of this ticket",
-                )));
+                ));
             }
         },
-        None if ticket.kind == "COMMENT" => {
+        None if ticket.kind == TicketKind::Comment => {
             messages::latest_inbound_comment(conn, ticket.id).await?
         }
         None => None,
     };
-    let plan = if ticket.kind == "COMMENT" {
+    let plan = if ticket.kind == TicketKind::Comment {
         comment_plan(conn, ticket, &channel, reply, reply_to).await?
     } else {
         if reply.private_reply {
-            return Ok(Err(AppError::bad_input(
+            return Err(AppError::bad_input(
                 "privateReply only applies to comment tickets",
-            )));
+            ));
         }
-        direct_window(ticket, channel.human_agent_enabled, &channel.platform)
-            .map(|delivery| Plan { delivery, reply_to })
+        let delivery = direct_window(ticket, channel.human_agent_enabled, channel.platform)?;
+        Plan { delivery, reply_to }
     };
-    let plan = plan.and_then(|plan| check_text(&channel, plan.delivery, reply).map(|()| plan));
+    check_text(&channel, plan.delivery, reply)?;
     Ok(plan)
 }
 
@@ -267,16 +228,18 @@ async fn comment_plan(
     channel: &Channel,
     reply: &Reply,
     reply_to: Option<Message>,
-) -> diesel::QueryResult<AppResult<Plan>> {
-    let Some(comment) = reply_to.filter(|m| m.kind == "COMMENT" && m.direction == "INBOUND") else {
-        return Ok(Err(AppError::bad_input(
+) -> AppResult<Plan> {
+    let Some(comment) = reply_to
+        .filter(|m| m.kind == MessageKind::Comment && m.direction == MessageDirection::Inbound)
+    else {
+        return Err(AppError::bad_input(
             "comment replies must answer one of the customer's comments",
-        )));
+        ));
     };
     if reply.attachment.is_some() {
-        return Ok(Err(AppError::bad_input(
+        return Err(AppError::bad_input(
             "comment replies cannot carry attachments",
-        )));
+        ));
     }
     if comment
         .context
@@ -285,55 +248,55 @@ async fn comment_plan(
         == Some(true)
         && !reply.private_reply
     {
-        return Ok(Err(AppError::bad_input(
+        return Err(AppError::bad_input(
             "live comments can only be answered with a private reply",
-        )));
+        ));
     }
     if !reply.private_reply {
-        return Ok(Ok(Plan {
+        return Ok(Plan {
             delivery: Delivery::PublicComment,
             reply_to: Some(comment),
-        }));
+        });
     }
-    if channel.platform != "INSTAGRAM" {
-        return Ok(Err(AppError::bad_input(
+    if channel.platform != Platform::Instagram {
+        return Err(AppError::bad_input(
             "private replies to comments are only supported on Instagram",
-        )));
+        ));
     }
     if Utc::now() - comment.sent_at > EXTENDED_WINDOW {
-        return Ok(Err(AppError::bad_input(
+        return Err(AppError::bad_input(
             "a private reply must come within 7 days of the comment",
-        )));
+        ));
     }
     let comment_id = comment.external_id.clone().unwrap_or_default();
     if messages::has_private_reply(conn, ticket.id, &comment_id).await? {
-        return Ok(Err(AppError::bad_input(
+        return Err(AppError::bad_input(
             "this comment already has a private reply (Meta allows one)",
-        )));
+        ));
     }
-    Ok(Ok(Plan {
+    Ok(Plan {
         delivery: Delivery::PrivateComment,
         reply_to: Some(comment),
-    }))
+    })
 }
 
 fn usable_channel(channel: &Channel) -> AppResult<()> {
-    match (channel.deleted_at, channel.status.as_str()) {
+    match (channel.deleted_at, channel.status) {
         (Some(_), _) => Err(AppError::bad_input(
             "the ticket's channel was deleted; replies cannot be sent",
         )),
-        (None, "DISABLED") => Err(AppError::bad_input(
+        (None, ChannelStatus::Disabled) => Err(AppError::bad_input(
             "the ticket's channel is disabled; enable it to reply",
         )),
-        (None, "NEEDS_REAUTH") => Err(AppError::bad_input(
+        (None, ChannelStatus::NeedsReauth) => Err(AppError::bad_input(
             "the ticket's channel needs to be reconnected: Meta rejected its access token",
         )),
-        _ => Ok(()),
+        (None, ChannelStatus::Active) => Ok(()),
     }
 }
 
 /// The delivery allowed on a direct ticket now, or why none is.
-fn direct_window(ticket: &Ticket, human_agent: bool, platform: &str) -> AppResult<Delivery> {
+fn direct_window(ticket: &Ticket, human_agent: bool, platform: Platform) -> AppResult<Delivery> {
     let Some(last) = ticket.last_inbound_at else {
         return Err(AppError::bad_input(
             "the customer has not written yet: Meta only allows replies to conversations customers started",
@@ -343,7 +306,7 @@ fn direct_window(ticket: &Ticket, human_agent: bool, platform: &str) -> AppResul
     if elapsed <= STANDARD_WINDOW {
         return Ok(Delivery::Standard);
     }
-    if platform == "WHATSAPP" {
+    if platform == Platform::WhatsApp {
         return Err(AppError::bad_input(
             "more than 24 hours have passed since the customer's last message: WhatsApp only allows approved template messages now",
         ));
@@ -366,21 +329,22 @@ fn check_text(channel: &Channel, delivery: Delivery, reply: &Reply) -> AppResult
         return Ok(());
     };
     if let Some((kind, _)) = &reply.attachment {
-        let captionless = channel.platform != "WHATSAPP" || *kind == AttachmentKind::Audio;
+        let captionless = channel.platform != Platform::WhatsApp || *kind == AttachmentType::Audio;
         if captionless {
             return Err(AppError::bad_input(
                 "this channel cannot send text with this attachment: send them as two messages",
             ));
         }
     }
-    let (limit, too_long) = match (channel.platform.as_str(), delivery) {
+    let (limit, too_long) = match (channel.platform, delivery) {
         (_, Delivery::PublicComment) => (2_200, text.chars().count() > 2_200),
-        ("INSTAGRAM", _) => (1_000, text.len() > 1_000),
-        ("MESSENGER", _) => (2_000, text.chars().count() > 2_000),
-        _ => (4_096, text.chars().count() > 4_096),
+        (Platform::Instagram, _) => (1_000, text.len() > 1_000),
+        (Platform::Messenger, _) => (2_000, text.chars().count() > 2_000),
+        (Platform::WhatsApp, _) => (4_096, text.chars().count() > 4_096),
     };
     if too_long {
-        let unit = if channel.platform == "INSTAGRAM" && delivery != Delivery::PublicComment {
+        let unit = if channel.platform == Platform::Instagram && delivery != Delivery::PublicComment
+        {
             "bytes"
         } else {
             "characters"
@@ -398,16 +362,16 @@ async fn store(
     author: UserId,
     reply: &Reply,
     plan: Option<Plan>,
-) -> diesel::QueryResult<(Message, Vec<crate::db::events::Event>)> {
+) -> diesel::QueryResult<Committed<Message>> {
     let now = Utc::now();
     let mut context = serde_json::Map::new();
     let kind = match &plan {
         Some(Plan {
             delivery: Delivery::PublicComment,
             ..
-        }) => "COMMENT",
-        _ if reply.attachment.is_some() => "MEDIA",
-        _ => "TEXT",
+        }) => MessageKind::Comment,
+        _ if reply.attachment.is_some() => MessageKind::Media,
+        _ => MessageKind::Text,
     };
     if let Some(plan) = &plan {
         match plan.delivery {
@@ -427,9 +391,9 @@ async fn store(
         org_id: ticket.org_id,
         ticket_id: ticket.id,
         channel_id: ticket.channel_id,
-        direction: "OUTBOUND".into(),
-        kind: kind.into(),
-        author_type: "USER".into(),
+        direction: MessageDirection::Outbound,
+        kind,
+        author_type: AuthorType::User,
         author_user_id: Some(author),
         author_customer_id: None,
         text: reply.text.clone(),
@@ -437,7 +401,11 @@ async fn store(
         reply_to_message_id: reply_to.map(|m| m.id),
         reply_to_external_id: reply_to.and_then(|m| m.external_id.clone()),
         context: serde_json::Value::Object(context),
-        status: if plan.is_some() { "QUEUED" } else { "SENT" }.into(),
+        status: if plan.is_some() {
+            MessageStatus::Queued
+        } else {
+            MessageStatus::Sent
+        },
         error_code: None,
         error_message: None,
         is_deleted: false,
@@ -469,7 +437,7 @@ async fn store(
             org_id: ticket.org_id,
             message_id: message.id,
             position: 0,
-            type_: a.kind.as_str().into(),
+            type_: a.kind,
             raw_type: a.raw_type.clone(),
             url: a.url.clone(),
             mime_type: None,
@@ -498,6 +466,5 @@ async fn store(
         ticket.id,
         message.id,
     );
-    let events = outbox.flush(conn).await?;
-    Ok((message, events))
+    outbox.commit(conn, message).await
 }

@@ -4,73 +4,58 @@
 //! delivered yet; a later success for the same message (Meta sometimes reports a failure
 //! and then a delivery) overrides it, but a failure never overrides a delivery or read.
 
-use crate::webhooks::meta::DeliveryStatus;
+use crate::db::enums::MessageStatus;
 
-fn rank(status: &str) -> Option<u8> {
+fn rank(status: MessageStatus) -> Option<u8> {
     match status {
-        "QUEUED" => Some(0),
-        "SENT" => Some(1),
-        "DELIVERED" => Some(2),
-        "READ" => Some(3),
-        _ => None,
-    }
-}
-
-/// The database spelling of a platform status.
-pub fn as_db(status: DeliveryStatus) -> &'static str {
-    match status {
-        DeliveryStatus::Sent => "SENT",
-        DeliveryStatus::Delivered => "DELIVERED",
-        DeliveryStatus::Read => "READ",
-        DeliveryStatus::Failed => "FAILED",
+        MessageStatus::Queued => Some(0),
+        MessageStatus::Sent => Some(1),
+        MessageStatus::Delivered => Some(2),
+        MessageStatus::Read => Some(3),
+        MessageStatus::Received | MessageStatus::Failed => None,
     }
 }
 
 /// The status a message at `current` moves to when `update` arrives, or `None` when
 /// the update is stale and must be ignored.
-pub fn advance(current: &str, update: &str) -> Option<&'static str> {
-    let next = match update {
-        "FAILED" => matches!(current, "QUEUED" | "SENT").then_some("FAILED"),
+pub fn advance(current: MessageStatus, update: MessageStatus) -> Option<MessageStatus> {
+    let moves = match update {
+        MessageStatus::Failed => matches!(current, MessageStatus::Queued | MessageStatus::Sent),
         _ => {
             let new_rank = rank(update)?;
-            let moves = current == "FAILED" || rank(current).is_some_and(|r| new_rank > r);
-            moves.then_some(match new_rank {
-                0 => "QUEUED",
-                1 => "SENT",
-                2 => "DELIVERED",
-                _ => "READ",
-            })
+            current == MessageStatus::Failed || rank(current).is_some_and(|r| new_rank > r)
         }
     };
-    next.filter(|n| *n != current)
+    (moves && update != current).then_some(update)
 }
 
 #[cfg(test)]
 mod tests {
     use super::advance;
+    use crate::db::enums::MessageStatus::{Delivered, Failed, Queued, Read, Received, Sent};
 
     #[test]
     fn statuses_only_move_forward() {
-        assert_eq!(advance("SENT", "DELIVERED"), Some("DELIVERED"));
-        assert_eq!(advance("QUEUED", "READ"), Some("READ"));
-        assert_eq!(advance("READ", "DELIVERED"), None);
-        assert_eq!(advance("DELIVERED", "SENT"), None);
-        assert_eq!(advance("READ", "READ"), None);
+        assert_eq!(advance(Sent, Delivered), Some(Delivered));
+        assert_eq!(advance(Queued, Read), Some(Read));
+        assert_eq!(advance(Read, Delivered), None);
+        assert_eq!(advance(Delivered, Sent), None);
+        assert_eq!(advance(Read, Read), None);
     }
 
     #[test]
     fn failure_ends_undelivered_messages_only() {
-        assert_eq!(advance("SENT", "FAILED"), Some("FAILED"));
-        assert_eq!(advance("QUEUED", "FAILED"), Some("FAILED"));
-        assert_eq!(advance("DELIVERED", "FAILED"), None);
-        assert_eq!(advance("READ", "FAILED"), None);
-        assert_eq!(advance("FAILED", "DELIVERED"), Some("DELIVERED"));
-        assert_eq!(advance("FAILED", "FAILED"), None);
+        assert_eq!(advance(Sent, Failed), Some(Failed));
+        assert_eq!(advance(Queued, Failed), Some(Failed));
+        assert_eq!(advance(Delivered, Failed), None);
+        assert_eq!(advance(Read, Failed), None);
+        assert_eq!(advance(Failed, Delivered), Some(Delivered));
+        assert_eq!(advance(Failed, Failed), None);
     }
 
     #[test]
     fn inbound_messages_never_change_status() {
-        assert_eq!(advance("RECEIVED", "READ"), None);
-        assert_eq!(advance("RECEIVED", "FAILED"), None);
+        assert_eq!(advance(Received, Read), None);
+        assert_eq!(advance(Received, Failed), None);
     }
 }

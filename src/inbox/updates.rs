@@ -6,14 +6,14 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
+use super::normalized::{Reaction, ReadUpTo, StatusUpdate};
 use super::outbox::Outbox;
 use super::status;
 use crate::db::channels::Channel;
-use crate::db::events::EventKind;
+use crate::db::enums::{AuthorType, EventKind, MessageDirection, MessageStatus, TicketKind};
 use crate::db::ids::MessageId;
 use crate::db::messages::{self, Message, MessageChanges, NewReaction};
 use crate::db::{customers, status_hints, tickets};
-use crate::webhooks::meta::{Reaction, ReadUpTo, StatusUpdate};
 
 /// Prefix of the Messenger `metadata` string our sends carry: `outbound:<message id>`.
 pub const SEND_METADATA_PREFIX: &str = "outbound:";
@@ -29,7 +29,7 @@ pub async fn confirm_own_send(
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<bool> {
     if let Some(message) = messages::find_by_external_id(conn, channel.id, external_id).await? {
-        advance(conn, &message, "SENT", None, outbox).await?;
+        advance(conn, &message, MessageStatus::Sent, None, outbox).await?;
         return Ok(true);
     }
     let Some(ours) =
@@ -41,7 +41,7 @@ pub async fn confirm_own_send(
         return Ok(false);
     };
     if message.channel_id != channel.id
-        || message.direction != "OUTBOUND"
+        || message.direction != MessageDirection::Outbound
         || message.external_id.is_some()
     {
         return Ok(false);
@@ -62,7 +62,7 @@ async fn take_platform_id(
         ..Default::default()
     };
     let message = messages::update(conn, message.id, &changes).await?;
-    advance(conn, &message, "SENT", None, outbox).await?;
+    advance(conn, &message, MessageStatus::Sent, None, outbox).await?;
     Ok(message)
 }
 
@@ -79,13 +79,12 @@ pub async fn status(
         // Possibly our own send whose response has not been recorded yet: keep the
         // status until the sender records the id (pruned after the retention).
         let code = update.error_code.and_then(|c| i32::try_from(c).ok());
-        let db_status = status::as_db(update.status);
         let error = update.error_message.as_deref();
         status_hints::remember(
             conn,
             channel.id,
             &update.external_id,
-            db_status,
+            update.status,
             code,
             error,
         )
@@ -93,14 +92,7 @@ pub async fn status(
         return Ok(());
     };
     let failure = (update.error_code, update.error_message.clone());
-    advance(
-        conn,
-        &message,
-        status::as_db(update.status),
-        Some(failure),
-        outbox,
-    )
-    .await
+    advance(conn, &message, update.status, Some(failure), outbox).await
 }
 
 /// Applies `changes` to `message` and queues the MESSAGE_UPDATED event dashboards
@@ -126,24 +118,24 @@ pub(crate) async fn change(
 pub(crate) async fn advance(
     conn: &mut AsyncPgConnection,
     message: &Message,
-    update: &str,
+    update: MessageStatus,
     failure: Option<(Option<i64>, Option<String>)>,
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<()> {
-    if message.direction != "OUTBOUND" || message.is_private_note {
+    if message.direction != MessageDirection::Outbound || message.is_private_note {
         return Ok(());
     }
-    let Some(next) = status::advance(&message.status, update) else {
+    let Some(next) = status::advance(message.status, update) else {
         return Ok(());
     };
-    let (error_code, error_message) = if next == "FAILED" {
+    let (error_code, error_message) = if next == MessageStatus::Failed {
         let (code, text) = failure.unwrap_or_default();
         (Some(code.and_then(|c| i32::try_from(c).ok())), Some(text))
     } else {
         (Some(None), Some(None))
     };
     let changes = MessageChanges {
-        status: Some(next.to_owned()),
+        status: Some(next),
         error_code,
         error_message,
         ..Default::default()
@@ -169,7 +161,7 @@ pub async fn reaction(
         id: Uuid::new_v4(),
         org_id: target.org_id,
         message_id: target.id,
-        reactor_type: "CUSTOMER",
+        reactor_type: AuthorType::Customer,
         reactor_id: &reaction.customer_id,
         emoji: reaction.emoji.as_deref(),
         reaction: reaction.reaction.as_deref(),
@@ -210,7 +202,7 @@ pub async fn read(
                 conn,
                 channel.id,
                 identity.customer_id,
-                "DIRECT",
+                TicketKind::Direct,
                 "",
             )
             .await?
@@ -281,7 +273,7 @@ async fn inbound_message(
     external_id: &str,
 ) -> diesel::QueryResult<Option<Message>> {
     let message = messages::find_by_external_id(conn, channel.id, external_id).await?;
-    Ok(message.filter(|m| m.direction == "INBOUND"))
+    Ok(message.filter(|m| m.direction == MessageDirection::Inbound))
 }
 
 /// An echo of a send still in flight (its echo beat the Graph API's response): the

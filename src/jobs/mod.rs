@@ -1,29 +1,34 @@
-//! Background workers: the inbound processor loops, the outbound sender, the pruner, the
-//! cross-process listener and the shared wake-up and retry plumbing.
+//! Plumbing shared by the background workers: who a worker is and how often it polls
+//! ([`WorkerConfig`]), in-process wake-ups ([`Wakeups`]), the cross-process `LISTEN`
+//! ([`listener`]) and retry schedules ([`backoff`]). The loops themselves are started by
+//! [`crate::workers`].
 
 pub mod backoff;
 pub mod listener;
 
-use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
-use crate::state::AppState;
+/// Identity and pacing of this process's workers, passed to every worker loop.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `host:pid`, recorded on the work the worker does.
+    pub id: String,
+    /// Fallback poll when no wake-up arrives (a lost NOTIFY, a retry coming due).
+    pub poll_interval: Duration,
+}
 
-/// Inbound processor loops per process.
-pub const INBOUND_WORKERS: usize = 4;
-/// Fallback poll when no wake-up arrives (a lost NOTIFY, a retry coming due).
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// This process as a worker: `host:pid`, recorded on the work it does.
-pub fn worker_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
+impl WorkerConfig {
+    /// This process as a worker, polling every second.
+    pub fn for_this_process() -> Self {
         let host =
             std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
-        format!("{}:{}", host.trim(), std::process::id())
-    })
+        WorkerConfig {
+            id: format!("{}:{}", host.trim(), std::process::id()),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Wakes idle workers of this process as soon as new work is committed.
@@ -33,89 +38,4 @@ pub struct Wakeups {
     pub inbound: Notify,
     /// New outbound sends queued.
     pub outbound: Notify,
-}
-
-/// Runs the background workers until `shutdown` resolves, then lets each finish the
-/// delivery in hand.
-pub async fn run_workers(
-    state: AppState,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let (stop_tx, stop) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(listener::listen(
-        state.config().database_url.clone(),
-        state.wakeups_handle(),
-        stop.clone(),
-    ));
-    for _ in 0..INBOUND_WORKERS {
-        tasks.spawn(inbound_loop(state.clone(), stop.clone()));
-    }
-    tasks.spawn(prune_loop(state.clone(), stop.clone()));
-    tasks.spawn(crate::outbound::sender::run(state.clone(), stop.clone()));
-    tracing::info!(inbound = INBOUND_WORKERS, "background workers started");
-    shutdown.await;
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
-    tracing::info!("background workers stopped");
-    Ok(())
-}
-
-/// How often old live events are pruned.
-const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
-
-/// Deletes live events (and status hints of messages that never became ours) older than
-/// the retention; concurrent pruners are harmless.
-async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
-        let retention = chrono::Duration::from_std(state.config().event_retention)
-            .unwrap_or(chrono::Duration::days(7));
-        let cutoff = chrono::Utc::now() - retention;
-        let pruned = match state.conn().await {
-            Ok(mut conn) => async {
-                crate::db::status_hints::prune(&mut conn, cutoff).await?;
-                crate::db::events::prune(&mut conn, cutoff).await
-            }
-            .await
-            .map_err(anyhow::Error::from),
-            Err(e) => Err(e.into()),
-        };
-        match pruned {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                events = n,
-                "pruned {n} live events older than the retention"
-            ),
-            Err(e) => tracing::warn!(error = %e, "pruning live events failed"),
-        }
-    }
-}
-
-async fn inbound_loop(state: AppState, mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        // Register interest before looking for work, so a wake-up sent while we query
-        // is not lost.
-        let notified = state.wakeups().inbound.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let handled = match crate::webhooks::processor::run_once(&state).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "inbound worker could not claim work");
-                0
-            }
-        };
-        if handled == 0 {
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep(POLL_INTERVAL) => {}
-                _ = stop.changed() => {}
-            }
-        }
-    }
 }

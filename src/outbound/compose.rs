@@ -2,6 +2,7 @@
 
 use super::graph::{AttachmentKind, Content, MessagingType, Recipient, SendRequest};
 use crate::db::channels::Channel;
+use crate::db::enums::{AttachmentType, MessageKind, Platform};
 use crate::db::messages::{Attachment, Message};
 use crate::inbox::updates::SEND_METADATA_PREFIX;
 
@@ -38,7 +39,7 @@ pub fn compose(out: &Outgoing<'_>) -> Result<SendRequest, String> {
             reply_to_mid: None,
         });
     }
-    if message.kind == "COMMENT" {
+    if message.kind == MessageKind::Comment {
         let comment_id = message
             .reply_to_external_id
             .clone()
@@ -51,8 +52,8 @@ pub fn compose(out: &Outgoing<'_>) -> Result<SendRequest, String> {
         .ok_or("the customer has no identity on this channel")?
         .to_owned();
     let reply_to = message.reply_to_external_id.clone();
-    match out.channel.platform.as_str() {
-        "WHATSAPP" => Ok(SendRequest::WhatsApp {
+    match out.channel.platform {
+        Platform::WhatsApp => Ok(SendRequest::WhatsApp {
             phone_number_id: account,
             to: recipient,
             content: content(message, out.attachments)?,
@@ -68,7 +69,7 @@ pub fn compose(out: &Outgoing<'_>) -> Result<SendRequest, String> {
                 MessagingType::Response
             },
             // Messenger echoes carry it back, so an early echo is matched to this send.
-            metadata: (platform == "MESSENGER")
+            metadata: (platform == Platform::Messenger)
                 .then(|| format!("{SEND_METADATA_PREFIX}{}", message.id)),
             reply_to_mid: reply_to,
         }),
@@ -78,11 +79,11 @@ pub fn compose(out: &Outgoing<'_>) -> Result<SendRequest, String> {
 fn content(message: &Message, attachments: &[Attachment]) -> Result<Content, String> {
     match attachments.first() {
         Some(attachment) => {
-            let kind = match attachment.type_.as_str() {
-                "IMAGE" => AttachmentKind::Image,
-                "VIDEO" => AttachmentKind::Video,
-                "AUDIO" => AttachmentKind::Audio,
-                "FILE" => AttachmentKind::File,
+            let kind = match attachment.type_ {
+                AttachmentType::Image => AttachmentKind::Image,
+                AttachmentType::Video => AttachmentKind::Video,
+                AttachmentType::Audio => AttachmentKind::Audio,
+                AttachmentType::File => AttachmentKind::File,
                 other => return Err(format!("attachments of type {other} cannot be sent")),
             };
             let url = attachment.url.clone().ok_or("the attachment has no URL")?;
@@ -103,14 +104,15 @@ fn content(message: &Message, attachments: &[Attachment]) -> Result<Content, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::enums::{AuthorType, ChannelStatus, MessageDirection, MessageStatus};
     use crate::db::ids::{ChannelId, MessageId, OrgId, TicketId};
     use chrono::Utc;
 
-    fn channel(platform: &str) -> Channel {
+    fn channel(platform: Platform) -> Channel {
         Channel {
             id: ChannelId::new(),
             org_id: OrgId::new(),
-            platform: platform.into(),
+            platform,
             name: "c".into(),
             external_account_id: "ACCOUNT".into(),
             access_token_enc: vec![],
@@ -118,7 +120,7 @@ mod tests {
             app_secret_enc: vec![],
             app_secret_fingerprint: vec![],
             verify_token_enc: vec![],
-            status: "ACTIVE".into(),
+            status: ChannelStatus::Active,
             status_reason: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
@@ -127,15 +129,15 @@ mod tests {
         }
     }
 
-    fn message(kind: &str, context: serde_json::Value) -> Message {
+    fn message(kind: MessageKind, context: serde_json::Value) -> Message {
         Message {
             id: MessageId::new(),
             org_id: OrgId::new(),
             ticket_id: TicketId::new(),
             channel_id: ChannelId::new(),
-            direction: "OUTBOUND".into(),
-            kind: kind.into(),
-            author_type: "USER".into(),
+            direction: MessageDirection::Outbound,
+            kind,
+            author_type: AuthorType::User,
             author_user_id: None,
             author_customer_id: None,
             text: Some("hello".into()),
@@ -143,7 +145,7 @@ mod tests {
             reply_to_message_id: None,
             reply_to_external_id: Some("REPLY-TO".into()),
             context,
-            status: "QUEUED".into(),
+            status: MessageStatus::Queued,
             error_code: None,
             error_message: None,
             is_deleted: false,
@@ -156,11 +158,11 @@ mod tests {
         }
     }
 
-    fn compose_for(platform: &str, m: &Message) -> SendRequest {
+    fn compose_for(platform: Platform, m: &Message) -> SendRequest {
         compose(&Outgoing {
             channel: &channel(platform),
             message: m,
-            recipient: Some("CUSTOMER"),
+            recipient: Some("customer-psid"),
             attachments: &[],
         })
         .unwrap()
@@ -168,40 +170,43 @@ mod tests {
 
     #[test]
     fn each_destination_gets_its_request() {
-        let dm = message("TEXT", serde_json::json!({}));
-        assert!(matches!(compose_for("INSTAGRAM", &dm),
-            SendRequest::Message { recipient: Recipient::Id(ref r), metadata: None, messaging_type: MessagingType::Response, .. } if r == "CUSTOMER"));
-        assert!(matches!(compose_for("MESSENGER", &dm),
+        let dm = message(MessageKind::Text, serde_json::json!({}));
+        assert!(matches!(compose_for(Platform::Instagram, &dm),
+            SendRequest::Message { recipient: Recipient::Id(ref r), metadata: None, messaging_type: MessagingType::Response, .. } if r == "customer-psid"));
+        assert!(matches!(compose_for(Platform::Messenger, &dm),
             SendRequest::Message { metadata: Some(ref m), .. } if m == &format!("outbound:{}", dm.id)));
-        assert!(matches!(compose_for("WHATSAPP", &dm),
-            SendRequest::WhatsApp { ref to, context_message_id: Some(ref c), .. } if to == "CUSTOMER" && c == "REPLY-TO"));
-        let tagged = message("TEXT", serde_json::json!({"tag": "HUMAN_AGENT"}));
+        assert!(matches!(compose_for(Platform::WhatsApp, &dm),
+            SendRequest::WhatsApp { ref to, context_message_id: Some(ref c), .. } if to == "customer-psid" && c == "REPLY-TO"));
+        let tagged = message(MessageKind::Text, serde_json::json!({"tag": "HUMAN_AGENT"}));
         assert!(matches!(
-            compose_for("INSTAGRAM", &tagged),
+            compose_for(Platform::Instagram, &tagged),
             SendRequest::Message {
                 messaging_type: MessagingType::HumanAgent,
                 ..
             }
         ));
-        let public = message("COMMENT", serde_json::json!({}));
+        let public = message(MessageKind::Comment, serde_json::json!({}));
         assert_eq!(
-            compose_for("INSTAGRAM", &public),
+            compose_for(Platform::Instagram, &public),
             SendRequest::CommentReply {
                 comment_id: "REPLY-TO".into(),
                 text: "hello".into()
             }
         );
-        let private = message("TEXT", serde_json::json!({"private_reply_to": "C1"}));
+        let private = message(
+            MessageKind::Text,
+            serde_json::json!({"private_reply_to": "C1"}),
+        );
         assert!(
-            matches!(compose_for("INSTAGRAM", &private), SendRequest::Message { recipient: Recipient::CommentId(ref c), .. } if c == "C1")
+            matches!(compose_for(Platform::Instagram, &private), SendRequest::Message { recipient: Recipient::CommentId(ref c), .. } if c == "C1")
         );
     }
 
     #[test]
     fn a_direct_reply_without_a_recipient_cannot_be_sent() {
-        let dm = message("TEXT", serde_json::json!({}));
+        let dm = message(MessageKind::Text, serde_json::json!({}));
         let out = Outgoing {
-            channel: &channel("INSTAGRAM"),
+            channel: &channel(Platform::Instagram),
             message: &dm,
             recipient: None,
             attachments: &[],

@@ -5,6 +5,7 @@
 //! 250), WhatsApp 80/s per phone number. With several worker processes each keeps its
 //! own buckets; see `docs/SCALING.md`.
 
+use crate::db::enums::Platform;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,11 +15,11 @@ use tokio::time::Instant;
 use crate::db::ids::ChannelId;
 
 /// Sends per second allowed on a platform.
-pub fn per_second(platform: &str) -> f64 {
+pub fn per_second(platform: Platform) -> f64 {
     match platform {
-        "INSTAGRAM" => 100.0,
-        "MESSENGER" => 250.0,
-        _ => 80.0,
+        Platform::Instagram => 100.0,
+        Platform::Messenger => 250.0,
+        Platform::WhatsApp => 80.0,
     }
 }
 

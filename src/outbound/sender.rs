@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use diesel::OptionalExtension as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use tokio::sync::{Semaphore, watch};
 
@@ -23,13 +24,14 @@ use super::graph::{GraphError, PermanentKind, Sent};
 use super::rate_limit;
 use crate::crypto::aad;
 use crate::db::channels::{self, Channel};
-use crate::db::events::EventKind;
+use crate::db::enums::{ChannelStatus, EventKind, JobState, MessageStatus, Platform};
 use crate::db::messages::{self, Message, MessageChanges};
 use crate::db::outbound_jobs::{self, ClaimedJob};
-use crate::db::{customers, status_hints};
-use crate::inbox::outbox::{self, Outbox};
+use crate::db::{customers, status_hints, tickets};
+use crate::inbox::outbox::Outbox;
 use crate::inbox::status;
 use crate::inbox::updates;
+use crate::jobs::WorkerConfig;
 use crate::jobs::backoff::Backoff;
 use crate::state::AppState;
 
@@ -51,8 +53,8 @@ pub const BACKOFF: Backoff = Backoff {
     cap: Duration::from_secs(300),
 };
 
-/// Runs the outbound worker until `stop` turns true.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+/// Runs the outbound worker as `worker` until `stop` turns true.
+pub async fn run(state: AppState, worker: WorkerConfig, mut stop: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tasks = tokio::task::JoinSet::new();
     while !*stop.borrow() {
@@ -67,7 +69,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         let claimed = if free == 0 || !worthwhile {
             Ok(Vec::new())
         } else {
-            claim(&state, free as i64).await
+            claim(&state, &worker, free as i64).await
         };
         let claimed = claimed.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "outbound worker could not claim jobs");
@@ -87,7 +89,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if idle {
             tokio::select! {
                 () = &mut notified => {}
-                () = tokio::time::sleep(crate::jobs::POLL_INTERVAL) => {}
+                () = tokio::time::sleep(worker.poll_interval) => {}
                 _ = stop.changed() => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -97,18 +99,22 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// Claims and processes one batch, waiting for every send; returns how many jobs it
-/// handled (tests and benchmarks drain queues with it).
-pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
-    let claimed = claim(state, BATCH_SIZE).await?;
+/// Claims and processes one batch as `worker`, waiting for every send; returns how many
+/// jobs it handled (tests and benchmarks drain queues with it).
+pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result<usize> {
+    let claimed = claim(state, worker, BATCH_SIZE).await?;
     let count = claimed.len();
     futures_util::future::join_all(claimed.into_iter().map(|job| process(state, job))).await;
     Ok(count)
 }
 
-async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<ClaimedJob>> {
+async fn claim(
+    state: &AppState,
+    worker: &WorkerConfig,
+    limit: i64,
+) -> anyhow::Result<Vec<ClaimedJob>> {
     let mut conn = state.conn().await?;
-    Ok(outbound_jobs::claim(&mut conn, limit, LEASE).await?)
+    Ok(outbound_jobs::claim(&mut conn, limit, LEASE, &worker.id).await?)
 }
 
 /// What to do with a job after looking at it and, maybe, sending it.
@@ -145,24 +151,16 @@ async fn process(state: &AppState, job: ClaimedJob) {
 
 async fn attempt(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> {
     let mut conn = state.conn().await?;
-    let Some(message) = messages::find_many(&mut conn, &[job.message_id])
-        .await?
-        .into_iter()
-        .next()
-    else {
+    let Some(message) = messages::get(&mut conn, job.message_id).await.optional()? else {
         return Ok(Outcome::Failed {
             code: None,
             reason: "the message no longer exists".into(),
         });
     };
-    if message.external_id.is_some() || message.status != "QUEUED" {
+    if message.external_id.is_some() || message.status != MessageStatus::Queued {
         return Ok(Outcome::AlreadySent);
     }
-    let Some(channel) = channels::find_many(&mut conn, &[job.channel_id])
-        .await?
-        .into_iter()
-        .next()
-    else {
+    let Some(channel) = channels::get(&mut conn, job.channel_id).await.optional()? else {
         return Ok(Outcome::Failed {
             code: None,
             reason: "the channel no longer exists".into(),
@@ -171,26 +169,20 @@ async fn attempt(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     if let Some(outcome) = reconcile(job, &channel, &message) {
         return Ok(outcome);
     }
-    if channel.deleted_at.is_some() || channel.status == "DISABLED" {
+    if channel.deleted_at.is_some() || channel.status == ChannelStatus::Disabled {
         return Ok(Outcome::Failed {
             code: None,
             reason: "the channel was disabled before the message could be sent".into(),
         });
     }
-    if channel.status == "NEEDS_REAUTH" {
+    if channel.status == ChannelStatus::NeedsReauth {
         return Ok(Outcome::Failed {
             code: Some(190),
             reason: "the channel needs to be reconnected: Meta rejected its access token".into(),
         });
     }
-    let ticket_customer = crate::db::tickets::find_many(&mut conn, &[message.ticket_id])
-        .await?
-        .into_iter()
-        .next();
-    let identity = match ticket_customer {
-        Some(ticket) => customers::identity_on(&mut conn, ticket.customer_id, channel.id).await?,
-        None => None,
-    };
+    let ticket = tickets::get(&mut conn, message.ticket_id).await?;
+    let identity = customers::identity_on(&mut conn, ticket.customer_id, channel.id).await?;
     let attachments = messages::attachments_of(&mut conn, &[message.id]).await?;
     drop(conn);
     let out = Outgoing {
@@ -209,7 +201,7 @@ async fn attempt(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     )?;
     state
         .send_limits()
-        .acquire(channel.id, rate_limit::per_second(&channel.platform))
+        .acquire(channel.id, rate_limit::per_second(channel.platform))
         .await;
     let result = state.graph().send(&token, &request).await;
     Ok(match result {
@@ -273,7 +265,7 @@ fn reconcile(job: &ClaimedJob, channel: &Channel, message: &Message) -> Option<O
             uncertain: true,
         });
     }
-    let echoes = channel.platform != "WHATSAPP";
+    let echoes = channel.platform != Platform::WhatsApp;
     if echoes {
         tracing::info!(message.id = %message.id, "no echo confirmed an uncertain send; sending again");
         None
@@ -305,16 +297,16 @@ fn outcome_label(outcome: &Outcome) -> String {
 
 async fn record(state: &AppState, job: &ClaimedJob, outcome: Outcome) -> anyhow::Result<()> {
     let mut conn = state.conn().await?;
-    let events = conn
+    let committed = conn
         .transaction(async |conn| {
             let mut outbox = Outbox::default();
             match outcome {
                 Outcome::Sent(sent) => {
                     record_sent(conn, job, &sent.external_id, &mut outbox).await?;
-                    outbound_jobs::finish(conn, job.id, job.lease_id, "DONE", None).await?;
+                    outbound_jobs::finish(conn, job.id, job.lease_id, JobState::Done, None).await?;
                 }
                 Outcome::AlreadySent => {
-                    outbound_jobs::finish(conn, job.id, job.lease_id, "DONE", None).await?;
+                    outbound_jobs::finish(conn, job.id, job.lease_id, JobState::Done, None).await?;
                 }
                 Outcome::Retry {
                     delay,
@@ -332,17 +324,23 @@ async fn record(state: &AppState, job: &ClaimedJob, outcome: Outcome) -> anyhow:
                     .await?;
                 }
                 Outcome::Failed { code, reason } => {
-                    if outbound_jobs::finish(conn, job.id, job.lease_id, "FAILED", Some(&reason))
-                        .await?
+                    if outbound_jobs::finish(
+                        conn,
+                        job.id,
+                        job.lease_id,
+                        JobState::Failed,
+                        Some(&reason),
+                    )
+                    .await?
                     {
                         fail_message(conn, job, code, &reason, &mut outbox).await?;
                     }
                 }
             }
-            outbox.flush(conn).await
+            outbox.commit(conn, ()).await
         })
         .await?;
-    outbox::publish(state, events);
+    state.publish(committed);
     Ok(())
 }
 
@@ -355,20 +353,14 @@ async fn record_sent(
     external_id: &str,
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<()> {
-    let Some(message) = messages::find_many(conn, &[job.message_id])
-        .await?
-        .into_iter()
-        .next()
-    else {
-        return Ok(());
-    };
-    let mut best = "SENT".to_owned();
+    let message = messages::get(conn, job.message_id).await?;
+    let mut best = MessageStatus::Sent;
     if let Some(twin) = messages::find_by_external_id(conn, job.channel_id, external_id).await?
         && twin.id != message.id
     {
         // The echo beat us and was recorded as a message typed outside the inbox.
-        if let Some(next) = status::advance(&best, &twin.status) {
-            best = next.to_owned();
+        if let Some(next) = status::advance(best, twin.status) {
+            best = next;
         }
         messages::delete(conn, twin.id).await?;
         outbox.message(
@@ -382,18 +374,18 @@ async fn record_sent(
     let hint = status_hints::take(conn, job.channel_id, external_id).await?;
     let (mut error_code, mut error_message) = (None, None);
     if let Some(hint) = hint
-        && let Some(next) = status::advance(&best, &hint.status)
+        && let Some(next) = status::advance(best, hint.status)
     {
-        best = next.to_owned();
+        best = next;
         error_code = hint.error_code;
         error_message = hint.error_message;
     }
-    let Some(next) = status::advance(&message.status, &best) else {
+    let Some(next) = status::advance(message.status, best) else {
         return Ok(());
     };
     let changes = MessageChanges {
         external_id: Some(Some(external_id.to_owned())),
-        status: Some(next.to_owned()),
+        status: Some(next),
         error_code: Some(error_code),
         error_message: Some(error_message),
         ..Default::default()
@@ -409,17 +401,11 @@ async fn fail_message(
     reason: &str,
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<()> {
-    let Some(message) = messages::find_many(conn, &[job.message_id])
-        .await?
-        .into_iter()
-        .next()
-    else {
-        return Ok(());
-    };
+    let message = messages::get(conn, job.message_id).await?;
     updates::advance(
         conn,
         &message,
-        "FAILED",
+        MessageStatus::Failed,
         Some((code, Some(reason.to_owned()))),
         outbox,
     )

@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::crypto::aad;
-use crate::db::channels;
+use crate::crypto::{SecretBox, aad};
 use crate::db::ids::ChannelId;
-use crate::state::AppState;
+use crate::db::{Pool, channels};
 
 /// How long a looked-up secret is trusted.
 pub const TTL: Duration = Duration::from_secs(5);
@@ -38,24 +37,25 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    /// The key of a live channel, `None` when there is no such channel.
+    /// The key of a live channel (read from `pool`, opened with `secrets`), `None` when
+    /// there is no such channel.
     pub async fn get(
         &self,
-        state: &AppState,
+        pool: &Pool,
+        secrets: &SecretBox,
         id: ChannelId,
     ) -> Result<Option<Arc<ChannelKey>>, KeyError> {
         if let Some(key) = self.cached(id) {
             return Ok(Some(key));
         }
-        let mut conn = state.conn().await.map_err(|e| KeyError(e.to_string()))?;
+        let mut conn = pool.get().await.map_err(|e| KeyError(e.to_string()))?;
         let Some(channel) = channels::find_live(&mut conn, id)
             .await
             .map_err(|e| KeyError(e.to_string()))?
         else {
             return Ok(None);
         };
-        let app_secret = state
-            .secrets()
+        let app_secret = secrets
             .open(&channel.app_secret_enc, &aad(channel.id.0, "app_secret"))
             .map_err(|e| KeyError(e.to_string()))?;
         let key = Arc::new(ChannelKey {

@@ -6,16 +6,17 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Interval, Text};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel::QueryResult;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use futures_util::FutureExt as _;
 
 use super::meta::{self, Delivery};
 use crate::db::channels::{self, Channel};
-use crate::db::ids::ChannelId;
+use crate::db::enums::ChannelStatus;
+use crate::db::webhook_events::{self, ClaimedDelivery};
 use crate::inbox::ingest::{self, Routed};
-use crate::inbox::outbox::{self, Outbox};
+use crate::inbox::outbox::Outbox;
+use crate::jobs::WorkerConfig;
 use crate::jobs::backoff::Backoff;
 use crate::state::AppState;
 
@@ -26,30 +27,15 @@ pub const LEASE: Duration = Duration::from_secs(60);
 /// Attempts before a delivery is parked.
 pub const MAX_ATTEMPTS: i32 = 10;
 
-/// A delivery claimed for processing.
-#[derive(Debug, QueryableByName)]
-pub struct Claimed {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
-    channel_id: Option<ChannelId>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Bytea>)]
-    secret_fingerprint: Option<Vec<u8>>,
-    #[diesel(sql_type = diesel::sql_types::Bytea)]
-    body: Vec<u8>,
-    #[diesel(sql_type = Integer)]
-    attempts: i32,
-}
-
 /// Deliveries applied together in one transaction (a failing group is retried one
 /// delivery at a time, so a poison delivery only ever fails alone).
 pub const GROUP_SIZE: usize = 20;
 
-/// Claims and processes one batch; returns how many deliveries it handled.
-pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
+/// Claims and processes one batch as `worker`; returns how many deliveries it handled.
+pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result<usize> {
     let claimed = {
         let mut conn = state.conn().await?;
-        claim(&mut conn, BATCH_SIZE).await?
+        webhook_events::claim(&mut conn, BATCH_SIZE, LEASE).await?
     };
     let count = claimed.len();
     let mut parsed = Vec::with_capacity(count);
@@ -59,23 +45,23 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
             Err(e) => {
                 // Retrying cannot fix a body that is not a Meta delivery: park it at once.
                 let mut conn = state.conn().await?;
-                park(&mut conn, delivery.id, &e.to_string()).await?;
+                webhook_events::park(&mut conn, delivery.id, &e.to_string(), &worker.id).await?;
                 state.metrics().webhook_parked();
                 tracing::warn!(webhook.id = delivery.id, error = %e, "unparseable webhook delivery parked");
             }
         }
     }
     for group in parsed.chunks(GROUP_SIZE) {
-        if guarded(apply_group(state, group)).await.is_ok() {
+        if guarded(apply_group(state, worker, group)).await.is_ok() {
             group
                 .iter()
                 .for_each(|_| state.metrics().webhook_processed());
             continue;
         }
         for single in group {
-            match guarded(apply_group(state, std::slice::from_ref(single))).await {
+            match guarded(apply_group(state, worker, std::slice::from_ref(single))).await {
                 Ok(()) => state.metrics().webhook_processed(),
-                Err(failure) => record_failure(state, &single.0, &failure).await?,
+                Err(failure) => record_failure(state, worker, &single.0, &failure).await?,
             }
         }
     }
@@ -93,10 +79,15 @@ async fn guarded(
     }
 }
 
-async fn record_failure(state: &AppState, delivery: &Claimed, failure: &str) -> anyhow::Result<()> {
+async fn record_failure(
+    state: &AppState,
+    worker: &WorkerConfig,
+    delivery: &ClaimedDelivery,
+    failure: &str,
+) -> anyhow::Result<()> {
     let (id, attempts) = (delivery.id, delivery.attempts);
     let mut conn = state.conn().await?;
-    if retry_or_park(&mut conn, id, attempts, failure).await? {
+    if retry_or_park(&mut conn, worker, id, attempts, failure).await? {
         state.metrics().webhook_parked();
         tracing::error!(webhook.id = id, attempts, error = %failure, "webhook delivery parked after {attempts} attempts");
     } else {
@@ -106,27 +97,13 @@ async fn record_failure(state: &AppState, delivery: &Claimed, failure: &str) -> 
     Ok(())
 }
 
-/// Claims up to `limit` due deliveries with a lease, skipping rows other workers hold.
-async fn claim(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Claimed>> {
-    diesel::sql_query(
-        "UPDATE webhook_events SET locked_until = now() + $2, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM webhook_events \
-                      WHERE state = 'PENDING' AND run_at <= now() \
-                        AND (locked_until IS NULL OR locked_until < now()) \
-                      ORDER BY run_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, channel_id, secret_fingerprint, body, attempts",
-    )
-    .bind::<BigInt, _>(limit)
-    .bind::<Interval, _>(diesel::data_types::PgInterval::from_microseconds(
-        LEASE.as_micros() as i64,
-    ))
-    .load(conn)
-    .await
-}
-
 /// Applies a group of parsed deliveries in one transaction that also marks them all
 /// processed; nothing is applied unless all of them are.
-async fn apply_group(state: &AppState, group: &[(Claimed, Delivery)]) -> anyhow::Result<()> {
+async fn apply_group(
+    state: &AppState,
+    worker: &WorkerConfig,
+    group: &[(ClaimedDelivery, Delivery)],
+) -> anyhow::Result<()> {
     let mut conn = state.conn().await?;
     let channels = route_candidates(&mut conn, group.iter().map(|(_, d)| d)).await?;
     let routed: Vec<Routed<'_>> = group
@@ -134,37 +111,38 @@ async fn apply_group(state: &AppState, group: &[(Claimed, Delivery)]) -> anyhow:
         .flat_map(|(claimed, delivery)| route(delivery, &channels, claimed))
         .collect();
     let ids: Vec<i64> = group.iter().map(|(claimed, _)| claimed.id).collect();
-    let events = conn
+    let applied = conn
         .transaction(async |conn| {
             let mut outbox = Outbox::default();
             ingest::apply(conn, &routed, &mut outbox).await?;
-            let marked = diesel::sql_query(
-                "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), locked_until = NULL, \
-                 last_error = NULL, processed_by = $2 WHERE id = ANY($1) AND state = 'PENDING'",
-            )
-            .bind::<diesel::sql_types::Array<BigInt>, _>(&ids)
-            .bind::<Text, _>(crate::jobs::worker_id())
-            .execute(conn)
-            .await?;
+            let marked = webhook_events::mark_processed(conn, &ids, &worker.id).await?;
             if marked != ids.len() {
                 // Another worker finished some of them after our lease ran out.
-                return Err(diesel::result::Error::RollbackTransaction);
+                return Err(ApplyError::FinishedElsewhere);
             }
-            outbox.flush(conn).await
+            Ok(outbox.commit(conn, ()).await?)
         })
         .await;
-    match events {
-        Ok(events) => {
-            outbox::publish(state, events);
+    match applied {
+        Ok(committed) => {
+            state.publish(committed);
             Ok(())
         }
         // A single delivery finished elsewhere: its result stands.
-        Err(diesel::result::Error::RollbackTransaction) if group.len() == 1 => Ok(()),
-        Err(diesel::result::Error::RollbackTransaction) => {
-            anyhow::bail!("part of the group was finished elsewhere")
-        }
+        Err(ApplyError::FinishedElsewhere) if group.len() == 1 => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Why applying a group did not commit.
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    /// Another worker marked some of the group processed after our lease ran out.
+    #[error("part of the group was finished elsewhere")]
+    FinishedElsewhere,
+    /// The database refused.
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
 }
 
 /// Live channels named by the entries of these deliveries.
@@ -172,12 +150,12 @@ async fn route_candidates<'a>(
     conn: &mut AsyncPgConnection,
     deliveries: impl Iterator<Item = &'a Delivery>,
 ) -> QueryResult<Vec<Channel>> {
-    let mut wanted: std::collections::BTreeMap<&'static str, Vec<String>> = Default::default();
+    let mut wanted: std::collections::BTreeMap<meta::Platform, Vec<String>> = Default::default();
     for delivery in deliveries {
         let Some(platform) = delivery.platform else {
             continue;
         };
-        let accounts = wanted.entry(platform.as_str()).or_default();
+        let accounts = wanted.entry(platform).or_default();
         accounts.extend(
             delivery
                 .entries
@@ -203,7 +181,7 @@ async fn route_candidates<'a>(
 fn route<'a>(
     delivery: &'a Delivery,
     channels: &'a [Channel],
-    claimed: &Claimed,
+    claimed: &ClaimedDelivery,
 ) -> Vec<Routed<'a>> {
     if delivery.platform.is_none() {
         tracing::info!(webhook.id = claimed.id, object = %delivery.object, "delivery for an object we do not handle skipped");
@@ -213,12 +191,12 @@ fn route<'a>(
         .iter()
         .filter_map(|entry| {
             let channel = channels.iter().find(|c| {
-                delivery.platform.is_some_and(|p| p.as_str() == c.platform)
+                delivery.platform == Some(c.platform)
                     && c.external_account_id == entry.account_id
                     && claimed.secret_fingerprint.as_ref().is_none_or(|fp| *fp == c.app_secret_fingerprint)
             });
             match channel {
-                Some(channel) if channel.status == "DISABLED" => {
+                Some(channel) if channel.status == ChannelStatus::Disabled => {
                     tracing::info!(webhook.id = claimed.id, channel.id = %channel.id, "entry for a disabled channel skipped");
                     None
                 }
@@ -241,44 +219,18 @@ fn route<'a>(
 /// parked.
 async fn retry_or_park(
     conn: &mut AsyncPgConnection,
+    worker: &WorkerConfig,
     id: i64,
     attempts: i32,
     error: &str,
 ) -> QueryResult<bool> {
     if attempts >= MAX_ATTEMPTS {
-        park(conn, id, error).await?;
+        webhook_events::park(conn, id, error, &worker.id).await?;
         return Ok(true);
     }
     let delay = Backoff::INBOUND.delay(u32::try_from(attempts).unwrap_or(1));
-    diesel::sql_query(
-        "UPDATE webhook_events SET run_at = now() + $2, locked_until = NULL, last_error = $3 \
-         WHERE id = $1 AND state = 'PENDING'",
-    )
-    .bind::<BigInt, _>(id)
-    .bind::<Interval, _>(diesel::data_types::PgInterval::from_microseconds(
-        delay.as_micros() as i64,
-    ))
-    .bind::<Text, _>(truncate(error))
-    .execute(conn)
-    .await?;
+    webhook_events::retry_later(conn, id, delay, error).await?;
     Ok(false)
-}
-
-async fn park(conn: &mut AsyncPgConnection, id: i64, error: &str) -> QueryResult<()> {
-    diesel::sql_query(
-        "UPDATE webhook_events SET state = 'PARKED', locked_until = NULL, last_error = $2, processed_at = now(), \
-         processed_by = $3 WHERE id = $1 AND state = 'PENDING'",
-    )
-    .bind::<BigInt, _>(id)
-    .bind::<Text, _>(truncate(error))
-    .bind::<Text, _>(crate::jobs::worker_id())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-fn truncate(error: &str) -> String {
-    error.chars().take(2000).collect()
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -287,23 +239,4 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
-}
-
-/// Deliveries waiting (due or not) and the age in seconds of the oldest due one.
-pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
-    crate::db::queue_backlog(conn, "webhook_events", "received_at").await
-}
-
-/// Deliveries parked for operators.
-pub async fn parked(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct Parked {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let p: Parked =
-        diesel::sql_query("SELECT count(*) AS n FROM webhook_events WHERE state = 'PARKED'")
-            .get_result(conn)
-            .await?;
-    Ok(p.n)
 }

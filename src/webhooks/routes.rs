@@ -79,7 +79,11 @@ pub async fn receive_channel(
     let Some(id) = ChannelId::parse(&channel_id) else {
         return StatusCode::NOT_FOUND;
     };
-    let key = match state.webhook_keys().get(&state, id).await {
+    let key = match state
+        .webhook_keys()
+        .get(state.pool(), state.secrets(), id)
+        .await
+    {
         Ok(Some(key)) => key,
         Ok(None) => return StatusCode::NOT_FOUND,
         Err(e) => {

@@ -304,9 +304,12 @@ async fn with_a_flaky_meta_every_reply_ends_sent_or_failed_and_none_is_sent_twic
         .await;
     }
     for _ in 0..30 {
-        while delightchat::outbound::sender::run_once(&app.state)
-            .await
-            .unwrap()
+        while delightchat::outbound::sender::run_once(
+            &app.state,
+            &delightchat::jobs::WorkerConfig::for_this_process(),
+        )
+        .await
+        .unwrap()
             > 0
         {}
         if app

@@ -168,29 +168,35 @@ async fn events_committed_during_a_replay_are_neither_lost_nor_doubled() {
             for _ in 0..50 {
                 let mut conn = app_state.conn().await.unwrap();
                 use diesel_async::AsyncConnection as _;
-                let events = conn
+                let committed = conn
                     .transaction(async |conn| {
                         let mut outbox = delightchat::inbox::outbox::Outbox::default();
                         outbox.notification(
                             org,
-                            delightchat::db::events::EventKind::NotificationRead,
+                            delightchat::db::enums::EventKind::NotificationRead,
                             user,
                             delightchat::db::ids::NotificationId::new(),
                             None,
                         );
-                        outbox.flush(conn).await
+                        outbox.commit(conn, ()).await
                     })
                     .await
                     .unwrap();
-                delightchat::inbox::outbox::publish(&app_state, events);
+                app_state.publish(committed);
                 let _ = w;
             }
         })
     });
     let writers: Vec<_> = writers.collect();
-    let mut stream = delightchat::events::stream::open(app.state.clone(), org, user, Some(0))
-        .await
-        .unwrap();
+    let mut stream = delightchat::events::stream::open(
+        app.state.pool().clone(),
+        app.state.bus_handle(),
+        org,
+        user,
+        Some(0),
+    )
+    .await
+    .unwrap();
     let mut seqs = Vec::new();
     while seqs.len() < 200 {
         let event = tokio::time::timeout(Duration::from_secs(20), stream.next())
@@ -220,9 +226,15 @@ async fn a_redis_outage_mid_stream_loses_nothing() {
     let channel = a.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
     let org = OrgId::parse(&admin.org_id).unwrap();
     let user = delightchat::db::ids::UserId::parse(&admin.user_id).unwrap();
-    let mut stream = delightchat::events::stream::open(b.state.clone(), org, user, None)
-        .await
-        .unwrap();
+    let mut stream = delightchat::events::stream::open(
+        b.state.pool().clone(),
+        b.state.bus_handle(),
+        org,
+        user,
+        None,
+    )
+    .await
+    .unwrap();
 
     proxy.cut();
     for name in ["ig_dm_text", "ig_dm_image", "ig_story_reply"] {

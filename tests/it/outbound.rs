@@ -89,9 +89,12 @@ impl Setup {
     }
 
     async fn drain_outbound(&self) {
-        while delightchat::outbound::sender::run_once(&self.app.state)
-            .await
-            .unwrap()
+        while delightchat::outbound::sender::run_once(
+            &self.app.state,
+            &delightchat::jobs::WorkerConfig::for_this_process(),
+        )
+        .await
+        .unwrap()
             > 0
         {}
     }
@@ -545,10 +548,14 @@ async fn a_crash_between_claim_and_send_is_recovered_without_sending_twice() {
     let id = queued["id"].as_str().unwrap().to_owned();
     // A worker claims the job and dies: its lease runs out.
     let mut conn = s.app.db.connect().await;
-    let claimed =
-        delightchat::db::outbound_jobs::claim(&mut conn, 10, std::time::Duration::from_secs(60))
-            .await
-            .unwrap();
+    let claimed = delightchat::db::outbound_jobs::claim(
+        &mut conn,
+        10,
+        std::time::Duration::from_secs(60),
+        "test-worker",
+    )
+    .await
+    .unwrap();
     assert_eq!(claimed.len(), 1);
     s.app
         .execute("UPDATE outbound_jobs SET locked_until = now() - interval '1 second'")
@@ -748,9 +755,15 @@ async fn every_status_change_is_a_live_event() {
         .await;
     let org = delightchat::db::ids::OrgId::parse(&s.admin.org_id).unwrap();
     let user = delightchat::db::ids::UserId::parse(&s.admin.user_id).unwrap();
-    let mut stream = delightchat::events::stream::open(s.app.state.clone(), org, user, None)
-        .await
-        .unwrap();
+    let mut stream = delightchat::events::stream::open(
+        s.app.state.pool().clone(),
+        s.app.state.bus_handle(),
+        org,
+        user,
+        None,
+    )
+    .await
+    .unwrap();
     let queued = s.send_ok(&ticket, json!({"text": "hello"})).await;
     s.drain_outbound().await;
     let mut statuses = Vec::new();
@@ -764,7 +777,7 @@ async fn every_status_change_is_a_live_event() {
         if let Some(m) = &event.snapshot.message
             && m.id.to_string() == queued["id"].as_str().unwrap()
         {
-            statuses.push(m.status.clone());
+            statuses.push(m.status.to_string());
         }
     }
     assert_eq!(statuses, vec!["QUEUED", "SENT"]);

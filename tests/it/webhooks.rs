@@ -214,9 +214,10 @@ async fn replays_and_concurrent_duplicates_end_in_one_of_everything() {
         assert_eq!(status, StatusCode::OK);
     }
     let state = i.app.state.clone();
+    let worker = delightchat::jobs::WorkerConfig::for_this_process();
     let (a, b) = tokio::join!(
-        delightchat::webhooks::processor::run_once(&state),
-        delightchat::webhooks::processor::run_once(&state)
+        delightchat::webhooks::processor::run_once(&state, &worker),
+        delightchat::webhooks::processor::run_once(&state, &worker)
     );
     a.unwrap();
     b.unwrap();

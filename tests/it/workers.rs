@@ -21,7 +21,7 @@ async fn a_worker_in_another_instance_picks_up_a_delivery_and_publishes_it() {
     let org = delightchat::db::ids::OrgId::parse(&admin.org_id).unwrap();
     let mut events = worker.bus().subscribe(org).await;
     let (stop, stopped) = oneshot::channel::<()>();
-    let workers = tokio::spawn(delightchat::jobs::run_workers(worker.clone(), async {
+    let workers = tokio::spawn(delightchat::workers::run(worker.clone(), async {
         let _ = stopped.await;
     }));
 
@@ -36,7 +36,7 @@ async fn a_worker_in_another_instance_picks_up_a_delivery_and_publishes_it() {
             .await
             .expect("no event in time")
             .unwrap();
-        kinds.push(event.event.kind.clone());
+        kinds.push(event.event.kind.to_string());
     }
     assert!(kinds.contains(&"TICKET_CREATED".to_owned()), "{kinds:?}");
     assert_eq!(

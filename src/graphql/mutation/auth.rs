@@ -38,7 +38,7 @@ impl AuthMutation {
             email: input.email,
             password: input.password,
         };
-        let (session, _org) = auth::signup(state(ctx)?, request).await?;
+        let (session, _org) = auth::signup(&state(ctx)?.auth(), request).await?;
         Ok(AuthPayload(session))
     }
 
@@ -51,7 +51,7 @@ impl AuthMutation {
     ) -> Result<AuthPayload> {
         take_auth_attempt(ctx)?;
         Ok(AuthPayload(
-            auth::login(state(ctx)?, &email, password).await?,
+            auth::login(&state(ctx)?.auth(), &email, password).await?,
         ))
     }
 
@@ -63,7 +63,7 @@ impl AuthMutation {
     ) -> Result<AuthPayload> {
         take_auth_attempt(ctx)?;
         Ok(AuthPayload(
-            auth::refresh_session(state(ctx)?, &token).await?,
+            auth::refresh_session(&state(ctx)?.auth(), &token).await?,
         ))
     }
 }

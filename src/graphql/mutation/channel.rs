@@ -3,11 +3,11 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use crate::db::channels;
+use crate::db::enums::Platform;
 use crate::db::ids::{ChannelId, OrgId};
 use crate::error::AppError;
 use crate::graphql::context::{admin, state};
 use crate::graphql::types::channel::Channel;
-use crate::graphql::types::enums::Platform;
 use crate::graphql::types::parse_id;
 use crate::inbox::channels::{self as channel_ops, ChannelUpdate, NewChannel};
 
@@ -74,7 +74,7 @@ impl ChannelMutation {
         let org = parse_id(&org_id, OrgId::parse)?;
         admin(ctx, org).await?;
         let new = NewChannel {
-            platform: input.platform.as_db(),
+            platform: input.platform,
             name: input.name,
             external_account_id: input.external_account_id,
             access_token: input.access_token,
@@ -82,7 +82,11 @@ impl ChannelMutation {
             verify_token: input.verify_token,
             human_agent_enabled: input.human_agent_enabled,
         };
-        Ok(Channel(channel_ops::create(state(ctx)?, org, new).await?))
+        let state = state(ctx)?;
+        let mut conn = state.conn().await?;
+        Ok(Channel(
+            channel_ops::create(&mut conn, state.secrets(), org, new).await?,
+        ))
     }
 
     /// Renames a channel, rotates its secrets or turns it on or off.
@@ -104,8 +108,10 @@ impl ChannelMutation {
             enabled: input.enabled,
             human_agent_enabled: input.human_agent_enabled,
         };
+        let state = state(ctx)?;
+        let mut conn = state.conn().await?;
         Ok(Channel(
-            channel_ops::update(state(ctx)?, org, id, update).await?,
+            channel_ops::update(&mut conn, state.secrets(), org, id, update).await?,
         ))
     }
 

@@ -2,14 +2,13 @@
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
+use crate::db::enums::AttachmentType;
 use crate::db::ids::{MessageId, OrgId, TicketId};
 use crate::error::AppError;
 use crate::graphql::context::{member, state, viewer};
-use crate::graphql::types::enums::AttachmentType;
 use crate::graphql::types::message::Message;
 use crate::graphql::types::parse_id;
 use crate::inbox::replies::{self, Reply};
-use crate::webhooks::meta::AttachmentKind;
 
 /// A reply (or internal note) to send on a ticket.
 #[derive(InputObject)]
@@ -76,9 +75,13 @@ impl MessageMutation {
             private_note: input.private_note,
             client_key: input.client_message_id,
         };
-        Ok(Message(
-            replies::send(state(ctx)?, org, ticket, author, reply).await?,
-        ))
+        let state = state(ctx)?;
+        let mut conn = state.conn().await?;
+        let message = state.publish(replies::send(&mut conn, org, ticket, author, reply).await?);
+        if !message.is_private_note {
+            state.wakeups().outbound.notify_waiters();
+        }
+        Ok(Message(message))
     }
 
     /// Sends a FAILED reply again.
@@ -91,16 +94,20 @@ impl MessageMutation {
         let org = parse_id(&org_id, OrgId::parse)?;
         let id = parse_id(&message_id, MessageId::parse)?;
         member(ctx, org).await?;
-        Ok(Message(replies::retry(state(ctx)?, org, id).await?))
+        let state = state(ctx)?;
+        let mut conn = state.conn().await?;
+        let message = state.publish(replies::retry(&mut conn, org, id).await?);
+        state.wakeups().outbound.notify_waiters();
+        Ok(Message(message))
     }
 }
 
-fn sendable(kind: AttachmentType) -> Result<AttachmentKind, AppError> {
+fn sendable(kind: AttachmentType) -> Result<AttachmentType, AppError> {
     match kind {
-        AttachmentType::Image => Ok(AttachmentKind::Image),
-        AttachmentType::Video => Ok(AttachmentKind::Video),
-        AttachmentType::Audio => Ok(AttachmentKind::Audio),
-        AttachmentType::File => Ok(AttachmentKind::File),
+        AttachmentType::Image
+        | AttachmentType::Video
+        | AttachmentType::Audio
+        | AttachmentType::File => Ok(kind),
         _ => Err(AppError::bad_input(
             "attachmentType must be IMAGE, VIDEO, AUDIO or FILE",
         )),

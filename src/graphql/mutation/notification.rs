@@ -27,8 +27,10 @@ impl NotificationMutation {
         let id = parse_id(&id, NotificationId::parse)?;
         member(ctx, org).await?;
         let user = viewer(ctx)?.user_id;
-        let read = notification_ops::mark_read(state(ctx)?, org, user, Some(id)).await?;
-        let row: Option<notifications::Notification> = read.into_iter().next();
+        let state = state(ctx)?;
+        let mut conn = state.conn().await?;
+        let read = notification_ops::mark_read(&mut conn, org, user, Some(id)).await?;
+        let row: Option<notifications::Notification> = state.publish(read).into_iter().next();
         Ok(Notification(row.ok_or(AppError::NotFound)?))
     }
 
@@ -37,7 +39,9 @@ impl NotificationMutation {
         let org = parse_id(&org_id, OrgId::parse)?;
         member(ctx, org).await?;
         let user = viewer(ctx)?.user_id;
-        let read = notification_ops::mark_read(state(ctx)?, org, user, None).await?;
-        Ok(i32::try_from(read.len()).unwrap_or(i32::MAX))
+        let state = state(ctx)?;
+        let mut conn = state.conn().await?;
+        let read = notification_ops::mark_read(&mut conn, org, user, None).await?;
+        Ok(i32::try_from(state.publish(read).len()).unwrap_or(i32::MAX))
     }
 }

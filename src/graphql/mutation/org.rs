@@ -5,11 +5,11 @@ use chrono::Utc;
 use diesel_async::AsyncConnection as _;
 
 use crate::auth::{check_password, non_blank, normalize_email};
+use crate::db::enums::Role;
 use crate::db::ids::{OrgId, UserId};
 use crate::db::{orgs, users};
 use crate::error::AppError;
 use crate::graphql::context::{admin, state};
-use crate::graphql::types::enums::Role;
 use crate::graphql::types::parse_id;
 use crate::graphql::types::user::Membership;
 
@@ -65,7 +65,7 @@ impl OrgMutation {
                 created_at: Utc::now(),
             }),
         };
-        let role = orgs::Role::from(input.role);
+        let role = input.role;
         let membership = conn
             .transaction(async |conn| {
                 let user_id = match &new_user {
@@ -73,18 +73,19 @@ impl OrgMutation {
                     // Created concurrently by someone else, or existing: use that account.
                     _ => match users::find_by_email(conn, &email).await? {
                         Some(user) => user.id,
-                        None => return Ok(Err(AppError::NotFound)),
+                        None => return Err(AppError::NotFound),
                     },
                 };
                 if !orgs::add_member(conn, org, user_id, role).await? {
-                    return Ok(Err(AppError::bad_input(
+                    return Err(AppError::bad_input(
                         "this person is already a member of the org",
-                    )));
+                    ));
                 }
-                let membership = orgs::membership(conn, org, user_id).await?;
-                Ok::<_, diesel::result::Error>(membership.ok_or(AppError::NotFound))
+                orgs::membership(conn, org, user_id)
+                    .await?
+                    .ok_or(AppError::NotFound)
             })
-            .await??;
+            .await?;
         tracing::info!(org.id = %org, user.id = %membership.user_id, "added member");
         Ok(Membership(membership))
     }

@@ -2,10 +2,10 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 
+use crate::db::enums::{TicketPriority, TicketStatus};
 use crate::db::ids::{CustomerId, OrgId, TicketId, UserId};
 use crate::graphql::context::{member, state, viewer};
 use crate::graphql::types::customer::Customer;
-use crate::graphql::types::enums::{TicketPriority, TicketStatus};
 use crate::graphql::types::parse_id;
 use crate::graphql::types::ticket::Ticket;
 use crate::inbox::tickets::TicketUpdate;
@@ -45,14 +45,15 @@ impl TicketMutation {
             MaybeUndefined::Value(user) => Some(Some(parse_id(&user, UserId::parse)?)),
         };
         let update = TicketUpdate {
-            status: input.status.map(TicketStatus::as_db),
-            priority: input.priority.map(TicketPriority::as_db),
+            status: input.status,
+            priority: input.priority,
             assignee,
         };
         let actor = viewer(ctx)?.user_id;
-        Ok(Ticket(
-            ticket_ops::update(state(ctx)?, org, id, actor, update).await?,
-        ))
+        let state = state(ctx)?;
+        let mut conn = state.conn().await?;
+        let updated = ticket_ops::update(&mut conn, org, id, actor, update).await?;
+        Ok(Ticket(state.publish(updated)))
     }
 
     /// Marks every message of the ticket read for the caller (its unreadCount becomes 0).
@@ -61,8 +62,9 @@ impl TicketMutation {
         let id = parse_id(&id, TicketId::parse)?;
         member(ctx, org).await?;
         let user = viewer(ctx)?.user_id;
+        let mut conn = state(ctx)?.conn().await?;
         Ok(Ticket(
-            ticket_ops::mark_read(state(ctx)?, org, id, user).await?,
+            ticket_ops::mark_read(&mut conn, org, id, user).await?,
         ))
     }
 
@@ -78,8 +80,9 @@ impl TicketMutation {
         let target = parse_id(&target_id, CustomerId::parse)?;
         let source = parse_id(&source_id, CustomerId::parse)?;
         member(ctx, org).await?;
-        Ok(Customer(
-            customer_ops::merge(state(ctx)?, org, target, source).await?,
-        ))
+        let state = state(ctx)?;
+        let mut conn = state.conn().await?;
+        let merged = customer_ops::merge(&mut conn, org, target, source).await?;
+        Ok(Customer(state.publish(merged)))
     }
 }

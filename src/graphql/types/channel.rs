@@ -4,10 +4,10 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::enums::{ChannelStatus, Platform};
 use super::to_id;
 use crate::crypto::aad;
 use crate::db::channels;
+use crate::db::enums::{ChannelStatus, Platform};
 use crate::error::AppError;
 use crate::graphql::context::{admin, state};
 
@@ -21,7 +21,7 @@ impl Channel {
     }
 
     async fn platform(&self) -> Result<Platform> {
-        Ok(Platform::from_db(&self.0.platform)?)
+        Ok(self.0.platform)
     }
 
     async fn name(&self) -> &str {
@@ -34,7 +34,7 @@ impl Channel {
     }
 
     async fn status(&self) -> Result<ChannelStatus> {
-        Ok(ChannelStatus::from_db(&self.0.status)?)
+        Ok(self.0.status)
     }
 
     /// Why the channel is not ACTIVE (e.g. Meta rejected its token).

@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::channel::Channel;
-use super::enums::Platform;
 use super::ticket::{self, Ticket};
 use super::to_id;
+use crate::db::enums::Platform;
 use crate::db::{customers, tickets};
 use crate::graphql::connection::complexity;
 use crate::graphql::loaders::{IdentitiesOf, Loaders};
@@ -72,7 +72,7 @@ pub struct CustomerIdentity(pub customers::Identity);
 #[Object]
 impl CustomerIdentity {
     async fn platform(&self) -> Result<Platform> {
-        Ok(Platform::from_db(&self.0.platform)?)
+        Ok(self.0.platform)
     }
 
     /// IGSID, PSID, WhatsApp id or business-scoped user id.

@@ -25,7 +25,7 @@ impl InboxEvent {
     /// `MESSAGE_ADDED`, `MESSAGE_UPDATED`, `TICKET_CREATED`, `TICKET_UPDATED`,
     /// `NOTIFICATION_ADDED` or `NOTIFICATION_READ`.
     async fn kind(&self) -> &str {
-        &self.0.event.kind
+        self.0.event.kind.as_str()
     }
 
     /// When it committed.

@@ -4,10 +4,10 @@ use async_graphql::{Context, ID, Json, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::customer::Customer;
-use super::enums::{AttachmentType, AuthorType, MessageDirection, MessageKind, MessageStatus};
 use super::ticket::Ticket;
 use super::to_id;
 use super::user::User;
+use crate::db::enums::{AttachmentType, AuthorType, MessageDirection, MessageKind, MessageStatus};
 use crate::db::{messages, tickets};
 use crate::graphql::loaders::{AttachmentsOf, Loaders, ReactionsOf};
 
@@ -27,11 +27,11 @@ impl Message {
     }
 
     async fn direction(&self) -> Result<MessageDirection> {
-        Ok(MessageDirection::from_db(&self.0.direction)?)
+        Ok(self.0.direction)
     }
 
     async fn kind(&self) -> Result<MessageKind> {
-        Ok(MessageKind::from_db(&self.0.kind)?)
+        Ok(self.0.kind)
     }
 
     /// Text or caption; `null` once the author unsent it.
@@ -40,7 +40,7 @@ impl Message {
     }
 
     async fn status(&self) -> Result<MessageStatus> {
-        Ok(MessageStatus::from_db(&self.0.status)?)
+        Ok(self.0.status)
     }
 
     /// Meta's error code when the send failed.
@@ -105,7 +105,7 @@ impl Message {
 
     async fn author(&self) -> Author {
         Author {
-            author_type: self.0.author_type.clone(),
+            author_type: self.0.author_type,
             user_id: self.0.author_user_id,
             customer_id: self.0.author_customer_id,
         }
@@ -144,7 +144,7 @@ pub struct Attachment(pub messages::Attachment);
 impl Attachment {
     #[graphql(name = "type")]
     async fn attachment_type(&self) -> Result<AttachmentType> {
-        Ok(AttachmentType::from_db(&self.0.type_)?)
+        Ok(self.0.type_)
     }
 
     /// The platform's own type name.
@@ -187,7 +187,7 @@ impl Reaction {
     }
 
     async fn reactor_type(&self) -> Result<AuthorType> {
-        Ok(AuthorType::from_db(&self.0.reactor_type)?)
+        Ok(self.0.reactor_type)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -197,7 +197,7 @@ impl Reaction {
 
 /// Who wrote a message.
 pub struct Author {
-    author_type: String,
+    author_type: AuthorType,
     user_id: Option<crate::db::ids::UserId>,
     customer_id: Option<crate::db::ids::CustomerId>,
 }
@@ -206,7 +206,7 @@ pub struct Author {
 impl Author {
     #[graphql(name = "type")]
     async fn author_type(&self) -> Result<AuthorType> {
-        Ok(AuthorType::from_db(&self.author_type)?)
+        Ok(self.author_type)
     }
 
     /// The agent, for messages sent from the inbox.

@@ -2,7 +2,6 @@
 
 pub mod channel;
 pub mod customer;
-pub mod enums;
 pub mod inbox_event;
 pub mod message;
 pub mod notification;

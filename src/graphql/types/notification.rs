@@ -3,10 +3,10 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::enums::NotificationType;
 use super::message::Message;
 use super::ticket::Ticket;
 use super::to_id;
+use crate::db::enums::NotificationType;
 use crate::db::notifications;
 use crate::graphql::loaders::Loaders;
 
@@ -21,7 +21,7 @@ impl Notification {
 
     #[graphql(name = "type")]
     async fn notification_type(&self) -> Result<NotificationType> {
-        Ok(NotificationType::from_db(&self.0.type_)?)
+        Ok(self.0.type_)
     }
 
     async fn ticket(&self, ctx: &Context<'_>) -> Result<Option<Ticket>> {

@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 
 use super::channel::Channel;
 use super::customer::Customer;
-use super::enums::{Platform, Role, TicketStatus};
 use super::notification::Notification;
 use super::ticket::{self, Ticket};
 use super::user::Membership;
 use super::{parse_id, to_id};
+use crate::db::enums::{Platform, Role, TicketStatus};
 use crate::db::ids::{ChannelId, CustomerId, TicketId, UserId};
 use crate::db::page::Keyset;
 use crate::db::{channels, customers, notifications, orgs, tickets};
@@ -21,12 +21,12 @@ use crate::graphql::context::{state, viewer};
 /// An organisation, as seen by one of its members.
 pub struct Org {
     row: orgs::Org,
-    role: orgs::Role,
+    role: Role,
 }
 
 impl Org {
     /// Wraps a row the caller was checked to be a member of, with their role.
-    pub fn new(row: orgs::Org, role: orgs::Role) -> Self {
+    pub fn new(row: orgs::Org, role: Role) -> Self {
         Self { row, role }
     }
 }
@@ -43,7 +43,7 @@ impl Org {
 
     /// The caller's role in this org.
     async fn viewer_role(&self) -> Role {
-        self.role.into()
+        self.role
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -82,7 +82,7 @@ impl Org {
     ) -> Result<Connection<String, Customer>> {
         let page = page_query(first, after, None, None, false)?;
         let filter = customers::CustomerFilter {
-            platform: platform.map(|p| p.as_db().to_owned()),
+            platform,
             search: search
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty()),
@@ -120,7 +120,7 @@ impl Org {
         after: Option<String>,
     ) -> Result<Connection<String, Ticket>> {
         let filter = tickets::TicketFilter {
-            status: status.map(|s| s.as_db().to_owned()),
+            status,
             channel_id: channel_id
                 .as_ref()
                 .map(|id| parse_id(id, ChannelId::parse))

@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 
 use super::channel::Channel;
 use super::customer::Customer;
-use super::enums::{TicketKind, TicketPriority, TicketStatus};
 use super::message::Message;
 use super::to_id;
 use super::user::User;
+use crate::db::enums::{TicketKind, TicketPriority, TicketStatus};
 use crate::db::ids::OrgId;
 use crate::db::page::Keyset;
 use crate::db::{messages, tickets};
@@ -53,15 +53,15 @@ impl Ticket {
     }
 
     async fn kind(&self) -> Result<TicketKind> {
-        Ok(TicketKind::from_db(&self.0.kind)?)
+        Ok(self.0.kind)
     }
 
     async fn status(&self) -> Result<TicketStatus> {
-        Ok(TicketStatus::from_db(&self.0.status)?)
+        Ok(self.0.status)
     }
 
     async fn priority(&self) -> Result<TicketPriority> {
-        Ok(TicketPriority::from_db(&self.0.priority)?)
+        Ok(self.0.priority)
     }
 
     /// For COMMENT tickets: the commented media id.

@@ -3,10 +3,10 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::enums::Role;
 use super::org::Org;
 use super::to_id;
 use crate::auth::Session;
+use crate::db::enums::Role;
 use crate::db::{orgs, users};
 use crate::graphql::context::{state, viewer};
 use crate::graphql::loaders::Loaders;
@@ -73,11 +73,11 @@ impl Membership {
     async fn org(&self, ctx: &Context<'_>) -> Result<Org> {
         let org = ctx.data::<Loaders>()?.load_one(self.0.org_id).await?;
         let org = org.ok_or("org not found")?;
-        Ok(Org::new(org, self.0.role()))
+        Ok(Org::new(org, self.0.role))
     }
 
     async fn role(&self) -> Role {
-        self.0.role().into()
+        self.0.role
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

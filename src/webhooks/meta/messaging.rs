@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Attachment, AttachmentKind, Contact, DeliveryStatus, EchoMessage, InboundMessage, MessageKind,
+    Attachment, AttachmentType, Contact, EchoMessage, InboundMessage, MessageKind, MessageStatus,
     NormalizedEvent, Platform, Reaction, ReadUpTo, StatusUpdate, Thread, context_value, id_string,
     insert_present, string, timestamp,
 };
@@ -223,7 +223,7 @@ fn message_kind(
         MessageKind::StoryReply
     } else if attachments
         .iter()
-        .any(|a| a.kind == AttachmentKind::StoryMention)
+        .any(|a| a.kind == AttachmentType::StoryMention)
     {
         MessageKind::StoryMention
     } else if !attachments.is_empty() {
@@ -262,7 +262,7 @@ fn lookup<'v>(attachment: &'v Value, key: &str) -> Option<&'v Value> {
         .or_else(|| attachment.get(key))
 }
 
-/// Maps one attachment; unknown or missing types become [`AttachmentKind::Unknown`].
+/// Maps one attachment; unknown or missing types become [`AttachmentType::Unknown`].
 fn attachment(v: &Value) -> Attachment {
     let raw_type = string(v.get("type")).unwrap_or_else(|| "unknown".to_owned());
     Attachment {
@@ -279,17 +279,17 @@ fn attachment(v: &Value) -> Attachment {
 }
 
 /// Normalizes an Instagram / Messenger attachment type.
-fn attachment_kind(raw_type: &str) -> AttachmentKind {
+fn attachment_kind(raw_type: &str) -> AttachmentType {
     match raw_type {
-        "image" => AttachmentKind::Image,
-        "video" => AttachmentKind::Video,
-        "audio" => AttachmentKind::Audio,
-        "file" => AttachmentKind::File,
-        "share" | "ig_post" | "fallback" => AttachmentKind::Share,
-        "story_mention" => AttachmentKind::StoryMention,
-        "reel" | "ig_reel" => AttachmentKind::Reel,
-        "sticker" => AttachmentKind::Sticker,
-        _ => AttachmentKind::Unknown,
+        "image" => AttachmentType::Image,
+        "video" => AttachmentType::Video,
+        "audio" => AttachmentType::Audio,
+        "file" => AttachmentType::File,
+        "share" | "ig_post" | "fallback" => AttachmentType::Share,
+        "story_mention" => AttachmentType::StoryMention,
+        "reel" | "ig_reel" => AttachmentType::Reel,
+        "sticker" => AttachmentType::Sticker,
+        _ => AttachmentType::Unknown,
     }
 }
 
@@ -306,9 +306,9 @@ enum DedupeGroup {
 /// The dedupe group of an attachment, if it can have a twin.
 fn dedupe_group(a: &Attachment) -> Option<DedupeGroup> {
     match a.kind {
-        AttachmentKind::Share => Some(DedupeGroup::Share),
-        AttachmentKind::Sticker => Some(DedupeGroup::Sticker),
-        AttachmentKind::Image if a.media_id.is_some() => Some(DedupeGroup::Sticker),
+        AttachmentType::Share => Some(DedupeGroup::Share),
+        AttachmentType::Sticker => Some(DedupeGroup::Sticker),
+        AttachmentType::Image if a.media_id.is_some() => Some(DedupeGroup::Sticker),
         _ => None,
     }
 }
@@ -414,7 +414,7 @@ fn delivery(item: &Item, body: &Value) -> Outcome<Vec<NormalizedEvent>> {
         NormalizedEvent::Status(StatusUpdate {
             external_id,
             customer_id: item.sender.clone(),
-            status: DeliveryStatus::Delivered,
+            status: MessageStatus::Delivered,
             at,
             error_code: None,
             error_message: None,
@@ -438,7 +438,7 @@ mod tests {
         all_events, delivery, fixture, ms, only_event, only_message, skipped_reason,
     };
     use super::super::{
-        AttachmentKind, DeliveryStatus, MessageKind, NormalizedEvent, Platform, ReadUpTo, Thread,
+        AttachmentType, MessageKind, MessageStatus, NormalizedEvent, Platform, ReadUpTo, Thread,
     };
     use serde_json::json;
 
@@ -481,7 +481,7 @@ mod tests {
         assert_eq!(m.kind, MessageKind::Media);
         assert_eq!(m.text, None);
         assert_eq!(m.attachments.len(), 1);
-        assert_eq!(m.attachments[0].kind, AttachmentKind::Image);
+        assert_eq!(m.attachments[0].kind, AttachmentType::Image);
         assert_eq!(m.attachments[0].raw_type, "image");
         let url = m.attachments[0].url.as_deref().unwrap_or_default();
         assert!(url.contains("asset_id=1001"), "{url}");
@@ -495,9 +495,9 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                AttachmentKind::Image,
-                AttachmentKind::Image,
-                AttachmentKind::Video
+                AttachmentType::Image,
+                AttachmentType::Image,
+                AttachmentType::Video
             ]
         );
         let urls: Vec<_> = m
@@ -525,7 +525,7 @@ mod tests {
         assert_eq!(m.kind, MessageKind::StoryMention);
         assert_eq!(m.customer.external_id, "5500000000000022");
         assert_eq!(m.attachments.len(), 1);
-        assert_eq!(m.attachments[0].kind, AttachmentKind::StoryMention);
+        assert_eq!(m.attachments[0].kind, AttachmentType::StoryMention);
         assert!(
             m.attachments[0]
                 .url
@@ -541,7 +541,7 @@ mod tests {
         assert_eq!(m.kind, MessageKind::Media);
         assert_eq!(m.attachments.len(), 1, "{:?}", m.attachments);
         let share = &m.attachments[0];
-        assert_eq!(share.kind, AttachmentKind::Share);
+        assert_eq!(share.kind, AttachmentType::Share);
         assert_eq!(share.raw_type, "ig_post");
         assert_eq!(share.media_id.as_deref(), Some("18100000000005001"));
         assert_eq!(share.title.as_deref(), Some("Spring menu is here"));
@@ -627,7 +627,7 @@ mod tests {
             panic!("expected an echo");
         };
         let kinds: Vec<_> = echo.attachments.iter().map(|a| a.kind).collect();
-        assert_eq!(kinds, [AttachmentKind::Unknown, AttachmentKind::Image]);
+        assert_eq!(kinds, [AttachmentType::Unknown, AttachmentType::Image]);
         assert_eq!(echo.attachments[0].raw_type, "template");
     }
 
@@ -721,7 +721,7 @@ mod tests {
         let m = only_message(fixture!("ig_ephemeral.json"));
         assert_eq!(m.kind, MessageKind::Media);
         assert_eq!(m.attachments.len(), 1);
-        assert_eq!(m.attachments[0].kind, AttachmentKind::Unknown);
+        assert_eq!(m.attachments[0].kind, AttachmentType::Unknown);
         assert_eq!(m.attachments[0].raw_type, "ephemeral");
         assert_eq!(m.attachments[0].url, None);
     }
@@ -744,29 +744,29 @@ mod tests {
         assert_eq!(
             got,
             [
-                (AttachmentKind::Audio, "audio", None, true),
-                (AttachmentKind::File, "file", None, true),
+                (AttachmentType::Audio, "audio", None, true),
+                (AttachmentType::File, "file", None, true),
                 (
-                    AttachmentKind::Reel,
+                    AttachmentType::Reel,
                     "reel",
                     Some("18200000000006003"),
                     true
                 ),
                 (
-                    AttachmentKind::Reel,
+                    AttachmentType::Reel,
                     "ig_reel",
                     Some("18200000000006004"),
                     true
                 ),
                 (
-                    AttachmentKind::Unknown,
+                    AttachmentType::Unknown,
                     "ig_story",
                     Some("18200000000006005"),
                     true
                 ),
-                (AttachmentKind::Unknown, "template", None, true),
-                (AttachmentKind::Unknown, "unknown", None, true),
-                (AttachmentKind::Unknown, "hologram", None, false),
+                (AttachmentType::Unknown, "template", None, true),
+                (AttachmentType::Unknown, "unknown", None, true),
+                (AttachmentType::Unknown, "hologram", None, false),
             ]
         );
         assert_eq!(m.attachments[2].title.as_deref(), Some("Behind the scenes"));
@@ -878,7 +878,7 @@ mod tests {
                 panic!("expected a status, got {event:?}");
             };
             assert_eq!(status.external_id, mid);
-            assert_eq!(status.status, DeliveryStatus::Delivered);
+            assert_eq!(status.status, MessageStatus::Delivered);
             assert_eq!(status.customer_id.as_deref(), Some("8800000000000066"));
             assert_eq!(status.at, ms(1_784_802_130_000));
         }
@@ -891,7 +891,7 @@ mod tests {
         assert_eq!(m.kind, MessageKind::Media);
         assert_eq!(m.attachments.len(), 1, "{:?}", m.attachments);
         let sticker = &m.attachments[0];
-        assert_eq!(sticker.kind, AttachmentKind::Sticker);
+        assert_eq!(sticker.kind, AttachmentType::Sticker);
         assert_eq!(sticker.media_id.as_deref(), Some("369239263222822"));
         assert!(sticker.url.is_some(), "url filled from the image twin");
     }
@@ -901,7 +901,7 @@ mod tests {
         let m = only_message(fixture!("messenger_fallback.json"));
         assert_eq!(m.kind, MessageKind::Media);
         assert_eq!(m.text.as_deref(), Some("look at this"));
-        assert_eq!(m.attachments[0].kind, AttachmentKind::Share);
+        assert_eq!(m.attachments[0].kind, AttachmentType::Share);
         assert_eq!(m.attachments[0].title.as_deref(), Some("Invented article"));
         assert_eq!(
             m.attachments[0].url.as_deref(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{
-    Attachment, AttachmentKind, Contact, DeliveryStatus, Entry, InboundMessage, MessageKind,
+    Attachment, AttachmentType, Contact, Entry, InboundMessage, MessageKind, MessageStatus,
     NormalizedEvent, Reaction, StatusUpdate, Thread, context_value, id_string, insert_present,
     string, timestamp,
 };
@@ -215,11 +215,11 @@ fn unsupported(raw_type: &str) -> Content {
 fn media(kind: &str, body: &Value) -> Content {
     let attachment = Attachment {
         kind: match kind {
-            "image" => AttachmentKind::Image,
-            "video" => AttachmentKind::Video,
-            "audio" => AttachmentKind::Audio,
-            "sticker" => AttachmentKind::Sticker,
-            _ => AttachmentKind::File,
+            "image" => AttachmentType::Image,
+            "video" => AttachmentType::Video,
+            "audio" => AttachmentType::Audio,
+            "sticker" => AttachmentType::Sticker,
+            _ => AttachmentType::File,
         },
         raw_type: kind.to_owned(),
         url: string(body.get("url")),
@@ -321,10 +321,10 @@ fn status(item: &Value) -> NormalizedEvent {
 /// Reads a status with its first error (code and explanation) for `failed`.
 fn status_update(item: &Value, raw: &str) -> Outcome {
     let status = match raw {
-        "sent" => DeliveryStatus::Sent,
-        "delivered" => DeliveryStatus::Delivered,
-        "read" | "played" => DeliveryStatus::Read,
-        "failed" => DeliveryStatus::Failed,
+        "sent" => MessageStatus::Sent,
+        "delivered" => MessageStatus::Delivered,
+        "read" | "played" => MessageStatus::Read,
+        "failed" => MessageStatus::Failed,
         "" => return Err("missing status"),
         _ => return Err("unknown status"),
     };
@@ -373,7 +373,7 @@ mod tests {
         all_events, delivery, fixture, only_event, only_message, secs, skipped_reason,
     };
     use super::super::{
-        AttachmentKind, DeliveryStatus, MessageKind, NormalizedEvent, Platform, StatusUpdate,
+        AttachmentType, MessageKind, MessageStatus, NormalizedEvent, Platform, StatusUpdate,
     };
     use serde_json::json;
 
@@ -421,7 +421,7 @@ mod tests {
         assert_eq!(m.kind, MessageKind::Media);
         assert_eq!(m.text.as_deref(), Some("the error screen"));
         let a = &m.attachments[0];
-        assert_eq!(a.kind, AttachmentKind::Image);
+        assert_eq!(a.kind, AttachmentType::Image);
         assert_eq!(a.media_id.as_deref(), Some("1400000000000001"));
         assert_eq!(a.mime_type.as_deref(), Some("image/jpeg"));
         assert_eq!(
@@ -439,7 +439,7 @@ mod tests {
         let a = &m.attachments[0];
         assert_eq!(
             (a.kind, a.raw_type.as_str()),
-            (AttachmentKind::File, "document")
+            (AttachmentType::File, "document")
         );
         assert_eq!(a.title.as_deref(), Some("invoice-0042.pdf"));
         assert_eq!(a.mime_type.as_deref(), Some("application/pdf"));
@@ -608,7 +608,7 @@ mod tests {
     fn statuses_map_to_delivery_states_and_failed_carries_the_error() {
         let body = fixture!("wa_statuses.json");
         let got: Vec<_> = statuses(body).iter().map(|s| s.status).collect();
-        use DeliveryStatus::*;
+        use MessageStatus::*;
         assert_eq!(got, [Sent, Delivered, Read, Read, Failed]);
         let failed = &statuses(body)[4];
         assert_eq!(failed.customer_id.as_deref(), Some("5511900000222"));
@@ -658,7 +658,7 @@ mod tests {
             matches!(&events[0], NormalizedEvent::Message(m) if m.text.as_deref() == Some("thanks!"))
         );
         assert!(
-            matches!(&events[1], NormalizedEvent::Status(s) if s.status == DeliveryStatus::Delivered)
+            matches!(&events[1], NormalizedEvent::Status(s) if s.status == MessageStatus::Delivered)
         );
     }
 

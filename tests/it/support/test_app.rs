@@ -223,9 +223,12 @@ impl TestApp {
 
     /// Processes stored deliveries until none is due, like a worker would.
     pub async fn drain_inbound(&self) {
-        while delightchat::webhooks::processor::run_once(&self.state)
-            .await
-            .unwrap()
+        while delightchat::webhooks::processor::run_once(
+            &self.state,
+            &delightchat::jobs::WorkerConfig::for_this_process(),
+        )
+        .await
+        .unwrap()
             > 0
         {}
     }

@@ -1,0 +1,99 @@
+//! What the two lease-based job queues (`webhook_events` and `outbound_jobs`) share: the
+//! claim statement, the backlog gauge and interval binding.
+//!
+//! Both tables have `state` (`'PENDING'` while work remains), `run_at` (when it is due),
+//! `locked_until` (the lease) and `attempts`. A claim takes due, unleased rows in
+//! `run_at, id` order, skips rows another worker is claiming (`FOR UPDATE SKIP LOCKED`),
+//! leases them and counts the attempt, all in one statement.
+
+use std::time::Duration;
+
+use diesel::QueryResult;
+use diesel::data_types::PgInterval;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// One job table.
+#[derive(Debug, Clone, Copy)]
+pub struct Queue {
+    /// The table.
+    table: &'static str,
+    /// The column a waiting row's age is measured from.
+    age_from: &'static str,
+}
+
+/// Stored webhook deliveries waiting to be applied.
+pub const WEBHOOK_EVENTS: Queue = Queue {
+    table: "webhook_events",
+    age_from: "received_at",
+};
+
+/// Replies waiting to be sent.
+pub const OUTBOUND_JOBS: Queue = Queue {
+    table: "outbound_jobs",
+    age_from: "run_at",
+};
+
+impl Queue {
+    /// The claim statement: binds `$1` (most rows) and `$2` (lease interval); `set` adds
+    /// assignments after the lease and attempt count (empty or starting with `,`), and
+    /// the statement returns the `returning` columns of the claimed rows (aliased `j`).
+    pub fn claim_sql(&self, set: &str, returning: &str) -> String {
+        let table = self.table;
+        format!(
+            "UPDATE {table} j SET locked_until = now() + $2, attempts = attempts + 1{set} \
+             WHERE id IN (SELECT id FROM {table} \
+                          WHERE state = 'PENDING' AND run_at <= now() \
+                            AND (locked_until IS NULL OR locked_until < now()) \
+                          ORDER BY run_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING {returning}"
+        )
+    }
+
+    /// `(waiting rows, age in seconds of the oldest due one)`.
+    pub async fn backlog(&self, conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
+        #[derive(diesel::QueryableByName)]
+        struct Backlog {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            pending: i64,
+            #[diesel(sql_type = diesel::sql_types::Double)]
+            oldest: f64,
+        }
+        let (table, since) = (self.table, self.age_from);
+        let b: Backlog = diesel::sql_query(format!(
+            "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min({since}) \
+             FILTER (WHERE run_at <= now())), 0)::float8 AS oldest FROM {table} WHERE state = 'PENDING'"
+        ))
+        .get_result(conn)
+        .await?;
+        Ok((b.pending, b.oldest))
+    }
+}
+
+/// `d` as an SQL interval (saturating).
+pub fn interval(d: Duration) -> PgInterval {
+    PgInterval::from_microseconds(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// An error text cut to what the queue tables keep.
+pub fn truncate_error(error: &str) -> String {
+    error.chars().take(2000).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claim_skips_locked_rows_and_leases_what_it_takes() {
+        let sql = OUTBOUND_JOBS.claim_sql(", lease_id = gen_random_uuid()", "id, lease_id");
+        assert!(sql.starts_with("UPDATE outbound_jobs j SET locked_until = now() + $2"));
+        assert!(sql.contains("attempts = attempts + 1, lease_id = gen_random_uuid() WHERE"));
+        assert!(sql.contains("FOR UPDATE SKIP LOCKED"));
+        assert!(sql.ends_with("RETURNING id, lease_id"));
+    }
+
+    #[test]
+    fn long_errors_are_cut() {
+        assert_eq!(truncate_error(&"é".repeat(5000)).chars().count(), 2000);
+    }
+}

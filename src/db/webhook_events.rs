@@ -1,0 +1,140 @@
+//! `webhook_events`: verified Meta deliveries, stored as received before the `200`, then
+//! claimed by the inbound workers with a lease ([`super::queue`]), and finally marked
+//! processed, or parked with their last error for an operator.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bytea, Integer, Interval, Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::enums::DeliveryState;
+use super::ids::ChannelId;
+use super::queue::{WEBHOOK_EVENTS, interval, truncate_error};
+use super::schema::webhook_events;
+
+/// A delivery to store.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = webhook_events)]
+pub struct NewDelivery<'a> {
+    /// The channel whose URL received it (`None` on the app-level route).
+    pub channel_id: Option<ChannelId>,
+    /// Fingerprint of the app secret that verified it (`None` on the app-level route).
+    pub secret_fingerprint: Option<&'a [u8]>,
+    /// The exact received body.
+    pub body: &'a [u8],
+}
+
+/// A delivery claimed for processing.
+#[derive(Debug, QueryableByName)]
+pub struct ClaimedDelivery {
+    /// Row id.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The channel whose URL received it.
+    #[diesel(sql_type = Nullable<diesel::sql_types::Uuid>)]
+    pub channel_id: Option<ChannelId>,
+    /// Fingerprint of the secret that verified it.
+    #[diesel(sql_type = Nullable<Bytea>)]
+    pub secret_fingerprint: Option<Vec<u8>>,
+    /// The body as received.
+    #[diesel(sql_type = Bytea)]
+    pub body: Vec<u8>,
+    /// Attempts so far, this one included.
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+}
+
+/// Stores deliveries with one multi-row INSERT.
+pub async fn insert_many(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewDelivery<'_>],
+) -> QueryResult<usize> {
+    diesel::insert_into(webhook_events::table)
+        .values(rows)
+        .execute(conn)
+        .await
+}
+
+/// Claims up to `limit` due deliveries for `lease`, skipping rows other workers hold.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease: Duration,
+) -> QueryResult<Vec<ClaimedDelivery>> {
+    diesel::sql_query(
+        WEBHOOK_EVENTS.claim_sql("", "id, channel_id, secret_fingerprint, body, attempts"),
+    )
+    .bind::<BigInt, _>(limit)
+    .bind::<Interval, _>(interval(lease))
+    .load(conn)
+    .await
+}
+
+/// Marks still-pending deliveries processed by `worker`; how many were.
+pub async fn mark_processed(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+    worker: &str,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), locked_until = NULL, \
+         last_error = NULL, processed_by = $2 WHERE id = ANY($1) AND state = 'PENDING'",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Text, _>(worker)
+    .execute(conn)
+    .await
+}
+
+/// Schedules another attempt of a pending delivery in `delay`.
+pub async fn retry_later(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    delay: Duration,
+    error: &str,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE webhook_events SET run_at = now() + $2, locked_until = NULL, last_error = $3 \
+         WHERE id = $1 AND state = 'PENDING'",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Interval, _>(interval(delay))
+    .bind::<Text, _>(truncate_error(error))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Parks a pending delivery with its error, for an operator.
+pub async fn park(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    error: &str,
+    worker: &str,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE webhook_events SET state = 'PARKED', locked_until = NULL, last_error = $2, \
+         processed_at = now(), processed_by = $3 WHERE id = $1 AND state = 'PENDING'",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(truncate_error(error))
+    .bind::<Text, _>(worker)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deliveries waiting (due or not) and the age in seconds of the oldest due one.
+pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
+    WEBHOOK_EVENTS.backlog(conn).await
+}
+
+/// Deliveries parked for operators.
+pub async fn parked(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    webhook_events::table
+        .filter(webhook_events::state.eq(DeliveryState::Parked))
+        .count()
+        .get_result(conn)
+        .await
+}
