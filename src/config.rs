@@ -16,6 +16,7 @@
 //! | `GRAPH_API_VERSION` | `v25.0` | Graph API version path segment |
 //! | `META_APP_SECRET` / `META_VERIFY_TOKEN` | unset | enable the app-level `/webhook` route |
 //! | `EVENT_RETENTION_HOURS` | `168` | how long live events stay replayable |
+//! | `PENDING_FACT_RETENTION_HOURS` | `168` | how long a fact about a message that has not arrived (an early unsend, edit, reaction, read or status) waits for it |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
@@ -73,6 +74,8 @@ pub struct Config {
     pub meta_verify_token: Option<String>,
     /// Retention of replayable live events.
     pub event_retention: Duration,
+    /// How long a fact waits for the message it names.
+    pub pending_fact_retention: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -155,6 +158,13 @@ impl Config {
                 3600 * parse_or(
                     "EVENT_RETENTION_HOURS",
                     get("EVENT_RETENTION_HOURS"),
+                    168u64,
+                )?,
+            ),
+            pending_fact_retention: Duration::from_secs(
+                3600 * parse_or(
+                    "PENDING_FACT_RETENTION_HOURS",
+                    get("PENDING_FACT_RETENTION_HOURS"),
                     168u64,
                 )?,
             ),

@@ -135,6 +135,25 @@ async fn metrics(State(state): State<AppState>) -> axum::response::Response {
                 parked as f64,
             );
         }
+        if let Ok(counts) = db::pending_facts::counts(&mut conn).await {
+            let values: Vec<(&str, f64)> = db::enums::FactKind::ALL
+                .iter()
+                .map(|kind| {
+                    let n = counts
+                        .iter()
+                        .find(|(k, _)| k == kind)
+                        .map_or(0, |(_, n)| *n);
+                    (kind.as_str(), n as f64)
+                })
+                .collect();
+            metrics::labelled_gauge(
+                &mut text,
+                "delightchat_pending_facts",
+                "Facts waiting for the message they name (early unsends, edits, reactions, reads, statuses).",
+                "kind",
+                &values,
+            );
+        }
         if let Ok((pending, oldest)) = db::outbound_jobs::backlog(&mut conn).await {
             metrics::gauge(
                 &mut text,

@@ -108,6 +108,20 @@ pub fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
     );
 }
 
+/// Appends one gauge with one value per `label` value, in Prometheus text format.
+pub fn labelled_gauge(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, f64)],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (value_label, value) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{value_label}\"}} {value}");
+    }
+}
+
 /// Route families whose latencies are tracked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {

@@ -47,8 +47,8 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) -> anyhow:
     Ok(())
 }
 
-/// Deletes live events (and status hints of messages that never became ours) older than
-/// the retention; concurrent pruners are harmless.
+/// Deletes live events older than their retention, and facts that waited longer than
+/// theirs for a message that never came; concurrent pruners are harmless.
 async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(PRUNE_INTERVAL);
     loop {
@@ -59,9 +59,12 @@ async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
         let retention = chrono::Duration::from_std(state.config().event_retention)
             .unwrap_or(chrono::Duration::days(7));
         let cutoff = chrono::Utc::now() - retention;
+        let pending_retention = chrono::Duration::from_std(state.config().pending_fact_retention)
+            .unwrap_or(chrono::Duration::days(7));
         let pruned = match state.conn().await {
             Ok(mut conn) => async {
-                crate::db::status_hints::prune(&mut conn, cutoff).await?;
+                let facts_cutoff = chrono::Utc::now() - pending_retention;
+                crate::db::pending_facts::prune(&mut conn, facts_cutoff).await?;
                 crate::db::events::prune(&mut conn, cutoff).await
             }
             .await

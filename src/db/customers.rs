@@ -53,6 +53,10 @@ pub struct Identity {
     pub display_name: Option<String>,
     /// First seen.
     pub created_at: DateTime<Utc>,
+    /// Meta's time of the event that reported `username`.
+    pub username_seen_at: Option<DateTime<Utc>>,
+    /// Meta's time of the event that reported `display_name`.
+    pub display_name_seen_at: Option<DateTime<Utc>>,
 }
 
 /// Filters of the customer list.
@@ -197,26 +201,28 @@ pub async fn insert_with_identity(
     Ok(())
 }
 
-/// Records a newer username / display name the platform sent for an identity.
-pub async fn refresh_identity(
+/// An identity's profile fields, each with Meta's time of the event that reported it.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = customer_identities, treat_none_as_null = true)]
+pub struct Profile<'a> {
+    /// Handle.
+    pub username: Option<&'a str>,
+    /// When it was reported.
+    pub username_seen_at: Option<DateTime<Utc>>,
+    /// Display name.
+    pub display_name: Option<&'a str>,
+    /// When it was reported.
+    pub display_name_seen_at: Option<DateTime<Utc>>,
+}
+
+/// Replaces an identity's profile.
+pub async fn update_profile(
     conn: &mut AsyncPgConnection,
     identity: Uuid,
-    username: Option<&str>,
-    display_name: Option<&str>,
+    profile: &Profile<'_>,
 ) -> QueryResult<()> {
     diesel::update(customer_identities::table.find(identity))
-        .set((
-            customer_identities::username.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Text>,
-            >("coalesce(")
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(username)
-            .sql(", username)")),
-            customer_identities::display_name.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Text>,
-            >("coalesce(")
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(display_name)
-            .sql(", display_name)")),
-        ))
+        .set(profile)
         .execute(conn)
         .await?;
     Ok(())
@@ -238,17 +244,23 @@ pub async fn identity_on(
         .optional()
 }
 
-/// Gives a customer a name when it has none yet.
-pub async fn name_if_unknown(
+/// Follows a change of the name the platform shows for a customer (`before` to `after`),
+/// unless someone gave the customer another name meanwhile.
+pub async fn rename_if_unedited(
     conn: &mut AsyncPgConnection,
     id: CustomerId,
-    name: Option<&str>,
+    before: Option<&str>,
+    after: Option<&str>,
 ) -> QueryResult<()> {
-    let Some(name) = name else { return Ok(()) };
+    let Some(after) = after else { return Ok(()) };
+    let unedited = customers::name
+        .is_null()
+        .or(customers::name.nullable().eq(before));
     diesel::update(customers::table.find(id))
-        .filter(customers::name.is_null())
+        .filter(unedited)
+        .filter(customers::name.is_distinct_from(after))
         .set((
-            customers::name.eq(name),
+            customers::name.eq(after),
             customers::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)

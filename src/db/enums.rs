@@ -282,6 +282,24 @@ text_enum!(
 );
 
 text_enum!(
+    /// What a fact waiting for its message (in `pending_facts`) says.
+    FactKind {
+        /// The customer unsent the message.
+        Unsend => "UNSEND",
+        /// The customer edited the message.
+        Edit => "EDIT",
+        /// A reaction was set or removed (one fact per reactor).
+        Reaction => "REACTION",
+        /// The customer read the message (and everything before it).
+        Read => "READ",
+        /// The customer read everything up to a time (keyed by the customer's id).
+        Watermark => "WATERMARK",
+        /// A delivery status of one of our messages.
+        Status => "STATUS",
+    }
+);
+
+text_enum!(
     /// Where a stored webhook delivery is.
     DeliveryState {
         /// Waiting to be applied (or retried).

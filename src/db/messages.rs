@@ -294,6 +294,49 @@ pub struct MessageChanges {
     pub edited_at: Option<Option<DateTime<Utc>>>,
     /// Platform id (set when our send is accepted).
     pub external_id: Option<Option<String>>,
+    /// Platform details (emptied by an unsend).
+    pub context: Option<serde_json::Value>,
+}
+
+impl MessageChanges {
+    /// Applies the changes to a row not stored yet (so a message that arrives after its
+    /// unsend or edit is stored as it ends, never as it began).
+    pub fn apply_to(self, message: &mut Message) {
+        let MessageChanges {
+            text,
+            status,
+            error_code,
+            error_message,
+            is_deleted,
+            edited_at,
+            external_id,
+            context,
+        } = self;
+        if let Some(text) = text {
+            message.text = text;
+        }
+        if let Some(status) = status {
+            message.status = status;
+        }
+        if let Some(code) = error_code {
+            message.error_code = code;
+        }
+        if let Some(reason) = error_message {
+            message.error_message = reason;
+        }
+        if let Some(deleted) = is_deleted {
+            message.is_deleted = deleted;
+        }
+        if let Some(at) = edited_at {
+            message.edited_at = at;
+        }
+        if let Some(id) = external_id {
+            message.external_id = id;
+        }
+        if let Some(context) = context {
+            message.context = context;
+        }
+    }
 }
 
 /// Applies `changes` to a message; the updated row.
@@ -316,9 +359,10 @@ pub async fn delete_attachments(conn: &mut AsyncPgConnection, id: MessageId) -> 
         .await
 }
 
-/// Marks sent or delivered outbound messages of `ticket` sent at or before `up_to` as
-/// READ; returns the ids changed. Queued and failed messages are left alone, and no
-/// status ever moves backwards.
+/// Marks the outbound messages of `ticket` that went out (sent, delivered, or reported
+/// failed) at or before `up_to` as READ; returns the ids changed. Queued messages and
+/// private notes are left alone. READ is the top of the delivery order (see
+/// [`crate::inbox::status`]), so nothing moves backwards.
 pub async fn mark_outbound_read(
     conn: &mut AsyncPgConnection,
     ticket: TicketId,
@@ -327,10 +371,17 @@ pub async fn mark_outbound_read(
     diesel::update(messages::table)
         .filter(messages::ticket_id.eq(ticket))
         .filter(messages::direction.eq(MessageDirection::Outbound))
-        .filter(messages::status.eq_any([MessageStatus::Sent, MessageStatus::Delivered]))
+        .filter(messages::is_private_note.eq(false))
+        .filter(messages::status.eq_any([
+            MessageStatus::Sent,
+            MessageStatus::Delivered,
+            MessageStatus::Failed,
+        ]))
         .filter(messages::sent_at.le(up_to))
         .set((
             messages::status.eq(MessageStatus::Read),
+            messages::error_code.eq(None::<i32>),
+            messages::error_message.eq(None::<String>),
             messages::updated_at.eq(diesel::dsl::now),
         ))
         .returning(messages::id)
@@ -461,6 +512,56 @@ pub async fn find_in_flight(
         .first(conn)
         .await
         .optional()
+}
+
+/// The message a ticket's summary shows: the latest visible one in conversation order,
+/// or the latest unsent one when none is visible. Ties in time go to the greater platform
+/// id, so the choice does not depend on arrival order.
+pub async fn latest_for_summary(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+) -> QueryResult<Option<Message>> {
+    messages::table
+        .filter(messages::ticket_id.eq(ticket))
+        .order((
+            messages::is_deleted.asc(),
+            messages::sent_at.desc(),
+            diesel::dsl::sql::<diesel::sql_types::Text>("coalesce(external_id, '') DESC"),
+            messages::id.desc(),
+        ))
+        .select(Message::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Links the replies of `channel` that name `external_id` and were stored before it to
+/// the message `id`.
+pub async fn link_waiting_replies(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+    external_id: &str,
+    id: MessageId,
+) -> QueryResult<usize> {
+    diesel::update(messages::table)
+        .filter(messages::channel_id.eq(channel))
+        .filter(messages::reply_to_external_id.eq(external_id))
+        .filter(messages::reply_to_message_id.is_null())
+        .set(messages::reply_to_message_id.eq(id))
+        .execute(conn)
+        .await
+}
+
+/// Moves the reactions of message `from` to message `to` (merging an echo-created twin).
+pub async fn move_reactions(
+    conn: &mut AsyncPgConnection,
+    from: MessageId,
+    to: MessageId,
+) -> QueryResult<usize> {
+    diesel::update(reactions::table.filter(reactions::message_id.eq(from)))
+        .set(reactions::message_id.eq(to))
+        .execute(conn)
+        .await
 }
 
 /// Deletes a message (an echo-created twin of one of our sends).

@@ -141,7 +141,8 @@ struct Bumped {
 }
 
 /// Creates, or bumps the count of, each user's unread notification for `ticket`
-/// (coalescing); returns `(user, notification)` pairs. Users are processed in id order so
+/// (coalescing); the notification points at the latest of its messages in conversation
+/// order (not the last to arrive). Returns `(user, notification)` pairs. Users are processed in id order so
 /// concurrent bumps lock rows in the same order.
 pub async fn bump_many(
     conn: &mut AsyncPgConnection,
@@ -159,7 +160,11 @@ pub async fn bump_many(
          SELECT gen_random_uuid(), $1, u, $3, $4, $5 FROM unnest($2::uuid[]) AS u ORDER BY u \
          ON CONFLICT (user_id, ticket_id) WHERE read_at IS NULL DO UPDATE SET \
            count = notifications.count + 1, type = EXCLUDED.type, \
-           message_id = coalesce(EXCLUDED.message_id, notifications.message_id), updated_at = now() \
+           message_id = CASE WHEN notifications.message_id IS NULL \
+             OR (SELECT (m.sent_at, coalesce(m.external_id, '')) FROM messages m WHERE m.id = notifications.message_id) \
+              < (SELECT (m.sent_at, coalesce(m.external_id, '')) FROM messages m WHERE m.id = EXCLUDED.message_id) \
+             THEN coalesce(EXCLUDED.message_id, notifications.message_id) ELSE notifications.message_id END, \
+           updated_at = now() \
          RETURNING user_id, id",
     )
     .bind::<diesel::sql_types::Uuid, _>(org)

@@ -49,6 +49,8 @@ diesel::table! {
         username -> Nullable<Text>,
         display_name -> Nullable<Text>,
         created_at -> Timestamptz,
+        username_seen_at -> Nullable<Timestamptz>,
+        display_name_seen_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -93,17 +95,6 @@ diesel::table! {
         user_id -> Uuid,
         role -> Text,
         created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    message_status_hints (channel_id, external_id) {
-        channel_id -> Uuid,
-        external_id -> Text,
-        status -> Text,
-        error_code -> Nullable<Int4>,
-        error_message -> Nullable<Text>,
-        received_at -> Timestamptz,
     }
 }
 
@@ -188,6 +179,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    pending_facts (channel_id, external_id, kind, reactor_id) {
+        channel_id -> Uuid,
+        external_id -> Text,
+        kind -> Text,
+        reactor_id -> Text,
+        rank -> Int4,
+        occurred_at -> Timestamptz,
+        payload -> Jsonb,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     reactions (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -243,6 +247,7 @@ diesel::table! {
         inbound_count -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        customer_read_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -283,7 +288,6 @@ diesel::joinable!(customers -> orgs (org_id));
 diesel::joinable!(events -> orgs (org_id));
 diesel::joinable!(memberships -> orgs (org_id));
 diesel::joinable!(memberships -> users (user_id));
-diesel::joinable!(message_status_hints -> channels (channel_id));
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> customers (author_customer_id));
 diesel::joinable!(messages -> orgs (org_id));
@@ -296,6 +300,7 @@ diesel::joinable!(org_event_seqs -> orgs (org_id));
 diesel::joinable!(outbound_jobs -> channels (channel_id));
 diesel::joinable!(outbound_jobs -> messages (message_id));
 diesel::joinable!(outbound_jobs -> orgs (org_id));
+diesel::joinable!(pending_facts -> channels (channel_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(reactions -> orgs (org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -316,12 +321,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     login_throttles,
     memberships,
-    message_status_hints,
     messages,
     notifications,
     org_event_seqs,
     orgs,
     outbound_jobs,
+    pending_facts,
     reactions,
     refresh_tokens,
     ticket_reads,

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{TicketKind, TicketPriority, TicketStatus};
@@ -48,6 +49,8 @@ pub struct Ticket {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The customer has read every message we sent at or before this time.
+    pub customer_read_at: Option<DateTime<Utc>>,
 }
 
 /// Filters of the inbox list.
@@ -258,16 +261,22 @@ pub struct Activity<'a> {
     pub message_id: MessageId,
     /// When it was sent.
     pub at: DateTime<Utc>,
+    /// Its platform id, if it has one yet (breaks ties in time).
+    pub external_id: Option<&'a str>,
+    /// It arrived already unsent (only shown when nothing visible is later).
+    pub deleted: bool,
     /// Its preview.
     pub preview: &'a str,
     /// From the customer (bumps unread counts and the reply window, reopens).
     pub inbound: bool,
 }
 
-/// Moves a ticket's summary on for a new message: the preview and last-message time only
-/// when the message is the latest in conversation order (late deliveries of older
-/// messages do not rewind it); inbound messages also bump the unread counter, extend the
-/// reply window and reopen a resolved or snoozed ticket.
+/// Moves a ticket's summary on for a new message, so that the summary ends the same
+/// whatever order messages arrive in: the last-message time is the latest time seen; the
+/// last message and its preview are those of the latest visible message (ordered by time,
+/// then platform id), or of the latest unsent one while nothing visible exists; inbound
+/// messages also bump the unread counter, extend the reply window and reopen a resolved
+/// or snoozed ticket.
 pub async fn record_activity(
     conn: &mut AsyncPgConnection,
     ticket: TicketId,
@@ -275,21 +284,31 @@ pub async fn record_activity(
 ) -> QueryResult<Ticket> {
     use diesel::sql_types::{Bool, Text, Timestamptz, Uuid as SqlUuid};
     let updated: Vec<Ticket> = diesel::sql_query(
-        "UPDATE tickets SET \
-           last_message_id = CASE WHEN last_message_id IS NULL OR last_message_at <= $2 THEN $3 ELSE last_message_id END, \
-           last_message_preview = CASE WHEN last_message_id IS NULL OR last_message_at <= $2 THEN $4 ELSE last_message_preview END, \
+        "WITH current AS ( \
+           SELECT m.sent_at, coalesce(m.external_id, '') AS external_id, m.is_deleted \
+           FROM tickets t JOIN messages m ON m.id = t.last_message_id WHERE t.id = $1), \
+         decision AS ( \
+           SELECT NOT EXISTS (SELECT 1 FROM current) \
+               OR EXISTS (SELECT 1 FROM current c WHERE (c.is_deleted AND NOT $7) \
+                  OR (c.is_deleted = $7 AND (c.sent_at, c.external_id) <= ($2, coalesce($6, '')))) \
+             AS replaces) \
+         UPDATE tickets SET \
+           last_message_id = CASE WHEN d.replaces THEN $3 ELSE last_message_id END, \
+           last_message_preview = CASE WHEN d.replaces THEN $4 ELSE last_message_preview END, \
            last_message_at = greatest(last_message_at, $2), \
            inbound_count = inbound_count + CASE WHEN $5 THEN 1 ELSE 0 END, \
            last_inbound_at = CASE WHEN $5 THEN greatest(last_inbound_at, $2) ELSE last_inbound_at END, \
            status = CASE WHEN $5 AND status IN ('RESOLVED', 'SNOOZED') THEN 'OPEN' ELSE status END, \
            updated_at = now() \
-         WHERE id = $1 RETURNING *",
+         FROM decision d WHERE id = $1 RETURNING tickets.*",
     )
     .bind::<SqlUuid, _>(ticket)
     .bind::<Timestamptz, _>(activity.at)
     .bind::<SqlUuid, _>(activity.message_id)
     .bind::<Text, _>(activity.preview)
     .bind::<Bool, _>(activity.inbound)
+    .bind::<diesel::sql_types::Nullable<Text>, _>(activity.external_id)
+    .bind::<Bool, _>(activity.deleted)
     .load(conn)
     .await?;
     updated
@@ -298,19 +317,54 @@ pub async fn record_activity(
         .ok_or(diesel::result::Error::NotFound)
 }
 
-/// Replaces the preview of `ticket` when `message` is its last message.
-pub async fn replace_preview(
+/// Sets which message a ticket's summary shows, and its preview.
+pub async fn set_last_message(
     conn: &mut AsyncPgConnection,
     ticket: TicketId,
     message: MessageId,
     preview: &str,
 ) -> QueryResult<()> {
     diesel::update(tickets::table.find(ticket))
-        .filter(tickets::last_message_id.eq(message))
-        .set(tickets::last_message_preview.eq(preview))
+        .set((
+            tickets::last_message_id.eq(message),
+            tickets::last_message_preview.eq(preview),
+            tickets::updated_at.eq(diesel::dsl::now),
+        ))
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Raises how far the customer has read `ticket` to `at` (never lowers it); the new
+/// position.
+pub async fn raise_read_position(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+    at: DateTime<Utc>,
+) -> QueryResult<DateTime<Utc>> {
+    diesel::update(tickets::table.find(ticket))
+        .set(
+            tickets::customer_read_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<Timestamptz>,
+            >("greatest(customer_read_at, ")
+            .bind::<Timestamptz, _>(at)
+            .sql(")")),
+        )
+        .returning(tickets::customer_read_at.assume_not_null())
+        .get_result(conn)
+        .await
+}
+
+/// How far the customer has read `ticket`, if they have read anything.
+pub async fn read_position(
+    conn: &mut AsyncPgConnection,
+    ticket: TicketId,
+) -> QueryResult<Option<DateTime<Utc>>> {
+    tickets::table
+        .find(ticket)
+        .select(tickets::customer_read_at)
+        .first(conn)
+        .await
 }
 
 /// A ticket of `org`, locked for update (serializes replies on one ticket).

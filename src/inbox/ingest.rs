@@ -1,11 +1,31 @@
-//! Applies normalized Meta events to the inbox inside the caller's transaction: first
-//! contact creates the customer, a message finds (or reopens, or creates) its ticket, and
-//! every insert is idempotent on the platform's ids, so a delivery applied twice, or the
-//! same message in two deliveries, changes nothing the second time.
+//! Applies normalized Meta events to the inbox inside the caller's transaction.
 //!
-//! Lock order, to keep concurrent deliveries from deadlocking: per-customer advisory
-//! locks (all taken up front, sorted), then tickets, messages, notifications, and the
-//! org's event counter last (when the outbox is flushed).
+//! **The rule: the inbox state is a function of the set of deliveries received**, never of
+//! their order, timing, duplication, or how many workers applied them. Every step is a
+//! merge that ends the same in any order:
+//! - first contact creates the customer; a profile field takes the value of the newest
+//!   event that reported it (by Meta's time);
+//! - a message finds (or reopens, or creates) its ticket, and every insert is idempotent
+//!   on the platform's ids, so a delivery applied twice, or the same message in two
+//!   deliveries, changes nothing the second time;
+//! - a fact about a message that has not arrived yet (unsend, edit, reaction, read,
+//!   status) is kept and applied when the message is stored ([`super::facts`]); an unsent
+//!   message's content is never written, even for a moment;
+//! - ties are decided by Meta's timestamps and ids, never by arrival: the ticket shows its
+//!   latest visible message (by time, then platform id), statuses only climb
+//!   ([`super::status`]), the newest edit and each reactor's newest reaction win, the
+//!   customer's read position only rises and also marks messages that arrive later;
+//! - a message that arrives already unsent still counts as received: it bumps the unread
+//!   count and the notification like any other, so counters end the same in every order,
+//!   and agents see a "Message unsent" placeholder, never its content.
+//!
+//! **Lock order**, to keep concurrent deliveries from deadlocking and from interleaving
+//! on one conversation: all advisory locks first, taken up front in one sorted batch (one
+//! per customer and one per platform message id the events name, see [`lock_keys`]), then
+//! tickets, messages, notifications, and the org's event counter last (when the outbox is
+//! flushed). The message-id locks are what make "kept for later" safe: a fact cannot be
+//! kept as pending while another transaction is inserting the message it names. The
+//! outbound sender takes the same message-id lock before it records a platform id.
 
 use std::collections::HashMap;
 
@@ -14,17 +34,18 @@ use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::facts::{self, Fact};
 use super::normalized::{
-    Attachment, Contact, EchoMessage, InboundMessage, NormalizedEvent, OwnComment, Thread,
+    Attachment, Contact, EchoMessage, InboundMessage, NormalizedEvent, OwnComment, ReadUpTo, Thread,
 };
 use super::outbox::Outbox;
-use super::updates;
+use super::updates::{self, UNSENT_PREVIEW};
 use crate::db::channels::Channel;
 use crate::db::enums::{
     AttachmentType, AuthorType, EventKind, MessageDirection, MessageKind, MessageStatus,
     NotificationType, TicketKind,
 };
-use crate::db::ids::{CustomerId, MessageId, OrgId, UserId};
+use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, UserId};
 use crate::db::messages::{self, Message};
 use crate::db::tickets::{self, Activity, NewTicket, Ticket};
 use crate::db::{customers, notifications, orgs};
@@ -65,7 +86,7 @@ pub async fn apply(
     routed: &[Routed<'_>],
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<()> {
-    lock_customers(conn, routed).await?;
+    lock(conn, lock_keys(routed)).await?;
     let mut members = Members::default();
     for Routed { channel, events } in routed {
         for event in events.iter() {
@@ -87,20 +108,37 @@ async fn apply_event(
         NormalizedEvent::Echo(echo) => business_echo(conn, channel, echo, outbox).await,
         NormalizedEvent::OwnComment(comment) => own_comment(conn, channel, comment, outbox).await,
         NormalizedEvent::Reaction(reaction) => {
-            updates::reaction(conn, channel, reaction, outbox).await
+            let fact = Fact::Reaction(reaction.clone());
+            facts::record(conn, channel, &reaction.target_external_id, fact, outbox).await
         }
         NormalizedEvent::Read {
-            customer_id, up_to, ..
-        } => updates::read(conn, channel, customer_id, up_to, outbox).await,
+            up_to: ReadUpTo::Message(mid),
+            at,
+            ..
+        } => facts::record(conn, channel, mid, Fact::Read { at: *at }, outbox).await,
+        NormalizedEvent::Read {
+            customer_id,
+            up_to: ReadUpTo::Watermark(at),
+            ..
+        } => facts::record_watermark(conn, channel, customer_id, *at, outbox).await,
         NormalizedEvent::Unsend { external_id, .. } => {
-            updates::unsend(conn, channel, external_id, outbox).await
+            facts::record(conn, channel, external_id, Fact::Unsend, outbox).await
         }
         NormalizedEvent::Edit {
             external_id,
             text,
             at,
-        } => updates::edit(conn, channel, external_id, text.as_deref(), *at, outbox).await,
-        NormalizedEvent::Status(status) => updates::status(conn, channel, status, outbox).await,
+        } => {
+            let fact = Fact::Edit {
+                text: text.clone(),
+                at: *at,
+            };
+            facts::record(conn, channel, external_id, fact, outbox).await
+        }
+        NormalizedEvent::Status(status) => {
+            let fact = Fact::Status(status.clone());
+            facts::record(conn, channel, &status.external_id, fact, outbox).await
+        }
         NormalizedEvent::PlatformError { code, message } => {
             tracing::warn!(channel.id = %channel.id, code, "meta reported a platform error: {message}");
             Ok(())
@@ -112,24 +150,71 @@ async fn apply_event(
     }
 }
 
-/// Serializes concurrent work on the same customers (first contact must create one
-/// customer, not two). Keys are locked in one sorted order.
-async fn lock_customers(
-    conn: &mut AsyncPgConnection,
-    routed: &[Routed<'_>],
-) -> diesel::QueryResult<()> {
-    let mut keys: Vec<String> = routed
-        .iter()
-        .flat_map(|r| {
-            r.events.iter().filter_map(move |e| match e {
+/// The advisory-lock keys of a group of events: each customer (first contact must create
+/// one customer, not two; one conversation is applied by one transaction at a time) and
+/// each platform message id they name (a fact and its message are never applied apart).
+fn lock_keys(routed: &[Routed<'_>]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for Routed { channel, events } in routed {
+        let id = channel.id;
+        for event in events.iter() {
+            let (customer, message) = match event {
                 NormalizedEvent::Message(m) => {
-                    Some(customer_lock_key(r.channel, &m.customer.external_id))
+                    (Some(m.customer.external_id.as_str()), Some(&m.external_id))
                 }
-                NormalizedEvent::Echo(e) => Some(customer_lock_key(r.channel, &e.customer_id)),
-                _ => None,
-            })
-        })
+                NormalizedEvent::Echo(e) => (Some(e.customer_id.as_str()), Some(&e.external_id)),
+                NormalizedEvent::OwnComment(c) => (None, Some(&c.external_id)),
+                NormalizedEvent::Reaction(r) => {
+                    (Some(r.customer_id.as_str()), Some(&r.target_external_id))
+                }
+                NormalizedEvent::Read {
+                    customer_id, up_to, ..
+                } => match up_to {
+                    ReadUpTo::Message(mid) => (Some(customer_id.as_str()), Some(mid)),
+                    ReadUpTo::Watermark(_) => (Some(customer_id.as_str()), None),
+                },
+                NormalizedEvent::Unsend {
+                    external_id,
+                    customer_id,
+                } => (Some(customer_id.as_str()), Some(external_id)),
+                NormalizedEvent::Edit { external_id, .. } => (None, Some(external_id)),
+                NormalizedEvent::Status(s) => (s.customer_id.as_deref(), Some(&s.external_id)),
+                NormalizedEvent::PlatformError { .. } | NormalizedEvent::Skipped { .. } => {
+                    (None, None)
+                }
+            };
+            keys.extend(customer.map(|c| customer_key(id, c)));
+            keys.extend(message.map(|m| message_key(id, m)));
+        }
+    }
+    keys
+}
+
+fn customer_key(channel: ChannelId, external_id: &str) -> String {
+    format!("customer:{channel}:{external_id}")
+}
+
+fn message_key(channel: ChannelId, external_id: &str) -> String {
+    format!("message:{channel}:{external_id}")
+}
+
+/// Takes the locks of platform message ids of `channel` (for work outside ingest that
+/// gives a message its platform id, like the outbound sender); call it before touching
+/// any row.
+pub async fn lock_message_ids(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+    external_ids: &[&str],
+) -> diesel::QueryResult<()> {
+    let keys = external_ids
+        .iter()
+        .map(|id| message_key(channel, id))
         .collect();
+    lock(conn, keys).await
+}
+
+/// Takes transaction-scoped advisory locks on `keys`, in one sorted order.
+async fn lock(conn: &mut AsyncPgConnection, mut keys: Vec<String>) -> diesel::QueryResult<()> {
     keys.sort_unstable();
     keys.dedup();
     if keys.is_empty() {
@@ -145,33 +230,65 @@ async fn lock_customers(
     Ok(())
 }
 
-fn customer_lock_key(channel: &Channel, external_id: &str) -> String {
-    format!("customer:{}:{external_id}", channel.id)
+/// A profile field after a report of `reported` at `at`: the report with the latest time
+/// wins (equal times: the greater value), so the outcome does not depend on arrival order.
+fn newest<'a>(
+    current: Option<&'a str>,
+    seen_at: Option<DateTime<Utc>>,
+    reported: Option<&'a str>,
+    at: DateTime<Utc>,
+) -> (Option<&'a str>, Option<DateTime<Utc>>) {
+    match reported {
+        Some(value) if seen_at.is_none_or(|seen| (at, value) > (seen, current.unwrap_or(""))) => {
+            (Some(value), Some(at))
+        }
+        _ => (current, seen_at),
+    }
 }
 
-/// The customer behind `contact` on `channel`, created on first contact.
+/// The customer behind `contact` on `channel`, created on first contact; the identity's
+/// profile keeps the newest values reported (as of Meta's time `at`).
 async fn customer_for(
     conn: &mut AsyncPgConnection,
     channel: &Channel,
     contact: &Contact,
+    at: DateTime<Utc>,
 ) -> diesel::QueryResult<CustomerId> {
     if let Some(identity) = customers::find_identity(conn, channel.id, &contact.external_id).await?
     {
-        let changed = (contact.username.is_some() && contact.username != identity.username)
-            || (contact.display_name.is_some() && contact.display_name != identity.display_name);
-        if changed {
-            customers::refresh_identity(
-                conn,
-                identity.id,
-                contact.username.as_deref(),
-                contact.display_name.as_deref(),
-            )
-            .await?;
-            let name = contact
+        let (username, username_seen_at) = newest(
+            identity.username.as_deref(),
+            identity.username_seen_at,
+            contact.username.as_deref(),
+            at,
+        );
+        let (display_name, display_name_seen_at) = newest(
+            identity.display_name.as_deref(),
+            identity.display_name_seen_at,
+            contact.display_name.as_deref(),
+            at,
+        );
+        if username_seen_at != identity.username_seen_at
+            || display_name_seen_at != identity.display_name_seen_at
+        {
+            let profile = customers::Profile {
+                username,
+                username_seen_at,
+                display_name,
+                display_name_seen_at,
+            };
+            customers::update_profile(conn, identity.id, &profile).await?;
+            let before = identity
                 .display_name
                 .as_deref()
-                .or(contact.username.as_deref());
-            customers::name_if_unknown(conn, identity.customer_id, name).await?;
+                .or(identity.username.as_deref());
+            customers::rename_if_unedited(
+                conn,
+                identity.customer_id,
+                before,
+                display_name.or(username),
+            )
+            .await?;
         }
         return Ok(identity.customer_id);
     }
@@ -198,19 +315,24 @@ async fn customer_for(
         username: contact.username.clone(),
         display_name: contact.display_name.clone(),
         created_at: now,
+        username_seen_at: contact.username.as_ref().map(|_| at),
+        display_name_seen_at: contact.display_name.as_ref().map(|_| at),
     };
     customers::insert_with_identity(conn, &customer, &identity).await?;
     tracing::info!(org.id = %channel.org_id, customer.id = %customer.id, "new customer {} on first contact", customer.id);
     Ok(customer.id)
 }
 
-/// The customer's ticket for `thread`, created when missing; `true` when created.
+/// The customer's ticket for `thread`, created when missing; `true` when created. A new
+/// direct conversation takes the read position the customer (`contact`) already reported.
 async fn ticket_for(
     conn: &mut AsyncPgConnection,
     channel: &Channel,
     customer: CustomerId,
+    contact: &str,
     thread: &Thread,
     at: DateTime<Utc>,
+    outbox: &mut Outbox,
 ) -> diesel::QueryResult<(Ticket, bool)> {
     let (kind, key) = match thread {
         Thread::Direct => (TicketKind::Direct, ""),
@@ -230,7 +352,12 @@ async fn ticket_for(
         thread_key: key.to_owned(),
         last_message_at: at,
     };
-    Ok((tickets::insert(conn, &new).await?, true))
+    let mut ticket = tickets::insert(conn, &new).await?;
+    if kind == TicketKind::Direct {
+        ticket.customer_read_at =
+            facts::settle_watermark(conn, channel, contact, &ticket, outbox).await?;
+    }
+    Ok((ticket, true))
 }
 
 /// A customer's message: customer, ticket, message, summary, notifications, events.
@@ -241,8 +368,12 @@ async fn inbound(
     outbox: &mut Outbox,
     members: &mut Members,
 ) -> diesel::QueryResult<()> {
-    let customer = customer_for(conn, channel, &m.customer).await?;
-    let (ticket, created) = ticket_for(conn, channel, customer, &m.thread, m.sent_at).await?;
+    let customer = customer_for(conn, channel, &m.customer, m.sent_at).await?;
+    let contact = m.customer.external_id.as_str();
+    let (ticket, created) = ticket_for(
+        conn, channel, customer, contact, &m.thread, m.sent_at, outbox,
+    )
+    .await?;
     let mut context = m.context.clone();
     if m.standby {
         context = with_flag(context, "standby");
@@ -257,46 +388,24 @@ async fn inbound(
         sent_at: m.sent_at,
         ..new_message(channel, &ticket, Origin::CUSTOMER, m.kind)
     };
-    if !messages::insert_if_new(conn, &row).await? {
-        tracing::debug!(channel.id = %channel.id, "message already stored; duplicate delivery ignored");
+    let arrival = Arrival {
+        channel,
+        ticket: &ticket,
+        created,
+    };
+    let Some((message, ticket)) = record_new(conn, arrival, row, &m.attachments, outbox).await?
+    else {
         return Ok(());
-    }
-    messages::insert_attachments(
-        conn,
-        &attachment_rows(channel.org_id, row.id, &m.attachments),
-    )
-    .await?;
-    let preview = preview(row.text.as_deref(), row.kind, &m.attachments);
-    let activity = Activity {
-        message_id: row.id,
-        at: m.sent_at,
-        preview: &preview,
-        inbound: true,
     };
-    let ticket = tickets::record_activity(conn, ticket.id, &activity).await?;
-    let kind = if created {
-        EventKind::TicketCreated
-    } else {
-        EventKind::TicketUpdated
-    };
-    outbox.ticket(ticket.org_id, kind, ticket.id);
-    outbox.message(ticket.org_id, EventKind::MessageAdded, ticket.id, row.id);
-    notify(
-        conn,
-        &ticket,
-        row.id,
-        matches!(m.thread, Thread::Comment { .. }),
-        outbox,
-        members,
-    )
-    .await
+    let comment = matches!(m.thread, Thread::Comment { .. });
+    notify(conn, &ticket, &message, comment, outbox, members).await
 }
 
 /// NEW_MESSAGE / NEW_COMMENT for the assignee, or for every member when unassigned.
 async fn notify(
     conn: &mut AsyncPgConnection,
     ticket: &Ticket,
-    message: MessageId,
+    message: &Message,
     comment: bool,
     outbox: &mut Outbox,
     members: &mut Members,
@@ -316,7 +425,7 @@ async fn notify(
         &recipients,
         kind,
         ticket.id,
-        Some(message),
+        Some(message.id),
     )
     .await?;
     for (user, notification) in bumped {
@@ -356,9 +465,17 @@ async fn business_echo(
         username: None,
         display_name: None,
     };
-    let customer = customer_for(conn, channel, &contact).await?;
-    let (ticket, created) =
-        ticket_for(conn, channel, customer, &Thread::Direct, echo.sent_at).await?;
+    let customer = customer_for(conn, channel, &contact, echo.sent_at).await?;
+    let (ticket, created) = ticket_for(
+        conn,
+        channel,
+        customer,
+        &echo.customer_id,
+        &Thread::Direct,
+        echo.sent_at,
+        outbox,
+    )
+    .await?;
     if !created
         && updates::adopt_in_flight(
             conn,
@@ -382,7 +499,13 @@ async fn business_echo(
         sent_at: echo.sent_at,
         ..new_message(channel, &ticket, Origin::BUSINESS, kind)
     };
-    record_outbound(conn, &ticket, created, row, &echo.attachments, outbox).await
+    let arrival = Arrival {
+        channel,
+        ticket: &ticket,
+        created,
+    };
+    record_new(conn, arrival, row, &echo.attachments, outbox).await?;
+    Ok(())
 }
 
 /// The business's own public comment: a reply in the thread of the comment it answers.
@@ -425,30 +548,73 @@ async fn own_comment(
         sent_at: comment.sent_at,
         ..new_message(channel, &ticket, Origin::BUSINESS, MessageKind::Comment)
     };
-    record_outbound(conn, &ticket, false, row, &[], outbox).await
+    let arrival = Arrival {
+        channel,
+        ticket: &ticket,
+        created: false,
+    };
+    record_new(conn, arrival, row, &[], outbox).await?;
+    Ok(())
 }
 
-async fn record_outbound(
-    conn: &mut AsyncPgConnection,
-    ticket: &Ticket,
+/// Where a new message from Meta lands.
+#[derive(Clone, Copy)]
+struct Arrival<'a> {
+    channel: &'a Channel,
+    ticket: &'a Ticket,
+    /// The ticket was created for this message.
     created: bool,
-    row: Message,
+}
+
+/// Stores a new message from Meta with the facts that were waiting for it: an unsend or
+/// edit is folded in before the row is written; reactions, reads and statuses follow in
+/// the same transaction. Updates the ticket's summary, links replies that were waiting for
+/// it, and queues the live events. `None` when the message was already stored.
+async fn record_new(
+    conn: &mut AsyncPgConnection,
+    arrival: Arrival<'_>,
+    mut row: Message,
     attachments: &[Attachment],
     outbox: &mut Outbox,
-) -> diesel::QueryResult<()> {
-    if !messages::insert_if_new(conn, &row).await? {
-        return Ok(());
+) -> diesel::QueryResult<Option<(Message, Ticket)>> {
+    let Arrival {
+        channel,
+        ticket,
+        created,
+    } = arrival;
+    let external_id = row.external_id.clone().unwrap_or_default();
+    let waiting = facts::take_for(conn, channel.id, &external_id).await?;
+    let mut attachments = attachments.to_vec();
+    let later = facts::fold_into_new(&mut row, &mut attachments, waiting.clone());
+    if let Some(read) = updates::next_status(&row, row.status, ticket.customer_read_at) {
+        row.status = read;
     }
-    messages::insert_attachments(conn, &attachment_rows(ticket.org_id, row.id, attachments))
+    if !messages::insert_if_new(conn, &row).await? {
+        // A duplicate: facts kept meanwhile belong to the stored message.
+        if let Some(stored) = messages::find_by_external_id(conn, channel.id, &external_id).await? {
+            facts::apply_all(conn, channel, &stored, waiting, outbox).await?;
+        }
+        tracing::debug!(channel.id = %channel.id, "message already stored; duplicate delivery ignored");
+        return Ok(None);
+    }
+    messages::insert_attachments(conn, &attachment_rows(channel.org_id, row.id, &attachments))
         .await?;
-    let preview = preview(row.text.as_deref(), row.kind, attachments);
+    messages::link_waiting_replies(conn, channel.id, &external_id, row.id).await?;
+    let kinds: Vec<AttachmentType> = attachments.iter().map(|a| a.kind).collect();
+    let preview = if row.is_deleted {
+        UNSENT_PREVIEW.to_owned()
+    } else {
+        preview(row.text.as_deref(), row.kind, &kinds)
+    };
     let activity = Activity {
         message_id: row.id,
         at: row.sent_at,
+        external_id: row.external_id.as_deref(),
+        deleted: row.is_deleted,
         preview: &preview,
-        inbound: false,
+        inbound: row.direction == MessageDirection::Inbound,
     };
-    tickets::record_activity(conn, ticket.id, &activity).await?;
+    let ticket = tickets::record_activity(conn, ticket.id, &activity).await?;
     let kind = if created {
         EventKind::TicketCreated
     } else {
@@ -456,7 +622,8 @@ async fn record_outbound(
     };
     outbox.ticket(ticket.org_id, kind, ticket.id);
     outbox.message(ticket.org_id, EventKind::MessageAdded, ticket.id, row.id);
-    Ok(())
+    facts::apply_all(conn, channel, &row, later, outbox).await?;
+    Ok(Some((row, ticket)))
 }
 
 /// Who an ingested message comes from, and the columns that follow from it.
@@ -558,8 +725,9 @@ fn attachment_rows(
         .collect()
 }
 
-/// The inbox preview of a message: its text, or a description of what it carries.
-pub fn preview(text: Option<&str>, kind: MessageKind, attachments: &[Attachment]) -> String {
+/// The inbox preview of a message: its text, or a description of what it carries (its
+/// attachments' kinds, in order).
+pub fn preview(text: Option<&str>, kind: MessageKind, attachments: &[AttachmentType]) -> String {
     if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
         return text.chars().take(PREVIEW_CHARS).collect();
     }
@@ -568,7 +736,7 @@ pub fn preview(text: Option<&str>, kind: MessageKind, attachments: &[Attachment]
         MessageKind::Unsupported => "Sent something the platform cannot show",
         MessageKind::Location => "Shared a location",
         MessageKind::Contacts => "Shared contacts",
-        _ => match attachments.first().map(|a| a.kind) {
+        _ => match attachments.first() {
             Some(AttachmentType::Image) => "Sent a photo",
             Some(AttachmentType::Video) => "Sent a video",
             Some(AttachmentType::Audio) => "Sent a voice message",
@@ -584,7 +752,9 @@ pub fn preview(text: Option<&str>, kind: MessageKind, attachments: &[Attachment]
 
 #[cfg(test)]
 mod tests {
-    use super::preview;
+    use chrono::{DateTime, Utc};
+
+    use super::{newest, preview};
     use crate::db::enums::MessageKind;
 
     #[test]
@@ -600,5 +770,27 @@ mod tests {
                 .count(),
             200
         );
+    }
+
+    #[test]
+    fn the_newest_profile_report_wins_in_any_order() {
+        let at = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap_or_default();
+        let reports = [(Some("ana"), at(1)), (None, at(3)), (Some("ana_b"), at(2))];
+        let fold = |order: &[(Option<&'static str>, DateTime<Utc>)]| {
+            order
+                .iter()
+                .fold((None, None), |(value, seen), (reported, when)| {
+                    newest(value, seen, *reported, *when)
+                })
+        };
+        let mut reversed = reports;
+        reversed.reverse();
+        assert_eq!(fold(&reports), (Some("ana_b"), Some(at(2))));
+        assert_eq!(fold(&reversed), fold(&reports));
+        // Same time: the greater value wins, whichever came first.
+        let tie = [(Some("a"), at(5)), (Some("b"), at(5))];
+        let mut tie_reversed = tie;
+        tie_reversed.reverse();
+        assert_eq!(fold(&tie), fold(&tie_reversed));
     }
 }

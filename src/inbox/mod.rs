@@ -3,6 +3,7 @@
 
 pub mod channels;
 pub mod customers;
+pub mod facts;
 pub mod ingest;
 pub mod normalized;
 pub mod notifications;

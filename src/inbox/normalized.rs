@@ -114,7 +114,7 @@ pub struct OwnComment {
 }
 
 /// A reaction added to or removed from a message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reaction {
     /// The message reacted to.
     pub target_external_id: String,
@@ -141,7 +141,7 @@ pub enum ReadUpTo {
 
 /// A delivery-status update for an outbound message (WhatsApp `statuses[]`, Messenger
 /// `delivery`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StatusUpdate {
     /// The outbound message (`wamid` / `mid`).
     pub external_id: String,

@@ -14,7 +14,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::ingest::preview;
-use super::normalized::Attachment;
 use super::outbox::{Committed, Outbox};
 use crate::db::channels::{self, Channel};
 use crate::db::enums::{
@@ -417,29 +416,17 @@ async fn store(
         updated_at: now,
     };
     messages::insert_if_new(conn, &message).await?;
-    let attachments: Vec<Attachment> = reply
+    let rows: Vec<messages::Attachment> = reply
         .attachment
         .iter()
-        .map(|(kind, url)| Attachment {
-            kind: *kind,
-            raw_type: kind.as_str().to_lowercase(),
-            url: Some(url.clone()),
-            mime_type: None,
-            media_id: None,
-            title: None,
-            sha256: None,
-        })
-        .collect();
-    let rows: Vec<messages::Attachment> = attachments
-        .iter()
-        .map(|a| messages::Attachment {
+        .map(|(kind, url)| messages::Attachment {
             id: Uuid::new_v4(),
             org_id: ticket.org_id,
             message_id: message.id,
             position: 0,
-            type_: a.kind,
-            raw_type: a.raw_type.clone(),
-            url: a.url.clone(),
+            type_: *kind,
+            raw_type: kind.as_str().to_lowercase(),
+            url: Some(url.clone()),
             mime_type: None,
             media_id: None,
             title: None,
@@ -450,10 +437,13 @@ async fn store(
     let mut outbox = Outbox::default();
     if plan.is_some() {
         outbound_jobs::enqueue(conn, ticket.org_id, message.id, ticket.channel_id).await?;
-        let preview = preview(message.text.as_deref(), kind, &attachments);
+        let kinds: Vec<AttachmentType> = rows.iter().map(|a| a.type_).collect();
+        let preview = preview(message.text.as_deref(), kind, &kinds);
         let activity = Activity {
             message_id: message.id,
             at: now,
+            external_id: None,
+            deleted: false,
             preview: &preview,
             inbound: false,
         };

@@ -25,9 +25,10 @@ use super::rate_limit;
 use crate::crypto::aad;
 use crate::db::channels::{self, Channel};
 use crate::db::enums::{ChannelStatus, EventKind, JobState, MessageStatus, Platform};
-use crate::db::messages::{self, Message, MessageChanges};
+use crate::db::messages::{self, Message};
 use crate::db::outbound_jobs::{self, ClaimedJob};
-use crate::db::{customers, status_hints, tickets};
+use crate::db::{customers, tickets};
+use crate::inbox::ingest;
 use crate::inbox::outbox::Outbox;
 use crate::inbox::status;
 use crate::inbox::updates;
@@ -136,6 +137,15 @@ enum Outcome {
 async fn process(state: &AppState, job: ClaimedJob) {
     let outcome = match attempt(state, &job).await {
         Ok(outcome) => outcome,
+        // Our own failures (the database, a secret that no longer opens) count toward the
+        // attempt limit like Meta's, so a reply never retries forever.
+        Err(e) if job.attempts >= MAX_ATTEMPTS => Outcome::Failed {
+            code: None,
+            reason: format!(
+                "the reply could not be sent after {} attempts: {e:#}",
+                job.attempts
+            ),
+        },
         Err(e) => Outcome::Retry {
             delay: BACKOFF.delay(attempt_number(&job)),
             error: format!("{e:#}"),
@@ -195,10 +205,18 @@ async fn attempt(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> 
         Ok(request) => request,
         Err(reason) => return Ok(Outcome::Failed { code: None, reason }),
     };
-    let token = state.secrets().open(
-        &channel.access_token_enc,
-        &aad(channel.id.0, "access_token"),
-    )?;
+    let token = state
+        .secrets()
+        .open(
+            &channel.access_token_enc,
+            &aad(channel.id.0, "access_token"),
+        )
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the channel's access token cannot be read (the server's SECRET_KEY may have \
+                 changed); reconnect the channel with a new token"
+            )
+        })?;
     state
         .send_limits()
         .acquire(channel.id, rate_limit::per_second(channel.platform))
@@ -344,24 +362,25 @@ async fn record(state: &AppState, job: &ClaimedJob, outcome: Outcome) -> anyhow:
     Ok(())
 }
 
-/// Records Meta's id on our message. An echo or status that raced ahead is folded in:
-/// a message the echo created for the same id is merged into ours, and a status hint
-/// stored for the id is applied.
+/// Records Meta's id on our message, under the id's lock (see [`crate::inbox::ingest`]).
+/// What raced ahead is folded in: a message an early echo created for the same id is
+/// merged into ours (its status and reactions carried over), and facts kept for the id
+/// (statuses, reads, reactions) are applied.
 async fn record_sent(
     conn: &mut AsyncPgConnection,
     job: &ClaimedJob,
     external_id: &str,
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<()> {
+    ingest::lock_message_ids(conn, job.channel_id, &[external_id]).await?;
     let message = messages::get(conn, job.message_id).await?;
-    let mut best = MessageStatus::Sent;
+    let mut carried = MessageStatus::Sent;
     if let Some(twin) = messages::find_by_external_id(conn, job.channel_id, external_id).await?
         && twin.id != message.id
     {
         // The echo beat us and was recorded as a message typed outside the inbox.
-        if let Some(next) = status::advance(best, twin.status) {
-            best = next;
-        }
+        carried = status::advance(carried, twin.status).unwrap_or(carried);
+        messages::move_reactions(conn, twin.id, message.id).await?;
         messages::delete(conn, twin.id).await?;
         outbox.message(
             twin.org_id,
@@ -371,27 +390,12 @@ async fn record_sent(
         );
         tracing::info!(message.id = %message.id, "merged an early echo into the sent message");
     }
-    let hint = status_hints::take(conn, job.channel_id, external_id).await?;
-    let (mut error_code, mut error_message) = (None, None);
-    if let Some(hint) = hint
-        && let Some(next) = status::advance(best, hint.status)
-    {
-        best = next;
-        error_code = hint.error_code;
-        error_message = hint.error_message;
-    }
-    let Some(next) = status::advance(message.status, best) else {
-        return Ok(());
+    let message = match message.external_id {
+        Some(_) => message,
+        None => updates::take_platform_id(conn, &message, external_id, outbox).await?,
     };
-    let changes = MessageChanges {
-        external_id: Some(Some(external_id.to_owned())),
-        status: Some(next),
-        error_code: Some(error_code),
-        error_message: Some(error_message),
-        ..Default::default()
-    };
-    updates::change(conn, &message, &changes, outbox).await?;
-    Ok(())
+    updates::advance(conn, &message, carried, None, outbox).await?;
+    updates::refresh_summary(conn, message.ticket_id, outbox).await
 }
 
 async fn fail_message(
