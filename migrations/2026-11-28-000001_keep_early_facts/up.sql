@@ -1,5 +1,6 @@
 -- Meta delivers events in no particular order: an unsend, edit, reaction, read or
--- status can arrive before the message it names. Such facts wait in pending_facts,
+-- status can arrive before the message it names, and the business's reply to a comment
+-- before the comment. Such facts wait in pending_facts,
 -- keyed by the channel and the platform id they name (for reactions also the reactor),
 -- keeping only the fact that wins (highest rank, then latest occurrence), and are
 -- applied in the transaction that stores the message. They replace the status-only
@@ -9,7 +10,7 @@
 CREATE TABLE pending_facts (
     channel_id uuid NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
     external_id text NOT NULL CHECK (external_id <> ''),
-    kind text NOT NULL CHECK (kind IN ('UNSEND', 'EDIT', 'REACTION', 'READ', 'WATERMARK', 'STATUS')),
+    kind text NOT NULL CHECK (kind IN ('UNSEND', 'EDIT', 'REACTION', 'READ', 'WATERMARK', 'STATUS', 'REPLY')),
     reactor_id text NOT NULL DEFAULT '',
     rank integer NOT NULL DEFAULT 0,
     occurred_at timestamptz NOT NULL,

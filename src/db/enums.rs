@@ -296,6 +296,8 @@ text_enum!(
         Watermark => "WATERMARK",
         /// A delivery status of one of our messages.
         Status => "STATUS",
+        /// The business's public reply to a comment (keyed by the comment; one per reply).
+        Reply => "REPLY",
     }
 );
 

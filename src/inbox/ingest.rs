@@ -42,9 +42,10 @@ use super::outbox::Outbox;
 use super::updates::{self, UNSENT_PREVIEW};
 use crate::db::channels::Channel;
 use crate::db::enums::{
-    AttachmentType, AuthorType, EventKind, MessageDirection, MessageKind, MessageStatus,
-    NotificationType, TicketKind,
+    AttachmentType, AuthorType, EventKind, FactKind, MessageDirection, MessageKind,
+    MessageStatus, NotificationType, TicketKind,
 };
+use crate::db::pending_facts::{self, NewFact};
 use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, UserId};
 use crate::db::messages::{self, Message};
 use crate::db::tickets::{self, Activity, NewTicket, Ticket};
@@ -163,7 +164,11 @@ fn lock_keys(routed: &[Routed<'_>]) -> Vec<String> {
                     (Some(m.customer.external_id.as_str()), Some(&m.external_id))
                 }
                 NormalizedEvent::Echo(e) => (Some(e.customer_id.as_str()), Some(&e.external_id)),
-                NormalizedEvent::OwnComment(c) => (None, Some(&c.external_id)),
+                NormalizedEvent::OwnComment(c) => {
+                    // The comment it answers: a reply and its parent are never applied apart.
+                    keys.extend(c.parent_id.as_deref().map(|p| message_key(id, p)));
+                    (None, Some(&c.external_id))
+                }
                 NormalizedEvent::Reaction(r) => {
                     (Some(r.customer_id.as_str()), Some(&r.target_external_id))
                 }
@@ -509,6 +514,7 @@ async fn business_echo(
 }
 
 /// The business's own public comment: a reply in the thread of the comment it answers.
+/// A reply to a comment we do not have yet waits for it.
 async fn own_comment(
     conn: &mut AsyncPgConnection,
     channel: &Channel,
@@ -518,13 +524,21 @@ async fn own_comment(
     if updates::confirm_own_send(conn, channel, &comment.external_id, None, outbox).await? {
         return Ok(());
     }
-    let parent = match &comment.parent_id {
-        Some(parent) => messages::find_by_external_id(conn, channel.id, parent).await?,
-        None => None,
-    };
-    let Some(parent) = parent else {
-        tracing::info!(channel.id = %channel.id, "business comment outside any known thread skipped");
+    let Some(parent_id) = &comment.parent_id else {
+        tracing::info!(channel.id = %channel.id, "business comment outside any thread skipped");
         return Ok(());
+    };
+    let Some(parent) = messages::find_by_external_id(conn, channel.id, parent_id).await? else {
+        let waiting = NewFact {
+            channel_id: channel.id,
+            external_id: parent_id,
+            kind: FactKind::Reply,
+            reactor_id: &comment.external_id,
+            rank: 0,
+            occurred_at: comment.sent_at,
+            payload: serde_json::to_value(comment).unwrap_or_default(),
+        };
+        return pending_facts::keep(conn, &waiting).await;
     };
     let Some(ticket) = tickets::find(conn, channel.org_id, parent.ticket_id).await? else {
         return Ok(());
@@ -623,6 +637,13 @@ async fn record_new(
     outbox.ticket(ticket.org_id, kind, ticket.id);
     outbox.message(ticket.org_id, EventKind::MessageAdded, ticket.id, row.id);
     facts::apply_all(conn, channel, &row, later, outbox).await?;
+    for reply in pending_facts::take(conn, channel.id, &external_id, &[FactKind::Reply]).await? {
+        match serde_json::from_value::<OwnComment>(reply.payload) {
+            // Boxed: a reply is stored through this same function.
+            Ok(reply) => Box::pin(own_comment(conn, channel, &reply, outbox)).await?,
+            Err(e) => tracing::warn!(error = %e, "unreadable waiting reply dropped"),
+        }
+    }
     Ok(Some((row, ticket)))
 }
 

@@ -99,7 +99,7 @@ pub struct EchoMessage {
 
 /// The business's own public comment (e.g. a reply typed in the Instagram app, or the
 /// webhook that follows our own `/replies` call). Never a customer message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OwnComment {
     /// Comment id.
     pub external_id: String,

@@ -17,16 +17,19 @@ pub struct WorkerConfig {
     pub id: String,
     /// Fallback poll when no wake-up arrives (a lost NOTIFY, a retry coming due).
     pub poll_interval: Duration,
+    /// Webhook deliveries an inbound worker claims at once.
+    pub inbound_batch: i64,
 }
 
 impl WorkerConfig {
-    /// This process as a worker, polling every second.
+    /// This process as a worker, polling every second and claiming 100 deliveries at once.
     pub fn for_this_process() -> Self {
         let host =
             std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
         WorkerConfig {
             id: format!("{}:{}", host.trim(), std::process::id()),
             poll_interval: Duration::from_secs(1),
+            inbound_batch: 100,
         }
     }
 }

@@ -20,8 +20,6 @@ use crate::jobs::WorkerConfig;
 use crate::jobs::backoff::Backoff;
 use crate::state::AppState;
 
-/// Deliveries claimed at once.
-pub const BATCH_SIZE: i64 = 100;
 /// How long a claim lasts; a worker that dies lets its deliveries go after this.
 pub const LEASE: Duration = Duration::from_secs(60);
 /// Attempts before a delivery is parked.
@@ -35,7 +33,7 @@ pub const GROUP_SIZE: usize = 20;
 pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result<usize> {
     let claimed = {
         let mut conn = state.conn().await?;
-        webhook_events::claim(&mut conn, BATCH_SIZE, LEASE).await?
+        webhook_events::claim(&mut conn, worker.inbound_batch, LEASE).await?
     };
     let count = claimed.len();
     let mut parsed = Vec::with_capacity(count);

@@ -272,23 +272,44 @@ impl Inbox {
     }
 }
 
+/// The Instagram conversation of the reference fixtures, in Meta's order.
+const INSTAGRAM_CONVERSATION: [&str; 12] = [
+    "ig_dm_text",
+    "ig_dm_image",
+    "ig_dm_multiple_attachments",
+    "ig_story_reply",
+    "ig_story_mention",
+    "ig_echo",
+    "ig_reaction",
+    "ig_read",
+    "ig_reply_to_message",
+    "ig_share_post",
+    "ig_postback",
+    "ig_unsend",
+];
+
+/// `names` in Meta's order, or reversed.
+fn ordered(names: &[&'static str], reverse: bool) -> Vec<&'static str> {
+    let mut names = names.to_vec();
+    if reverse {
+        names.reverse();
+    }
+    names
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instagram_conversation_lands_as_the_reference_describes() {
+    instagram_conversation_lands(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instagram_conversation_posted_in_reverse_lands_the_same() {
+    instagram_conversation_lands(true).await;
+}
+
+async fn instagram_conversation_lands(reverse: bool) {
     let i = inbox().await;
-    for name in [
-        "ig_dm_text",
-        "ig_dm_image",
-        "ig_dm_multiple_attachments",
-        "ig_story_reply",
-        "ig_story_mention",
-        "ig_echo",
-        "ig_reaction",
-        "ig_read",
-        "ig_reply_to_message",
-        "ig_share_post",
-        "ig_postback",
-        "ig_unsend",
-    ] {
+    for name in ordered(&INSTAGRAM_CONVERSATION, reverse) {
         i.deliver(name).await;
     }
     let tickets = i.tickets().await;
@@ -375,11 +396,25 @@ async fn an_instagram_conversation_lands_as_the_reference_describes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comments_get_their_own_threads_and_the_business_own_comments_are_not_customers() {
+    comments_get_their_threads(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_posted_in_reverse_get_the_same_threads() {
+    comments_get_their_threads(true).await;
+}
+
+async fn comments_get_their_threads(reverse: bool) {
     let i = inbox().await;
-    i.deliver("ig_dm_text").await;
-    i.deliver("ig_comment").await;
-    i.deliver("ig_comment_reply").await;
-    i.deliver("ig_own_comment").await;
+    let names = [
+        "ig_dm_text",
+        "ig_comment",
+        "ig_comment_reply",
+        "ig_own_comment",
+    ];
+    for name in ordered(&names, reverse) {
+        i.deliver(name).await;
+    }
     let tickets = i.tickets().await;
     let kinds: Vec<_> = tickets
         .as_array()
@@ -578,10 +613,20 @@ async fn whatsapp_failure_keeps_meta_code_and_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messenger_text_echo_and_read_watermark() {
+    messenger_conversation(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messenger_read_watermark_posted_first_still_marks_the_echo_read() {
+    messenger_conversation(true).await;
+}
+
+async fn messenger_conversation(reverse: bool) {
     let app = TestApp::new().await;
     let admin = app.signup("Parcels", "ana@example.com").await;
     let page = app.create_channel(&admin, "MESSENGER", PAGE, SECRET).await;
-    for name in ["messenger_text", "messenger_echo", "messenger_read"] {
+    let names = ["messenger_text", "messenger_echo", "messenger_read"];
+    for name in ordered(&names, reverse) {
         assert_eq!(
             app.post_webhook(&page, &fixture(name), SECRET).await,
             StatusCode::OK,
