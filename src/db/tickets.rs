@@ -355,6 +355,18 @@ pub async fn raise_read_position(
         .await
 }
 
+/// Locks a ticket's row until the end of the transaction (before reading what its
+/// summary should show).
+pub async fn lock(conn: &mut AsyncPgConnection, ticket: TicketId) -> QueryResult<()> {
+    tickets::table
+        .find(ticket)
+        .select(tickets::id)
+        .for_update()
+        .first::<TicketId>(conn)
+        .await?;
+    Ok(())
+}
+
 /// How far the customer has read `ticket`, if they have read anything.
 pub async fn read_position(
     conn: &mut AsyncPgConnection,

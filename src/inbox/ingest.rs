@@ -23,7 +23,10 @@
 //! on one conversation: all advisory locks first, taken up front in one sorted batch (one
 //! per customer and one per platform message id the events name, see [`lock_keys`]), then
 //! tickets, messages, notifications, and the org's event counter last (when the outbox is
-//! flushed). The message-id locks are what make "kept for later" safe: a fact cannot be
+//! flushed). A ticket's row is locked (`FOR UPDATE`) before its summary is read and
+//! rewritten, so two transactions that touch one ticket through different keys (an
+//! edit and an echo, a customer's comment and the business's reply) never overwrite each
+//! other's choice of last message. The message-id locks are what make "kept for later" safe: a fact cannot be
 //! kept as pending while another transaction is inserting the message it names. The
 //! outbound sender takes the same message-id lock before it records a platform id.
 
@@ -42,12 +45,12 @@ use super::outbox::Outbox;
 use super::updates::{self, UNSENT_PREVIEW};
 use crate::db::channels::Channel;
 use crate::db::enums::{
-    AttachmentType, AuthorType, EventKind, FactKind, MessageDirection, MessageKind,
-    MessageStatus, NotificationType, TicketKind,
+    AttachmentType, AuthorType, EventKind, FactKind, MessageDirection, MessageKind, MessageStatus,
+    NotificationType, TicketKind,
 };
-use crate::db::pending_facts::{self, NewFact};
 use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, UserId};
 use crate::db::messages::{self, Message};
+use crate::db::pending_facts::{self, NewFact};
 use crate::db::tickets::{self, Activity, NewTicket, Ticket};
 use crate::db::{customers, notifications, orgs};
 
@@ -129,6 +132,7 @@ async fn apply_event(
             external_id,
             text,
             at,
+            ..
         } => {
             let fact = Fact::Edit {
                 text: text.clone(),
@@ -182,7 +186,11 @@ fn lock_keys(routed: &[Routed<'_>]) -> Vec<String> {
                     external_id,
                     customer_id,
                 } => (Some(customer_id.as_str()), Some(external_id)),
-                NormalizedEvent::Edit { external_id, .. } => (None, Some(external_id)),
+                NormalizedEvent::Edit {
+                    external_id,
+                    customer_id,
+                    ..
+                } => (Some(customer_id.as_str()), Some(external_id)),
                 NormalizedEvent::Status(s) => (s.customer_id.as_deref(), Some(&s.external_id)),
                 NormalizedEvent::PlatformError { .. } | NormalizedEvent::Skipped { .. } => {
                     (None, None)
@@ -540,7 +548,8 @@ async fn own_comment(
         };
         return pending_facts::keep(conn, &waiting).await;
     };
-    let Some(ticket) = tickets::find(conn, channel.org_id, parent.ticket_id).await? else {
+    let Some(ticket) = tickets::find_for_update(conn, channel.org_id, parent.ticket_id).await?
+    else {
         return Ok(());
     };
     if updates::adopt_in_flight(

@@ -188,6 +188,8 @@ pub enum NormalizedEvent {
     Edit {
         /// The edited message.
         external_id: String,
+        /// Who edited it.
+        customer_id: String,
         /// The new text.
         text: Option<String>,
         /// When.

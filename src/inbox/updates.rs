@@ -271,6 +271,8 @@ pub(crate) async fn refresh_summary(
     ticket: TicketId,
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<()> {
+    // Lock first: the choice must see every message committed before it is written.
+    tickets::lock(conn, ticket).await?;
     let Some(latest) = messages::latest_for_summary(conn, ticket).await? else {
         return Ok(());
     };

@@ -375,6 +375,12 @@ async fn record_sent(
     ingest::lock_message_ids(conn, job.channel_id, &[external_id]).await?;
     let message = messages::get(conn, job.message_id).await?;
     let mut carried = MessageStatus::Sent;
+    let twin = messages::id_by_external_id(conn, job.channel_id, external_id).await?;
+    if twin.is_some_and(|twin| twin != message.id) {
+        // Merging rewrites the ticket's summary: lock the ticket before any message row
+        // (the lock order of `inbox::ingest`).
+        tickets::lock(conn, message.ticket_id).await?;
+    }
     if let Some(twin) = messages::find_by_external_id(conn, job.channel_id, external_id).await?
         && twin.id != message.id
     {
@@ -388,6 +394,7 @@ async fn record_sent(
             twin.ticket_id,
             twin.id,
         );
+        updates::refresh_summary(conn, message.ticket_id, outbox).await?;
         tracing::info!(message.id = %message.id, "merged an early echo into the sent message");
     }
     let message = match message.external_id {
@@ -395,7 +402,7 @@ async fn record_sent(
         None => updates::take_platform_id(conn, &message, external_id, outbox).await?,
     };
     updates::advance(conn, &message, carried, None, outbox).await?;
-    updates::refresh_summary(conn, message.ticket_id, outbox).await
+    Ok(())
 }
 
 async fn fail_message(

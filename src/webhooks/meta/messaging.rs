@@ -427,6 +427,7 @@ fn delivery(item: &Item, body: &Value) -> Outcome<Vec<NormalizedEvent>> {
 fn edit(item: &Item, body: &Value) -> Outcome {
     Ok(NormalizedEvent::Edit {
         external_id: mid(body)?,
+        customer_id: item.sender()?,
         text: string(body.get("text")),
         at: item.at()?,
     })
@@ -694,6 +695,7 @@ mod tests {
             event,
             NormalizedEvent::Edit {
                 external_id: MID_TEXT.to_owned(),
+                customer_id: CUSTOMER_A.to_owned(),
                 text: Some("Hello! Is the red kettle back in stock?".to_owned()),
                 at: ms(1_784_800_840_000),
             }

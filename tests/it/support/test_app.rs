@@ -249,6 +249,19 @@ impl TestApp {
             .n
     }
 
+    /// Runs one SQL query returning a text column named `row`; the rows in order.
+    pub async fn rows(&self, sql: &str) -> Vec<String> {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            row: String,
+        }
+        let mut conn = self.db.connect().await;
+        let rows: Vec<Row> = diesel::sql_query(sql).load(&mut conn).await.unwrap();
+        rows.into_iter().map(|r| r.row).collect()
+    }
+
     /// Runs one SQL statement.
     pub async fn execute(&self, sql: &str) {
         use diesel_async::RunQueryDsl;
