@@ -5,7 +5,6 @@
 //! go back out through the Meta Graph API. See `README.md` for the tour.
 
 pub mod auth;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod crypto;
