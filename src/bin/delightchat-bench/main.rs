@@ -34,7 +34,7 @@ use delightchat::db;
 
 /// Seed a dataset, run the server and measure it; writes a Markdown and JSON report.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "delightchat-bench", version, about)]
+#[command(name = "delightchat-bench", version)]
 struct BenchArgs {
     /// Dataset size relative to the default (100 orgs, 100,000 customers, 200,000
     /// tickets, 2,000,000 messages); e.g. 0.1 for a quick run.
