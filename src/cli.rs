@@ -32,8 +32,6 @@ pub enum Command {
     Schema,
     /// Post a realistic, signed Meta webhook delivery to a running server.
     Simulate(Box<crate::simulate::SimulateArgs>),
-    /// Seed a dataset, run the server and measure it; writes a Markdown and JSON report.
-    Bench(Box<crate::bench::BenchArgs>),
 }
 
 /// Runs a parsed command.
@@ -44,7 +42,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(args) => crate::simulate::run(*args).await,
-        Command::Bench(args) => crate::bench::run(*args).await,
         Command::Migrate => {
             let config = Config::from_env()?;
             prepare_database(&config).await

@@ -2,6 +2,19 @@
 //! legacy `graphql-ws` one of subscriptions-transport-ws), with the protocol's close
 //! codes, which async-graphql's stock handler does not all use.
 //!
+//! The protocol is implemented here rather than with `async-graphql-axum`'s
+//! `GraphQLSubscription` (which is therefore not a dependency) because clients rely on
+//! four things the stock handler cannot give:
+//! - **resumable replay**: a client that falls behind is closed with 1013 instead of being
+//!   buffered without bound or silently losing events, and resumes with no gap and no
+//!   duplicate by passing the last `seq` it processed as the subscription's `after`;
+//! - **the exact close codes** of the table below (4400, 4401, 4403, 4408, 4409, 4429,
+//!   1013, 1001, 4504), chosen per situation;
+//! - **a bounded queue per socket** (256 messages), so a client that stops reading slows
+//!   nobody else;
+//! - **token expiry closes the socket** (4403) the moment the access token given in
+//!   `connection_init` expires.
+//!
 //! | situation | close code |
 //! |---|---|
 //! | garbage frame, unknown message, invalid payload | 4400 |

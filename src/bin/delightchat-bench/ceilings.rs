@@ -8,7 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use tokio::sync::Mutex;
 
 use super::stats::{Measured, closed_loop};
-use crate::db::{self, QueryCounter, SessionLimits};
+use delightchat::db::{self, QueryCounter, SessionLimits};
 
 /// Single-row INSERTs, each its own transaction, from `clients` connections. With one
 /// client every row pays a full commit (one WAL flush); with many, PostgreSQL already

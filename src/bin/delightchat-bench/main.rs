@@ -1,32 +1,41 @@
-//! `delightchat bench`: one command that seeds a realistic dataset, starts the server as
-//! a child process (with a fake Graph API), and measures webhook ingest, live fan-out,
-//! the dashboard queries and outbound replies, each next to a ceiling measured on the
-//! same machine in the same run. Writes a Markdown report and a JSON file.
+//! `delightchat-bench`: seeds a realistic dataset, starts the server as a child process
+//! (with a fake Graph API), and measures webhook ingest, live fan-out, the dashboard
+//! queries and outbound replies, each next to a ceiling measured on the same machine in
+//! the same run. Writes a Markdown report and a JSON file.
+//!
+//! A separate binary behind the `bench` cargo feature, so the server never links the load
+//! generator: `cargo run --release --features bench --bin delightchat-bench -- --scale 0.1`.
+//! It seeds through the library's public API and drives the server over HTTP and
+//! WebSocket. The child server is this same executable re-run with the hidden `--serve` flag, which runs
+//! exactly what `delightchat serve` runs; so the measured server is always built from the
+//! same sources, with the same profile, as the benchmark.
 
-pub mod ceilings;
-pub mod fake_graph;
-pub mod ingest;
-pub mod live;
-pub mod outbound;
-pub mod queries;
-pub mod report;
-pub mod seed;
-pub mod server;
-pub mod stats;
+mod ceilings;
+mod fake_graph;
+mod ingest;
+mod live;
+mod outbound;
+mod queries;
+mod report;
+mod seed;
+mod server;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Args;
+use clap::Parser;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
-use crate::auth::jwt::JwtKeys;
-use crate::crypto::SecretBox;
-use crate::db;
+use delightchat::auth::jwt::JwtKeys;
+use delightchat::cli::{Cli, Command};
+use delightchat::crypto::SecretBox;
+use delightchat::db;
 
-/// Arguments of `delightchat bench`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
+/// Seed a dataset, run the server and measure it; writes a Markdown and JSON report.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "delightchat-bench", version)]
+struct BenchArgs {
     /// Dataset size relative to the default (100 orgs, 100,000 customers, 200,000
     /// tickets, 2,000,000 messages); e.g. 0.1 for a quick run.
     #[arg(long, default_value_t = 1.0)]
@@ -62,6 +71,10 @@ pub struct BenchArgs {
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench-report.json")]
     pub json: String,
+    /// Run as the server under test instead (what `delightchat serve` runs); the
+    /// benchmark starts its child server this way.
+    #[arg(long, hide = true)]
+    pub serve: bool,
 }
 
 /// Fixed development secrets shared with the child server, so the benchmark can mint
@@ -69,9 +82,20 @@ pub struct BenchArgs {
 const JWT_SECRET: &str = "delightchat-bench-jwt-secret-0123456789";
 const SECRET_KEY: &str = "64656c69676874636861742062656e63686d61726b206b657920313233343536";
 
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    delightchat::observability::init_tracing();
+    let args = BenchArgs::parse();
+    if args.serve {
+        let serve = Command::Serve { no_workers: false };
+        return delightchat::cli::run(Cli { command: serve }).await;
+    }
+    run(args).await
+}
+
 /// Runs the benchmark.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let config = crate::config::Config::from_env()?;
+async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let config = delightchat::config::Config::from_env()?;
     let (server_url, name) = db::split_database_url(&config.database_url)?;
     let bench_url = format!("{server_url}/{name}_bench");
     let duration = Duration::from_secs(args.seconds);

@@ -53,10 +53,17 @@ pub async fn run(
     duration: Duration,
 ) -> anyhow::Result<Queries> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    let tickets: Vec<TicketRow> =
+    let mut tickets: Vec<TicketRow> =
         diesel::sql_query("SELECT org_id, id FROM tickets TABLESAMPLE SYSTEM (5) LIMIT 2000")
             .load(&mut conn)
             .await?;
+    if tickets.is_empty() {
+        // A sample of a small table's pages can be empty: take its first tickets instead.
+        tickets = diesel::sql_query("SELECT org_id, id FROM tickets LIMIT 2000")
+            .load(&mut conn)
+            .await?;
+    }
+    anyhow::ensure!(!tickets.is_empty(), "the dataset has no tickets");
     let tickets: Arc<Vec<(String, String)>> = Arc::new(
         tickets
             .iter()
@@ -113,7 +120,7 @@ pub async fn run(
     .await;
     let (p, tk) = (post.clone(), tickets.clone());
     let conversation_page = closed_loop(clients, duration, move |n| {
-        let (org, ticket) = tk[(n as usize) % tk.len().max(1)].clone();
+        let (org, ticket) = tk[(n as usize) % tk.len()].clone();
         p(token_of(&org), CONVERSATION, json!({"o": org, "t": ticket}))
     })
     .await;

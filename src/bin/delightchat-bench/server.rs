@@ -1,5 +1,6 @@
-//! The server under test, run as a child process (`delightchat serve`) so that its
-//! memory and CPU can be read apart from the load generator's.
+//! The server under test, run as a child process so that its memory and CPU can be read
+//! apart from the load generator's: this executable re-run with `--serve`, which runs
+//! what `delightchat serve` runs.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
-/// A running `delightchat serve`.
+/// A running server under test.
 pub struct ServerProcess {
     child: Child,
     /// `http://127.0.0.1:<port>`.
@@ -23,7 +24,7 @@ impl ServerProcess {
         let exe = std::env::current_exe()?;
         let mut command = Command::new(exe);
         command
-            .arg("serve")
+            .arg("--serve")
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn");
         for (key, value) in env {
@@ -33,7 +34,7 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        let child = command.spawn().context("starting delightchat serve")?;
+        let child = command.spawn().context("starting the server under test")?;
         let server = Self {
             child,
             base_url: format!("http://127.0.0.1:{port}"),

@@ -9,8 +9,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::seed::BenchOrg;
 use super::stats::{Measured, closed_loop, open_loop};
-use crate::simulate::{Kind, Params, build};
-use crate::webhooks::signature;
+use delightchat::simulate::{Kind, Params, build};
+use delightchat::webhooks::signature;
 
 /// Ingest figures.
 #[derive(Debug, Clone, serde::Serialize)]

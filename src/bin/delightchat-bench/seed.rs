@@ -7,10 +7,11 @@ use chrono::Utc;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
-use crate::auth::jwt::JwtKeys;
-use crate::crypto::{SecretBox, aad, hint};
-use crate::db::channels::{self, Channel};
-use crate::db::ids::{ChannelId, OrgId, UserId};
+use delightchat::auth::jwt::JwtKeys;
+use delightchat::crypto::{SecretBox, aad, hint};
+use delightchat::db::channels::{self, Channel};
+use delightchat::db::enums::{ChannelStatus, Platform};
+use delightchat::db::ids::{ChannelId, OrgId, UserId};
 
 /// How big the dataset is.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -53,8 +54,6 @@ impl Sizes {
 pub struct BenchOrg {
     /// Org id.
     pub id: OrgId,
-    /// Its admin.
-    pub admin: UserId,
     /// Admin's access token.
     pub token: String,
     /// Its Instagram channel.
@@ -76,7 +75,7 @@ pub async fn seed(
     conn.batch_execute("SET synchronous_commit = off; SET statement_timeout = 0")
         .await?;
     let started = Instant::now();
-    let password = crate::auth::password::PasswordHasher::new(1)
+    let password = delightchat::auth::password::PasswordHasher::new(1)
         .hash("bench password".into())
         .await?;
     diesel::sql_query(
@@ -185,7 +184,7 @@ async fn channels_for_orgs(
         let channel = Channel {
             id,
             org_id: row.org_id,
-            platform: crate::db::enums::Platform::Instagram,
+            platform: Platform::Instagram,
             name: format!("Bench IG {n}"),
             external_account_id: account.clone(),
             access_token_enc: secrets.seal(&token, &aad(id.0, "access_token")),
@@ -193,7 +192,7 @@ async fn channels_for_orgs(
             app_secret_enc: secrets.seal(&app_secret, &aad(id.0, "app_secret")),
             app_secret_fingerprint: secrets.fingerprint(&app_secret),
             verify_token_enc: secrets.seal("verify", &aad(id.0, "verify_token")),
-            status: crate::db::enums::ChannelStatus::Active,
+            status: ChannelStatus::Active,
             status_reason: None,
             created_at: now,
             updated_at: now,
@@ -203,7 +202,6 @@ async fn channels_for_orgs(
         channels::insert(conn, &channel).await?;
         orgs.push(BenchOrg {
             id: row.org_id,
-            admin: row.user_id,
             token: jwt.issue(row.user_id).0,
             channel: id,
             account,
@@ -243,7 +241,6 @@ pub async fn existing(
         .map(|r| {
             Ok(BenchOrg {
                 id: r.org_id,
-                admin: r.user_id,
                 token: jwt.issue(r.user_id).0,
                 channel: r.channel_id,
                 account: r.external_account_id,
