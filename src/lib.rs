@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     let graphql_state = GraphqlState {
         schema: graphql::build(&state),
         app: state.clone(),
+        persisted: graphql::persisted::PersistedQueries::default(),
     };
     let graphql_routes = Router::new()
         .route(
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(graphql::graphiql::ASSET_ROUTE, get(graphql::graphiql::asset))
         .with_state(state)
         .merge(graphql_routes)
         .merge(webhook_routes)
