@@ -71,6 +71,9 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
     let addr = config.bind_addr;
+    if config.app_env == crate::config::AppEnv::Development && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "development mode (GraphiQL, introspection) is reachable beyond this machine; set APP_ENV=production for anything shared");
+    }
     let redis = config.redis_url.is_some();
     let state = AppState::new(config)?;
     if redis {

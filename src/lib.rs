@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod dev_keys;
 pub mod error;
 pub mod events;
 pub mod graphql;

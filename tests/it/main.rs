@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod channels;
+mod conformance;
 mod faults;
 mod fuzz;
 mod inbox_reads;
