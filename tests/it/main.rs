@@ -10,6 +10,7 @@ mod channels;
 mod conformance;
 mod faults;
 mod fuzz;
+mod http_spec;
 mod inbox_reads;
 mod limits;
 mod live;
