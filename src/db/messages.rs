@@ -152,6 +152,15 @@ pub async fn list(
     Ok(PageRows::from_fetched(query.load(conn).await?, page))
 }
 
+/// Number of messages of `ticket` (an index range count on `(ticket_id, sent_at)`).
+pub async fn count_of_ticket(conn: &mut AsyncPgConnection, ticket: TicketId) -> QueryResult<i64> {
+    messages::table
+        .filter(messages::ticket_id.eq(ticket))
+        .count()
+        .get_result(conn)
+        .await
+}
+
 /// A message of `org`.
 pub async fn find(
     conn: &mut AsyncPgConnection,

@@ -9,6 +9,7 @@ pub mod customers;
 pub mod events;
 pub mod ids;
 pub mod messages;
+pub mod nodes;
 pub mod notifications;
 pub mod orgs;
 pub mod outbound_jobs;

@@ -15,6 +15,7 @@ mod inbox_reads;
 mod limits;
 mod live;
 mod outbound;
+mod relay;
 mod schema_file;
 mod tenancy;
 mod webhooks;
