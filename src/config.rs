@@ -13,7 +13,7 @@
 //! | `DATA_DIR` | `./data` | where development keys are generated and kept (see [`crate::dev_keys`]) |
 //! | `ACCESS_TOKEN_TTL_SECS` | `900` | lifetime of access tokens |
 //! | `GRAPHQL_INTROSPECTION` | `true` in development, `false` in production | introspection, field suggestions and GraphiQL |
-//! | `GRAPH_API_BASE_URL` | `https://graph.facebook.com` | Meta Graph API (a fake in tests) |
+//! | `GRAPH_API_BASE_URL` | `https://graph.facebook.com` | Meta Graph API (a fake in tests); `sandbox` = the local Meta sandbox ([`crate::sandbox`], development only) |
 //! | `GRAPH_API_VERSION` | `v25.0` | Graph API version path segment |
 //! | `META_APP_SECRET` / `META_VERIFY_TOKEN` | unset | enable the app-level `/webhook` route |
 //! | `EVENT_RETENTION_HOURS` | `168` | how long live events stay replayable |
@@ -166,6 +166,13 @@ impl Config {
                 ephemeral.secret_key
             }
         };
+        if production && get("GRAPH_API_BASE_URL").is_some_and(|u| crate::sandbox::is_requested(&u))
+        {
+            return Err(err(
+                "GRAPH_API_BASE_URL",
+                "the Meta sandbox fakes sends; it is for development only".into(),
+            ));
+        }
         if production && dev_keys::is_development_key(&data_dir, &jwt_secret, &secret_key) {
             return Err(err(
                 "JWT_SECRET",
@@ -332,6 +339,18 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("development key"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn production_refuses_the_sandbox() {
+        let e = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &"x".repeat(32)),
+            ("SECRET_KEY", &"ab".repeat(32)),
+            ("GRAPH_API_BASE_URL", "sandbox"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().starts_with("GRAPH_API_BASE_URL"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod observability;
 pub mod outbound;
+pub mod sandbox;
 pub mod simulate;
 pub mod state;
 pub mod webhooks;

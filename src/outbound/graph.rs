@@ -38,6 +38,10 @@ const MIN_REDACTED_TOKEN_LEN: usize = 8;
 /// Meta (malformed id, base URL or access token). Meta never uses code 0.
 pub const LOCAL_ERROR_CODE: i64 = 0;
 
+/// How the message of a [`GraphError::Transient`] starts when the request never reached
+/// Meta because its host could not be reached (DNS, refused connection, no route).
+pub const UNREACHABLE: &str = "could not connect to Meta";
+
 /// HTTP client for the Meta Graph API.
 #[derive(Clone)]
 pub struct GraphClient {
@@ -858,7 +862,7 @@ fn transport_error(err: &reqwest::Error) -> GraphError {
         // The request never reached Meta: safe to retry.
         return GraphError::Transient {
             code: None,
-            message: format!("could not connect to Meta: {detail}"),
+            message: format!("{UNREACHABLE}: {detail}"),
             retry_after: None,
         };
     }

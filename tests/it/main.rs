@@ -16,6 +16,7 @@ mod limits;
 mod live;
 mod outbound;
 mod relay;
+mod sandbox;
 mod schema_file;
 mod tenancy;
 mod webhooks;
