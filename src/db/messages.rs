@@ -161,6 +161,22 @@ pub async fn count_of_ticket(conn: &mut AsyncPgConnection, ticket: TicketId) -> 
         .await
 }
 
+/// The platform id of `channel`'s most recent outbound message that has one.
+pub async fn latest_outbound_external_id(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+) -> QueryResult<Option<String>> {
+    messages::table
+        .filter(messages::channel_id.eq(channel))
+        .filter(messages::direction.eq("OUTBOUND"))
+        .filter(messages::external_id.is_not_null())
+        .order((messages::created_at.desc(), messages::id.desc()))
+        .select(messages::external_id.assume_not_null())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// A message of `org`.
 pub async fn find(
     conn: &mut AsyncPgConnection,

@@ -1,6 +1,7 @@
-//! The local Meta sandbox (`GRAPH_API_BASE_URL=sandbox`): a reply goes all the way to
-//! READ through the real binary with no Meta account, and a development server that
-//! cannot reach Meta says so at once.
+//! The local loop without Meta: the sandbox (`GRAPH_API_BASE_URL=sandbox`) takes a
+//! reply all the way to READ through the real binary, a development server that cannot
+//! reach Meta says so at once, and `simulate` targets the latest reply and refuses a
+//! delivery of another platform than the channel's.
 
 use std::time::{Duration, Instant};
 
@@ -232,4 +233,83 @@ async fn a_development_server_that_cannot_reach_meta_says_so_at_once() {
     assert_eq!(reply["status"], "FAILED", "{reply}");
     let reason = reply["errorMessage"].as_str().unwrap();
     assert!(reason.contains("GRAPH_API_BASE_URL=sandbox"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_targets_the_latest_reply_and_refuses_another_platforms_kind() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messaging_product": "whatsapp",
+            "contacts": [{"input": CUSTOMER, "wa_id": CUSTOMER}], "messages": [{"id": "wamid.LATEST1"}]})))
+        .mount(&graph)
+        .await;
+    let uri = graph.uri();
+    let app = TestApp::with_config(|c| c.graph_api_base_url = uri).await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let wa = "310000000000001";
+    let channel = app.create_channel(&admin, "WHATSAPP", wa, SECRET).await;
+    let dm = build(Kind::WaText, &customer_dm(wa), Utc::now()).unwrap();
+    app.post_webhook(&channel, &dm, SECRET).await;
+    app.drain_inbound().await;
+    let data = app
+        .gql_ok(Some(&admin.token), MESSAGES, json!({"o": admin.org_id}))
+        .await;
+    let ticket = data["org"]["tickets"]["edges"][0]["node"]["id"].clone();
+    app.gql_ok(
+        Some(&admin.token),
+        SEND,
+        json!({"o": admin.org_id, "t": ticket, "i": {"text": "Hello"}}),
+    )
+    .await;
+    while delightchat::outbound::sender::run_once(&app.state)
+        .await
+        .unwrap()
+        > 0
+    {}
+    let addr = app.serve().await;
+    let simulate = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_delightchat"));
+        command
+            .arg("simulate")
+            .args(args)
+            .args(["--channel", &channel, "--url", &format!("http://{addr}")])
+            .env("DATABASE_URL", app.db.url())
+            .env("SECRET_KEY", hex::encode(app.state.config().secret_key))
+            .env("JWT_SECRET", "simulate-jwt-secret-0123456789abcdefgh")
+            .env("RUST_LOG", "error");
+        command.output().unwrap()
+    };
+    let wrong = simulate(&["messenger-text"]);
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("WHATSAPP channel") && stderr.contains("wa-text"),
+        "{stderr}"
+    );
+    let read = simulate(&["wa-status", "--latest", "--status", "read"]);
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    app.drain_inbound().await;
+    let (_, statuses) = outbound_statuses(&app, &admin).await;
+    assert_eq!(statuses, ["READ"]);
+}
+
+async fn outbound_statuses(app: &TestApp, admin: &Session) -> (Value, Vec<String>) {
+    let data = app
+        .gql_ok(Some(&admin.token), MESSAGES, json!({"o": admin.org_id}))
+        .await;
+    let node = data["org"]["tickets"]["edges"][0]["node"].clone();
+    let statuses = node["messages"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["direction"] == "OUTBOUND")
+        .map(|e| e["node"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    (node, statuses)
 }
