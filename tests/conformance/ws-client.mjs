@@ -5,7 +5,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { SUBSCRIPTION, deadline, env, postInstagramDm } from './lib.mjs';
 
-deadline(30_000, 'graphql-ws events');
+deadline(120_000, 'graphql-ws events');
 const client = createClient({
   url: `${env.url.replace(/^http/, 'ws')}/graphql`,
   webSocketImpl: WebSocket,

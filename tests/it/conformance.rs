@@ -16,8 +16,6 @@ use crate::support::{Session, TestApp, fixture};
 
 const SECRET: &str = "conformance-app-secret";
 const IG: &str = "17841400000000101";
-const JWT_SECRET: &str = "conformance-jwt-secret-0123456789abcdef";
-const SECRET_KEY: &str = "636f6e666f726d616e6365206b65792030313233343536373839616263646566";
 
 fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
@@ -51,19 +49,10 @@ struct Stack {
 
 async fn stack() -> Stack {
     npm_ci().await;
-    let app = TestApp::with_config(|c| {
-        c.jwt_secret = JWT_SECRET.as_bytes().to_vec();
-        c.secret_key = hex::decode(SECRET_KEY).unwrap().try_into().unwrap();
-    })
-    .await;
+    let app = TestApp::new().await;
     let admin = app.signup("Conformance", "ana@example.com").await;
     let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
-    let server = Process::serve(
-        &app.db.url(),
-        &[],
-        &[("JWT_SECRET", JWT_SECRET), ("SECRET_KEY", SECRET_KEY)],
-    )
-    .await;
+    let server = Process::serve(&app.db.url(), &[], &[]).await;
     // One DM, processed by the server's own workers.
     let body = fixture("ig_dm_text");
     let signature = delightchat::webhooks::signature::sign(&body, SECRET.as_bytes());

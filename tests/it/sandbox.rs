@@ -14,8 +14,6 @@ use crate::support::{Session, TestApp};
 
 const SECRET: &str = "sandbox-app-secret";
 const CUSTOMER: &str = "5500000000000011";
-const JWT_SECRET: &str = "sandbox-jwt-secret-0123456789abcdefghij";
-const SECRET_KEY: &str = "73616e64626f78206b6579203031323334353637383961626364656630313233";
 
 const SEND: &str = "mutation($o: ID!, $t: ID!, $i: SendMessageInput!) { sendMessage(orgId: $o, ticketId: $t, input: $i) { id status } }";
 const MESSAGES: &str = "query($o: ID!) { org(id: $o) { tickets(first: 1) { edges { node { id
@@ -84,23 +82,10 @@ fn customer_dm(account: &str) -> Params {
 }
 
 async fn reply_reaches_read(platform: &str, account: &str, kind: Kind, expected: &[&str]) {
-    let app = TestApp::with_config(|c| {
-        c.jwt_secret = JWT_SECRET.as_bytes().to_vec();
-        c.secret_key = hex::decode(SECRET_KEY).unwrap().try_into().unwrap();
-    })
-    .await;
+    let app = TestApp::new().await;
     let admin = app.signup("Kettle Shop", "ana@example.com").await;
     let channel = app.create_channel(&admin, platform, account, SECRET).await;
-    let server = Process::serve(
-        &app.db.url(),
-        &[],
-        &[
-            ("JWT_SECRET", JWT_SECRET),
-            ("SECRET_KEY", SECRET_KEY),
-            ("GRAPH_API_BASE_URL", "sandbox"),
-        ],
-    )
-    .await;
+    let server = Process::serve(&app.db.url(), &[], &[("GRAPH_API_BASE_URL", "sandbox")]).await;
     let url = server.url();
     let client = reqwest::Client::new();
     let body = build(kind, &customer_dm(account), Utc::now()).unwrap();
@@ -277,7 +262,6 @@ async fn simulate_targets_the_latest_reply_and_refuses_another_platforms_kind() 
             .args(["--channel", &channel, "--url", &format!("http://{addr}")])
             .env("DATABASE_URL", app.db.url())
             .env("SECRET_KEY", hex::encode(app.state.config().secret_key))
-            .env("JWT_SECRET", "simulate-jwt-secret-0123456789abcdefgh")
             .env("RUST_LOG", "error");
         command.output().unwrap()
     };
