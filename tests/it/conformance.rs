@@ -66,7 +66,7 @@ async fn stack() -> Stack {
         .unwrap()
         .status();
     assert_eq!(status, 200);
-    eventually(Duration::from_secs(20), "the DM in the inbox", || async {
+    eventually(Duration::from_secs(60), "the DM in the inbox", || async {
         app.count("SELECT count(*) AS n FROM messages").await == 1
     })
     .await;

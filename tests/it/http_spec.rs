@@ -355,3 +355,48 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_is_served_from_our_origin_under_a_strict_csp_and_never_in_production() {
+    let app = TestApp::new().await;
+    let (status, headers, page) = app
+        .request(Request::get("/graphql").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self';"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe") && !csp.contains("http"), "{csp}");
+    let page = String::from_utf8(page.to_vec()).unwrap();
+    assert!(!page.contains("https://") && !page.contains("unpkg") && !page.contains("jsdelivr"));
+    let urls = delightchat::graphql::graphiql::asset_urls();
+    assert_eq!(urls.len(), 7);
+    for url in urls {
+        assert!(page.contains(url.as_str()), "{url}");
+        let (status, headers, body) = app
+            .request(Request::get(url.as_str()).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+        assert!(!body.is_empty());
+        assert_eq!(
+            headers[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+    }
+    // A stale hash is not served (so an immutable cache can never hold a wrong file).
+    let stale = urls[0].replacen("/graphiql/", "/graphiql/0000000000000000", 1);
+    let (status, _, _) = app
+        .request(Request::get(stale).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let production = TestApp::with_config(|c| c.graphql_introspection = false).await;
+    for url in urls.iter().map(String::as_str).chain(["/graphql"]) {
+        let (status, _, _) = production
+            .request(Request::get(url).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{url}");
+    }
+}
