@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod channels;
 mod conformance;
+mod deployment;
 mod faults;
 mod fuzz;
 mod http_spec;
