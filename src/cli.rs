@@ -53,6 +53,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker => {
             let config = Config::from_env()?;
+            anyhow::ensure!(
+                !crate::sandbox::is_requested(&config.graph_api_base_url),
+                "GRAPH_API_BASE_URL=sandbox runs inside `delightchat serve` (with its workers), not in `delightchat worker`"
+            );
             prepare_database(&config).await?;
             let state = AppState::new(config)?;
             crate::workers::run(state, shutdown_signal()).await
@@ -66,8 +70,22 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
     crate::db::run_migrations(&config.database_url).await
 }
 
-async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
+async fn serve(mut config: Config, with_workers: bool) -> anyhow::Result<()> {
     let addr = config.bind_addr;
+    let sandbox = if crate::sandbox::is_requested(&config.graph_api_base_url) {
+        anyhow::ensure!(
+            with_workers,
+            "GRAPH_API_BASE_URL=sandbox needs the workers: drop --no-workers"
+        );
+        let sandbox = crate::sandbox::Sandbox::bind().await?;
+        config.graph_api_base_url = sandbox.url().to_owned();
+        Some(sandbox)
+    } else {
+        None
+    };
+    if config.app_env == crate::config::AppEnv::Development && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "development mode (GraphiQL, introspection) is reachable beyond this machine; set APP_ENV=production for anything shared");
+    }
     let redis = config.redis_url.is_some();
     let state = AppState::new(config)?;
     if redis {
@@ -86,6 +104,9 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
+    if let Some(sandbox) = sandbox {
+        sandbox.start(state.clone(), listener.local_addr()?);
+    }
     tracing::info!(%addr, "listening on http://{addr} (GraphiQL at /graphql)");
     let signal_state = state.clone();
     tokio::spawn(async move {

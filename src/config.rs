@@ -6,13 +6,14 @@
 //! | `DATABASE_POOL_SIZE` | `16` | connections per process |
 //! | `REDIS_URL` | unset | Redis for cross-instance live events; unset = in-process bus |
 //! | `REDIS_CHANNEL_PREFIX` | `delightchat` | prefix of the per-org pub/sub channels |
-//! | `BIND_ADDR` | `0.0.0.0:3001` | HTTP listen address |
+//! | `BIND_ADDR` | `127.0.0.1:3001` | HTTP listen address (loopback only unless you say otherwise) |
 //! | `APP_ENV` | `development` | `production` requires the secrets below and hides GraphiQL and introspection |
-//! | `JWT_SECRET` | dev value | at least 32 bytes; signs access tokens (HS256) |
-//! | `SECRET_KEY` | dev value | 64 hex characters (32 bytes); AES-256-GCM key for channel secrets |
+//! | `JWT_SECRET` | development key | at least 32 bytes; signs access tokens (HS256) |
+//! | `SECRET_KEY` | development key | 64 hex characters (32 bytes); AES-256-GCM key for channel secrets |
+//! | `DATA_DIR` | `./data` | where development keys are generated and kept (see [`crate::dev_keys`]) |
 //! | `ACCESS_TOKEN_TTL_SECS` | `900` | lifetime of access tokens |
 //! | `GRAPHQL_INTROSPECTION` | `true` in development, `false` in production | introspection, field suggestions and GraphiQL |
-//! | `GRAPH_API_BASE_URL` | `https://graph.facebook.com` | Meta Graph API (a fake in tests) |
+//! | `GRAPH_API_BASE_URL` | `https://graph.facebook.com` | Meta Graph API (a fake in tests); `sandbox` = the local Meta sandbox ([`crate::sandbox`], development only) |
 //! | `GRAPH_API_VERSION` | `v25.0` | Graph API version path segment |
 //! | `META_APP_SECRET` / `META_VERIFY_TOKEN` | unset | enable the app-level `/webhook` route |
 //! | `EVENT_RETENTION_HOURS` | `168` | how long live events stay replayable |
@@ -20,9 +21,10 @@
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use crate::dev_keys::{self, DevKeys};
 
 /// Why the environment could not be turned into a [`Config`]; names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,10 @@ pub struct Config {
     pub redis_channel_prefix: String,
     /// HTTP listen address.
     pub bind_addr: SocketAddr,
+    /// Directory of local state (the development keys).
+    pub data_dir: PathBuf,
+    /// Which keys came from the development key file rather than the environment.
+    pub development_keys: DevelopmentKeys,
     /// HS256 key of access tokens.
     pub jwt_secret: Vec<u8>,
     /// AES-256-GCM key of secrets at rest.
@@ -78,6 +84,22 @@ pub struct Config {
     pub pending_fact_retention: Duration,
 }
 
+/// Which of the two keys a development server takes from its key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DevelopmentKeys {
+    /// `JWT_SECRET` was not set.
+    pub jwt_secret: bool,
+    /// `SECRET_KEY` was not set.
+    pub secret_key: bool,
+}
+
+impl DevelopmentKeys {
+    /// Whether any key is a development key.
+    pub fn any(self) -> bool {
+        self.jwt_secret || self.secret_key
+    }
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Secrets are deliberately left out.
@@ -92,12 +114,31 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    /// Reads the configuration from the process environment.
+    /// Reads the configuration from the process environment; in development, keys not
+    /// set come from `DATA_DIR/dev-keys` (generated on first start).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let mut config = Self::from_lookup(|name| std::env::var(name).ok())?;
+        if config.development_keys.any() {
+            let keys = dev_keys::load_or_create(&config.data_dir)
+                .map_err(|e| err("DATA_DIR", format!("{e:#}")))?;
+            config.use_development_keys(&keys);
+        }
+        Ok(config)
+    }
+
+    /// Replaces the keys that were not configured with `keys`.
+    pub fn use_development_keys(&mut self, keys: &DevKeys) {
+        if self.development_keys.jwt_secret {
+            self.jwt_secret = keys.jwt_secret.to_vec();
+        }
+        if self.development_keys.secret_key {
+            self.secret_key = keys.secret_key;
+        }
     }
 
     /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    /// Pure: keys that development leaves unset are random for this value only
+    /// ([`Config::from_env`] replaces them with the persisted ones).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let app_env = match get("APP_ENV").as_deref() {
@@ -107,13 +148,16 @@ impl Config {
         };
         let production = app_env == AppEnv::Production;
 
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let ephemeral = DevKeys::random();
+        let mut development_keys = DevelopmentKeys::default();
         let jwt_secret = match get("JWT_SECRET") {
             Some(s) if s.len() >= 32 => s.into_bytes(),
             Some(_) => return Err(err("JWT_SECRET", "must be at least 32 bytes".into())),
             None if production => return Err(err("JWT_SECRET", "required in production".into())),
             None => {
-                tracing::warn!("JWT_SECRET is not set: using an INSECURE development value");
-                dev_secret("jwt").to_vec()
+                development_keys.jwt_secret = true;
+                ephemeral.jwt_secret.to_vec()
             }
         };
         let secret_key = match get("SECRET_KEY") {
@@ -121,10 +165,23 @@ impl Config {
                 .ok_or_else(|| err("SECRET_KEY", "expected 64 hex characters (32 bytes)".into()))?,
             None if production => return Err(err("SECRET_KEY", "required in production".into())),
             None => {
-                tracing::warn!("SECRET_KEY is not set: using an INSECURE development value");
-                dev_secret("secret-key")
+                development_keys.secret_key = true;
+                ephemeral.secret_key
             }
         };
+        if production && get("GRAPH_API_BASE_URL").is_some_and(|u| crate::sandbox::is_requested(&u))
+        {
+            return Err(err(
+                "GRAPH_API_BASE_URL",
+                "the Meta sandbox fakes sends; it is for development only".into(),
+            ));
+        }
+        if production && dev_keys::is_development_key(&data_dir, &jwt_secret, &secret_key) {
+            return Err(err(
+                "JWT_SECRET",
+                "JWT_SECRET or SECRET_KEY is a development key; generate real ones with `openssl rand -hex 32`".into(),
+            ));
+        }
 
         Ok(Config {
             app_env,
@@ -134,7 +191,9 @@ impl Config {
             redis_url: get("REDIS_URL"),
             redis_channel_prefix: get("REDIS_CHANNEL_PREFIX")
                 .unwrap_or_else(|| "delightchat".into()),
-            bind_addr: parse_or("BIND_ADDR", get("BIND_ADDR"), ([0, 0, 0, 0], 3001).into())?,
+            bind_addr: parse_or("BIND_ADDR", get("BIND_ADDR"), ([127, 0, 0, 1], 3001).into())?,
+            data_dir,
+            development_keys,
             jwt_secret,
             secret_key,
             access_token_ttl: Duration::from_secs(parse_or(
@@ -198,12 +257,6 @@ fn parse_key(hex_key: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
-/// A fixed, publicly known development secret: stable across restarts so local data stays
-/// readable, and obviously unusable in production (where the real variables are required).
-fn dev_secret(purpose: &str) -> [u8; 32] {
-    Sha256::digest(format!("delightchat insecure development {purpose}")).into()
-}
-
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
@@ -229,7 +282,8 @@ mod tests {
     #[test]
     fn defaults_are_local() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.bind_addr.port(), 3001);
+        assert_eq!(c.bind_addr, SocketAddr::from(([127, 0, 0, 1], 3001)));
+        assert!(c.development_keys.jwt_secret && c.development_keys.secret_key);
         assert!(c.database_url.ends_with("/delightchat"));
         assert!(c.redis_url.is_none());
         assert!(c.graphql_introspection);
@@ -247,6 +301,66 @@ mod tests {
         ])
         .unwrap();
         assert!(!c.graphql_introspection);
+    }
+
+    #[test]
+    fn development_keys_are_random_unless_configured() {
+        let (a, b) = (config(&[]).unwrap(), config(&[]).unwrap());
+        assert_ne!(a.jwt_secret, b.jwt_secret);
+        assert_ne!(a.secret_key, b.secret_key);
+        let set = config(&[("JWT_SECRET", &"j".repeat(32))]).unwrap();
+        assert_eq!(set.jwt_secret, "j".repeat(32).into_bytes());
+        assert!(!set.development_keys.jwt_secret && set.development_keys.secret_key);
+    }
+
+    #[test]
+    fn production_refuses_to_start_with_development_keys() {
+        use sha2::{Digest as _, Sha256};
+        let real_key = "ab".repeat(32);
+        // The constant earlier versions used, public in the git history.
+        let public_key = hex::encode(Sha256::digest(
+            "delightchat insecure development secret-key",
+        ));
+        let e = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &"x".repeat(32)),
+            ("SECRET_KEY", &public_key),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("development key"), "{e}");
+        // The keys this machine generated for development.
+        let dir = std::env::temp_dir().join(format!("dc-config-{}", uuid::Uuid::new_v4().simple()));
+        let keys = dev_keys::load_or_create(&dir).unwrap();
+        let dir_text = dir.to_string_lossy().into_owned();
+        let e = config(&[
+            ("APP_ENV", "production"),
+            ("DATA_DIR", &dir_text),
+            ("JWT_SECRET", &keys.jwt_secret_text()),
+            ("SECRET_KEY", &real_key),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("development key"), "{e}");
+        let e = config(&[
+            ("APP_ENV", "production"),
+            ("DATA_DIR", &dir_text),
+            ("JWT_SECRET", &"x".repeat(32)),
+            ("SECRET_KEY", &hex::encode(keys.secret_key)),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("development key"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn production_refuses_the_sandbox() {
+        let e = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &"x".repeat(32)),
+            ("SECRET_KEY", &"ab".repeat(32)),
+            ("GRAPH_API_BASE_URL", "sandbox"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().starts_with("GRAPH_API_BASE_URL"), "{e}");
     }
 
     #[test]

@@ -11,8 +11,11 @@
 /// An error as reported to an API client.
 #[derive(Debug)]
 pub enum AppError {
-    /// No valid credentials (missing, expired or forged token; wrong password).
+    /// No valid credentials (missing or forged token; wrong password).
     Unauthenticated,
+    /// The access token was genuine but has expired: refresh it (a client should not
+    /// send the user back to the sign-in page).
+    TokenExpired,
     /// Authenticated, but the caller's role does not allow this.
     Forbidden,
     /// The thing does not exist, or belongs to an org the caller cannot see (the two are
@@ -22,6 +25,14 @@ pub enum AppError {
     BadUserInput(String),
     /// Too many attempts; retry later.
     RateLimited(String),
+    /// Too many attempts; the next one may succeed after `retry_after` (sent to clients
+    /// as `extensions.retryAfter` in whole seconds).
+    RetryLater {
+        /// Safe to show.
+        message: String,
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
     /// A live stream cannot resume from the given position (its events were pruned):
     /// refetch, then subscribe from now.
     ResyncRequired,
@@ -34,10 +45,11 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthenticated => "UNAUTHENTICATED",
+            AppError::TokenExpired => "TOKEN_EXPIRED",
             AppError::Forbidden => "FORBIDDEN",
             AppError::NotFound => "NOT_FOUND",
             AppError::BadUserInput(_) => "BAD_USER_INPUT",
-            AppError::RateLimited(_) => "RATE_LIMITED",
+            AppError::RateLimited(_) | AppError::RetryLater { .. } => "RATE_LIMITED",
             AppError::ResyncRequired => "RESYNC_REQUIRED",
             AppError::Internal(_) => "INTERNAL",
         }
@@ -47,9 +59,11 @@ impl AppError {
     pub fn message(&self) -> &str {
         match self {
             AppError::Unauthenticated => "not authenticated",
+            AppError::TokenExpired => "the access token has expired; refresh it",
             AppError::Forbidden => "forbidden",
             AppError::NotFound => "not found",
             AppError::BadUserInput(m) | AppError::RateLimited(m) => m,
+            AppError::RetryLater { message, .. } => message,
             AppError::Internal(_) => "internal error",
             AppError::ResyncRequired => {
                 "events after this position are no longer kept; refetch and subscribe again"
@@ -93,6 +107,7 @@ mod tests {
     #[test]
     fn every_variant_has_its_code() {
         assert_eq!(AppError::Unauthenticated.code(), "UNAUTHENTICATED");
+        assert_eq!(AppError::TokenExpired.code(), "TOKEN_EXPIRED");
         assert_eq!(AppError::Forbidden.code(), "FORBIDDEN");
         assert_eq!(AppError::NotFound.code(), "NOT_FOUND");
         assert_eq!(AppError::bad_input("x").code(), "BAD_USER_INPUT");

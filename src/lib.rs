@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod dev_keys;
 pub mod error;
 pub mod events;
 pub mod graphql;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod observability;
 pub mod ops;
 pub mod outbound;
+pub mod sandbox;
 pub mod simulate;
 pub mod state;
 pub mod webhooks;
@@ -44,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     let graphql_state = GraphqlState {
         schema: graphql::build(&state),
         app: state.clone(),
+        persisted: graphql::persisted::PersistedQueries::default(),
     };
     let graphql_routes = Router::new()
         .route(
@@ -69,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route(graphql::graphiql::ASSET_ROUTE, get(graphql::graphiql::asset))
         .with_state(state)
         .merge(graphql_routes)
         .merge(webhook_routes)

@@ -4,6 +4,7 @@
 //! Bodies are compact JSON with non-ASCII escaped as `\uXXXX` and `/` as `\/`, the way
 //! Meta sends them, and signed over exactly those bytes.
 
+use crate::db::enums::Platform;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::crypto::{SecretBox, aad};
-use crate::db::{channels, ids::ChannelId};
+use crate::db::{channels, ids::ChannelId, messages};
 use crate::webhooks::signature;
 
 /// Kinds of delivery `simulate` can build.
@@ -31,6 +32,28 @@ pub enum Kind {
     WaText,
     /// WhatsApp delivery status of one of our messages.
     WaStatus,
+}
+
+impl Kind {
+    /// The channel platform this kind of delivery belongs to.
+    pub fn platform(self) -> Platform {
+        match self {
+            Kind::IgDm | Kind::IgStoryReply | Kind::IgStoryMention | Kind::IgComment => {
+                Platform::Instagram
+            }
+            Kind::MessengerText => Platform::Messenger,
+            Kind::WaText | Kind::WaStatus => Platform::WhatsApp,
+        }
+    }
+
+    /// The kinds of `platform`, as typed on the command line.
+    fn of_platform(platform: Platform) -> Vec<String> {
+        Kind::value_variants()
+            .iter()
+            .filter(|k| k.platform() == platform)
+            .filter_map(|k| k.to_possible_value().map(|v| v.get_name().to_owned()))
+            .collect()
+    }
 }
 
 /// Arguments of `delightchat simulate`.
@@ -55,8 +78,12 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "Hi! Is the blue kettle back in stock?")]
     pub text: String,
     /// For `wa-status`: the wamid of our outbound message.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "latest")]
     pub message_id: Option<String>,
+    /// For `wa-status`: target the channel's most recent outbound message (read from the
+    /// database).
+    #[arg(long)]
+    pub latest: bool,
     /// For `wa-status`: sent, delivered, read or failed.
     #[arg(long, default_value = "delivered")]
     pub status: String,
@@ -89,16 +116,32 @@ pub struct Params {
 
 /// Builds, signs and posts the delivery; prints what happened.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    let (account_id, secret) = match (&args.account_id, &args.app_secret) {
-        (Some(account), Some(secret)) => (account.clone(), secret.clone()),
-        _ => channel_credentials(&args.channel).await?,
+    let remote = args.account_id.is_some() && args.app_secret.is_some() && !args.latest;
+    let (account_id, secret, message_id) = if remote {
+        let account = args.account_id.clone().unwrap_or_default();
+        let secret = args.app_secret.clone().unwrap_or_default();
+        (account, secret, args.message_id.clone())
+    } else {
+        let local = channel_credentials(&args.channel, args.latest).await?;
+        check_platform(args.kind, &args.channel, local.platform)?;
+        let message_id = if args.latest {
+            Some(local.latest_outbound.with_context(|| {
+                format!(
+                    "channel {} has no outbound message with a platform id yet",
+                    args.channel
+                )
+            })?)
+        } else {
+            args.message_id.clone()
+        };
+        (local.account_id, local.app_secret, message_id)
     };
     let params = Params {
         account_id,
         from: args.from.clone(),
         name: args.name.clone(),
         text: args.text.clone(),
-        message_id: args.message_id.clone(),
+        message_id,
         status: args.status.clone(),
         unique: uuid::Uuid::new_v4().simple().to_string(),
     };
@@ -127,8 +170,28 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the channel's account id and app secret with this machine's configuration.
-async fn channel_credentials(channel: &str) -> anyhow::Result<(String, String)> {
+/// What `simulate` reads about a channel from the database.
+struct LocalChannel {
+    account_id: String,
+    app_secret: String,
+    platform: Platform,
+    latest_outbound: Option<String>,
+}
+
+/// Refuses a delivery of another platform than the channel's: the server would drop it.
+fn check_platform(kind: Kind, channel: &str, platform: Platform) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        kind.platform() == platform,
+        "channel {channel} is a {platform} channel, and this kind of delivery is {}; use one of: {}",
+        kind.platform(),
+        Kind::of_platform(platform).join(", ")
+    );
+    Ok(())
+}
+
+/// Reads the channel's account id, app secret and platform (and, with `latest`, its
+/// most recent outbound message id) with this machine's configuration.
+async fn channel_credentials(channel: &str, latest: bool) -> anyhow::Result<LocalChannel> {
     let id = ChannelId::parse(channel).context("--channel must be a channel id")?;
     let config = Config::from_env()?;
     let mut conn = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(
@@ -138,13 +201,23 @@ async fn channel_credentials(channel: &str) -> anyhow::Result<(String, String)> 
     .context(
         "connecting to the database to read the channel (or pass --account-id and --app-secret)",
     )?;
-    let channel = channels::find_live(&mut conn, id)
+    let row = channels::find_live(&mut conn, id)
         .await?
         .context("no such channel")?;
-    let secret = SecretBox::new(&config.secret_key)
-        .open(&channel.app_secret_enc, &aad(channel.id.0, "app_secret"))
+    let app_secret = SecretBox::new(&config.secret_key)
+        .open(&row.app_secret_enc, &aad(row.id.0, "app_secret"))
         .context("cannot decrypt the channel's app secret with this SECRET_KEY")?;
-    Ok((channel.external_account_id, secret))
+    let latest_outbound = if latest {
+        messages::latest_outbound_external_id(&mut conn, row.id).await?
+    } else {
+        None
+    };
+    Ok(LocalChannel {
+        account_id: row.external_account_id,
+        app_secret,
+        platform: row.platform,
+        latest_outbound,
+    })
 }
 
 /// The raw body of a delivery of `kind`.
@@ -185,7 +258,7 @@ pub fn build(kind: Kind, p: &Params, now: DateTime<Utc>) -> anyhow::Result<Vec<u
             let id = p
                 .message_id
                 .clone()
-                .context("wa-status needs --message-id <wamid of our message>")?;
+                .context("wa-status needs --latest or --message-id <wamid of our message>")?;
             whatsapp(
                 p,
                 json!({"statuses": [{"id": id, "status": p.status, "timestamp": secs.to_string(),
@@ -258,6 +331,19 @@ mod tests {
             status: "read".into(),
             unique: uuid::Uuid::new_v4().simple().to_string(),
         }
+    }
+
+    #[test]
+    fn a_kind_of_another_platform_is_refused_naming_the_right_ones() {
+        let e = check_platform(Kind::MessengerText, "c1", Platform::Instagram)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("INSTAGRAM channel"), "{e}");
+        assert!(
+            e.contains("ig-dm") && e.contains("ig-comment") && !e.contains("wa-text"),
+            "{e}"
+        );
+        assert!(check_platform(Kind::WaStatus, "c1", Platform::WhatsApp).is_ok());
     }
 
     #[test]

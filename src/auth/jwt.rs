@@ -27,6 +27,15 @@ pub enum TokenError {
     Subject,
 }
 
+impl TokenError {
+    /// Whether the token is genuine (signature, type, issuer and audience all check
+    /// out) and only its lifetime is over. A forged token never reaches the expiry
+    /// check: jsonwebtoken verifies the signature first.
+    pub fn is_expiry(&self) -> bool {
+        matches!(self, TokenError::Invalid(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::ExpiredSignature)
+    }
+}
+
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Claims {
     sub: String,
@@ -187,6 +196,10 @@ mod tests {
             ),
             ("expired", forge(good_header(), claims(-3600), &[1u8; 32])),
             (
+                "expired and forged",
+                forge(good_header(), claims(-3600), &[2u8; 32]),
+            ),
+            (
                 "unknown kid",
                 forge(
                     serde_json::json!({"alg": "HS256", "typ": TOKEN_TYPE, "kid": "v9"}),
@@ -205,7 +218,8 @@ mod tests {
             ("garbage", "not.a.jwt".to_owned()),
         ];
         for (name, token) in cases {
-            assert!(k.verify(&token).is_err(), "{name} was accepted");
+            let error = k.verify(&token).unwrap_err();
+            assert_eq!(error.is_expiry(), name == "expired", "{name}: {error}");
         }
         let mut no_exp = claims(600);
         no_exp.as_object_mut().unwrap().remove("exp");

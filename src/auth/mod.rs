@@ -126,10 +126,8 @@ pub async fn login(app: &Auth<'_>, email: &str, password: String) -> AppResult<S
     // Malformed emails get the same answer as wrong passwords.
     let email = normalize_email(email).map_err(|_| AppError::Unauthenticated)?;
     let mut conn = app.conn().await?;
-    if throttle::check(&mut conn, &email).await?.is_err() {
-        return Err(AppError::RateLimited(
-            "too many failed sign-in attempts; try again later".into(),
-        ));
+    if let Err(until) = throttle::check(&mut conn, &email).await? {
+        return Err(throttled(until));
     }
     let user = users::find_by_email(&mut conn, &email).await?;
     // Release the connection while hashing: verification takes tens of milliseconds.
@@ -151,6 +149,18 @@ pub async fn login(app: &Auth<'_>, email: &str, password: String) -> AppResult<S
             throttle::record_failure(&mut conn, &email).await?;
             Err(AppError::Unauthenticated)
         }
+    }
+}
+
+/// The error of a locked sign-in: when to try again, as `extensions.retryAfter`.
+fn throttled(until: DateTime<Utc>) -> AppError {
+    let retry_after = (until - Utc::now()).to_std().unwrap_or_default();
+    AppError::RetryLater {
+        message: format!(
+            "too many failed sign-in attempts; try again in {} s",
+            retry_after.as_secs().max(1)
+        ),
+        retry_after,
     }
 }
 

@@ -17,7 +17,8 @@ pub struct Viewer {
 
 impl Viewer {
     /// Reads an `Authorization` header value: `Ok(None)` when absent, an error when
-    /// present but not a valid `Bearer` access token.
+    /// present but not a valid `Bearer` access token (`TokenExpired` when it is genuine
+    /// but expired, `Unauthenticated` otherwise).
     pub fn from_authorization(
         header: Option<&str>,
         jwt: &JwtKeys,
@@ -36,7 +37,11 @@ impl Viewer {
     pub fn from_token(token: &str, jwt: &JwtKeys) -> Result<Self, AppError> {
         let verified = jwt.verify(token).map_err(|e| {
             tracing::debug!(error = %e, "access token rejected");
-            AppError::Unauthenticated
+            if e.is_expiry() {
+                AppError::TokenExpired
+            } else {
+                AppError::Unauthenticated
+            }
         })?;
         Ok(Viewer {
             user_id: verified.user_id,

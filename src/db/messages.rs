@@ -153,6 +153,31 @@ pub async fn list(
     Ok(PageRows::from_fetched(query.load(conn).await?, page))
 }
 
+/// Number of messages of `ticket` (an index range count on `(ticket_id, sent_at)`).
+pub async fn count_of_ticket(conn: &mut AsyncPgConnection, ticket: TicketId) -> QueryResult<i64> {
+    messages::table
+        .filter(messages::ticket_id.eq(ticket))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// The platform id of `channel`'s most recent outbound message that has one.
+pub async fn latest_outbound_external_id(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+) -> QueryResult<Option<String>> {
+    messages::table
+        .filter(messages::channel_id.eq(channel))
+        .filter(messages::direction.eq(MessageDirection::Outbound))
+        .filter(messages::external_id.is_not_null())
+        .order((messages::created_at.desc(), messages::id.desc()))
+        .select(messages::external_id.assume_not_null())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// A message of `org`.
 pub async fn find(
     conn: &mut AsyncPgConnection,

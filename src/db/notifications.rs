@@ -66,6 +66,23 @@ pub async fn list(
     Ok(PageRows::from_fetched(query.load(conn).await?, page))
 }
 
+/// Number of `user`'s notifications in `org` (all, or unread only).
+pub async fn count(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+    unread_only: bool,
+) -> QueryResult<i64> {
+    let mut query = notifications::table
+        .filter(notifications::org_id.eq(org))
+        .filter(notifications::user_id.eq(user))
+        .into_boxed();
+    if unread_only {
+        query = query.filter(notifications::read_at.is_null());
+    }
+    query.count().get_result(conn).await
+}
+
 /// Number of `user`'s unread notifications in `org`.
 pub async fn unread_count(
     conn: &mut AsyncPgConnection,

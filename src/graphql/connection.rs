@@ -2,14 +2,23 @@
 //!
 //! Cursors are base64url of the row's sort key; they are validated on decode and any
 //! tampering is a `BAD_USER_INPUT`. Pages default to 50 items and never exceed 100.
+//!
+//! `totalCount` ([`TotalCount`]) is offered where counting is cheap and bounded: a
+//! ticket's messages and a user's notifications. `Org.tickets` and `Org.customers` have
+//! none: a count there scans the whole filtered inbox (or runs the customer search
+//! without a limit) on every page, which grows with the org; `Org.ticketCounts`-style
+//! aggregates belong in a dedicated field if the dashboard needs them.
 
-use async_graphql::OutputType;
 use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object, ObjectType, OutputType};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
+use crate::db::ids::{OrgId, TicketId, UserId};
 use crate::db::page::{Keyset, PageQuery, PageRows};
+use crate::db::{messages, notifications};
 use crate::error::{AppError, AppResult};
+use crate::graphql::context::state;
 
 /// Items per page when the client does not say.
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
@@ -89,18 +98,67 @@ pub fn connection<R, T: OutputType>(
     key: impl Fn(&R) -> Keyset,
     node: impl Fn(R) -> T,
 ) -> Connection<String, T> {
+    connection_with(
+        page,
+        query,
+        key,
+        node,
+        async_graphql::connection::EmptyFields,
+    )
+}
+
+/// Builds a connection with extra connection-level fields (such as [`TotalCount`]).
+pub fn connection_with<R, T: OutputType, F: ObjectType>(
+    page: PageRows<R>,
+    query: &PageQuery,
+    key: impl Fn(&R) -> Keyset,
+    node: impl Fn(R) -> T,
+    fields: F,
+) -> Connection<String, T, F> {
     let (has_previous, has_next) = if query.backward {
         (page.has_more, query.cursor.is_some())
     } else {
         (query.cursor.is_some(), page.has_more)
     };
-    let mut connection = Connection::new(has_previous, has_next);
+    let mut connection = Connection::with_additional_fields(has_previous, has_next, fields);
     connection.edges = page
         .rows
         .into_iter()
         .map(|row| Edge::new(encode_cursor(&key(&row)), node(row)))
         .collect();
     connection
+}
+
+/// The `totalCount` field of a connection: counted only if the client selects it.
+pub enum TotalCount {
+    /// Messages of a ticket.
+    Messages(TicketId),
+    /// A user's notifications in an org.
+    Notifications {
+        /// The org.
+        org: OrgId,
+        /// The user.
+        user: UserId,
+        /// Unread ones only.
+        unread_only: bool,
+    },
+}
+
+#[Object]
+impl TotalCount {
+    /// How many items the connection has in all pages together.
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        let mut conn = state(ctx)?.conn().await?;
+        let count = match *self {
+            TotalCount::Messages(ticket) => messages::count_of_ticket(&mut conn, ticket).await,
+            TotalCount::Notifications {
+                org,
+                user,
+                unread_only,
+            } => notifications::count(&mut conn, org, user, unread_only).await,
+        };
+        Ok(count.map_err(AppError::from)?)
+    }
 }
 
 #[cfg(test)]

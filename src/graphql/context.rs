@@ -2,10 +2,11 @@
 //! against the database once per request and org) and the request id.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_graphql::Context;
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 
 use crate::auth::viewer::Viewer;
 use crate::db::enums::Role;
@@ -22,6 +23,51 @@ pub struct RequestContext {
     pub request_id: String,
     roles: Mutex<HashMap<OrgId, Option<Role>>>,
     auth_attempted: AtomicBool,
+    outcome: Arc<Outcome>,
+}
+
+/// What the transport learns about a request once it ran.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    executed: AtomicBool,
+    token_required: AtomicBool,
+}
+
+impl Outcome {
+    /// Whether execution began: `false` after a request error (the document did not
+    /// parse or validate, or a variable did not coerce).
+    pub fn executed(&self) -> bool {
+        self.executed.load(Ordering::SeqCst)
+    }
+
+    /// Whether a field needed a signed-in caller and the request had no token.
+    pub fn token_was_required(&self) -> bool {
+        self.token_required.load(Ordering::SeqCst)
+    }
+}
+
+/// Extension recording in the request's [`Outcome`] that execution began.
+pub struct MarkExecution;
+
+impl ExtensionFactory for MarkExecution {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(MarkExecution)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for MarkExecution {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        if let Some(request) = ctx.data_opt::<RequestContext>() {
+            request.outcome.executed.store(true, Ordering::SeqCst);
+        }
+        next.run(ctx, operation_name).await
+    }
 }
 
 impl RequestContext {
@@ -32,7 +78,13 @@ impl RequestContext {
             request_id: request_id.into(),
             roles: Mutex::default(),
             auth_attempted: AtomicBool::new(false),
+            outcome: Arc::default(),
         }
+    }
+
+    /// A handle on what the transport will want to know after the request ran.
+    pub fn outcome(&self) -> Arc<Outcome> {
+        self.outcome.clone()
     }
 }
 
@@ -50,7 +102,11 @@ pub fn request<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestContext> {
 
 /// The authenticated caller, or `UNAUTHENTICATED`.
 pub fn viewer(ctx: &Context<'_>) -> AppResult<Viewer> {
-    request(ctx)?.viewer.ok_or(AppError::Unauthenticated)
+    let request = request(ctx)?;
+    request.viewer.ok_or_else(|| {
+        request.outcome.token_required.store(true, Ordering::SeqCst);
+        AppError::Unauthenticated
+    })
 }
 
 /// The caller's role in `org`; `FORBIDDEN` when they are not a member (or the org does

@@ -14,6 +14,11 @@ impl From<AppError> for async_graphql::Error {
         }
         let mut extensions = ErrorExtensionValues::default();
         extensions.set("code", e.code());
+        if let AppError::RetryLater { retry_after, .. } = &e {
+            // Whole seconds, rounded up: retrying at exactly this time succeeds.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            extensions.set("retryAfter", seconds);
+        }
         async_graphql::Error {
             message: e.message().to_owned(),
             source: None,
@@ -51,6 +56,17 @@ mod tests {
         assert_eq!(e.message, "internal error");
         let code = e.extensions.as_ref().and_then(|x| x.get("code")).cloned();
         assert_eq!(code, Some(Value::from("INTERNAL")));
+        let e: async_graphql::Error = AppError::RetryLater {
+            message: "wait".into(),
+            retry_after: std::time::Duration::from_millis(1500),
+        }
+        .into();
+        let retry = e
+            .extensions
+            .as_ref()
+            .and_then(|x| x.get("retryAfter"))
+            .cloned();
+        assert_eq!(retry, Some(Value::from(2)));
         let e: async_graphql::Error = AppError::Forbidden.into();
         let code = e.extensions.as_ref().and_then(|x| x.get("code")).cloned();
         assert_eq!(code, Some(Value::from("FORBIDDEN")));

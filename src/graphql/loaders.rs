@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
-use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, TicketId, UserId};
-use crate::db::{channels, customers, messages, orgs, tickets, users};
+use crate::db::ids::{ChannelId, CustomerId, MessageId, NotificationId, OrgId, TicketId, UserId};
+use crate::db::{channels, customers, messages, notifications, orgs, tickets, users};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -92,6 +92,11 @@ by_id_loader!(ChannelId, channels::Channel, channels::find_many);
 by_id_loader!(CustomerId, customers::Customer, customers::find_many);
 by_id_loader!(TicketId, tickets::Ticket, tickets::find_many);
 by_id_loader!(MessageId, messages::Message, messages::find_many);
+by_id_loader!(
+    NotificationId,
+    notifications::Notification,
+    notifications::find_many
+);
 
 impl Loader<IdentitiesOf> for DbLoader {
     type Value = Vec<customers::Identity>;

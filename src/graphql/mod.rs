@@ -3,10 +3,14 @@
 pub mod connection;
 pub mod context;
 pub mod errors;
+pub mod field_order;
+pub mod graphiql;
 pub mod http;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod node;
+pub mod persisted;
 pub mod prefetch;
 pub mod query;
 pub mod subscription;
@@ -20,9 +24,7 @@ use crate::state::AppState;
 /// The API schema.
 pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// Deepest selection allowed: the dashboard's deepest real query (message -> replyTo ->
-/// author -> customer -> identities -> channel) is 8 levels with the connection wrapper.
-pub const MAX_DEPTH: usize = 12;
+pub use limits::MAX_DEPTH;
 /// Highest complexity allowed. Connections cost `page size x item cost`: the inbox page
 /// (50 tickets with customer, channel, last message) costs about 1,100 and the
 /// conversation page (50 messages with attachments, reactions, author) about 1,500, so
@@ -51,11 +53,12 @@ pub fn sdl() -> String {
 pub fn build(state: &AppState) -> AppSchema {
     let mut builder = schema()
         .data(state.clone())
-        .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
         .limit_recursive_depth(32)
-        .extension(limits::SelectionLimit);
+        .extension(limits::DocumentLimits)
+        .extension(context::MarkExecution)
+        .extension(field_order::FieldOrder);
     if !state.config().graphql_introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

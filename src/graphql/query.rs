@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::context::{member_org, viewer};
+use super::node::{self, Node};
 use super::types::org::Org;
 use super::types::parse_id;
 use super::types::user::User;
@@ -21,6 +22,19 @@ impl Query {
         let viewer = viewer(ctx)?;
         let user = ctx.data::<Loaders>()?.load_one(viewer.user_id).await?;
         Ok(user.map(User::new).ok_or(AppError::Unauthenticated)?)
+    }
+
+    /// Any object the caller may see, by id (Relay's global object identification);
+    /// `null` for an id that does not exist or belongs to someone else.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        Ok(node::resolve(ctx, &[id]).await?.pop().flatten())
+    }
+
+    /// Objects by id, in the order asked (at most 100 ids); `null` for each id that does
+    /// not exist or belongs to someone else.
+    #[graphql(complexity = "ids.len().max(1) * child_complexity + 1")]
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        node::resolve(ctx, &ids).await
     }
 
     /// An org the caller belongs to; FORBIDDEN otherwise.

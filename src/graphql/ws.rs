@@ -20,7 +20,7 @@
 //! | garbage frame, unknown message, invalid payload | 4400 |
 //! | `subscribe` before `connection_ack` | 4401 |
 //! | `connection_init` with a missing or invalid token | 4403 |
-//! | access token expired while connected | 4403 |
+//! | `connection_init` with an expired token, or the token expired while connected: refresh and reconnect | 4498 |
 //! | no `connection_init` within 10 s | 4408 |
 //! | `subscribe` with an id already in use | 4409 |
 //! | second `connection_init` | 4429 |
@@ -31,6 +31,9 @@
 //! At most 20 operations run per socket (more get an `error` message), frames are
 //! capped at 64 KiB, and every socket has its own bounded outgoing queue so a client
 //! that stops reading slows nobody else.
+//!
+//! Messages are serialised straight from async-graphql's response values, which keep
+//! the document's field order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,9 +48,10 @@ use tokio::task::AbortHandle;
 
 use super::context::RequestContext;
 use super::errors::finish_response;
-use super::http::GraphqlState;
+use super::http::{GraphqlState, ResponseBody};
 use super::loaders::loaders;
 use crate::auth::viewer::Viewer;
+use crate::error::AppError;
 
 /// Largest accepted frame.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -57,6 +61,9 @@ pub const MAX_OPERATIONS: usize = 20;
 pub const QUEUE_CAPACITY: usize = 256;
 /// Time allowed between connecting and `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Close code of an expired access token (4403 means a bad one): the client should
+/// refresh its token and reconnect.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4498;
 /// Interval of server pings (or `ka` on the legacy protocol).
 pub const PING_INTERVAL: Duration = Duration::from_secs(15);
 /// Silence after which a socket that does not answer pings is closed.
@@ -196,7 +203,7 @@ async fn run(socket: WebSocket, protocol: Protocol, gql: GraphqlState) {
                 }
             },
             () = &mut init_deadline, if conn.viewer.is_none() => break Some((4408, "connection initialisation timeout")),
-            () = &mut expiry => break Some((4403, "access token expired")),
+            () = &mut expiry => break Some(token_expired()),
             _ = ping.tick() => {
                 if protocol == Protocol::TransportWs && last_pong.elapsed() > PONG_TIMEOUT {
                     break Some((4504, "keep-alive timeout"));
@@ -216,6 +223,13 @@ async fn run(socket: WebSocket, protocol: Protocol, gql: GraphqlState) {
     }
     let _ = close_tx.send(close.or(Some((1000, "bye"))));
     let _ = writer.await;
+}
+
+fn token_expired() -> Close {
+    (
+        CLOSE_TOKEN_EXPIRED,
+        "token expired: refresh it and reconnect",
+    )
 }
 
 fn too_slow() -> Close {
@@ -241,8 +255,11 @@ impl Connection {
                 }
                 let token =
                     token_of(message.get("payload")).ok_or((4403, "forbidden: missing token"))?;
-                let viewer = Viewer::from_token(&token, self.gql.app.jwt())
-                    .map_err(|_| (4403, "forbidden: invalid token"))?;
+                let viewer =
+                    Viewer::from_token(&token, self.gql.app.jwt()).map_err(|e| match e {
+                        AppError::TokenExpired => token_expired(),
+                        _ => (4403, "forbidden: invalid token"),
+                    })?;
                 self.viewer = Some(viewer);
                 self.send(json!({"type": "connection_ack"}))
                     .map_err(|_| too_slow())?;
@@ -311,12 +328,16 @@ impl Connection {
                 let message =
                     if first && response.data == async_graphql::Value::Null && response.is_err() {
                         failed = true;
-                        json!({"type": "error", "id": task_id, "payload": response.errors})
+                        outgoing("error", &task_id, &response.errors)
                     } else {
-                        json!({"type": protocol.next(), "id": task_id, "payload": response})
+                        outgoing(
+                            protocol.next(),
+                            &task_id,
+                            &ResponseBody::of(&response, false),
+                        )
                     };
                 first = false;
-                if queue.try_send(message.to_string()).is_err() {
+                if queue.try_send(message).is_err() {
                     overflow.notify_one();
                     return;
                 }
@@ -339,6 +360,19 @@ impl Connection {
     fn send(&self, message: Value) -> Result<(), ()> {
         self.queue.try_send(message.to_string()).map_err(|_| ())
     }
+}
+
+/// A server message carrying a payload, serialised without a detour through
+/// `serde_json::Value` (whose maps are sorted).
+fn outgoing(kind: &str, id: &str, payload: &impl serde::Serialize) -> String {
+    #[derive(serde::Serialize)]
+    struct Outgoing<'a, P> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        id: &'a str,
+        payload: &'a P,
+    }
+    serde_json::to_string(&Outgoing { kind, id, payload }).unwrap_or_default()
 }
 
 fn operation_id(message: &Value) -> Result<String, Close> {

@@ -20,8 +20,9 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use tokio::sync::{Semaphore, watch};
 
 use super::compose::{Outgoing, compose};
-use super::graph::{GraphError, PermanentKind, Sent};
+use super::graph::{GraphError, PermanentKind, Sent, UNREACHABLE};
 use super::rate_limit;
+use crate::config::AppEnv;
 use crate::crypto::aad;
 use crate::db::channels::{self, Channel};
 use crate::db::enums::{ChannelStatus, EventKind, JobState, MessageStatus, Platform};
@@ -229,14 +230,27 @@ async fn attempt(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> 
             message,
             retry_after,
         }) => {
+            let unreachable = message.starts_with(UNREACHABLE);
+            if unreachable && state.config().app_env == AppEnv::Development {
+                // Nothing to wait for on a laptop that cannot reach Meta: say so now.
+                return Ok(Outcome::Failed {
+                    code: None,
+                    reason: UNREACHABLE_IN_DEVELOPMENT.into(),
+                });
+            }
+            if job.attempts == 1 {
+                tracing::warn!(channel.id = %channel.id, message.id = %job.message_id, error = %message, "sending a reply failed; retrying with backoff");
+            }
             if let Some(wait) = retry_after {
                 state.send_limits().pause(channel.id, wait);
             }
             if job.attempts >= MAX_ATTEMPTS {
-                Outcome::Failed {
-                    code,
-                    reason: format!("Meta kept failing temporarily ({message}); retry later"),
-                }
+                let reason = if unreachable {
+                    UNREACHABLE_IN_PRODUCTION.to_owned()
+                } else {
+                    format!("Meta kept failing temporarily ({message}); retry later")
+                };
+                Outcome::Failed { code, reason }
             } else {
                 let delay = BACKOFF
                     .delay(attempt_number(job))
@@ -294,6 +308,14 @@ fn reconcile(job: &ClaimedJob, channel: &Channel, message: &Message) -> Option<O
         })
     }
 }
+
+/// Reason of a reply that could not reach Meta from a development server.
+const UNREACHABLE_IN_DEVELOPMENT: &str = "Meta could not be reached from this development server. \
+    To try replies locally, restart it with GRAPH_API_BASE_URL=sandbox, then retry the message.";
+
+/// Reason of a reply that could not reach Meta after every retry.
+const UNREACHABLE_IN_PRODUCTION: &str = "Meta could not be reached from the server (network or DNS \
+    problem). Ask an administrator to check the server's connection to Meta, then retry the message.";
 
 fn attempt_number(job: &ClaimedJob) -> u32 {
     u32::try_from(job.attempts).unwrap_or(1)

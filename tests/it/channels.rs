@@ -107,7 +107,7 @@ async fn secrets_are_encrypted_at_rest_and_never_returned() {
     assert!(!response.contains("EAAG-token-of-108462217700001"));
     let sdl = delightchat::graphql::sdl();
     let channel_type = sdl
-        .split("type Channel {")
+        .split("type Channel implements Node {")
         .nth(1)
         .unwrap()
         .split('}')

@@ -40,6 +40,37 @@ async fn deep_queries_are_refused_before_any_database_work() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standard_introspection_query_of_graphql_js_passes() {
+    let app = TestApp::new().await;
+    let query = include_str!("../fixtures/graphql/introspection.graphql");
+    let r = app.graphql(None, query, json!({})).await;
+    assert!(r.get("errors").is_none(), "{r:#}");
+    let types = r["data"]["__schema"]["types"].as_array().unwrap();
+    let ticket = types.iter().find(|t| t["name"] == "Ticket").unwrap();
+    assert_eq!(ticket["kind"], "OBJECT");
+    assert!(!ticket["fields"].as_array().unwrap().is_empty());
+    assert!(r["data"]["__schema"]["directives"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_nesting_that_multiplies_work_is_still_refused() {
+    let app = TestApp::new().await;
+    let mut selection = "name".to_owned();
+    for _ in 0..7 {
+        selection = format!("fields {{ type {{ {selection} }} }}");
+    }
+    let r = app
+        .graphql(
+            None,
+            &format!("{{ __schema {{ types {{ {selection} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+    assert!(r.get("data").is_none_or(Value::is_null), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_connections_and_alias_floods_are_too_complex() {
     let app = TestApp::new().await;
     let admin = app.signup("Acme", "ana@example.com").await;

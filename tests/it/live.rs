@@ -378,7 +378,7 @@ async fn an_expiring_token_closes_the_socket_and_shutdown_says_going_away() {
     let admin = app.signup("Acme", "ana@example.com").await;
     let addr = app.serve().await;
     let mut c = WsClient::authenticated(addr, &admin.token).await;
-    assert_eq!(c.close_code().await, 4403, "closed when the token expired");
+    assert_eq!(c.close_code().await, 4498, "closed when the token expired");
 
     let app = TestApp::new().await;
     let admin = app.signup("Acme", "ana@example.com").await;

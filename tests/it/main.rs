@@ -7,13 +7,18 @@ mod support;
 
 mod auth;
 mod channels;
+mod conformance;
 mod convergence;
+mod deployment;
 mod faults;
 mod fuzz;
+mod http_spec;
 mod inbox_reads;
 mod limits;
 mod live;
 mod outbound;
+mod relay;
+mod sandbox;
 mod schema_file;
 mod tenancy;
 mod webhooks;

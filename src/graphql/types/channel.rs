@@ -16,7 +16,8 @@ pub struct Channel(pub channels::Channel);
 
 #[Object]
 impl Channel {
-    async fn id(&self) -> ID {
+    /// The object's id (a UUID); `Query.node(id:)` fetches it again.
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

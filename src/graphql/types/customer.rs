@@ -17,7 +17,8 @@ pub struct Customer(pub customers::Customer);
 
 #[Object]
 impl Customer {
-    async fn id(&self) -> ID {
+    /// The object's id (a UUID); `Query.node(id:)` fetches it again.
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

@@ -16,7 +16,8 @@ pub struct Message(pub messages::Message);
 
 #[Object]
 impl Message {
-    async fn id(&self) -> ID {
+    /// The object's id (a UUID); `Query.node(id:)` fetches it again.
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

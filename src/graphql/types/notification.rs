@@ -15,7 +15,8 @@ pub struct Notification(pub notifications::Notification);
 
 #[Object]
 impl Notification {
-    async fn id(&self) -> ID {
+    /// The object's id (a UUID); `Query.node(id:)` fetches it again.
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

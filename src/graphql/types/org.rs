@@ -15,7 +15,7 @@ use crate::db::enums::{Platform, Role, TicketStatus};
 use crate::db::ids::{ChannelId, CustomerId, TicketId, UserId};
 use crate::db::page::Keyset;
 use crate::db::{channels, customers, notifications, orgs, tickets};
-use crate::graphql::connection::{complexity, connection, page_query};
+use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::{state, viewer};
 
 /// An organisation, as seen by one of its members.
@@ -33,7 +33,8 @@ impl Org {
 
 #[Object]
 impl Org {
-    async fn id(&self) -> ID {
+    /// The object's id (a UUID); `Query.node(id:)` fetches it again.
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.row.id)
     }
 
@@ -148,19 +149,13 @@ impl Org {
         unread_only: Option<bool>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Notification>> {
+    ) -> Result<Connection<String, Notification, TotalCount>> {
         let page = page_query(first, after, None, None, false)?;
         let user = viewer(ctx)?.user_id;
+        let unread_only = unread_only.unwrap_or(false);
         let mut conn = state(ctx)?.conn().await?;
-        let rows = notifications::list(
-            &mut conn,
-            self.row.id,
-            user,
-            unread_only.unwrap_or(false),
-            &page,
-        )
-        .await?;
-        Ok(connection(
+        let rows = notifications::list(&mut conn, self.row.id, user, unread_only, &page).await?;
+        Ok(connection_with(
             rows,
             &page,
             |n| Keyset {
@@ -168,6 +163,11 @@ impl Org {
                 id: n.id.0,
             },
             Notification,
+            TotalCount::Notifications {
+                org: self.row.id,
+                user,
+                unread_only,
+            },
         ))
     }
 

@@ -13,7 +13,7 @@ use crate::db::enums::{TicketKind, TicketPriority, TicketStatus};
 use crate::db::ids::OrgId;
 use crate::db::page::Keyset;
 use crate::db::{messages, tickets};
-use crate::graphql::connection::{complexity, connection, page_query};
+use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::state;
 use crate::graphql::loaders::{Loaders, ReadCountOf};
 use crate::graphql::prefetch;
@@ -48,7 +48,8 @@ pub async fn page(
 
 #[Object]
 impl Ticket {
-    async fn id(&self) -> ID {
+    /// The object's id (a UUID); `Query.node(id:)` fetches it again.
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 
@@ -129,13 +130,13 @@ impl Ticket {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> Result<Connection<String, Message>> {
+    ) -> Result<Connection<String, Message, TotalCount>> {
         let page = page_query(first, after, last, before, true)?;
         let mut conn = state(ctx)?.conn().await?;
         let rows = messages::list(&mut conn, self.0.id, &page).await?;
         drop(conn);
         prefetch::messages(ctx, &rows.rows).await?;
-        Ok(connection(
+        Ok(connection_with(
             rows,
             &page,
             |m| Keyset {
@@ -143,6 +144,7 @@ impl Ticket {
                 id: m.id.0,
             },
             Message,
+            TotalCount::Messages(self.0.id),
         ))
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
-use super::errors::{GraphError, PermanentKind, classify, is_success, local_error};
+use super::errors::{GraphError, PermanentKind, UNREACHABLE, classify, is_success, local_error};
 use super::request::{SendRequest, Sent};
 
 /// How long establishing a connection to Meta may take.
@@ -162,7 +162,7 @@ fn transport_error(err: &reqwest::Error) -> GraphError {
         // The request never reached Meta: safe to retry.
         return GraphError::Transient {
             code: None,
-            message: format!("could not connect to Meta: {detail}"),
+            message: format!("{UNREACHABLE}: {detail}"),
             retry_after: None,
         };
     }

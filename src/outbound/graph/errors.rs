@@ -17,6 +17,10 @@ const BUSINESS_USE_CASE_USAGE: &str = "x-business-use-case-usage";
 /// Meta (malformed id, base URL or access token). Meta never uses code 0.
 pub const LOCAL_ERROR_CODE: i64 = 0;
 
+/// How the message of a [`GraphError::Transient`] starts when the request never reached
+/// Meta because its host could not be reached (DNS, refused connection, no route).
+pub const UNREACHABLE: &str = "could not connect to Meta";
+
 /// Meta's error, classified for the outbound worker.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GraphError {

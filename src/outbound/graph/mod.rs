@@ -38,7 +38,7 @@ mod errors;
 mod request;
 
 pub use client::GraphClient;
-pub use errors::{GraphError, LOCAL_ERROR_CODE, PermanentKind, classify};
+pub use errors::{GraphError, LOCAL_ERROR_CODE, PermanentKind, UNREACHABLE, classify};
 pub use request::{
     AttachmentKind, Content, MessagingType, Recipient, SendRequest, Sent, SuccessShape,
 };

@@ -48,7 +48,9 @@ impl Process {
         command
             .args(args)
             .env("DATABASE_URL", database_url)
-            .env("RUST_LOG", "error");
+            .env("RUST_LOG", "error")
+            .env("JWT_SECRET", super::test_app::TEST_JWT_SECRET)
+            .env("SECRET_KEY", super::test_app::TEST_SECRET_KEY);
         for (k, v) in env {
             command.env(k, v);
         }

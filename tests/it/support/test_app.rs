@@ -39,6 +39,14 @@ pub struct TestApp {
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery";
 
+/// `JWT_SECRET` of every test app and of the binaries tests start, so tokens minted in
+/// one work in the other.
+pub const TEST_JWT_SECRET: &str = "delightchat-test-suite-jwt-secret-0123456789";
+/// `SECRET_KEY` of every test app and of the binaries tests start, so channel secrets
+/// sealed by one open in the other.
+pub const TEST_SECRET_KEY: &str =
+    "74657374207375697465207365637265742d6b65792030313233343536373839";
+
 impl TestApp {
     /// An app with development defaults on a fresh database.
     pub async fn new() -> Self {
@@ -48,7 +56,12 @@ impl TestApp {
     /// An app whose config `tweak` adjusts.
     pub async fn with_config(tweak: impl FnOnce(&mut Config)) -> Self {
         let db = Arc::new(TestDb::new().await);
-        let mut config = Config::from_lookup(|_| None).unwrap();
+        let mut config = Config::from_lookup(|name| match name {
+            "JWT_SECRET" => Some(TEST_JWT_SECRET.into()),
+            "SECRET_KEY" => Some(TEST_SECRET_KEY.into()),
+            _ => None,
+        })
+        .unwrap();
         config.database_url = db.url();
         config.database_pool_size = 8;
         tweak(&mut config);

@@ -72,6 +72,21 @@ impl WsClient {
 
     /// The next message or close, answering pings.
     pub async fn receive(&mut self) -> Received {
+        match self.receive_raw().await {
+            Ok(text) => Received::Json(serde_json::from_str(&text).unwrap()),
+            Err((code, reason)) => Received::Closed(code, reason),
+        }
+    }
+
+    /// The next message as the server wrote it (fails on close).
+    pub async fn text(&mut self) -> String {
+        match self.receive_raw().await {
+            Ok(text) => text,
+            Err((code, reason)) => panic!("closed with {code} {reason}"),
+        }
+    }
+
+    async fn receive_raw(&mut self) -> Result<String, (u16, String)> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.socket.next())
@@ -84,16 +99,15 @@ impl WsClient {
                         self.send(json!({"type": "pong"})).await;
                         continue;
                     }
-                    return Received::Json(value);
+                    return Ok(text.to_string());
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    let (code, reason) = frame
+                    return Err(frame
                         .map(|f| (u16::from(f.code), f.reason.to_string()))
-                        .unwrap_or((1005, String::new()));
-                    return Received::Closed(code, reason);
+                        .unwrap_or((1005, String::new())));
                 }
                 Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return Received::Closed(1006, String::new()),
+                Some(Err(_)) | None => return Err((1006, String::new())),
             }
         }
     }
