@@ -1,6 +1,6 @@
 //! Turns a queued reply into the Graph API request that delivers it. Pure.
 
-use super::graph::{AttachmentKind, Content, MessagingType, Recipient, SendRequest};
+use super::graph::{Content, MessagingType, Recipient, SendRequest};
 use crate::db::channels::Channel;
 use crate::db::enums::{AttachmentType, MessageKind, Platform};
 use crate::db::messages::{Attachment, Message};
@@ -80,10 +80,10 @@ fn content(message: &Message, attachments: &[Attachment]) -> Result<Content, Str
     match attachments.first() {
         Some(attachment) => {
             let kind = match attachment.type_ {
-                AttachmentType::Image => AttachmentKind::Image,
-                AttachmentType::Video => AttachmentKind::Video,
-                AttachmentType::Audio => AttachmentKind::Audio,
-                AttachmentType::File => AttachmentKind::File,
+                kind @ (AttachmentType::Image
+                | AttachmentType::Video
+                | AttachmentType::Audio
+                | AttachmentType::File) => kind,
                 other => return Err(format!("attachments of type {other} cannot be sent")),
             };
             let url = attachment.url.clone().ok_or("the attachment has no URL")?;

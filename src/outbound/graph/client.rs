@@ -251,13 +251,12 @@ fn redact(err: GraphError, access_token: &str) -> GraphError {
 mod tests {
     use super::*;
 
+    use crate::db::enums::AttachmentType;
     use serde_json::{Value, json};
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    use crate::outbound::graph::{
-        AttachmentKind, Content, LOCAL_ERROR_CODE, MessagingType, Recipient,
-    };
+    use crate::outbound::graph::{Content, LOCAL_ERROR_CODE, MessagingType, Recipient};
 
     const TOKEN: &str = "EAAtestTOKEN0123456789abcdef";
     const VERSION: &str = "v25.0";
@@ -386,7 +385,7 @@ mod tests {
             account_id: "17841400000000001".to_owned(),
             recipient: Recipient::Id("6620418835190047".to_owned()),
             content: Content::Attachment {
-                kind: AttachmentKind::File,
+                kind: AttachmentType::File,
                 url: "https://cdn.example.test/manual.pdf".to_owned(),
                 caption: None,
             },
@@ -504,7 +503,7 @@ mod tests {
             phone_number_id: "110200300400500".to_owned(),
             to: "15550104477".to_owned(),
             content: Content::Attachment {
-                kind: AttachmentKind::Image,
+                kind: AttachmentType::Image,
                 url: "https://cdn.example.test/receipt.jpg".to_owned(),
                 caption: Some("Your receipt".to_owned()),
             },

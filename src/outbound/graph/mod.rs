@@ -39,6 +39,4 @@ mod request;
 
 pub use client::GraphClient;
 pub use errors::{GraphError, LOCAL_ERROR_CODE, PermanentKind, UNREACHABLE, classify};
-pub use request::{
-    AttachmentKind, Content, MessagingType, Recipient, SendRequest, Sent, SuccessShape,
-};
+pub use request::{Content, MessagingType, Recipient, SendRequest, Sent, SuccessShape};

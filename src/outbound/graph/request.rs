@@ -1,6 +1,7 @@
 //! Request encoding: what one send carries ([`SendRequest`]), the JSON body POSTed for it,
 //! and where Meta puts the created message's id in its answer ([`SuccessShape`], [`Sent`]).
 
+use crate::db::enums::AttachmentType;
 use serde_json::{Map, Value, json};
 
 /// What to send; each variant maps to one endpoint and body.
@@ -83,7 +84,7 @@ impl SendRequest {
                 let mut message = match content {
                     Content::Text(text) => json_object(json!({ "text": text })),
                     Content::Attachment { kind, url, .. } => json_object(json!({
-                        "attachment": { "type": kind.send_api_type(), "payload": { "url": url } }
+                        "attachment": { "type": send_api_type(*kind), "payload": { "url": url } }
                     })),
                 };
                 if let Some(metadata) = metadata {
@@ -128,10 +129,10 @@ impl SendRequest {
                     }
                     Content::Attachment { kind, url, caption } => {
                         let mut media = json_object(json!({ "link": url }));
-                        if let Some(caption) = caption.as_ref().filter(|_| kind.has_caption()) {
+                        if let Some(caption) = caption.as_ref().filter(|_| has_caption(*kind)) {
                             media.insert("caption".to_owned(), json!(caption));
                         }
-                        let kind = kind.whatsapp_type();
+                        let kind = whatsapp_type(*kind);
                         body.insert("type".to_owned(), json!(kind));
                         body.insert(kind.to_owned(), Value::Object(media));
                     }
@@ -162,7 +163,7 @@ pub enum Content {
     /// A media file Meta downloads from `url`.
     Attachment {
         /// The media type.
-        kind: AttachmentKind,
+        kind: AttachmentType,
         /// A public URL of the file.
         url: String,
         /// Text under the media; sent on WhatsApp only, and not for audio.
@@ -170,44 +171,31 @@ pub enum Content {
     },
 }
 
-/// The type of an attachment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttachmentKind {
-    /// A picture.
-    Image,
-    /// A video.
-    Video,
-    /// An audio clip.
-    Audio,
-    /// Any other file: "file" on Instagram / Messenger, "document" on WhatsApp.
-    File,
+/// `attachment.type` on the Instagram / Messenger Send API. Only images, videos, audio
+/// and files can be sent ([`crate::outbound::compose`] refuses the rest); anything else
+/// would go as a file.
+fn send_api_type(kind: AttachmentType) -> &'static str {
+    match kind {
+        AttachmentType::Image => "image",
+        AttachmentType::Video => "video",
+        AttachmentType::Audio => "audio",
+        _ => "file",
+    }
 }
 
-impl AttachmentKind {
-    /// `attachment.type` on the Instagram / Messenger Send API.
-    fn send_api_type(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Video => "video",
-            Self::Audio => "audio",
-            Self::File => "file",
-        }
+/// `type` (and the media object's key) on the WhatsApp Cloud API.
+fn whatsapp_type(kind: AttachmentType) -> &'static str {
+    match kind {
+        AttachmentType::Image => "image",
+        AttachmentType::Video => "video",
+        AttachmentType::Audio => "audio",
+        _ => "document",
     }
+}
 
-    /// `type` (and the media object's key) on the WhatsApp Cloud API.
-    fn whatsapp_type(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Video => "video",
-            Self::Audio => "audio",
-            Self::File => "document",
-        }
-    }
-
-    /// Whether WhatsApp accepts a caption for this media type.
-    fn has_caption(self) -> bool {
-        !matches!(self, Self::Audio)
-    }
+/// Whether WhatsApp accepts a caption for this media type.
+fn has_caption(kind: AttachmentType) -> bool {
+    kind != AttachmentType::Audio
 }
 
 /// How a Send API message relates to Meta's messaging window.
@@ -256,7 +244,7 @@ mod tests {
             phone_number_id: "1".to_owned(),
             to: "15550001111".to_owned(),
             content: Content::Attachment {
-                kind: AttachmentKind::Audio,
+                kind: AttachmentType::Audio,
                 url: "https://cdn.example.test/a.ogg".to_owned(),
                 caption: Some("listen".to_owned()),
             },
@@ -273,7 +261,7 @@ mod tests {
             phone_number_id: "1".to_owned(),
             to: "15550001111".to_owned(),
             content: Content::Attachment {
-                kind: AttachmentKind::File,
+                kind: AttachmentType::File,
                 url: "https://cdn.example.test/invoice.pdf".to_owned(),
                 caption: None,
             },
@@ -294,7 +282,7 @@ mod tests {
             account_id: "1".to_owned(),
             recipient: Recipient::Id("2".to_owned()),
             content: Content::Attachment {
-                kind: AttachmentKind::Video,
+                kind: AttachmentType::Video,
                 url: "https://cdn.example.test/v.mp4".to_owned(),
                 caption: Some("look".to_owned()),
             },
