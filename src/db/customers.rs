@@ -184,18 +184,39 @@ pub async fn find_identity(
         .optional()
 }
 
-/// Creates a customer with its first identity (first contact).
-pub async fn insert_with_identity(
+/// The identities of `external_ids` on `channels` (any pairing that exists: callers keep
+/// the pairs they asked for).
+pub async fn find_identities(
     conn: &mut AsyncPgConnection,
-    customer: &Customer,
-    identity: &Identity,
+    channels: &[ChannelId],
+    external_ids: &[&str],
+) -> QueryResult<Vec<Identity>> {
+    if external_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    customer_identities::table
+        .filter(customer_identities::channel_id.eq_any(channels))
+        .filter(customer_identities::external_id.eq_any(external_ids))
+        .select(Identity::as_select())
+        .load(conn)
+        .await
+}
+
+/// Creates customers with their first identities (first contact).
+pub async fn insert_many_with_identities(
+    conn: &mut AsyncPgConnection,
+    customers: &[Customer],
+    identities: &[Identity],
 ) -> QueryResult<()> {
+    if customers.is_empty() {
+        return Ok(());
+    }
     diesel::insert_into(customers::table)
-        .values(customer)
+        .values(customers)
         .execute(conn)
         .await?;
     diesel::insert_into(customer_identities::table)
-        .values(identity)
+        .values(identities)
         .execute(conn)
         .await?;
     Ok(())

@@ -256,6 +256,46 @@ pub async fn insert_if_new(conn: &mut AsyncPgConnection, message: &Message) -> Q
     Ok(inserted == 1)
 }
 
+/// Inserts the messages the channel does not have yet (by platform id) in one statement;
+/// the ids of those inserted.
+pub async fn insert_many_if_new(
+    conn: &mut AsyncPgConnection,
+    rows: &[Message],
+) -> QueryResult<Vec<MessageId>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::insert_into(messages::table)
+        .values(rows)
+        .on_conflict((messages::channel_id, messages::external_id))
+        .do_nothing()
+        .returning(messages::id)
+        .get_results(conn)
+        .await
+}
+
+/// Our ids of the platform messages `external_ids` of `channels` (any pairing of the two
+/// lists that exists: callers keep the pairs they asked for).
+pub async fn ids_by_external_ids(
+    conn: &mut AsyncPgConnection,
+    channels: &[ChannelId],
+    external_ids: &[&str],
+) -> QueryResult<Vec<(ChannelId, String, MessageId)>> {
+    if external_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    messages::table
+        .filter(messages::channel_id.eq_any(channels))
+        .filter(messages::external_id.eq_any(external_ids))
+        .select((
+            messages::channel_id,
+            messages::external_id.assume_not_null(),
+            messages::id,
+        ))
+        .load(conn)
+        .await
+}
+
 /// Inserts the attachments of a new message.
 pub async fn insert_attachments(
     conn: &mut AsyncPgConnection,
@@ -560,21 +600,27 @@ pub async fn latest_for_summary(
         .optional()
 }
 
-/// Links the replies of `channel` that name `external_id` and were stored before it to
-/// the message `id`.
+/// Links the replies stored before the messages they answer: for each new message
+/// `(channel, external id, id)`, the replies of that channel naming that external id.
 pub async fn link_waiting_replies(
     conn: &mut AsyncPgConnection,
-    channel: ChannelId,
-    external_id: &str,
-    id: MessageId,
+    new: &[(ChannelId, &str, MessageId)],
 ) -> QueryResult<usize> {
-    diesel::update(messages::table)
-        .filter(messages::channel_id.eq(channel))
-        .filter(messages::reply_to_external_id.eq(external_id))
-        .filter(messages::reply_to_message_id.is_null())
-        .set(messages::reply_to_message_id.eq(id))
-        .execute(conn)
-        .await
+    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+    if new.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "UPDATE messages m SET reply_to_message_id = n.id \
+         FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS n(channel_id, external_id, id) \
+         WHERE m.channel_id = n.channel_id AND m.reply_to_external_id = n.external_id \
+           AND m.reply_to_message_id IS NULL",
+    )
+    .bind::<Array<SqlUuid>, _>(new.iter().map(|n| n.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(new.iter().map(|n| n.1).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(new.iter().map(|n| n.2).collect::<Vec<_>>())
+    .execute(conn)
+    .await
 }
 
 /// Moves the reactions of message `from` to message `to` (merging an echo-created twin).

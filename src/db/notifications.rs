@@ -154,47 +154,70 @@ struct Bumped {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     user_id: UserId,
     #[diesel(sql_type = diesel::sql_types::Uuid)]
+    ticket_id: TicketId,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
     id: NotificationId,
 }
 
-/// Creates, or bumps the count of, each user's unread notification for `ticket`
-/// (coalescing); the notification points at the latest of its messages in conversation
-/// order (not the last to arrive). Returns `(user, notification)` pairs. Users are processed in id order so
-/// concurrent bumps lock rows in the same order.
-pub async fn bump_many(
+/// One user's notification about one ticket to create or bump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bump {
+    /// The org.
+    pub org_id: OrgId,
+    /// The recipient.
+    pub user_id: UserId,
+    /// Why.
+    pub kind: NotificationType,
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The latest message it is about.
+    pub message_id: Option<MessageId>,
+    /// How many events it coalesces.
+    pub count: i32,
+}
+
+/// Creates, or bumps the count of, each user's unread notification for each ticket
+/// (coalescing) in one statement; a notification points at the latest of its messages in
+/// conversation order (not the last to arrive). `bumps` must name each (user, ticket)
+/// once. Rows are written in (user, ticket) order so concurrent bumps lock rows in one
+/// order. Returns `(user, ticket, notification)` triples.
+pub async fn bump_batch(
     conn: &mut AsyncPgConnection,
-    org: OrgId,
-    users: &[UserId],
-    kind: NotificationType,
-    ticket: TicketId,
-    message: Option<MessageId>,
-) -> QueryResult<Vec<(UserId, NotificationId)>> {
-    let mut users: Vec<uuid::Uuid> = users.iter().map(|u| u.0).collect();
-    users.sort_unstable();
-    users.dedup();
+    bumps: &[Bump],
+) -> QueryResult<Vec<(UserId, TicketId, NotificationId)>> {
+    use diesel::sql_types::{Array, Integer, Nullable, Text, Uuid as SqlUuid};
+    if bumps.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows: Vec<Bumped> = diesel::sql_query(
-        "INSERT INTO notifications (id, org_id, user_id, type, ticket_id, message_id) \
-         SELECT gen_random_uuid(), $1, u, $3, $4, $5 FROM unnest($2::uuid[]) AS u ORDER BY u \
+        "INSERT INTO notifications (id, org_id, user_id, type, ticket_id, message_id, count) \
+         SELECT gen_random_uuid(), o, u, k, t, m, c \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::int[]) AS b(o, u, k, t, m, c) \
+         ORDER BY u, t \
          ON CONFLICT (user_id, ticket_id) WHERE read_at IS NULL DO UPDATE SET \
-           count = notifications.count + 1, type = EXCLUDED.type, \
+           count = notifications.count + EXCLUDED.count, type = EXCLUDED.type, \
            message_id = CASE WHEN notifications.message_id IS NULL \
              OR (SELECT (m.sent_at, coalesce(m.external_id, '')) FROM messages m WHERE m.id = notifications.message_id) \
               < (SELECT (m.sent_at, coalesce(m.external_id, '')) FROM messages m WHERE m.id = EXCLUDED.message_id) \
              THEN coalesce(EXCLUDED.message_id, notifications.message_id) ELSE notifications.message_id END, \
            updated_at = now() \
-         RETURNING user_id, id",
+         RETURNING user_id, ticket_id, id",
     )
-    .bind::<diesel::sql_types::Uuid, _>(org)
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&users)
-    .bind::<diesel::sql_types::Text, _>(kind)
-    .bind::<diesel::sql_types::Uuid, _>(ticket)
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(message)
+    .bind::<Array<SqlUuid>, _>(bumps.iter().map(|b| b.org_id).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(bumps.iter().map(|b| b.user_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(bumps.iter().map(|b| b.kind).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(bumps.iter().map(|b| b.ticket_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(bumps.iter().map(|b| b.message_id).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(bumps.iter().map(|b| b.count).collect::<Vec<_>>())
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.user_id, r.id)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.user_id, r.ticket_id, r.id))
+        .collect())
 }
 
-/// [`bump_many`] for one user.
+/// Creates or bumps one user's notification for `ticket` (see [`bump_batch`]).
 pub async fn bump(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -203,9 +226,17 @@ pub async fn bump(
     ticket: TicketId,
     message: Option<MessageId>,
 ) -> QueryResult<NotificationId> {
-    let rows = bump_many(conn, org, &[user], kind, ticket, message).await?;
+    let bump = Bump {
+        org_id: org,
+        user_id: user,
+        kind,
+        ticket_id: ticket,
+        message_id: message,
+        count: 1,
+    };
+    let rows = bump_batch(conn, &[bump]).await?;
     rows.into_iter()
         .next()
-        .map(|(_, id)| id)
+        .map(|(_, _, id)| id)
         .ok_or(diesel::result::Error::NotFound)
 }

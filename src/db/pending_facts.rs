@@ -86,6 +86,46 @@ pub async fn take(
     .await
 }
 
+/// A fact taken out with the platform id it names.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TakenFact {
+    /// The channel.
+    #[diesel(sql_type = SqlUuid)]
+    pub channel_id: ChannelId,
+    /// The platform id it named.
+    #[diesel(sql_type = Text)]
+    pub external_id: String,
+    /// What it says.
+    #[diesel(sql_type = Text)]
+    pub kind: FactKind,
+    /// The fact itself.
+    #[diesel(sql_type = Jsonb)]
+    pub payload: serde_json::Value,
+}
+
+/// Removes and returns every fact among `kinds` kept for any of the `(channel, platform
+/// id)` pairs, in one statement.
+pub async fn take_many(
+    conn: &mut AsyncPgConnection,
+    keys: &[(ChannelId, &str)],
+    kinds: &[FactKind],
+) -> QueryResult<Vec<TakenFact>> {
+    use diesel::sql_types::Array;
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::sql_query(
+        "DELETE FROM pending_facts p USING unnest($1::uuid[], $2::text[]) AS k(channel_id, external_id) \
+         WHERE p.channel_id = k.channel_id AND p.external_id = k.external_id AND p.kind = ANY($3) \
+         RETURNING p.channel_id, p.external_id, p.kind, p.payload",
+    )
+    .bind::<Array<SqlUuid>, _>(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(kinds)
+    .load(conn)
+    .await
+}
+
 /// Deletes facts kept since before `cutoff` (their message never came); how many.
 pub async fn prune(conn: &mut AsyncPgConnection, cutoff: DateTime<Utc>) -> QueryResult<usize> {
     diesel::delete(pending_facts::table.filter(pending_facts::received_at.lt(cutoff)))

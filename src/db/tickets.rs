@@ -245,19 +245,48 @@ pub async fn find_thread_for_update(
         .optional()
 }
 
-/// Inserts a ticket (the caller holds the customer's lock, so it cannot exist yet).
-pub async fn insert(conn: &mut AsyncPgConnection, ticket: &NewTicket) -> QueryResult<Ticket> {
-    diesel::insert_into(tickets::table)
-        .values(ticket)
-        .returning(Ticket::as_returning())
-        .get_result(conn)
+/// The tickets of these customers on these channels (every thread), locked for update in
+/// id order; the caller picks the threads it wants.
+pub async fn find_threads_for_update(
+    conn: &mut AsyncPgConnection,
+    channels: &[ChannelId],
+    customers: &[CustomerId],
+) -> QueryResult<Vec<Ticket>> {
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    tickets::table
+        .filter(tickets::channel_id.eq_any(channels))
+        .filter(tickets::customer_id.eq_any(customers))
+        .order(tickets::id)
+        .for_update()
+        .select(Ticket::as_select())
+        .load(conn)
         .await
 }
 
-/// A message that joined a ticket, for its summary fields.
+/// Inserts tickets (the caller holds their customers' locks, so they cannot exist yet).
+pub async fn insert_many(
+    conn: &mut AsyncPgConnection,
+    tickets: &[NewTicket],
+) -> QueryResult<Vec<Ticket>> {
+    if tickets.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::insert_into(tickets::table)
+        .values(tickets)
+        .returning(Ticket::as_returning())
+        .get_results(conn)
+        .await
+}
+
+/// New messages that joined one ticket, for its summary fields.
 #[derive(Debug, Clone)]
 pub struct Activity<'a> {
-    /// The message.
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The message the summary may show: the latest visible of the new ones (else the
+    /// latest unsent one), by time then platform id.
     pub message_id: MessageId,
     /// When it was sent.
     pub at: DateTime<Utc>,
@@ -267,51 +296,98 @@ pub struct Activity<'a> {
     pub deleted: bool,
     /// Its preview.
     pub preview: &'a str,
-    /// From the customer (bumps unread counts and the reply window, reopens).
-    pub inbound: bool,
+    /// The latest time among the new messages.
+    pub latest_at: DateTime<Utc>,
+    /// How many of them came from the customer (unread counts, reply window, reopen).
+    pub inbound: i64,
+    /// The latest time among those.
+    pub latest_inbound_at: Option<DateTime<Utc>>,
 }
 
-/// Moves a ticket's summary on for a new message, so that the summary ends the same
-/// whatever order messages arrive in: the last-message time is the latest time seen; the
-/// last message and its preview are those of the latest visible message (ordered by time,
-/// then platform id), or of the latest unsent one while nothing visible exists; inbound
-/// messages also bump the unread counter, extend the reply window and reopen a resolved
-/// or snoozed ticket.
+impl<'a> Activity<'a> {
+    /// The activity of one new message.
+    pub fn of_one(
+        ticket_id: TicketId,
+        message_id: MessageId,
+        at: DateTime<Utc>,
+        external_id: Option<&'a str>,
+        deleted: bool,
+        preview: &'a str,
+        inbound: bool,
+    ) -> Self {
+        Activity {
+            ticket_id,
+            message_id,
+            at,
+            external_id,
+            deleted,
+            preview,
+            latest_at: at,
+            inbound: i64::from(inbound),
+            latest_inbound_at: inbound.then_some(at),
+        }
+    }
+}
+
+/// Moves tickets' summaries on for new messages, one statement for all of them, so that
+/// a summary ends the same whatever order messages arrive in: the last-message time is
+/// the latest time seen; the last message and its preview are those of the latest visible
+/// message (ordered by time, then platform id), or of the latest unsent one while nothing
+/// visible exists; inbound messages also bump the unread counter, extend the reply window
+/// and reopen a resolved or snoozed ticket. The caller holds the tickets' row locks and
+/// names each ticket once.
+pub async fn record_activities(
+    conn: &mut AsyncPgConnection,
+    activities: &[Activity<'_>],
+) -> QueryResult<Vec<Ticket>> {
+    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Uuid as SqlUuid};
+    if activities.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::sql_query(
+        "WITH input AS ( \
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::bool[], \
+                                $6::text[], $7::timestamptz[], $8::bigint[], $9::timestamptz[]) \
+             AS i(ticket_id, message_id, at, external_id, deleted, preview, latest_at, inbound, latest_inbound_at)), \
+         decision AS ( \
+           SELECT i.*, (m.id IS NULL OR (m.is_deleted AND NOT i.deleted) \
+                  OR (m.is_deleted = i.deleted \
+                      AND (m.sent_at, coalesce(m.external_id, '')) <= (i.at, coalesce(i.external_id, '')))) \
+                  AS replaces \
+           FROM input i JOIN tickets t ON t.id = i.ticket_id LEFT JOIN messages m ON m.id = t.last_message_id) \
+         UPDATE tickets SET \
+           last_message_id = CASE WHEN d.replaces THEN d.message_id ELSE last_message_id END, \
+           last_message_preview = CASE WHEN d.replaces THEN d.preview ELSE last_message_preview END, \
+           last_message_at = greatest(last_message_at, d.latest_at), \
+           inbound_count = inbound_count + d.inbound, \
+           last_inbound_at = CASE WHEN d.inbound > 0 THEN greatest(last_inbound_at, d.latest_inbound_at) \
+                                  ELSE last_inbound_at END, \
+           status = CASE WHEN d.inbound > 0 AND status IN ('RESOLVED', 'SNOOZED') THEN 'OPEN' ELSE status END, \
+           updated_at = now() \
+         FROM decision d WHERE tickets.id = d.ticket_id RETURNING tickets.*",
+    )
+    .bind::<Array<SqlUuid>, _>(activities.iter().map(|a| a.ticket_id).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(activities.iter().map(|a| a.message_id).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(activities.iter().map(|a| a.at).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(activities.iter().map(|a| a.external_id).collect::<Vec<_>>())
+    .bind::<Array<Bool>, _>(activities.iter().map(|a| a.deleted).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(activities.iter().map(|a| a.preview).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(activities.iter().map(|a| a.latest_at).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(activities.iter().map(|a| a.inbound).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamptz>>, _>(
+        activities.iter().map(|a| a.latest_inbound_at).collect::<Vec<_>>(),
+    )
+    .load(conn)
+    .await
+}
+
+/// [`record_activities`] for one ticket; the updated row.
 pub async fn record_activity(
     conn: &mut AsyncPgConnection,
-    ticket: TicketId,
     activity: &Activity<'_>,
 ) -> QueryResult<Ticket> {
-    use diesel::sql_types::{Bool, Text, Timestamptz, Uuid as SqlUuid};
-    let updated: Vec<Ticket> = diesel::sql_query(
-        "WITH current AS ( \
-           SELECT m.sent_at, coalesce(m.external_id, '') AS external_id, m.is_deleted \
-           FROM tickets t JOIN messages m ON m.id = t.last_message_id WHERE t.id = $1), \
-         decision AS ( \
-           SELECT NOT EXISTS (SELECT 1 FROM current) \
-               OR EXISTS (SELECT 1 FROM current c WHERE (c.is_deleted AND NOT $7) \
-                  OR (c.is_deleted = $7 AND (c.sent_at, c.external_id) <= ($2, coalesce($6, '')))) \
-             AS replaces) \
-         UPDATE tickets SET \
-           last_message_id = CASE WHEN d.replaces THEN $3 ELSE last_message_id END, \
-           last_message_preview = CASE WHEN d.replaces THEN $4 ELSE last_message_preview END, \
-           last_message_at = greatest(last_message_at, $2), \
-           inbound_count = inbound_count + CASE WHEN $5 THEN 1 ELSE 0 END, \
-           last_inbound_at = CASE WHEN $5 THEN greatest(last_inbound_at, $2) ELSE last_inbound_at END, \
-           status = CASE WHEN $5 AND status IN ('RESOLVED', 'SNOOZED') THEN 'OPEN' ELSE status END, \
-           updated_at = now() \
-         FROM decision d WHERE id = $1 RETURNING tickets.*",
-    )
-    .bind::<SqlUuid, _>(ticket)
-    .bind::<Timestamptz, _>(activity.at)
-    .bind::<SqlUuid, _>(activity.message_id)
-    .bind::<Text, _>(activity.preview)
-    .bind::<Bool, _>(activity.inbound)
-    .bind::<diesel::sql_types::Nullable<Text>, _>(activity.external_id)
-    .bind::<Bool, _>(activity.deleted)
-    .load(conn)
-    .await?;
-    updated
+    record_activities(conn, std::slice::from_ref(activity))
+        .await?
         .into_iter()
         .next()
         .ok_or(diesel::result::Error::NotFound)

@@ -71,6 +71,33 @@ pub async fn claim(
     .await
 }
 
+/// Stores `bodies` (entries split off `original`, which failed on their own) as
+/// deliveries of their own, received and verified like the original, due again in `delay`
+/// with its attempts so far and `error`.
+pub async fn split_off(
+    conn: &mut AsyncPgConnection,
+    original: &ClaimedDelivery,
+    bodies: &[Vec<u8>],
+    delay: Duration,
+    error: &str,
+) -> QueryResult<()> {
+    for body in bodies {
+        diesel::sql_query(
+            "INSERT INTO webhook_events (channel_id, secret_fingerprint, body, attempts, run_at, last_error) \
+             VALUES ($1, $2, $3, $4, now() + $5, $6)",
+        )
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(original.channel_id)
+        .bind::<Nullable<Bytea>, _>(original.secret_fingerprint.as_deref())
+        .bind::<Bytea, _>(body)
+        .bind::<Integer, _>(original.attempts)
+        .bind::<Interval, _>(interval(delay))
+        .bind::<Text, _>(truncate_error(error))
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Marks still-pending deliveries processed by `worker`; how many were.
 pub async fn mark_processed(
     conn: &mut AsyncPgConnection,

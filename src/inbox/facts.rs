@@ -23,7 +23,7 @@ use crate::db::enums::{FactKind, TicketKind};
 use crate::db::ids::ChannelId;
 use crate::db::messages::{self, Message};
 use crate::db::pending_facts::{self, NewFact};
-use crate::db::tickets::{self, Ticket};
+use crate::db::tickets;
 
 /// A fact Meta reported about one message.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -49,7 +49,7 @@ pub enum Fact {
 }
 
 /// Every kind of fact that names a message (watermarks name a customer).
-const MESSAGE_FACTS: [FactKind; 5] = [
+pub(super) const MESSAGE_FACTS: [FactKind; 5] = [
     FactKind::Unsend,
     FactKind::Edit,
     FactKind::Reaction,
@@ -142,14 +142,22 @@ pub async fn take_for(
     let rows = pending_facts::take(conn, channel, external_id, &MESSAGE_FACTS).await?;
     Ok(rows
         .into_iter()
-        .filter_map(|row| match serde_json::from_value(row.payload) {
-            Ok(fact) => Some(fact),
-            Err(e) => {
-                tracing::warn!(kind = %row.kind, error = %e, "unreadable pending fact dropped");
-                None
-            }
-        })
+        .filter_map(|row| parse(row.kind, row.payload))
         .collect())
+}
+
+/// A kept fact read back (an unreadable one is logged and dropped).
+pub(super) fn parse(kind: FactKind, payload: serde_json::Value) -> Option<Fact> {
+    serde_json::from_value(payload)
+        .inspect_err(
+            |e| tracing::warn!(kind = %kind, error = %e, "unreadable pending fact dropped"),
+        )
+        .ok()
+}
+
+/// The time of a kept read watermark.
+pub(super) fn watermark_time(payload: &serde_json::Value) -> Option<DateTime<Utc>> {
+    serde_json::from_value(payload.get("at")?.clone()).ok()
 }
 
 /// Folds the unsend and edits among `facts` into a row not written yet (an unsent row
@@ -253,26 +261,5 @@ pub async fn record_watermark(
             };
             pending_facts::keep(conn, &fact).await
         }
-    }
-}
-
-/// Applies a read watermark kept for `customer_id` to their direct conversation, which
-/// has just been created; the conversation's read position, if any.
-pub async fn settle_watermark(
-    conn: &mut AsyncPgConnection,
-    channel: &Channel,
-    customer_id: &str,
-    ticket: &Ticket,
-    outbox: &mut Outbox,
-) -> diesel::QueryResult<Option<DateTime<Utc>>> {
-    let kept = pending_facts::take(conn, channel.id, customer_id, &[FactKind::Watermark]).await?;
-    let at = kept.into_iter().next().and_then(|fact| {
-        serde_json::from_value::<DateTime<Utc>>(fact.payload.get("at")?.clone()).ok()
-    });
-    match at {
-        Some(at) => Ok(Some(
-            updates::read_up_to(conn, channel, ticket.id, at, outbox).await?,
-        )),
-        None => Ok(ticket.customer_read_at),
     }
 }

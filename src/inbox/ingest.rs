@@ -30,29 +30,26 @@
 //! kept as pending while another transaction is inserting the message it names. The
 //! outbound sender takes the same message-id lock before it records a platform id.
 
-use std::collections::HashMap;
-
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::arrivals::{self, Sighting, Wanted};
 use super::facts::{self, Fact};
 use super::normalized::{
-    Attachment, Contact, EchoMessage, InboundMessage, NormalizedEvent, OwnComment, ReadUpTo, Thread,
+    Attachment, Contact, EchoMessage, NormalizedEvent, OwnComment, ReadUpTo, Thread,
 };
 use super::outbox::Outbox;
 use super::updates::{self, UNSENT_PREVIEW};
 use crate::db::channels::Channel;
 use crate::db::enums::{
     AttachmentType, AuthorType, EventKind, FactKind, MessageDirection, MessageKind, MessageStatus,
-    NotificationType, TicketKind,
 };
-use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, UserId};
+use crate::db::ids::{ChannelId, MessageId, OrgId};
 use crate::db::messages::{self, Message};
 use crate::db::pending_facts::{self, NewFact};
-use crate::db::tickets::{self, Activity, NewTicket, Ticket};
-use crate::db::{customers, notifications, orgs};
+use crate::db::tickets::{self, Activity, Ticket};
 
 /// Longest ticket preview, in characters.
 const PREVIEW_CHARS: usize = 200;
@@ -65,50 +62,38 @@ pub struct Routed<'a> {
     pub events: &'a [NormalizedEvent],
 }
 
-/// Per-transaction memo of org members (notification recipients).
-#[derive(Default)]
-struct Members(HashMap<OrgId, Vec<UserId>>);
-
-impl Members {
-    async fn of(
-        &mut self,
-        conn: &mut AsyncPgConnection,
-        org: OrgId,
-    ) -> diesel::QueryResult<Vec<UserId>> {
-        if let Some(members) = self.0.get(&org) {
-            return Ok(members.clone());
-        }
-        let members = orgs::member_ids(conn, org).await?;
-        self.0.insert(org, members.clone());
-        Ok(members)
-    }
-}
-
-/// Applies every routed event of one delivery, queueing live events in `outbox`.
+/// Applies every routed event of a group of deliveries, queueing live events in
+/// `outbox`. Facts, echoes and the business's comments are applied one by one first (they
+/// are few); the customers' messages then land as one set ([`super::arrivals`]) and take
+/// whatever facts wait for them, so an unsend or edit in the same group is folded in before
+/// the message is written.
 pub async fn apply(
     conn: &mut AsyncPgConnection,
     routed: &[Routed<'_>],
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<()> {
     lock(conn, lock_keys(routed)).await?;
-    let mut members = Members::default();
+    let mut messages = Vec::new();
     for Routed { channel, events } in routed {
         for event in events.iter() {
-            apply_event(conn, channel, event, outbox, &mut members).await?;
+            match event {
+                NormalizedEvent::Message(message) => messages.push((*channel, message)),
+                other => apply_event(conn, channel, other, outbox).await?,
+            }
         }
     }
-    Ok(())
+    arrivals::customer_messages(conn, &messages, outbox).await
 }
 
+/// Applies one event other than a customer's message.
 async fn apply_event(
     conn: &mut AsyncPgConnection,
     channel: &Channel,
     event: &NormalizedEvent,
     outbox: &mut Outbox,
-    members: &mut Members,
 ) -> diesel::QueryResult<()> {
     match event {
-        NormalizedEvent::Message(message) => inbound(conn, channel, message, outbox, members).await,
+        NormalizedEvent::Message(_) => Ok(()),
         NormalizedEvent::Echo(echo) => business_echo(conn, channel, echo, outbox).await,
         NormalizedEvent::OwnComment(comment) => own_comment(conn, channel, comment, outbox).await,
         NormalizedEvent::Reaction(reaction) => {
@@ -243,216 +228,6 @@ async fn lock(conn: &mut AsyncPgConnection, mut keys: Vec<String>) -> diesel::Qu
     Ok(())
 }
 
-/// A profile field after a report of `reported` at `at`: the report with the latest time
-/// wins (equal times: the greater value), so the outcome does not depend on arrival order.
-fn newest<'a>(
-    current: Option<&'a str>,
-    seen_at: Option<DateTime<Utc>>,
-    reported: Option<&'a str>,
-    at: DateTime<Utc>,
-) -> (Option<&'a str>, Option<DateTime<Utc>>) {
-    match reported {
-        Some(value) if seen_at.is_none_or(|seen| (at, value) > (seen, current.unwrap_or(""))) => {
-            (Some(value), Some(at))
-        }
-        _ => (current, seen_at),
-    }
-}
-
-/// The customer behind `contact` on `channel`, created on first contact; the identity's
-/// profile keeps the newest values reported (as of Meta's time `at`).
-async fn customer_for(
-    conn: &mut AsyncPgConnection,
-    channel: &Channel,
-    contact: &Contact,
-    at: DateTime<Utc>,
-) -> diesel::QueryResult<CustomerId> {
-    if let Some(identity) = customers::find_identity(conn, channel.id, &contact.external_id).await?
-    {
-        let (username, username_seen_at) = newest(
-            identity.username.as_deref(),
-            identity.username_seen_at,
-            contact.username.as_deref(),
-            at,
-        );
-        let (display_name, display_name_seen_at) = newest(
-            identity.display_name.as_deref(),
-            identity.display_name_seen_at,
-            contact.display_name.as_deref(),
-            at,
-        );
-        if username_seen_at != identity.username_seen_at
-            || display_name_seen_at != identity.display_name_seen_at
-        {
-            let profile = customers::Profile {
-                username,
-                username_seen_at,
-                display_name,
-                display_name_seen_at,
-            };
-            customers::update_profile(conn, identity.id, &profile).await?;
-            let before = identity
-                .display_name
-                .as_deref()
-                .or(identity.username.as_deref());
-            customers::rename_if_unedited(
-                conn,
-                identity.customer_id,
-                before,
-                display_name.or(username),
-            )
-            .await?;
-        }
-        return Ok(identity.customer_id);
-    }
-    let now = Utc::now();
-    let customer = customers::Customer {
-        id: CustomerId::new(),
-        org_id: channel.org_id,
-        name: contact
-            .display_name
-            .clone()
-            .or_else(|| contact.username.clone()),
-        avatar_url: None,
-        notes: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let identity = customers::Identity {
-        id: Uuid::new_v4(),
-        org_id: channel.org_id,
-        customer_id: customer.id,
-        channel_id: channel.id,
-        platform: channel.platform,
-        external_id: contact.external_id.clone(),
-        username: contact.username.clone(),
-        display_name: contact.display_name.clone(),
-        created_at: now,
-        username_seen_at: contact.username.as_ref().map(|_| at),
-        display_name_seen_at: contact.display_name.as_ref().map(|_| at),
-    };
-    customers::insert_with_identity(conn, &customer, &identity).await?;
-    tracing::info!(org.id = %channel.org_id, customer.id = %customer.id, "new customer {} on first contact", customer.id);
-    Ok(customer.id)
-}
-
-/// The customer's ticket for `thread`, created when missing; `true` when created. A new
-/// direct conversation takes the read position the customer (`contact`) already reported.
-async fn ticket_for(
-    conn: &mut AsyncPgConnection,
-    channel: &Channel,
-    customer: CustomerId,
-    contact: &str,
-    thread: &Thread,
-    at: DateTime<Utc>,
-    outbox: &mut Outbox,
-) -> diesel::QueryResult<(Ticket, bool)> {
-    let (kind, key) = match thread {
-        Thread::Direct => (TicketKind::Direct, ""),
-        Thread::Comment { media_id } => (TicketKind::Comment, media_id.as_str()),
-    };
-    if let Some(ticket) =
-        tickets::find_thread_for_update(conn, channel.id, customer, kind, key).await?
-    {
-        return Ok((ticket, false));
-    }
-    let new = NewTicket {
-        id: crate::db::ids::TicketId::new(),
-        org_id: channel.org_id,
-        channel_id: channel.id,
-        customer_id: customer,
-        kind,
-        thread_key: key.to_owned(),
-        last_message_at: at,
-    };
-    let mut ticket = tickets::insert(conn, &new).await?;
-    if kind == TicketKind::Direct {
-        ticket.customer_read_at =
-            facts::settle_watermark(conn, channel, contact, &ticket, outbox).await?;
-    }
-    Ok((ticket, true))
-}
-
-/// A customer's message: customer, ticket, message, summary, notifications, events.
-async fn inbound(
-    conn: &mut AsyncPgConnection,
-    channel: &Channel,
-    m: &InboundMessage,
-    outbox: &mut Outbox,
-    members: &mut Members,
-) -> diesel::QueryResult<()> {
-    let customer = customer_for(conn, channel, &m.customer, m.sent_at).await?;
-    let contact = m.customer.external_id.as_str();
-    let (ticket, created) = ticket_for(
-        conn, channel, customer, contact, &m.thread, m.sent_at, outbox,
-    )
-    .await?;
-    let mut context = m.context.clone();
-    if m.standby {
-        context = with_flag(context, "standby");
-    }
-    let row = Message {
-        author_customer_id: Some(customer),
-        text: m.text.clone(),
-        external_id: Some(m.external_id.clone()),
-        reply_to_external_id: m.reply_to.clone(),
-        reply_to_message_id: resolve(conn, channel, m.reply_to.as_deref()).await?,
-        context,
-        sent_at: m.sent_at,
-        ..new_message(channel, &ticket, Origin::CUSTOMER, m.kind)
-    };
-    let arrival = Arrival {
-        channel,
-        ticket: &ticket,
-        created,
-    };
-    let Some((message, ticket)) = record_new(conn, arrival, row, &m.attachments, outbox).await?
-    else {
-        return Ok(());
-    };
-    let comment = matches!(m.thread, Thread::Comment { .. });
-    notify(conn, &ticket, &message, comment, outbox, members).await
-}
-
-/// NEW_MESSAGE / NEW_COMMENT for the assignee, or for every member when unassigned.
-async fn notify(
-    conn: &mut AsyncPgConnection,
-    ticket: &Ticket,
-    message: &Message,
-    comment: bool,
-    outbox: &mut Outbox,
-    members: &mut Members,
-) -> diesel::QueryResult<()> {
-    let recipients = match ticket.assignee_id {
-        Some(assignee) => vec![assignee],
-        None => members.of(conn, ticket.org_id).await?,
-    };
-    let kind = if comment {
-        NotificationType::NewComment
-    } else {
-        NotificationType::NewMessage
-    };
-    let bumped = notifications::bump_many(
-        conn,
-        ticket.org_id,
-        &recipients,
-        kind,
-        ticket.id,
-        Some(message.id),
-    )
-    .await?;
-    for (user, notification) in bumped {
-        outbox.notification(
-            ticket.org_id,
-            EventKind::NotificationAdded,
-            user,
-            notification,
-            Some(ticket.id),
-        );
-    }
-    Ok(())
-}
-
 /// A message the business sent. Our own sends are matched by platform id (or by the
 /// Messenger `metadata` we attached) and only move their status on; anything else was
 /// typed in Meta's own apps and is recorded as an outbound message from the business.
@@ -478,17 +253,27 @@ async fn business_echo(
         username: None,
         display_name: None,
     };
-    let customer = customer_for(conn, channel, &contact, echo.sent_at).await?;
-    let (ticket, created) = ticket_for(
-        conn,
+    let sighting = Sighting {
+        channel,
+        contact: &contact,
+        at: echo.sent_at,
+    };
+    let customers = arrivals::customers_of(conn, &[sighting]).await?;
+    let customer = customers
+        .get(&(channel.id, echo.customer_id.clone()))
+        .copied()
+        .ok_or(diesel::result::Error::NotFound)?;
+    let wanted = Wanted {
         channel,
         customer,
-        &echo.customer_id,
-        &Thread::Direct,
-        echo.sent_at,
-        outbox,
-    )
-    .await?;
+        contact: &echo.customer_id,
+        thread: &Thread::Direct,
+        at: echo.sent_at,
+    };
+    let (ticket, created) = arrivals::tickets_of(conn, &[wanted], outbox)
+        .await?
+        .remove(&arrivals::thread_key(&wanted))
+        .ok_or(diesel::result::Error::NotFound)?;
     if !created
         && updates::adopt_in_flight(
             conn,
@@ -523,7 +308,7 @@ async fn business_echo(
 
 /// The business's own public comment: a reply in the thread of the comment it answers.
 /// A reply to a comment we do not have yet waits for it.
-async fn own_comment(
+pub(super) async fn own_comment(
     conn: &mut AsyncPgConnection,
     channel: &Channel,
     comment: &OwnComment,
@@ -622,22 +407,23 @@ async fn record_new(
     }
     messages::insert_attachments(conn, &attachment_rows(channel.org_id, row.id, &attachments))
         .await?;
-    messages::link_waiting_replies(conn, channel.id, &external_id, row.id).await?;
+    messages::link_waiting_replies(conn, &[(channel.id, &external_id, row.id)]).await?;
     let kinds: Vec<AttachmentType> = attachments.iter().map(|a| a.kind).collect();
     let preview = if row.is_deleted {
         UNSENT_PREVIEW.to_owned()
     } else {
         preview(row.text.as_deref(), row.kind, &kinds)
     };
-    let activity = Activity {
-        message_id: row.id,
-        at: row.sent_at,
-        external_id: row.external_id.as_deref(),
-        deleted: row.is_deleted,
-        preview: &preview,
-        inbound: row.direction == MessageDirection::Inbound,
-    };
-    let ticket = tickets::record_activity(conn, ticket.id, &activity).await?;
+    let activity = Activity::of_one(
+        ticket.id,
+        row.id,
+        row.sent_at,
+        row.external_id.as_deref(),
+        row.is_deleted,
+        &preview,
+        row.direction == MessageDirection::Inbound,
+    );
+    let ticket = tickets::record_activity(conn, &activity).await?;
     let kind = if created {
         EventKind::TicketCreated
     } else {
@@ -658,7 +444,7 @@ async fn record_new(
 
 /// Who an ingested message comes from, and the columns that follow from it.
 #[derive(Debug, Clone, Copy)]
-struct Origin {
+pub(super) struct Origin {
     direction: MessageDirection,
     author_type: AuthorType,
     status: MessageStatus,
@@ -666,7 +452,7 @@ struct Origin {
 
 impl Origin {
     /// The customer wrote it.
-    const CUSTOMER: Origin = Origin {
+    pub(super) const CUSTOMER: Origin = Origin {
         direction: MessageDirection::Inbound,
         author_type: AuthorType::Customer,
         status: MessageStatus::Received,
@@ -681,7 +467,12 @@ impl Origin {
 
 /// A `kind` message from `origin` for `ticket`, with neutral defaults; callers fill in
 /// the rest.
-fn new_message(channel: &Channel, ticket: &Ticket, origin: Origin, kind: MessageKind) -> Message {
+pub(super) fn new_message(
+    channel: &Channel,
+    ticket: &Ticket,
+    origin: Origin,
+    kind: MessageKind,
+) -> Message {
     let now = Utc::now();
     Message {
         id: MessageId::new(),
@@ -711,18 +502,7 @@ fn new_message(channel: &Channel, ticket: &Ticket, origin: Origin, kind: Message
     }
 }
 
-async fn resolve(
-    conn: &mut AsyncPgConnection,
-    channel: &Channel,
-    external_id: Option<&str>,
-) -> diesel::QueryResult<Option<MessageId>> {
-    match external_id {
-        Some(id) => messages::id_by_external_id(conn, channel.id, id).await,
-        None => Ok(None),
-    }
-}
-
-fn with_flag(context: serde_json::Value, flag: &str) -> serde_json::Value {
+pub(super) fn with_flag(context: serde_json::Value, flag: &str) -> serde_json::Value {
     let mut map = match context {
         serde_json::Value::Object(map) => map,
         _ => serde_json::Map::new(),
@@ -731,7 +511,7 @@ fn with_flag(context: serde_json::Value, flag: &str) -> serde_json::Value {
     serde_json::Value::Object(map)
 }
 
-fn attachment_rows(
+pub(super) fn attachment_rows(
     org: OrgId,
     message: MessageId,
     attachments: &[Attachment],
@@ -782,9 +562,7 @@ pub fn preview(text: Option<&str>, kind: MessageKind, attachments: &[AttachmentT
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
-
-    use super::{newest, preview};
+    use super::preview;
     use crate::db::enums::MessageKind;
 
     #[test]
@@ -800,27 +578,5 @@ mod tests {
                 .count(),
             200
         );
-    }
-
-    #[test]
-    fn the_newest_profile_report_wins_in_any_order() {
-        let at = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap_or_default();
-        let reports = [(Some("ana"), at(1)), (None, at(3)), (Some("ana_b"), at(2))];
-        let fold = |order: &[(Option<&'static str>, DateTime<Utc>)]| {
-            order
-                .iter()
-                .fold((None, None), |(value, seen), (reported, when)| {
-                    newest(value, seen, *reported, *when)
-                })
-        };
-        let mut reversed = reports;
-        reversed.reverse();
-        assert_eq!(fold(&reports), (Some("ana_b"), Some(at(2))));
-        assert_eq!(fold(&reversed), fold(&reports));
-        // Same time: the greater value wins, whichever came first.
-        let tie = [(Some("a"), at(5)), (Some("b"), at(5))];
-        let mut tie_reversed = tie;
-        tie_reversed.reverse();
-        assert_eq!(fold(&tie), fold(&tie_reversed));
     }
 }

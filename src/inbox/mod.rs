@@ -1,6 +1,7 @@
 //! Domain operations shared by GraphQL resolvers and background workers. Each runs in
 //! one transaction and appends its live events to the outbox in that transaction.
 
+pub mod arrivals;
 pub mod channels;
 pub mod customers;
 pub mod facts;

@@ -50,6 +50,13 @@ impl Outbox {
         }
     }
 
+    /// Queues the events of `other` (work that committed inside a savepoint).
+    pub fn absorb(&mut self, other: Outbox) {
+        for (org, event) in other.pending {
+            self.push(org, event);
+        }
+    }
+
     /// Queues a ticket event.
     pub fn ticket(&mut self, org: OrgId, kind: EventKind, ticket: TicketId) {
         self.push(

@@ -439,15 +439,8 @@ async fn store(
         outbound_jobs::enqueue(conn, ticket.org_id, message.id, ticket.channel_id).await?;
         let kinds: Vec<AttachmentType> = rows.iter().map(|a| a.type_).collect();
         let preview = preview(message.text.as_deref(), kind, &kinds);
-        let activity = Activity {
-            message_id: message.id,
-            at: now,
-            external_id: None,
-            deleted: false,
-            preview: &preview,
-            inbound: false,
-        };
-        tickets::record_activity(conn, ticket.id, &activity).await?;
+        let activity = Activity::of_one(ticket.id, message.id, now, None, false, &preview, false);
+        tickets::record_activity(conn, &activity).await?;
         outbox.ticket(ticket.org_id, EventKind::TicketUpdated, ticket.id);
     }
     outbox.message(

@@ -1,7 +1,13 @@
 //! The inbound worker's unit of work: claim stored deliveries, parse them, route each
-//! entry to its channel, and apply the events in one transaction per delivery that also
-//! marks the delivery processed. A failing delivery is retried with backoff and finally
-//! parked with its error; it never blocks the deliveries behind it.
+//! entry to its channel, and apply the whole claimed batch in one transaction that also
+//! marks the deliveries processed (the inbox applies customers' messages as a set, so a
+//! batch costs a few statements whatever its size).
+//!
+//! Failures are isolated, never spread: a failing batch is bisected until the failure is
+//! one delivery; a failing delivery with several entries is applied entry by entry (a
+//! savepoint each), the good entries commit and each failing entry is split off into a
+//! delivery of its own; only what fails alone is retried with backoff and finally parked
+//! with its error. A poison delivery never blocks the deliveries behind it.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
@@ -25,10 +31,6 @@ pub const LEASE: Duration = Duration::from_secs(60);
 /// Attempts before a delivery is parked.
 pub const MAX_ATTEMPTS: i32 = 10;
 
-/// Deliveries applied together in one transaction (a failing group is retried one
-/// delivery at a time, so a poison delivery only ever fails alone).
-pub const GROUP_SIZE: usize = 20;
-
 /// Claims and processes one batch as `worker`; returns how many deliveries it handled.
 pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result<usize> {
     let claimed = {
@@ -49,17 +51,23 @@ pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result
             }
         }
     }
-    for group in parsed.chunks(GROUP_SIZE) {
-        if guarded(apply_group(state, worker, group)).await.is_ok() {
-            group
-                .iter()
-                .for_each(|_| state.metrics().webhook_processed());
+    // Bisect failures: each part is tried whole, a failing part is halved.
+    let mut parts = vec![parsed.as_slice()];
+    while let Some(part) = parts.pop() {
+        if part.is_empty() {
             continue;
         }
-        for single in group {
-            match guarded(apply_group(state, worker, std::slice::from_ref(single))).await {
-                Ok(()) => state.metrics().webhook_processed(),
-                Err(failure) => record_failure(state, worker, &single.0, &failure).await?,
+        match guarded(apply_group(state, worker, part)).await {
+            Ok(()) => part
+                .iter()
+                .for_each(|_| state.metrics().webhook_processed()),
+            Err(failure) if part.len() == 1 => {
+                isolate_entries(state, worker, &part[0].0, &failure).await?;
+            }
+            Err(_) => {
+                let (first, second) = part.split_at(part.len() / 2);
+                parts.push(second);
+                parts.push(first);
             }
         }
     }
@@ -75,6 +83,90 @@ async fn guarded(
         Ok(Err(e)) => Err(format!("{e:#}")),
         Err(panic) => Err(format!("panic: {}", panic_message(&panic))),
     }
+}
+
+/// A single delivery failed: applies its entries one by one in one transaction (a
+/// savepoint each); the good ones commit with the delivery marked processed, and each
+/// failing entry becomes a delivery of its own, retried on its own. A delivery whose only
+/// entry fails, or whose entries all fail, is retried or parked whole.
+async fn isolate_entries(
+    state: &AppState,
+    worker: &WorkerConfig,
+    delivery: &ClaimedDelivery,
+    failure: &str,
+) -> anyhow::Result<()> {
+    let parts = split_entries(&delivery.body);
+    if parts.len() < 2 {
+        return record_failure(state, worker, delivery, failure).await;
+    }
+    let mut conn = state.conn().await?;
+    let delay = Backoff::INBOUND.delay(u32::try_from(delivery.attempts).unwrap_or(1));
+    let committed = conn
+        .transaction(async |conn| {
+            let mut outbox = Outbox::default();
+            let mut failed = Vec::new();
+            for part in &parts {
+                let Ok(parsed) = meta::parse(part) else {
+                    failed.push(part.clone());
+                    continue;
+                };
+                let channels = route_candidates(conn, std::iter::once(&parsed)).await?;
+                let routed = route(&parsed, &channels, delivery);
+                let mut entry_outbox = Outbox::default();
+                let applied = conn
+                    .transaction(async |conn| ingest::apply(conn, &routed, &mut entry_outbox).await)
+                    .await;
+                match applied {
+                    Ok(()) => outbox.absorb(entry_outbox),
+                    Err(e) => {
+                        tracing::warn!(webhook.id = delivery.id, error = %e, "one entry of a delivery failed; split off");
+                        failed.push(part.clone());
+                    }
+                }
+            }
+            if failed.len() == parts.len() {
+                return Err(ApplyError::AllEntriesFailed);
+            }
+            webhook_events::split_off(conn, delivery, &failed, delay, failure).await?;
+            let marked = webhook_events::mark_processed(conn, &[delivery.id], &worker.id).await?;
+            if marked != 1 {
+                return Err(ApplyError::FinishedElsewhere);
+            }
+            Ok(outbox.commit(conn, ()).await?)
+        })
+        .await;
+    match committed {
+        Ok(committed) => {
+            state.publish(committed);
+            state.metrics().webhook_processed();
+            state.wakeups().inbound.notify_waiters();
+            Ok(())
+        }
+        Err(ApplyError::FinishedElsewhere) => Ok(()),
+        Err(_) => record_failure(state, worker, delivery, failure).await,
+    }
+}
+
+/// The delivery's entries as deliveries of their own (same `object`), one per `entry[]`
+/// element; empty when the body is not an envelope.
+fn split_entries(body: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(serde_json::Value::Object(envelope)) = serde_json::from_slice(body) else {
+        return Vec::new();
+    };
+    let object = envelope.get("object").cloned().unwrap_or_default();
+    envelope
+        .get("entry")
+        .and_then(serde_json::Value::as_array)
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|entry| {
+                    serde_json::to_vec(&serde_json::json!({"object": object, "entry": [entry]}))
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn record_failure(
@@ -138,6 +230,9 @@ enum ApplyError {
     /// Another worker marked some of the group processed after our lease ran out.
     #[error("part of the group was finished elsewhere")]
     FinishedElsewhere,
+    /// Every entry of a delivery failed: nothing to split off.
+    #[error("every entry failed")]
+    AllEntriesFailed,
     /// The database refused.
     #[error(transparent)]
     Database(#[from] diesel::result::Error),

@@ -14,6 +14,7 @@ mod faults;
 mod fuzz;
 mod http_spec;
 mod inbox_reads;
+mod ingest_cost;
 mod limits;
 mod live;
 mod outbound;

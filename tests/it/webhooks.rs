@@ -802,3 +802,79 @@ async fn the_app_level_route_routes_purely_by_account_id() {
     app.drain_inbound().await;
     assert_eq!(app.count("SELECT count(*) AS n FROM messages").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_entry_never_loses_the_other_entries_or_deliveries_of_its_batch() {
+    let i = inbox().await;
+    // A second account of the same Meta app: its entries may come in the same POST.
+    i.app
+        .create_channel(&i.admin, "INSTAGRAM", IG_B, SECRET)
+        .await;
+    // A database fault that only this entry's message triggers.
+    i.app
+        .execute(
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.text = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$",
+        )
+        .await;
+    i.app
+        .execute("CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION poison()")
+        .await;
+    let entry = |account: &str, customer: &str, mid: &str, text: &str| {
+        crate::support::meta::message(false, account, customer, mid, text, 1_784_900_000_000)["entry"][0].clone()
+    };
+    let two_entries = json!({"object": "instagram", "entry": [
+        entry(IG_A, "5500000000000011", "mid-poison", "poison"),
+        entry(IG_B, "5500000000000022", "mid-fine", "fine"),
+    ]});
+    let other = crate::support::meta::message(
+        false,
+        IG_A,
+        "5500000000000033",
+        "mid-other",
+        "other",
+        1_784_900_001_000,
+    );
+    for body in [&two_entries, &other] {
+        let bytes = serde_json::to_vec(body).unwrap();
+        assert_eq!(
+            i.app.post_webhook(&i.ig, &bytes, SECRET).await,
+            StatusCode::OK
+        );
+    }
+    i.app.drain_inbound().await;
+    let stored = i
+        .app
+        .rows("SELECT external_id AS row FROM messages ORDER BY 1")
+        .await;
+    assert_eq!(
+        stored,
+        vec!["mid-fine", "mid-other"],
+        "the good entry and delivery landed"
+    );
+    assert_eq!(
+        i.app
+            .count("SELECT count(*) AS n FROM webhook_events WHERE state = 'PENDING' AND last_error LIKE '%poisoned%'")
+            .await,
+        1,
+        "only the failing entry waits for a retry"
+    );
+    assert_eq!(
+        i.app
+            .count("SELECT count(*) AS n FROM webhook_events WHERE state = 'PROCESSED'")
+            .await,
+        2
+    );
+    // Once the fault is gone the split-off entry lands too, and nothing is lost.
+    i.app.execute("DROP TRIGGER poison ON messages").await;
+    i.app
+        .execute("UPDATE webhook_events SET run_at = now() WHERE state = 'PENDING'")
+        .await;
+    i.app.drain_inbound().await;
+    assert_eq!(
+        i.app
+            .rows("SELECT external_id AS row FROM messages ORDER BY 1")
+            .await,
+        vec!["mid-fine", "mid-other", "mid-poison"]
+    );
+}
