@@ -249,6 +249,29 @@ pub async fn update_profile(
     Ok(())
 }
 
+/// Whom replies on each of these tickets go to: the ticket's customer's platform id on
+/// the ticket's channel (their first identity there).
+pub async fn recipients_of_tickets(
+    conn: &mut AsyncPgConnection,
+    tickets: &[super::ids::TicketId],
+) -> QueryResult<Vec<(super::ids::TicketId, String)>> {
+    use super::schema::tickets as t;
+    if tickets.is_empty() {
+        return Ok(Vec::new());
+    }
+    customer_identities::table
+        .inner_join(
+            t::table.on(t::customer_id
+                .eq(customer_identities::customer_id)
+                .and(t::channel_id.eq(customer_identities::channel_id))),
+        )
+        .filter(t::id.eq_any(tickets))
+        .order((t::id, customer_identities::created_at.desc()))
+        .select((t::id, customer_identities::external_id))
+        .load(conn)
+        .await
+}
+
 /// The identity of `customer` on `channel` (whom to send replies to).
 pub async fn identity_on(
     conn: &mut AsyncPgConnection,

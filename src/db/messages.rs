@@ -12,7 +12,16 @@ use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{attachments, messages, reactions};
 
 /// A message row.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Queryable,
+    QueryableByName,
+    Selectable,
+    Insertable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[diesel(table_name = messages)]
 pub struct Message {
     /// Id.
@@ -294,6 +303,33 @@ pub async fn ids_by_external_ids(
         ))
         .load(conn)
         .await
+}
+
+/// Records the platform ids Meta gave our queued sends `(message, platform id)`, in one
+/// statement: each becomes SENT, or READ when the customer already read past it (the
+/// ticket's read position). Only messages still queued without an id change; the changed
+/// rows.
+pub async fn record_platform_ids(
+    conn: &mut AsyncPgConnection,
+    sent: &[(MessageId, &str)],
+) -> QueryResult<Vec<Message>> {
+    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+    if sent.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::sql_query(
+        "UPDATE messages m SET external_id = x.external_id, \
+           status = CASE WHEN t.customer_read_at >= m.sent_at THEN 'READ' ELSE 'SENT' END, \
+           error_code = NULL, error_message = NULL, updated_at = now() \
+         FROM unnest($1::uuid[], $2::text[]) AS x(id, external_id), tickets t \
+         WHERE m.id = x.id AND t.id = m.ticket_id AND m.external_id IS NULL AND m.status = 'QUEUED' \
+           AND NOT m.is_private_note \
+         RETURNING m.*",
+    )
+    .bind::<Array<SqlUuid>, _>(sent.iter().map(|s| s.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(sent.iter().map(|s| s.1).collect::<Vec<_>>())
+    .load(conn)
+    .await
 }
 
 /// Inserts the attachments of a new message.

@@ -109,6 +109,26 @@ pub async fn finish(
     Ok(n == 1)
 }
 
+/// Finishes as done the jobs whose leases still own them, in one statement.
+pub async fn finish_done_many(
+    conn: &mut AsyncPgConnection,
+    jobs: &[&ClaimedJob],
+) -> QueryResult<usize> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "UPDATE outbound_jobs j SET state = $3, locked_until = NULL, last_error = NULL, updated_at = now() \
+         FROM unnest($1::bigint[], $2::uuid[]) AS x(id, lease_id) \
+         WHERE j.id = x.id AND j.lease_id = x.lease_id AND j.state = 'PENDING'",
+    )
+    .bind::<diesel::sql_types::Array<BigInt>, _>(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(jobs.iter().map(|j| j.lease_id).collect::<Vec<_>>())
+    .bind::<Text, _>(JobState::Done)
+    .execute(conn)
+    .await
+}
+
 /// Schedules another attempt in `delay` if `lease` still owns the job; `uncertain`
 /// records that this attempt may have reached Meta.
 pub async fn retry_later(

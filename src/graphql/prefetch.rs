@@ -1,10 +1,11 @@
 //! Batch-loads what a page's selection will ask for, before its items resolve.
 //!
-//! DataLoaders batch the keys registered within a short window; on a slow machine the
-//! fields of 50 items may not all register in time and a page would be split across
-//! several queries. Prefetching the page's keys in one call per kind (only for fields the
-//! client selected) makes the number of queries of a page constant, and the items' own
-//! `load_one` calls then hit the request cache.
+//! DataLoaders batch the keys registered within a short window (a timer: a fixed delay on
+//! every page, and on a slow machine the fields of 50 items may not all register in time,
+//! splitting a page across several queries). Prefetching the page's keys with one direct
+//! loader call per kind (only for fields the client selected) makes the number of queries
+//! of a page constant and waits for no timer; the items' own `load_one` calls then hit
+//! the request cache.
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -129,14 +130,22 @@ where
     }
 }
 
+/// Loads `keys` with one query, straight from the loader (no batching window to wait
+/// for), and puts the rows in the request's cache for the items' own `load_one` calls.
 async fn load<K>(loaders: &Loaders, keys: Vec<K>) -> Result<Loaded<K>>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     DbLoader: Loader<K, Error = async_graphql::Error>,
 {
-    let unique: HashSet<K> = keys.into_iter().collect();
+    let unique: Vec<K> = keys
+        .into_iter()
+        .collect::<HashSet<K>>()
+        .into_iter()
+        .collect();
     if unique.is_empty() {
         return Ok(Default::default());
     }
-    loaders.load_many(unique).await
+    let loaded = loaders.loader().load(&unique).await?;
+    loaders.feed_many(loaded.clone()).await;
+    Ok(loaded)
 }

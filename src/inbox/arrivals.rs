@@ -340,15 +340,7 @@ pub(super) async fn customer_messages(
         .iter()
         .map(|(c, m)| (c.id, m.external_id.as_str()))
         .collect();
-    let mut waiting: HashMap<(ChannelId, String), Vec<Fact>> = HashMap::new();
-    for fact in pending_facts::take_many(conn, &keys, &facts::MESSAGE_FACTS).await? {
-        if let Some(parsed) = facts::parse(fact.kind, fact.payload) {
-            waiting
-                .entry((fact.channel_id, fact.external_id))
-                .or_default()
-                .push(parsed);
-        }
-    }
+    let mut waiting = facts::take_many(conn, &keys).await?;
     let channel_ids: Vec<ChannelId> = messages.iter().map(|(c, _)| c.id).collect();
     let reply_ids: Vec<&str> = messages
         .iter()

@@ -49,7 +49,7 @@ pub enum Fact {
 }
 
 /// Every kind of fact that names a message (watermarks name a customer).
-pub(super) const MESSAGE_FACTS: [FactKind; 5] = [
+const MESSAGE_FACTS: [FactKind; 5] = [
     FactKind::Unsend,
     FactKind::Edit,
     FactKind::Reaction,
@@ -146,8 +146,27 @@ pub async fn take_for(
         .collect())
 }
 
+/// Takes the facts that waited for any of these `(channel, platform id)` pairs, in one
+/// statement, grouped by pair.
+pub async fn take_many(
+    conn: &mut AsyncPgConnection,
+    keys: &[(ChannelId, &str)],
+) -> diesel::QueryResult<std::collections::HashMap<(ChannelId, String), Vec<Fact>>> {
+    let mut waiting: std::collections::HashMap<(ChannelId, String), Vec<Fact>> =
+        std::collections::HashMap::new();
+    for fact in pending_facts::take_many(conn, keys, &MESSAGE_FACTS).await? {
+        if let Some(parsed) = parse(fact.kind, fact.payload) {
+            waiting
+                .entry((fact.channel_id, fact.external_id))
+                .or_default()
+                .push(parsed);
+        }
+    }
+    Ok(waiting)
+}
+
 /// A kept fact read back (an unreadable one is logged and dropped).
-pub(super) fn parse(kind: FactKind, payload: serde_json::Value) -> Option<Fact> {
+fn parse(kind: FactKind, payload: serde_json::Value) -> Option<Fact> {
     serde_json::from_value(payload)
         .inspect_err(
             |e| tracing::warn!(kind = %kind, error = %e, "unreadable pending fact dropped"),

@@ -211,6 +211,15 @@ pub async fn lock_message_ids(
     lock(conn, keys).await
 }
 
+/// [`lock_message_ids`] for ids of several channels.
+pub async fn lock_message_keys(
+    conn: &mut AsyncPgConnection,
+    keys: &[(ChannelId, &str)],
+) -> diesel::QueryResult<()> {
+    let keys = keys.iter().map(|(c, id)| message_key(*c, id)).collect();
+    lock(conn, keys).await
+}
+
 /// Takes transaction-scoped advisory locks on `keys`, in one sorted order.
 async fn lock(conn: &mut AsyncPgConnection, mut keys: Vec<String>) -> diesel::QueryResult<()> {
     keys.sort_unstable();

@@ -4,4 +4,5 @@
 pub mod compose;
 pub mod graph;
 pub mod rate_limit;
+mod record;
 pub mod sender;

@@ -1,6 +1,8 @@
-//! The outbound worker: claims reply jobs with a lease, sends them through the Graph API
-//! under per-channel rate limits (up to [`MAX_IN_FLIGHT`] at once), and records the
-//! outcome in a new transaction that checks the lease is still its own.
+//! The outbound worker: claims reply jobs with a lease, loads what the batch's sends need
+//! with one query per kind of row, sends them through the Graph API under per-channel rate
+//! limits (up to [`MAX_IN_FLIGHT`] at once), and hands each outcome to a recorder that
+//! writes whatever finished meanwhile in one transaction ([`super::record`]), checking
+//! that each job's lease is still its own.
 //!
 //! Outcomes: accepted -> SENT with Meta's id (the key later echoes, reads and statuses
 //! match; a status that arrived first is applied, an echo-created duplicate merged);
@@ -9,30 +11,28 @@
 //! and a reason for the agent (an invalid token also flags the channel); unknown (Meta
 //! may have accepted it) -> wait [`RECONCILE_AFTER`] for an echo to confirm it, then
 //! resend only where the platform would have echoed (Instagram, Messenger) and
-//! otherwise fail with an explanation rather than risk a duplicate.
+//! otherwise fail with an explanation rather than risk a duplicate. Our own failures (the
+//! database, a secret that no longer opens) count toward the attempt limit too.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use diesel::OptionalExtension as _;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::compose::{Outgoing, compose};
-use super::graph::{GraphError, PermanentKind, Sent, UNREACHABLE};
+use super::graph::{GraphError, PermanentKind, UNREACHABLE};
 use super::rate_limit;
+use super::record::{Outcome, record_all};
 use crate::config::AppEnv;
 use crate::crypto::aad;
 use crate::db::channels::{self, Channel};
-use crate::db::enums::{ChannelStatus, EventKind, JobState, MessageStatus, Platform};
-use crate::db::messages::{self, Message};
+use crate::db::customers;
+use crate::db::enums::{ChannelStatus, MessageStatus, Platform};
+use crate::db::ids::{ChannelId, MessageId, TicketId};
+use crate::db::messages::{self, Attachment, Message};
 use crate::db::outbound_jobs::{self, ClaimedJob};
-use crate::db::{customers, tickets};
-use crate::inbox::ingest;
-use crate::inbox::outbox::Outbox;
-use crate::inbox::status;
-use crate::inbox::updates;
 use crate::jobs::WorkerConfig;
 use crate::jobs::backoff::Backoff;
 use crate::state::AppState;
@@ -43,6 +43,8 @@ pub const MAX_IN_FLIGHT: usize = 200;
 pub const MIN_CLAIM: usize = 20;
 /// Jobs claimed per query.
 pub const BATCH_SIZE: i64 = 100;
+/// Outcomes recorded in one transaction at most.
+const RECORD_BATCH: usize = 200;
 /// Lease of a claimed job (sends time out after 15 s).
 pub const LEASE: Duration = Duration::from_secs(60);
 /// Attempts before a transiently failing send is given up.
@@ -58,6 +60,8 @@ pub const BACKOFF: Backoff = Backoff {
 /// Runs the outbound worker as `worker` until `stop` turns true.
 pub async fn run(state: AppState, worker: WorkerConfig, mut stop: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let (outcomes, received) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_loop(state.clone(), received));
     let mut tasks = tokio::task::JoinSet::new();
     while !*stop.borrow() {
         while tasks.try_join_next().is_some() {}
@@ -69,22 +73,25 @@ pub async fn run(state: AppState, worker: WorkerConfig, mut stop: watch::Receive
         // claiming one job per finished send would make the claim query the bottleneck.
         let worthwhile = free >= MIN_CLAIM || tasks.is_empty();
         let claimed = if free == 0 || !worthwhile {
-            Ok(Vec::new())
+            Ok((Vec::new(), Arc::default()))
         } else {
             claim(&state, &worker, free as i64).await
         };
-        let claimed = claimed.unwrap_or_else(|e| {
+        let (claimed, batch) = claimed.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "outbound worker could not claim jobs");
-            Vec::new()
+            (Vec::new(), Arc::default())
         });
         let idle = claimed.is_empty();
         for job in claimed {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let state = state.clone();
+            let (state, batch, outcomes) = (state.clone(), batch.clone(), outcomes.clone());
             tasks.spawn(async move {
-                process(&state, job).await;
+                let outcome = process(&state, &job, &batch).await;
+                // The recorder outlives every send; a closed channel means shutdown, and
+                // the lease then lets another attempt reconcile.
+                let _ = outcomes.send((job, outcome));
                 drop(permit);
             });
         }
@@ -97,46 +104,91 @@ pub async fn run(state: AppState, worker: WorkerConfig, mut stop: watch::Receive
             }
         }
     }
-    // Let sends in flight finish (each is bounded by the HTTP timeout).
+    // Let sends in flight finish (each is bounded by the HTTP timeout), then their records.
     while tasks.join_next().await.is_some() {}
+    drop(outcomes);
+    let _ = recorder.await;
 }
 
-/// Claims and processes one batch as `worker`, waiting for every send; returns how many
-/// jobs it handled (tests and benchmarks drain queues with it).
+/// Records outcomes as they come, everything that finished meanwhile in one go.
+async fn record_loop(
+    state: AppState,
+    mut received: mpsc::UnboundedReceiver<(ClaimedJob, Outcome)>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while received.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        record_all(&state, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// Claims and processes one batch as `worker`, waiting for every send and recording the
+/// outcomes together; returns how many jobs it handled (tests and benchmarks drain queues
+/// with it).
 pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result<usize> {
-    let claimed = claim(state, worker, BATCH_SIZE).await?;
+    let (claimed, batch) = claim(state, worker, BATCH_SIZE).await?;
     let count = claimed.len();
-    futures_util::future::join_all(claimed.into_iter().map(|job| process(state, job))).await;
+    let outcomes =
+        futures_util::future::join_all(claimed.iter().map(|job| process(state, job, &batch))).await;
+    record_all(state, claimed.into_iter().zip(outcomes).collect()).await;
     Ok(count)
 }
 
+/// What a claimed batch's sends need from the database.
+#[derive(Default)]
+struct Batch {
+    messages: HashMap<MessageId, Message>,
+    channels: HashMap<ChannelId, Channel>,
+    recipients: HashMap<TicketId, String>,
+    attachments: HashMap<MessageId, Vec<Attachment>>,
+}
+
+/// Claims up to `limit` jobs and loads what their sends need, one query per kind of row.
 async fn claim(
     state: &AppState,
     worker: &WorkerConfig,
     limit: i64,
-) -> anyhow::Result<Vec<ClaimedJob>> {
+) -> anyhow::Result<(Vec<ClaimedJob>, Arc<Batch>)> {
     let mut conn = state.conn().await?;
-    Ok(outbound_jobs::claim(&mut conn, limit, LEASE, &worker.id).await?)
+    let jobs = outbound_jobs::claim(&mut conn, limit, LEASE, &worker.id).await?;
+    if jobs.is_empty() {
+        return Ok((jobs, Arc::default()));
+    }
+    let message_ids: Vec<MessageId> = jobs.iter().map(|j| j.message_id).collect();
+    let channel_ids: Vec<ChannelId> = jobs.iter().map(|j| j.channel_id).collect();
+    let messages: HashMap<MessageId, Message> = messages::find_many(&mut conn, &message_ids)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    let channels = channels::find_many(&mut conn, &channel_ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let ticket_ids: Vec<TicketId> = messages.values().map(|m| m.ticket_id).collect();
+    let recipients = customers::recipients_of_tickets(&mut conn, &ticket_ids)
+        .await?
+        .into_iter()
+        .collect();
+    let mut attachments: HashMap<MessageId, Vec<Attachment>> = HashMap::new();
+    for attachment in messages::attachments_of(&mut conn, &message_ids).await? {
+        attachments
+            .entry(attachment.message_id)
+            .or_default()
+            .push(attachment);
+    }
+    let batch = Batch {
+        messages,
+        channels,
+        recipients,
+        attachments,
+    };
+    Ok((jobs, Arc::new(batch)))
 }
 
-/// What to do with a job after looking at it and, maybe, sending it.
-enum Outcome {
-    /// Meta accepted it.
-    Sent(Sent),
-    /// Our records already show it went out (an echo confirmed it).
-    AlreadySent,
-    /// Try again in this long; `uncertain` when this attempt may have reached Meta.
-    Retry {
-        delay: Duration,
-        error: String,
-        uncertain: bool,
-    },
-    /// Give up.
-    Failed { code: Option<i64>, reason: String },
-}
-
-async fn process(state: &AppState, job: ClaimedJob) {
-    let outcome = match attempt(state, &job).await {
+/// Looks at a job and, when it is due, sends it; what to record.
+async fn process(state: &AppState, job: &ClaimedJob, batch: &Batch) -> Outcome {
+    let outcome = match attempt(state, job, batch).await {
         Ok(outcome) => outcome,
         // Our own failures (the database, a secret that no longer opens) count toward the
         // attempt limit like Meta's, so a reply never retries forever.
@@ -148,21 +200,17 @@ async fn process(state: &AppState, job: ClaimedJob) {
             ),
         },
         Err(e) => Outcome::Retry {
-            delay: BACKOFF.delay(attempt_number(&job)),
+            delay: BACKOFF.delay(attempt_number(job)),
             error: format!("{e:#}"),
             uncertain: false,
         },
     };
     state.metrics().send_outcome(&outcome_label(&outcome));
-    if let Err(e) = record(state, &job, outcome).await {
-        // The lease runs out and another attempt reconciles.
-        tracing::error!(job.id = job.id, error = %e, "recording a send outcome failed");
-    }
+    outcome
 }
 
-async fn attempt(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> {
-    let mut conn = state.conn().await?;
-    let Some(message) = messages::get(&mut conn, job.message_id).await.optional()? else {
+async fn attempt(state: &AppState, job: &ClaimedJob, batch: &Batch) -> anyhow::Result<Outcome> {
+    let Some(message) = batch.messages.get(&job.message_id) else {
         return Ok(Outcome::Failed {
             code: None,
             reason: "the message no longer exists".into(),
@@ -171,13 +219,13 @@ async fn attempt(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     if message.external_id.is_some() || message.status != MessageStatus::Queued {
         return Ok(Outcome::AlreadySent);
     }
-    let Some(channel) = channels::get(&mut conn, job.channel_id).await.optional()? else {
+    let Some(channel) = batch.channels.get(&job.channel_id) else {
         return Ok(Outcome::Failed {
             code: None,
             reason: "the channel no longer exists".into(),
         });
     };
-    if let Some(outcome) = reconcile(job, &channel, &message) {
+    if let Some(outcome) = reconcile(job, channel, message) {
         return Ok(outcome);
     }
     if channel.deleted_at.is_some() || channel.status == ChannelStatus::Disabled {
@@ -192,15 +240,15 @@ async fn attempt(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> 
             reason: "the channel needs to be reconnected: Meta rejected its access token".into(),
         });
     }
-    let ticket = tickets::get(&mut conn, message.ticket_id).await?;
-    let identity = customers::identity_on(&mut conn, ticket.customer_id, channel.id).await?;
-    let attachments = messages::attachments_of(&mut conn, &[message.id]).await?;
-    drop(conn);
     let out = Outgoing {
-        channel: &channel,
-        message: &message,
-        recipient: identity.as_ref().map(|i| i.external_id.as_str()),
-        attachments: &attachments,
+        channel,
+        message,
+        recipient: batch.recipients.get(&message.ticket_id).map(String::as_str),
+        attachments: batch
+            .attachments
+            .get(&message.id)
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
     };
     let request = match compose(&out) {
         Ok(request) => request,
@@ -333,116 +381,4 @@ fn outcome_label(outcome: &Outcome) -> String {
         } => format!("failed_{code}"),
         Outcome::Failed { code: None, .. } => "failed".into(),
     }
-}
-
-async fn record(state: &AppState, job: &ClaimedJob, outcome: Outcome) -> anyhow::Result<()> {
-    let mut conn = state.conn().await?;
-    let committed = conn
-        .transaction(async |conn| {
-            let mut outbox = Outbox::default();
-            match outcome {
-                Outcome::Sent(sent) => {
-                    record_sent(conn, job, &sent.external_id, &mut outbox).await?;
-                    outbound_jobs::finish(conn, job.id, job.lease_id, JobState::Done, None).await?;
-                }
-                Outcome::AlreadySent => {
-                    outbound_jobs::finish(conn, job.id, job.lease_id, JobState::Done, None).await?;
-                }
-                Outcome::Retry {
-                    delay,
-                    error,
-                    uncertain,
-                } => {
-                    outbound_jobs::retry_later(
-                        conn,
-                        job.id,
-                        job.lease_id,
-                        delay,
-                        &error,
-                        uncertain,
-                    )
-                    .await?;
-                }
-                Outcome::Failed { code, reason } => {
-                    if outbound_jobs::finish(
-                        conn,
-                        job.id,
-                        job.lease_id,
-                        JobState::Failed,
-                        Some(&reason),
-                    )
-                    .await?
-                    {
-                        fail_message(conn, job, code, &reason, &mut outbox).await?;
-                    }
-                }
-            }
-            outbox.commit(conn, ()).await
-        })
-        .await?;
-    state.publish(committed);
-    Ok(())
-}
-
-/// Records Meta's id on our message, under the id's lock (see [`crate::inbox::ingest`]).
-/// What raced ahead is folded in: a message an early echo created for the same id is
-/// merged into ours (its status and reactions carried over), and facts kept for the id
-/// (statuses, reads, reactions) are applied.
-async fn record_sent(
-    conn: &mut AsyncPgConnection,
-    job: &ClaimedJob,
-    external_id: &str,
-    outbox: &mut Outbox,
-) -> diesel::QueryResult<()> {
-    ingest::lock_message_ids(conn, job.channel_id, &[external_id]).await?;
-    let message = messages::get(conn, job.message_id).await?;
-    let mut carried = MessageStatus::Sent;
-    let twin = messages::id_by_external_id(conn, job.channel_id, external_id).await?;
-    if twin.is_some_and(|twin| twin != message.id) {
-        // Merging rewrites the ticket's summary: lock the ticket before any message row
-        // (the lock order of `inbox::ingest`).
-        tickets::lock(conn, message.ticket_id).await?;
-    }
-    if let Some(twin) = messages::find_by_external_id(conn, job.channel_id, external_id).await?
-        && twin.id != message.id
-    {
-        // The echo beat us and was recorded as a message typed outside the inbox.
-        carried = status::advance(carried, twin.status).unwrap_or(carried);
-        messages::move_reactions(conn, twin.id, message.id).await?;
-        messages::delete(conn, twin.id).await?;
-        outbox.message(
-            twin.org_id,
-            EventKind::MessageUpdated,
-            twin.ticket_id,
-            twin.id,
-        );
-        updates::refresh_summary(conn, message.ticket_id, outbox).await?;
-        tracing::info!(message.id = %message.id, "merged an early echo into the sent message");
-    }
-    let message = match message.external_id {
-        Some(_) => message,
-        None => updates::take_platform_id(conn, &message, external_id, outbox).await?,
-    };
-    updates::advance(conn, &message, carried, None, outbox).await?;
-    Ok(())
-}
-
-async fn fail_message(
-    conn: &mut AsyncPgConnection,
-    job: &ClaimedJob,
-    code: Option<i64>,
-    reason: &str,
-    outbox: &mut Outbox,
-) -> diesel::QueryResult<()> {
-    let message = messages::get(conn, job.message_id).await?;
-    updates::advance(
-        conn,
-        &message,
-        MessageStatus::Failed,
-        Some((code, Some(reason.to_owned()))),
-        outbox,
-    )
-    .await?;
-    tracing::warn!(message.id = %message.id, code, "reply failed: {reason}");
-    Ok(())
 }

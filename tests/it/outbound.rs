@@ -782,3 +782,50 @@ async fn every_status_change_is_a_live_event() {
     }
     assert_eq!(statuses, vec!["QUEUED", "SENT"]);
 }
+
+/// A fake Send API that accepts everything and gives each send an id of its own.
+struct Accepting(std::sync::atomic::AtomicU64);
+
+impl wiremock::Respond for Accepting {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"recipient_id": CUSTOMER, "message_id": format!("mid-sent-{n}")}))
+    }
+}
+
+/// Statements the outbound worker runs to send and record `replies` replies.
+async fn statements_to_send(replies: usize) -> u64 {
+    let s = setup("INSTAGRAM", IG).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{IG}/messages")))
+        .respond_with(Accepting(std::sync::atomic::AtomicU64::new(0)))
+        .mount(&s.graph)
+        .await;
+    let ticket = s
+        .customer_writes(Kind::IgDm, IG, Duration::minutes(1))
+        .await;
+    for n in 0..replies {
+        s.send_ok(&ticket, json!({"text": format!("reply {n}")}))
+            .await;
+    }
+    let before = s.app.state.query_count();
+    s.drain_outbound().await;
+    let statements = s.app.state.query_count() - before;
+    assert_eq!(
+        s.app
+            .count("SELECT count(*) AS n FROM messages WHERE status = 'SENT' AND external_id LIKE 'mid-sent-%'")
+            .await,
+        replies as i64
+    );
+    statements
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_a_batch_of_replies_costs_a_constant_number_of_statements() {
+    let small = statements_to_send(4).await;
+    let large = statements_to_send(40).await;
+    println!("{small} statements for 4 replies, {large} for 40");
+    // Claimed, prefetched, and recorded together: not once per reply.
+    assert!(large <= small + 2, "{small} for 4 replies, {large} for 40");
+}
