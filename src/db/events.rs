@@ -38,6 +38,7 @@ pub struct NewEvent {
     PartialEq,
     Eq,
     Queryable,
+    QueryableByName,
     Selectable,
     Insertable,
     serde::Serialize,
@@ -82,47 +83,50 @@ pub struct Snapshot {
 impl Event {
     /// The snapshot carried by the event (empty if it cannot be read).
     pub fn snapshot(&self) -> Snapshot {
-        serde_json::from_value(self.payload.clone()).unwrap_or_default()
+        serde::Deserialize::deserialize(&self.payload).unwrap_or_default()
     }
 }
 
 /// Appends `new` (each with its payload) to `org`'s stream in the caller's
-/// transaction; the stored events.
+/// transaction, taking the org's next seqs and inserting the rows in one statement; the
+/// stored events, in seq order.
 pub async fn append(
     conn: &mut AsyncPgConnection,
     org: OrgId,
     new: &[(NewEvent, serde_json::Value)],
 ) -> QueryResult<Vec<Event>> {
+    use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Uuid as SqlUuid};
     if new.is_empty() {
         return Ok(Vec::new());
     }
-    let count = new.len() as i64;
-    let last: i64 = diesel::update(org_event_seqs::table.find(org))
-        .set(org_event_seqs::last_seq.eq(org_event_seqs::last_seq + count))
-        .returning(org_event_seqs::last_seq)
-        .get_result(conn)
-        .await?;
-    let now = Utc::now();
-    let rows: Vec<Event> = new
-        .iter()
-        .zip(last - count + 1..)
-        .map(|((e, payload), seq)| Event {
-            org_id: org,
-            seq,
-            kind: e.kind,
-            ticket_id: e.ticket_id,
-            message_id: e.message_id,
-            notification_id: e.notification_id,
-            user_id: e.user_id,
-            created_at: now,
-            payload: payload.clone(),
-        })
-        .collect();
-    diesel::insert_into(events::table)
-        .values(&rows)
-        .execute(conn)
-        .await?;
-    Ok(rows)
+    let mut stored: Vec<Event> = diesel::sql_query(
+        "WITH counter AS (UPDATE org_event_seqs SET last_seq = last_seq + $2 WHERE org_id = $1 \
+                          RETURNING last_seq) \
+         INSERT INTO events (org_id, seq, kind, ticket_id, message_id, notification_id, user_id, created_at, payload) \
+         SELECT $1, counter.last_seq - $2 + e.ord, e.kind, e.ticket_id, e.message_id, e.notification_id, \
+                e.user_id, now(), e.payload \
+         FROM counter, unnest($3::text[], $4::uuid[], $5::uuid[], $6::uuid[], $7::uuid[], $8::jsonb[]) \
+              WITH ORDINALITY AS e(kind, ticket_id, message_id, notification_id, user_id, payload, ord) \
+         RETURNING *",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<BigInt, _>(new.len() as i64)
+    .bind::<Array<Text>, _>(new.iter().map(|(e, _)| e.kind).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(new.iter().map(|(e, _)| e.ticket_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(new.iter().map(|(e, _)| e.message_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(
+        new.iter().map(|(e, _)| e.notification_id).collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<SqlUuid>>, _>(new.iter().map(|(e, _)| e.user_id).collect::<Vec<_>>())
+    .bind::<Array<Jsonb>, _>(new.iter().map(|(_, p)| p).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+    if stored.len() != new.len() {
+        // The org has no counter row: nothing was appended.
+        return Err(diesel::result::Error::NotFound);
+    }
+    stored.sort_by_key(|e| e.seq);
+    Ok(stored)
 }
 
 /// Up to `limit` events of `org` with seq greater than `after`, in order.

@@ -473,15 +473,10 @@ pub(super) async fn customer_messages(
         } else {
             EventKind::TicketUpdated
         };
-        outbox.ticket(ticket.org_id, kind, ticket.id);
+        outbox.ticket_row(kind, ticket);
     }
     for s in &stored {
-        outbox.message(
-            s.row.org_id,
-            EventKind::MessageAdded,
-            s.row.ticket_id,
-            s.row.id,
-        );
+        outbox.message_row(EventKind::MessageAdded, s.row);
     }
 
     // What waited for these messages and is applied once they are stored.

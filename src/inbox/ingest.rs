@@ -438,8 +438,8 @@ async fn record_new(
     } else {
         EventKind::TicketUpdated
     };
-    outbox.ticket(ticket.org_id, kind, ticket.id);
-    outbox.message(ticket.org_id, EventKind::MessageAdded, ticket.id, row.id);
+    outbox.ticket_row(kind, &ticket);
+    outbox.message_row(EventKind::MessageAdded, &row);
     facts::apply_all(conn, channel, &row, later, outbox).await?;
     for reply in pending_facts::take(conn, channel.id, &external_id, &[FactKind::Reply]).await? {
         match serde_json::from_value::<OwnComment>(reply.payload) {

@@ -3,7 +3,7 @@
 //! last). Domain operations return them in a [`Committed`]; the edge that called the
 //! operation (a resolver or a worker) publishes them on the bus after commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel_async::AsyncPgConnection;
 
@@ -40,12 +40,18 @@ impl<T> Committed<T> {
 #[derive(Debug, Default)]
 pub struct Outbox {
     pending: Vec<(OrgId, NewEvent)>,
+    queued: HashSet<(OrgId, NewEvent)>,
+    /// Rows the transaction already holds in their final state (their snapshots need no
+    /// query); an event queued by id alone means its row may have changed since, and
+    /// forgets it.
+    known_tickets: HashMap<TicketId, Ticket>,
+    known_messages: HashMap<MessageId, Message>,
 }
 
 impl Outbox {
     /// Queues an event (an identical event already queued is not repeated).
     pub fn push(&mut self, org: OrgId, event: NewEvent) {
-        if !self.pending.iter().any(|(o, e)| *o == org && *e == event) {
+        if self.queued.insert((org, event.clone())) {
             self.pending.push((org, event));
         }
     }
@@ -55,10 +61,25 @@ impl Outbox {
         for (org, event) in other.pending {
             self.push(org, event);
         }
+        self.known_tickets.extend(other.known_tickets);
+        self.known_messages.extend(other.known_messages);
+    }
+
+    /// Queues a ticket event about `ticket` as it now is (its snapshot needs no query).
+    pub fn ticket_row(&mut self, kind: EventKind, ticket: &Ticket) {
+        self.ticket(ticket.org_id, kind, ticket.id);
+        self.known_tickets.insert(ticket.id, ticket.clone());
+    }
+
+    /// Queues a message event about `message` as it now is (its snapshot needs no query).
+    pub fn message_row(&mut self, kind: EventKind, message: &Message) {
+        self.message(message.org_id, kind, message.ticket_id, message.id);
+        self.known_messages.insert(message.id, message.clone());
     }
 
     /// Queues a ticket event.
     pub fn ticket(&mut self, org: OrgId, kind: EventKind, ticket: TicketId) {
+        self.known_tickets.remove(&ticket);
         self.push(
             org,
             NewEvent {
@@ -73,6 +94,7 @@ impl Outbox {
 
     /// Queues a message event.
     pub fn message(&mut self, org: OrgId, kind: EventKind, ticket: TicketId, message: MessageId) {
+        self.known_messages.remove(&message);
         self.push(
             org,
             NewEvent {
@@ -121,10 +143,17 @@ impl Outbox {
     /// to publish after commit.
     pub async fn flush(&mut self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec<Event>> {
         let mut pending = std::mem::take(&mut self.pending);
+        self.queued.clear();
         if pending.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = Rows::load(conn, &pending).await?;
+        let rows = Rows::load(
+            conn,
+            &pending,
+            std::mem::take(&mut self.known_tickets),
+            std::mem::take(&mut self.known_messages),
+        )
+        .await?;
         // Stable sort keeps each org's events in the order they happened.
         pending.sort_by_key(|(org, _)| *org);
         let mut stored = Vec::with_capacity(pending.len());
@@ -140,7 +169,7 @@ impl Outbox {
     }
 }
 
-/// The rows the pending events are about, loaded once per flush.
+/// The rows the pending events are about, loaded once per flush (those not already known).
 struct Rows {
     tickets: HashMap<TicketId, Ticket>,
     messages: HashMap<MessageId, Message>,
@@ -151,6 +180,8 @@ impl Rows {
     async fn load(
         conn: &mut AsyncPgConnection,
         pending: &[(OrgId, NewEvent)],
+        mut tickets: HashMap<TicketId, Ticket>,
+        mut messages: HashMap<MessageId, Message>,
     ) -> diesel::QueryResult<Self> {
         let ids = |f: fn(&NewEvent) -> Option<uuid::Uuid>| -> Vec<uuid::Uuid> {
             let mut ids: Vec<_> = pending.iter().filter_map(|(_, e)| f(e)).collect();
@@ -161,26 +192,32 @@ impl Rows {
         let ticket_ids: Vec<TicketId> = ids(|e| e.ticket_id.map(|t| t.0))
             .into_iter()
             .map(TicketId)
+            .filter(|id| !tickets.contains_key(id))
             .collect();
         let message_ids: Vec<MessageId> = ids(|e| e.message_id.map(|m| m.0))
             .into_iter()
             .map(MessageId)
+            .filter(|id| !messages.contains_key(id))
             .collect();
+        tickets.extend(
+            tickets::find_many(conn, &ticket_ids)
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t)),
+        );
+        messages.extend(
+            messages::find_many(conn, &message_ids)
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m)),
+        );
         let notification_ids: Vec<NotificationId> = ids(|e| e.notification_id.map(|n| n.0))
             .into_iter()
             .map(NotificationId)
             .collect();
         Ok(Self {
-            tickets: tickets::find_many(conn, &ticket_ids)
-                .await?
-                .into_iter()
-                .map(|t| (t.id, t))
-                .collect(),
-            messages: messages::find_many(conn, &message_ids)
-                .await?
-                .into_iter()
-                .map(|m| (m.id, m))
-                .collect(),
+            tickets,
+            messages,
             notifications: notifications::find_many(conn, &notification_ids)
                 .await?
                 .into_iter()

@@ -131,12 +131,7 @@ pub async fn retry(
         let message = messages::update(conn, message.id, &changes).await?;
         outbound_jobs::enqueue(conn, org, message.id, message.channel_id).await?;
         let mut outbox = Outbox::default();
-        outbox.message(
-            org,
-            EventKind::MessageUpdated,
-            message.ticket_id,
-            message.id,
-        );
+        outbox.message_row(EventKind::MessageUpdated, &message);
         Ok(outbox.commit(conn, message).await?)
     })
     .await
@@ -440,14 +435,9 @@ async fn store(
         let kinds: Vec<AttachmentType> = rows.iter().map(|a| a.type_).collect();
         let preview = preview(message.text.as_deref(), kind, &kinds);
         let activity = Activity::of_one(ticket.id, message.id, now, None, false, &preview, false);
-        tickets::record_activity(conn, &activity).await?;
-        outbox.ticket(ticket.org_id, EventKind::TicketUpdated, ticket.id);
+        let ticket = tickets::record_activity(conn, &activity).await?;
+        outbox.ticket_row(EventKind::TicketUpdated, &ticket);
     }
-    outbox.message(
-        ticket.org_id,
-        EventKind::MessageAdded,
-        ticket.id,
-        message.id,
-    );
+    outbox.message_row(EventKind::MessageAdded, &message);
     outbox.commit(conn, message).await
 }

@@ -160,12 +160,7 @@ async fn record_sent_many(
     let ids: Vec<(MessageId, &str)> = plain.iter().map(|(j, e)| (j.message_id, *e)).collect();
     let recorded = messages::record_platform_ids(conn, &ids).await?;
     for message in &recorded {
-        outbox.message(
-            message.org_id,
-            EventKind::MessageUpdated,
-            message.ticket_id,
-            message.id,
-        );
+        outbox.message_row(EventKind::MessageUpdated, message);
     }
     let done: Vec<&ClaimedJob> = plain
         .iter()

@@ -829,3 +829,19 @@ async fn sending_a_batch_of_replies_costs_a_constant_number_of_statements() {
     // Claimed, prefetched, and recorded together: not once per reply.
     assert!(large <= small + 2, "{small} for 4 replies, {large} for 40");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_is_queued_in_a_handful_of_statements() {
+    let s = setup("INSTAGRAM", IG).await;
+    let ticket = s
+        .customer_writes(Kind::IgDm, IG, Duration::minutes(1))
+        .await;
+    s.send_ok(&ticket, json!({"text": "warm-up"})).await;
+    let before = s.app.state.query_count();
+    s.send_ok(&ticket, json!({"text": "counted"})).await;
+    let statements = s.app.state.query_count() - before;
+    // Membership; then in one transaction: the ticket (locked), its channel, the message,
+    // its job, the ticket's summary, the live events (one statement: the rows' snapshots
+    // are already in hand), and BEGIN/COMMIT.
+    assert!(statements <= 9, "{statements} statements");
+}
