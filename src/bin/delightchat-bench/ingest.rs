@@ -15,6 +15,9 @@ use delightchat::webhooks::signature;
 /// Ingest figures.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Ingest {
+    /// Closed loop, deliveries with a wrong signature: the HTTP, body and HMAC share of
+    /// the work, without storage (answered 403).
+    pub refused: Measured,
     /// Closed loop: as fast as `clients` connections can go.
     pub peak: Measured,
     /// Open loop at half the peak rate.
@@ -23,6 +26,11 @@ pub struct Ingest {
     pub processed_per_second: f64,
     /// Seconds the backlog took to drain after posting stopped.
     pub drain_seconds: f64,
+    /// Deliveries still waiting when the half-peak phase ended (processing kept up when
+    /// this stays small).
+    pub half_peak_backlog: i64,
+    /// Seconds that backlog took to drain.
+    pub half_peak_drain_seconds: f64,
 }
 
 /// A signed IG DM delivery for one of the orgs.
@@ -69,6 +77,22 @@ pub async fn run(
     duration: Duration,
 ) -> anyhow::Result<Ingest> {
     let client = reqwest::Client::new();
+    let (c, b, o) = (client.clone(), base.to_owned(), orgs.clone());
+    let refused = closed_loop(clients, duration, move |n| {
+        let (channel, body, _) = delivery(&o, n, "bench ingest");
+        let forged = signature::sign(&body, b"not the app secret");
+        let (c, b) = (c.clone(), b.clone());
+        async move {
+            c.post(format!("{b}/webhook/{channel}"))
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", forged)
+                .body(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == 403)
+        }
+    })
+    .await;
     let before = processed(url).await?;
     let started = Instant::now();
     let (c, b, o) = (client.clone(), base.to_owned(), orgs.clone());
@@ -91,12 +115,18 @@ pub async fn run(
         async move { post(&c, &b, &channel, body, signature).await }
     })
     .await;
+    let half_peak_backlog = pending(url).await?;
+    let drain_started = Instant::now();
     wait_drained(url).await?;
+    let half_peak_drain_seconds = drain_started.elapsed().as_secs_f64();
     Ok(Ingest {
+        refused,
         peak,
         half_peak,
         processed_per_second,
         drain_seconds,
+        half_peak_backlog,
+        half_peak_drain_seconds,
     })
 }
 
@@ -110,6 +140,16 @@ async fn processed(url: &str) -> anyhow::Result<i64> {
     let mut conn = AsyncPgConnection::establish(url).await?;
     let c: Count =
         diesel::sql_query("SELECT count(*) AS n FROM webhook_events WHERE state <> 'PENDING'")
+            .get_result(&mut conn)
+            .await?;
+    Ok(c.n)
+}
+
+/// Deliveries waiting to be processed.
+async fn pending(url: &str) -> anyhow::Result<i64> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    let c: Count =
+        diesel::sql_query("SELECT count(*) AS n FROM webhook_events WHERE state = 'PENDING'")
             .get_result(&mut conn)
             .await?;
     Ok(c.n)

@@ -173,6 +173,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 orgs.clone(),
                 args.clients,
                 duration,
+                &|| server.cpu_seconds() + server::postgres_cpu_seconds(),
             )
             .await?,
         )

@@ -30,8 +30,12 @@ pub struct Queries {
     /// The same with [`LIGHT_CLIENTS`] clients: latency without queueing behind a
     /// saturated CPU.
     pub inbox_page_light: Measured,
+    /// Server plus PostgreSQL CPU per inbox page at full concurrency, milliseconds.
+    pub inbox_page_cpu_ms: f64,
     /// 50 messages of a ticket.
     pub conversation_page: Measured,
+    /// The same with [`LIGHT_CLIENTS`] clients.
+    pub conversation_page_light: Measured,
     /// Unread notification count.
     pub notification_count: Measured,
 }
@@ -51,6 +55,7 @@ pub async fn run(
     orgs: Arc<Vec<BenchOrg>>,
     clients: usize,
     duration: Duration,
+    cpu_seconds: &(dyn Fn() -> f64 + Sync),
 ) -> anyhow::Result<Queries> {
     let mut conn = AsyncPgConnection::establish(url).await?;
     let mut tickets: Vec<TicketRow> =
@@ -107,19 +112,27 @@ pub async fn run(
         }
     };
     let (p, t) = (post.clone(), tokens.clone());
+    let cpu_before = cpu_seconds();
     let inbox_page = closed_loop(clients, duration, move |n| {
         let (org, token) = t[(n as usize) % t.len()].clone();
         p(token, INBOX, json!({"o": org}))
     })
     .await;
+    let inbox_page_cpu_ms = (cpu_seconds() - cpu_before) * 1000.0 / (inbox_page.ok.max(1) as f64);
     let (p, t) = (post.clone(), tokens.clone());
     let inbox_page_light = closed_loop(LIGHT_CLIENTS, duration, move |n| {
         let (org, token) = t[(n as usize) % t.len()].clone();
         p(token, INBOX, json!({"o": org}))
     })
     .await;
-    let (p, tk) = (post.clone(), tickets.clone());
+    let (p, tk, to) = (post.clone(), tickets.clone(), token_of.clone());
     let conversation_page = closed_loop(clients, duration, move |n| {
+        let (org, ticket) = tk[(n as usize) % tk.len()].clone();
+        p(to(&org), CONVERSATION, json!({"o": org, "t": ticket}))
+    })
+    .await;
+    let (p, tk) = (post.clone(), tickets.clone());
+    let conversation_page_light = closed_loop(LIGHT_CLIENTS, duration, move |n| {
         let (org, ticket) = tk[(n as usize) % tk.len()].clone();
         p(token_of(&org), CONVERSATION, json!({"o": org, "t": ticket}))
     })
@@ -133,7 +146,9 @@ pub async fn run(
     Ok(Queries {
         inbox_page,
         inbox_page_light,
+        inbox_page_cpu_ms,
         conversation_page,
+        conversation_page_light,
         notification_count,
     })
 }
