@@ -48,6 +48,33 @@ pub struct Channel {
     pub human_agent_enabled: bool,
 }
 
+#[cfg(test)]
+impl Channel {
+    /// An active channel of `platform` on account `account`, with empty secrets, for unit
+    /// tests that need a row.
+    pub fn for_tests(platform: Platform, account: &str) -> Self {
+        let now = Utc::now();
+        Channel {
+            id: ChannelId::new(),
+            org_id: OrgId::new(),
+            platform,
+            name: "test channel".into(),
+            external_account_id: account.into(),
+            access_token_enc: Vec::new(),
+            access_token_hint: String::new(),
+            app_secret_enc: Vec::new(),
+            app_secret_fingerprint: Vec::new(),
+            verify_token_enc: Vec::new(),
+            status: ChannelStatus::Active,
+            status_reason: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            human_agent_enabled: false,
+        }
+    }
+}
+
 /// Columns an update may change; `None` leaves a column as it is.
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = channels)]

@@ -104,29 +104,12 @@ fn content(message: &Message, attachments: &[Attachment]) -> Result<Content, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::enums::{AuthorType, ChannelStatus, MessageDirection, MessageStatus};
+    use crate::db::enums::{AuthorType, MessageDirection, MessageStatus};
     use crate::db::ids::{ChannelId, MessageId, OrgId, TicketId};
     use chrono::Utc;
 
     fn channel(platform: Platform) -> Channel {
-        Channel {
-            id: ChannelId::new(),
-            org_id: OrgId::new(),
-            platform,
-            name: "c".into(),
-            external_account_id: "ACCOUNT".into(),
-            access_token_enc: vec![],
-            access_token_hint: String::new(),
-            app_secret_enc: vec![],
-            app_secret_fingerprint: vec![],
-            verify_token_enc: vec![],
-            status: ChannelStatus::Active,
-            status_reason: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            deleted_at: None,
-            human_agent_enabled: false,
-        }
+        Channel::for_tests(platform, "ACCOUNT")
     }
 
     fn message(kind: MessageKind, context: serde_json::Value) -> Message {

@@ -153,30 +153,12 @@ pub fn bodies(sent: &Sent, now: i64) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::enums::ChannelStatus;
     use crate::inbox::normalized::NormalizedEvent;
     use crate::webhooks::meta;
 
     fn sent(platform: Platform) -> Sent {
         Sent {
-            channel: channels::Channel {
-                id: Default::default(),
-                org_id: Default::default(),
-                platform,
-                name: "c".into(),
-                external_account_id: "17841400000000101".into(),
-                access_token_enc: vec![],
-                access_token_hint: String::new(),
-                app_secret_enc: vec![],
-                app_secret_fingerprint: vec![],
-                verify_token_enc: vec![],
-                status: ChannelStatus::Active,
-                status_reason: None,
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-                deleted_at: None,
-                human_agent_enabled: false,
-            },
+            channel: channels::Channel::for_tests(platform, "17841400000000101"),
             customer: "5500000000000011".into(),
             message_id: "m_sandbox_1".into(),
             text: Some("On its way".into()),

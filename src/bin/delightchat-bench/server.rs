@@ -77,19 +77,8 @@ impl ServerProcess {
         let Some(pid) = self.child.id() else {
             return 0.0;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return 0.0;
-        };
-        // Fields after the parenthesised command name; utime and stime are 14 and 15.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(0.0, |stat| cpu_seconds_in(&stat))
     }
 
     /// Stops the server.
@@ -108,18 +97,22 @@ pub fn postgres_cpu_seconds() -> f64 {
         .filter_map(Result::ok)
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| stat.contains("(postgres)"))
-        .map(|stat| {
-            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let ticks = |i: usize| {
-                fields
-                    .get(i)
-                    .and_then(|f| f.parse::<f64>().ok())
-                    .unwrap_or(0.0)
-            };
-            (ticks(11) + ticks(12)) / 100.0
-        })
+        .map(|stat| cpu_seconds_in(&stat))
         .sum()
+}
+
+/// User plus system CPU seconds of a process, from its `/proc/<pid>/stat` line.
+fn cpu_seconds_in(stat: &str) -> f64 {
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A free loopback port (released right away for the child to bind).

@@ -86,15 +86,10 @@ where
                 local.record(t.elapsed(), ok);
                 n += clients as u64;
             }
-            let mut all = samples.lock().unwrap_or_else(|p| p.into_inner());
-            all.latencies.extend(local.latencies);
-            all.errors += local.errors;
+            merge(&samples, local);
         });
     }
-    while tasks.join_next().await.is_some() {}
-    let elapsed = started.elapsed();
-    let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
-    samples.summary(elapsed)
+    finish(tasks, &samples, started).await
 }
 
 /// Runs `total` operations over `clients` concurrent loops.
@@ -121,15 +116,10 @@ where
                 let ok = op(n).await;
                 local.record(t.elapsed(), ok);
             }
-            let mut all = samples.lock().unwrap_or_else(|p| p.into_inner());
-            all.latencies.extend(local.latencies);
-            all.errors += local.errors;
+            merge(&samples, local);
         });
     }
-    while tasks.join_next().await.is_some() {}
-    let elapsed = started.elapsed();
-    let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
-    samples.summary(elapsed)
+    finish(tasks, &samples, started).await
 }
 
 /// Starts `op` at a fixed `rate` per second for `duration` (open loop: a slow server
@@ -158,6 +148,25 @@ where
                 .record(t.elapsed(), ok);
         });
     }
+    while tasks.join_next().await.is_some() {}
+    let elapsed = started.elapsed();
+    let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
+    samples.summary(elapsed)
+}
+
+/// Adds one loop's samples to the phase's.
+fn merge(samples: &Mutex<Samples>, local: Samples) {
+    let mut all = samples.lock().unwrap_or_else(|p| p.into_inner());
+    all.latencies.extend(local.latencies);
+    all.errors += local.errors;
+}
+
+/// Waits for the phase's loops and summarises their samples.
+async fn finish(
+    mut tasks: tokio::task::JoinSet<()>,
+    samples: &Mutex<Samples>,
+    started: Instant,
+) -> Measured {
     while tasks.join_next().await.is_some() {}
     let elapsed = started.elapsed();
     let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
