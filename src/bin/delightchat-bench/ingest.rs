@@ -31,6 +31,9 @@ pub struct Ingest {
     pub half_peak_backlog: i64,
     /// Seconds that backlog took to drain.
     pub half_peak_drain_seconds: f64,
+    /// Facts waiting for a message they name (`pending_facts` rows) once everything
+    /// was applied.
+    pub pending_facts: i64,
 }
 
 /// A signed IG DM delivery for one of the orgs.
@@ -119,6 +122,7 @@ pub async fn run(
     let drain_started = Instant::now();
     wait_drained(url).await?;
     let half_peak_drain_seconds = drain_started.elapsed().as_secs_f64();
+    let pending_facts = count(url, "SELECT count(*) AS n FROM pending_facts").await?;
     Ok(Ingest {
         refused,
         peak,
@@ -127,6 +131,7 @@ pub async fn run(
         drain_seconds,
         half_peak_backlog,
         half_peak_drain_seconds,
+        pending_facts,
     })
 }
 
@@ -137,21 +142,26 @@ struct Count {
 }
 
 async fn processed(url: &str) -> anyhow::Result<i64> {
-    let mut conn = AsyncPgConnection::establish(url).await?;
-    let c: Count =
-        diesel::sql_query("SELECT count(*) AS n FROM webhook_events WHERE state <> 'PENDING'")
-            .get_result(&mut conn)
-            .await?;
-    Ok(c.n)
+    count(
+        url,
+        "SELECT count(*) AS n FROM webhook_events WHERE state <> 'PENDING'",
+    )
+    .await
 }
 
 /// Deliveries waiting to be processed.
 async fn pending(url: &str) -> anyhow::Result<i64> {
+    count(
+        url,
+        "SELECT count(*) AS n FROM webhook_events WHERE state = 'PENDING'",
+    )
+    .await
+}
+
+/// The `n` of a one-row count query.
+async fn count(url: &str, sql: &str) -> anyhow::Result<i64> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    let c: Count =
-        diesel::sql_query("SELECT count(*) AS n FROM webhook_events WHERE state = 'PENDING'")
-            .get_result(&mut conn)
-            .await?;
+    let c: Count = diesel::sql_query(sql).get_result(&mut conn).await?;
     Ok(c.n)
 }
 

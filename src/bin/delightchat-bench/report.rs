@@ -206,8 +206,13 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(
             out,
             "\nWebhook processing: {:.0} deliveries/s applied while ingesting; backlog drained {:.1} s after posting stopped. \
-             At half the peak rate, {} deliveries were waiting when posting stopped, drained in {:.1} s.",
-            i.processed_per_second, i.drain_seconds, i.half_peak_backlog, i.half_peak_drain_seconds
+             At half the peak rate, {} deliveries were waiting when posting stopped, drained in {:.1} s. \
+             Facts waiting for a message they name afterwards: {}.",
+            i.processed_per_second,
+            i.drain_seconds,
+            i.half_peak_backlog,
+            i.half_peak_drain_seconds,
+            i.pending_facts
         );
     }
     if !r.live.is_empty() {
