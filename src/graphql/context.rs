@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use async_graphql::Context;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use async_graphql::{Context, ID};
 
 use crate::auth::viewer::Viewer;
 use crate::db::enums::Role;
@@ -155,6 +155,36 @@ pub async fn member_org(
         .insert(org, found.as_ref().map(|(_, role)| *role));
     let (row, role) = found.ok_or(AppError::Forbidden)?;
     Ok(crate::graphql::types::org::Org::new(row, role))
+}
+
+/// An org-scoped call, checked: the org, the caller, the shared state and a connection
+/// (what every org-scoped mutation starts with).
+pub struct OrgCall<'a> {
+    /// The org.
+    pub org: OrgId,
+    /// The caller.
+    pub user: crate::db::ids::UserId,
+    /// The shared state (publishing, wake-ups, secrets).
+    pub state: &'a AppState,
+    /// A pooled connection.
+    pub conn: crate::db::PooledConn,
+}
+
+/// Parses `org_id` and checks the caller may act in it: any member, or only ADMINs when
+/// `needs` is [`Role::Admin`].
+pub async fn org_call<'a>(ctx: &Context<'a>, org_id: &ID, needs: Role) -> AppResult<OrgCall<'a>> {
+    let org = crate::graphql::types::parse_id(org_id, OrgId::parse)?;
+    match (needs, member(ctx, org).await?) {
+        (Role::Admin, Role::Agent) => return Err(AppError::Forbidden),
+        (Role::Admin | Role::Agent, _) => {}
+    }
+    let state = state(ctx)?;
+    Ok(OrgCall {
+        org,
+        user: viewer(ctx)?.user_id,
+        state,
+        conn: state.conn().await?,
+    })
 }
 
 /// Like [`member`], but only ADMINs pass.

@@ -4,9 +4,10 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use crate::db::channels;
 use crate::db::enums::Platform;
-use crate::db::ids::{ChannelId, OrgId};
+use crate::db::enums::Role;
+use crate::db::ids::ChannelId;
 use crate::error::AppError;
-use crate::graphql::context::{admin, state};
+use crate::graphql::context::org_call;
 use crate::graphql::types::channel::Channel;
 use crate::graphql::types::parse_id;
 use crate::inbox::channels::{self as channel_ops, ChannelUpdate, NewChannel};
@@ -71,8 +72,7 @@ impl ChannelMutation {
         org_id: ID,
         input: CreateChannelInput,
     ) -> Result<Channel> {
-        let org = parse_id(&org_id, OrgId::parse)?;
-        admin(ctx, org).await?;
+        let mut call = org_call(ctx, &org_id, Role::Admin).await?;
         let new = NewChannel {
             platform: input.platform,
             name: input.name,
@@ -82,10 +82,8 @@ impl ChannelMutation {
             verify_token: input.verify_token,
             human_agent_enabled: input.human_agent_enabled,
         };
-        let state = state(ctx)?;
-        let mut conn = state.conn().await?;
         Ok(Channel(
-            channel_ops::create(&mut conn, state.secrets(), org, new).await?,
+            channel_ops::create(&mut call.conn, call.state.secrets(), call.org, new).await?,
         ))
     }
 
@@ -97,9 +95,8 @@ impl ChannelMutation {
         id: ID,
         input: UpdateChannelInput,
     ) -> Result<Channel> {
-        let org = parse_id(&org_id, OrgId::parse)?;
         let id = parse_id(&id, ChannelId::parse)?;
-        admin(ctx, org).await?;
+        let mut call = org_call(ctx, &org_id, Role::Admin).await?;
         let update = ChannelUpdate {
             name: input.name,
             access_token: input.access_token,
@@ -108,20 +105,16 @@ impl ChannelMutation {
             enabled: input.enabled,
             human_agent_enabled: input.human_agent_enabled,
         };
-        let state = state(ctx)?;
-        let mut conn = state.conn().await?;
         Ok(Channel(
-            channel_ops::update(&mut conn, state.secrets(), org, id, update).await?,
+            channel_ops::update(&mut call.conn, call.state.secrets(), call.org, id, update).await?,
         ))
     }
 
     /// Disconnects a channel. Its conversations stay readable; its webhooks stop.
     async fn delete_channel(&self, ctx: &Context<'_>, org_id: ID, id: ID) -> Result<bool> {
-        let org = parse_id(&org_id, OrgId::parse)?;
         let id = parse_id(&id, ChannelId::parse)?;
-        admin(ctx, org).await?;
-        let mut conn = state(ctx)?.conn().await?;
-        if channels::soft_delete(&mut conn, org, id).await? {
+        let mut call = org_call(ctx, &org_id, Role::Admin).await?;
+        if channels::soft_delete(&mut call.conn, call.org, id).await? {
             Ok(true)
         } else {
             Err(AppError::NotFound.into())

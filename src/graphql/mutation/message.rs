@@ -3,9 +3,10 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use crate::db::enums::AttachmentType;
-use crate::db::ids::{MessageId, OrgId, TicketId};
+use crate::db::enums::Role;
+use crate::db::ids::{MessageId, TicketId};
 use crate::error::AppError;
-use crate::graphql::context::{member, state, viewer};
+use crate::graphql::context::org_call;
 use crate::graphql::types::message::Message;
 use crate::graphql::types::parse_id;
 use crate::inbox::replies::{self, Reply};
@@ -50,10 +51,8 @@ impl MessageMutation {
         ticket_id: ID,
         input: SendMessageInput,
     ) -> Result<Message> {
-        let org = parse_id(&org_id, OrgId::parse)?;
         let ticket = parse_id(&ticket_id, TicketId::parse)?;
-        member(ctx, org).await?;
-        let author = viewer(ctx)?.user_id;
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
         let attachment = match (input.attachment_url, input.attachment_type) {
             (None, None) => None,
             (Some(url), Some(kind)) => Some((sendable(kind)?, url.trim().to_owned())),
@@ -75,11 +74,10 @@ impl MessageMutation {
             private_note: input.private_note,
             client_key: input.client_message_id,
         };
-        let state = state(ctx)?;
-        let mut conn = state.conn().await?;
-        let message = state.publish(replies::send(&mut conn, org, ticket, author, reply).await?);
+        let sent = replies::send(&mut call.conn, call.org, ticket, call.user, reply).await?;
+        let message = call.state.publish(sent);
         if !message.is_private_note {
-            state.wakeups().outbound.notify_waiters();
+            call.state.wakeups().outbound.notify_waiters();
         }
         Ok(Message(message))
     }
@@ -91,13 +89,12 @@ impl MessageMutation {
         org_id: ID,
         message_id: ID,
     ) -> Result<Message> {
-        let org = parse_id(&org_id, OrgId::parse)?;
         let id = parse_id(&message_id, MessageId::parse)?;
-        member(ctx, org).await?;
-        let state = state(ctx)?;
-        let mut conn = state.conn().await?;
-        let message = state.publish(replies::retry(&mut conn, org, id).await?);
-        state.wakeups().outbound.notify_waiters();
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
+        let message = call
+            .state
+            .publish(replies::retry(&mut call.conn, call.org, id).await?);
+        call.state.wakeups().outbound.notify_waiters();
         Ok(Message(message))
     }
 }

@@ -2,9 +2,10 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 
+use crate::db::enums::Role;
 use crate::db::enums::{TicketPriority, TicketStatus};
-use crate::db::ids::{CustomerId, OrgId, TicketId, UserId};
-use crate::graphql::context::{member, state, viewer};
+use crate::db::ids::{CustomerId, TicketId, UserId};
+use crate::graphql::context::org_call;
 use crate::graphql::types::customer::Customer;
 use crate::graphql::types::parse_id;
 use crate::graphql::types::ticket::Ticket;
@@ -36,9 +37,8 @@ impl TicketMutation {
         id: ID,
         input: UpdateTicketInput,
     ) -> Result<Ticket> {
-        let org = parse_id(&org_id, OrgId::parse)?;
         let id = parse_id(&id, TicketId::parse)?;
-        member(ctx, org).await?;
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
         let assignee = match input.assignee_id {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
@@ -49,22 +49,16 @@ impl TicketMutation {
             priority: input.priority,
             assignee,
         };
-        let actor = viewer(ctx)?.user_id;
-        let state = state(ctx)?;
-        let mut conn = state.conn().await?;
-        let updated = ticket_ops::update(&mut conn, org, id, actor, update).await?;
-        Ok(Ticket(state.publish(updated)))
+        let updated = ticket_ops::update(&mut call.conn, call.org, id, call.user, update).await?;
+        Ok(Ticket(call.state.publish(updated)))
     }
 
     /// Marks every message of the ticket read for the caller (its unreadCount becomes 0).
     async fn mark_ticket_read(&self, ctx: &Context<'_>, org_id: ID, id: ID) -> Result<Ticket> {
-        let org = parse_id(&org_id, OrgId::parse)?;
         let id = parse_id(&id, TicketId::parse)?;
-        member(ctx, org).await?;
-        let user = viewer(ctx)?.user_id;
-        let mut conn = state(ctx)?.conn().await?;
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
         Ok(Ticket(
-            ticket_ops::mark_read(&mut conn, org, id, user).await?,
+            ticket_ops::mark_read(&mut call.conn, call.org, id, call.user).await?,
         ))
     }
 
@@ -76,13 +70,10 @@ impl TicketMutation {
         target_id: ID,
         source_id: ID,
     ) -> Result<Customer> {
-        let org = parse_id(&org_id, OrgId::parse)?;
         let target = parse_id(&target_id, CustomerId::parse)?;
         let source = parse_id(&source_id, CustomerId::parse)?;
-        member(ctx, org).await?;
-        let state = state(ctx)?;
-        let mut conn = state.conn().await?;
-        let merged = customer_ops::merge(&mut conn, org, target, source).await?;
-        Ok(Customer(state.publish(merged)))
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
+        let merged = customer_ops::merge(&mut call.conn, call.org, target, source).await?;
+        Ok(Customer(call.state.publish(merged)))
     }
 }
