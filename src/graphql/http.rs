@@ -118,6 +118,13 @@ pub async fn post(State(gql): State<GraphqlState>, headers: HeaderMap, body: Byt
             "content-type must be application/json",
         );
     }
+    if let Err(too_deep) = super::nesting::check_json(&body) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            &too_deep.to_string(),
+        );
+    }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {
@@ -266,6 +273,11 @@ async fn execute(
             return respond(media, &response, true, false);
         }
     };
+    if let Err(too_deep) = super::nesting::check_request(&request) {
+        let mut response = async_graphql::Response::from_errors(vec![too_deep.into_server_error()]);
+        finish_response(&mut response, &request_id);
+        return respond(media, &response, true, false);
+    }
     if method == Method::Get
         && !matches!(operation_type(&request), Some(OperationType::Query) | None)
     {

@@ -9,6 +9,7 @@ pub mod http;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod nesting;
 pub mod node;
 pub mod persisted;
 pub mod prefetch;

@@ -120,7 +120,8 @@ impl PersistedQueries {
     }
 }
 
-fn error(message: &str, code: &str) -> ServerError {
+/// A request error with our `extensions.code`.
+pub(crate) fn error(message: &str, code: &str) -> ServerError {
     let mut error = ServerError::new(message, None);
     let mut extensions = ErrorExtensionValues::default();
     extensions.set("code", code);

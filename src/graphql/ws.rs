@@ -243,6 +243,8 @@ impl Connection {
         text: &str,
         last_pong: &mut tokio::time::Instant,
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, Close> {
+        super::nesting::check_json(text.as_bytes())
+            .map_err(|_| (4400, "message nested too deeply"))?;
         let message: Value = serde_json::from_str(text).map_err(|_| (4400, "invalid JSON"))?;
         let kind = message
             .get("type")
@@ -289,6 +291,12 @@ impl Connection {
                     .cloned()
                     .and_then(|p| serde_json::from_value(p).ok())
                     .ok_or((4400, "invalid subscribe payload"))?;
+                if let Err(too_deep) = super::nesting::check_request(&request) {
+                    let error = json!([{"message": too_deep.to_string(), "extensions": {"code": "BAD_USER_INPUT"}}]);
+                    self.send(json!({"type": "error", "id": id, "payload": error}))
+                        .map_err(|_| too_slow())?;
+                    return Ok(None);
+                }
                 if self.operations.len() >= MAX_OPERATIONS {
                     let error = json!([{"message": "too many operations on this connection", "extensions": {"code": "BAD_USER_INPUT"}}]);
                     self.send(json!({"type": "error", "id": id, "payload": error}))

@@ -262,3 +262,81 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_list_literal_is_refused_without_crashing() {
+    let app = TestApp::new().await;
+    let deep_list = format!(
+        "{{ __typename(x: {}1{}) }}",
+        "[".repeat(1_750),
+        "]".repeat(1_750)
+    );
+    let deep_object = format!(
+        "{{ __typename(x: {}1{}) }}",
+        "{a: ".repeat(1_750),
+        "}".repeat(1_750)
+    );
+    for query in [&deep_list, &deep_object] {
+        // Built as text: a 1,750-deep JSON value would itself recurse in the test.
+        let body = format!("{{\"query\": {}}}", serde_json::to_string(query).unwrap());
+        let (status, response) = post_raw(&app, "application/json", body).await;
+        assert_eq!(status, StatusCode::OK, "{response}");
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+        assert!(
+            response["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nested more than 64")
+        );
+        let (status, _, body) = app
+            .request(
+                Request::get(format!("/graphql?query={}", urlencode(query)))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        let response: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, StatusCode::OK, "{response}");
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+    }
+    let deep_variables = format!(
+        "{{\"query\": \"query($v: [Int]) {{ __typename }}\", \"variables\": {{\"v\": {}1{}}}}}",
+        "[".repeat(1_750),
+        "]".repeat(1_750)
+    );
+    let (status, response) = post_raw(&app, "application/json", deep_variables).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response}");
+    assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+    // The server is still there and answers normally.
+    let (status, response) =
+        post_raw(&app, "application/json", r#"{"query": "{ __typename }"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(response["data"]["__typename"], "Query");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_subscription_is_refused_without_crashing() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let addr = app.serve().await;
+    let mut socket = crate::support::ws::WsClient::authenticated(addr, &admin.token).await;
+    let deep = format!(
+        "subscription {{ inboxEvents(orgId: {}\"x\"{}) {{ seq }} }}",
+        "[".repeat(1_750),
+        "]".repeat(1_750)
+    );
+    socket
+        .send(json!({"id": "1", "type": "subscribe", "payload": {"query": deep}}))
+        .await;
+    let refused = socket.json().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+    // A frame that is itself too deep closes the socket with the protocol's code.
+    socket
+        .send_text(&format!("{}1{}", "[".repeat(1_750), "]".repeat(1_750)))
+        .await;
+    assert_eq!(socket.close_code().await, 4400);
+}
