@@ -119,8 +119,11 @@ async fn serve(mut config: Config, with_workers: bool) -> anyhow::Result<()> {
             shutting_down(state.clone()),
         ))
     });
-    let server = axum::serve(listener, crate::router(state.clone()))
-        .with_graceful_shutdown(shutting_down(state.clone()));
+    let server = axum::serve(
+        listener,
+        crate::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutting_down(state.clone()));
     tokio::select! {
         served = server => served?,
         () = async { shutting_down(state.clone()).await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {

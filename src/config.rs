@@ -17,6 +17,7 @@
 //! | `GRAPH_API_VERSION` | `v25.0` | Graph API version path segment |
 //! | `META_APP_SECRET` / `META_VERIFY_TOKEN` | unset | enable the app-level `/webhook` route |
 //! | `EVENT_RETENTION_HOURS` | `168` | how long live events stay replayable |
+//! | `AUTH_ATTEMPTS_PER_IP_PER_MINUTE` | `30` | sign-ups, sign-ins and token refreshes one client address may try per minute |
 //! | `PENDING_FACT_RETENTION_HOURS` | `168` | how long a fact about a message that has not arrived (an early unsend, edit, reaction, read or status) waits for it |
 //! | `RUST_LOG` | `info` | log filter |
 
@@ -82,6 +83,8 @@ pub struct Config {
     pub event_retention: Duration,
     /// How long a fact waits for the message it names.
     pub pending_fact_retention: Duration,
+    /// Unauthenticated operations one client address may try per minute.
+    pub auth_attempts_per_ip_per_minute: u32,
 }
 
 /// Which of the two keys a development server takes from its key file.
@@ -220,6 +223,11 @@ impl Config {
                     168u64,
                 )?,
             ),
+            auth_attempts_per_ip_per_minute: parse_or(
+                "AUTH_ATTEMPTS_PER_IP_PER_MINUTE",
+                get("AUTH_ATTEMPTS_PER_IP_PER_MINUTE"),
+                30u32,
+            )?,
             pending_fact_retention: Duration::from_secs(
                 3600 * parse_or(
                     "PENDING_FACT_RETENTION_HOURS",

@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+use crate::auth::ip_limit::IpLimit;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
@@ -28,6 +29,7 @@ pub struct App {
     secrets: SecretBox,
     jwt: JwtKeys,
     passwords: PasswordHasher,
+    ip_limit: IpLimit,
     wakeups: Arc<Wakeups>,
     bus: Arc<Bus>,
     deliveries: DeliveryStore,
@@ -66,6 +68,7 @@ impl AppState {
             secrets: SecretBox::new(&config.secret_key),
             jwt: JwtKeys::new(&config.jwt_secret, config.access_token_ttl),
             passwords: PasswordHasher::new(2),
+            ip_limit: IpLimit::per_minute(config.auth_attempts_per_ip_per_minute),
             deliveries: DeliveryStore::start(pool.clone(), wakeups.clone()),
             wakeups,
             bus: Arc::new(Bus::new(&config)?),
@@ -110,6 +113,11 @@ impl App {
     /// What the sign-up, sign-in and refresh operations need.
     pub fn auth(&self) -> crate::auth::Auth<'_> {
         crate::auth::Auth::new(&self.pool, &self.jwt, &self.passwords)
+    }
+
+    /// Per-address limit of unauthenticated operations.
+    pub fn ip_limit(&self) -> &IpLimit {
+        &self.ip_limit
     }
 
     /// Access-token keys.

@@ -58,6 +58,7 @@ async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         let retention = chrono::Duration::from_std(state.config().event_retention)
             .unwrap_or(chrono::Duration::days(7));
+        state.ip_limit().forget_idle();
         let cutoff = chrono::Utc::now() - retention;
         let pending_retention = chrono::Duration::from_std(state.config().pending_fact_retention)
             .unwrap_or(chrono::Duration::days(7));

@@ -3,6 +3,7 @@
 //! Wrong credentials always produce the same `UNAUTHENTICATED` error whether or not the
 //! email exists; repeated failures for an email are throttled ([`throttle`]).
 
+pub mod ip_limit;
 pub mod jwt;
 pub mod password;
 pub mod refresh;
@@ -90,7 +91,7 @@ pub async fn signup(app: &Auth<'_>, request: SignupRequest) -> AppResult<(Sessio
         .passwords()
         .hash(request.password)
         .await
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::from)?;
     let user = users::User {
         id: UserId::new(),
         email,
@@ -137,7 +138,7 @@ pub async fn login(app: &Auth<'_>, email: &str, password: String) -> AppResult<S
             .passwords()
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
             .await
-            .map_err(AppError::Internal)?;
+            .map_err(AppError::from)?;
     let mut conn = app.conn().await?;
     match user {
         Some(user) if valid => {

@@ -21,6 +21,8 @@ pub struct RequestContext {
     pub viewer: Option<Viewer>,
     /// Id of the HTTP request, for logs and internal errors.
     pub request_id: String,
+    /// The client's address (the TCP peer), when the transport knows it.
+    pub client_ip: Option<std::net::IpAddr>,
     roles: Mutex<HashMap<OrgId, Option<Role>>>,
     auth_attempted: AtomicBool,
     outcome: Arc<Outcome>,
@@ -76,9 +78,18 @@ impl RequestContext {
         Self {
             viewer,
             request_id: request_id.into(),
+            client_ip: None,
             roles: Mutex::default(),
             auth_attempted: AtomicBool::new(false),
             outcome: Arc::default(),
+        }
+    }
+
+    /// The same, from client address `ip`.
+    pub fn from_ip(self, ip: Option<std::net::IpAddr>) -> Self {
+        Self {
+            client_ip: ip,
+            ..self
         }
     }
 
@@ -196,15 +207,29 @@ pub async fn admin(ctx: &Context<'_>, org: OrgId) -> AppResult<()> {
 }
 
 /// Allows one authentication mutation (`signup`, `login`, `refreshToken`) per request,
-/// so aliases cannot turn one request into a hundred password guesses.
+/// so aliases cannot turn one request into a hundred password guesses, and counts it
+/// against the client address's limit ([`crate::auth::ip_limit`]).
 pub fn take_auth_attempt(ctx: &Context<'_>) -> AppResult<()> {
-    if request(ctx)?.auth_attempted.swap(true, Ordering::SeqCst) {
-        Err(AppError::bad_input(
+    let request = request(ctx)?;
+    if request.auth_attempted.swap(true, Ordering::SeqCst) {
+        return Err(AppError::bad_input(
             "only one authentication mutation is allowed per request",
-        ))
-    } else {
-        Ok(())
+        ));
     }
+    // A transport that cannot tell the address (in-process tests) shares one bucket.
+    let ip = request
+        .client_ip
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    state(ctx)?
+        .ip_limit()
+        .check(ip)
+        .map_err(|retry_after| AppError::RetryLater {
+            message: format!(
+                "too many sign-in attempts from this address; try again in {} s",
+                retry_after.as_secs().max(1)
+            ),
+            retry_after,
+        })
 }
 
 fn poisoned() -> AppError {

@@ -21,7 +21,9 @@
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts as _, Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -107,7 +109,12 @@ impl MediaType {
 }
 
 /// `POST /graphql`.
-pub async fn post(State(gql): State<GraphqlState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(gql): State<GraphqlState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();
     };
@@ -146,7 +153,7 @@ pub async fn post(State(gql): State<GraphqlState>, headers: HeaderMap, body: Byt
         Ok(r) => r,
         Err(problem) => return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", problem),
     };
-    execute(&gql, &headers, media, request, Method::Post).await
+    execute(&gql, client_ip, &headers, media, request, Method::Post).await
 }
 
 /// Checks the parameters' JSON types (the spec's "well-formed request") and builds the
@@ -223,7 +230,31 @@ pub async fn get(State(gql): State<GraphqlState>, request: Request) -> Response 
             );
         }
     };
-    execute(&gql, &headers, media, request, Method::Get).await
+    let client_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    execute(&gql, client_ip, &headers, media, request, Method::Get).await
+}
+
+/// The client's address, when the server was started with connection info (the
+/// `delightchat serve` listener is; in-process tests are not).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
 }
 
 /// The HTTP method of a GraphQL request: GET runs queries only.
@@ -248,6 +279,7 @@ fn refused_on_get() -> Response {
 
 async fn execute(
     gql: &GraphqlState,
+    client_ip: Option<IpAddr>,
     headers: &HeaderMap,
     media: MediaType,
     request: async_graphql::Request,
@@ -283,7 +315,7 @@ async fn execute(
     {
         return refused_on_get();
     }
-    let context = RequestContext::new(viewer, request_id.clone());
+    let context = RequestContext::new(viewer, request_id.clone()).from_ip(client_ip);
     let outcome = context.outcome();
     request = request
         .data(context)

@@ -212,3 +212,48 @@ async fn a_user_can_belong_to_several_orgs() {
         .await;
     assert_eq!(org["org"]["viewerRole"], "AGENT");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_flood_from_one_address_is_limited() {
+    let app = TestApp::with_config(|c| c.auth_attempts_per_ip_per_minute = 3).await;
+    let login =
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+    for n in 0..3 {
+        let response = app
+            .graphql(
+                None,
+                login,
+                json!({"e": format!("nobody{n}@example.com"), "p": "wrong password"}),
+            )
+            .await;
+        assert_eq!(error_code(&response), "UNAUTHENTICATED", "{response}");
+    }
+    // The fourth attempt from the same address is refused before any password check,
+    // whichever account it names, with when to try again.
+    let refused = app
+        .graphql(
+            None,
+            login,
+            json!({"e": "someone.else@example.com", "p": "wrong password"}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "RATE_LIMITED", "{refused}");
+    assert!(
+        refused["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    let signup = app
+        .graphql(
+            None,
+            "mutation { signup(input: {orgName: \"x\", name: \"x\", email: \"x@example.com\", password: \"long enough password\"}) { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&signup),
+        "RATE_LIMITED",
+        "sign-ups share the bucket: {signup}"
+    );
+}

@@ -61,7 +61,7 @@ impl OrgMutation {
                     .passwords()
                     .hash(input.password)
                     .await
-                    .map_err(AppError::Internal)?,
+                    .map_err(AppError::from)?,
                 created_at: Utc::now(),
             }),
         };
