@@ -127,7 +127,7 @@ pub async fn login(app: &Auth<'_>, email: &str, password: String) -> AppResult<S
     // Malformed emails get the same answer as wrong passwords.
     let email = normalize_email(email).map_err(|_| AppError::Unauthenticated)?;
     let mut conn = app.conn().await?;
-    if let Err(until) = throttle::check(&mut conn, &email).await? {
+    if let Err(until) = throttle::attempt(&mut conn, &email).await? {
         return Err(throttled(until));
     }
     let user = users::find_by_email(&mut conn, &email).await?;
@@ -146,10 +146,8 @@ pub async fn login(app: &Auth<'_>, email: &str, password: String) -> AppResult<S
             let refresh_token = refresh::issue(&mut conn, user.id).await?;
             Ok(session(app, user, refresh_token))
         }
-        _ => {
-            throttle::record_failure(&mut conn, &email).await?;
-            Err(AppError::Unauthenticated)
-        }
+        // The attempt was counted as a failure before the check.
+        _ => Err(AppError::Unauthenticated),
     }
 }
 

@@ -1,53 +1,60 @@
 //! Per-account sign-in throttling, shared by every instance through the database.
 //!
-//! After 5 consecutive failures for an email (known or not) within 15 minutes, each new
-//! failure locks the email for 1 s, doubling up to 15 minutes; 100 consecutive failures
-//! lock it for a day. A success clears the record.
+//! Every attempt is counted before its password is checked, in one statement that also
+//! decides whether it may go ahead ([`attempt`]), so concurrent attempts cannot all slip
+//! past the lock: after 5 consecutive attempts for an email (known or not) within 15
+//! minutes, each new attempt locks the email for 1 s, doubling up to 15 minutes; 100
+//! consecutive failures lock it for a day. Attempts refused by a lock are not counted. A
+//! successful sign-in clears the record ([`record_success`]).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::login_throttles;
 
-/// Whether `email` may try to sign in now; `Err(until)` when it is locked.
-pub async fn check(
+#[derive(QueryableByName)]
+struct Attempt {
+    #[diesel(sql_type = Bool)]
+    counted: bool,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    locked_until: Option<DateTime<Utc>>,
+}
+
+/// Counts a sign-in attempt for `email` unless it is locked; `Err(until)` when it is (the
+/// password must then not be checked).
+pub async fn attempt(
     conn: &mut AsyncPgConnection,
     email: &str,
 ) -> QueryResult<Result<(), DateTime<Utc>>> {
-    let locked_until: Option<Option<DateTime<Utc>>> = login_throttles::table
-        .find(email)
-        .select(login_throttles::locked_until)
-        .first(conn)
-        .await
-        .optional()?;
-    match locked_until.flatten() {
-        Some(until) if until > Utc::now() => Ok(Err(until)),
-        _ => Ok(Ok(())),
-    }
-}
-
-/// Counts a failed attempt for `email` and extends its lock.
-pub async fn record_failure(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<()> {
-    diesel::sql_query(
+    // The delay's exponent is capped before it is computed (2^10 s is past the 15-minute
+    // cap), so no count can overflow an interval.
+    let attempt: Attempt = diesel::sql_query(
         "INSERT INTO login_throttles AS t (email, consecutive_failures, last_failure_at) \
          VALUES ($1, 1, now()) \
          ON CONFLICT (email) DO UPDATE SET \
            consecutive_failures = CASE \
+             WHEN t.locked_until > now() THEN t.consecutive_failures \
              WHEN t.last_failure_at < now() - interval '15 minutes' AND t.consecutive_failures < 100 THEN 1 \
-             ELSE t.consecutive_failures + 1 END, \
-           last_failure_at = now(), \
+             ELSE least(t.consecutive_failures + 1, 100) END, \
+           last_failure_at = CASE WHEN t.locked_until > now() THEN t.last_failure_at ELSE now() END, \
            locked_until = CASE \
+             WHEN t.locked_until > now() THEN t.locked_until \
              WHEN t.consecutive_failures + 1 >= 100 THEN now() + interval '1 day' \
              WHEN t.last_failure_at < now() - interval '15 minutes' THEN NULL \
              WHEN t.consecutive_failures + 1 >= 5 THEN now() + least(interval '15 minutes', \
-                  interval '1 second' * power(2, t.consecutive_failures + 1 - 5)) \
-             ELSE NULL END",
+                  interval '1 second' * power(2, least(t.consecutive_failures + 1 - 5, 10))) \
+             ELSE NULL END \
+         RETURNING last_failure_at = now() AS counted, locked_until",
     )
-    .bind::<diesel::sql_types::Text, _>(email)
-    .execute(conn)
+    .bind::<Text, _>(email)
+    .get_result(conn)
     .await?;
-    Ok(())
+    Ok(match attempt {
+        Attempt { counted: true, .. } => Ok(()),
+        Attempt { locked_until, .. } => Err(locked_until.unwrap_or_else(Utc::now)),
+    })
 }
 
 /// Clears `email`'s failures after a successful sign-in.

@@ -257,3 +257,62 @@ async fn a_sign_in_flood_from_one_address_is_limited() {
         "sign-ups share the bucket: {signup}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_cannot_slip_past_the_sign_in_lock() {
+    let app = TestApp::new().await;
+    app.signup("Kettle Shop", "ana@example.com").await;
+    let login =
+        "mutation($p: String!) { login(email: \"ana@example.com\", password: $p) { accessToken } }";
+    // 200 wrong guesses and the right password, all at once.
+    let attempts = (0..201).map(|n| {
+        let password = if n == 100 {
+            PASSWORD.to_owned()
+        } else {
+            format!("guess number {n}")
+        };
+        let app = &app;
+        async move { app.graphql(None, login, json!({"p": password})).await }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let checked = answers
+        .iter()
+        .filter(|a| error_code(a) != "RATE_LIMITED")
+        .count();
+    assert!(checked <= 5, "{checked} passwords were checked");
+    assert!(
+        answers
+            .iter()
+            .all(|a| ["RATE_LIMITED", "UNAUTHENTICATED", ""].contains(&error_code(a))),
+        "{answers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_failures_lock_the_account_for_a_day_without_an_internal_error() {
+    let app = TestApp::new().await;
+    let login = "mutation { login(email: \"victim@example.com\", password: \"wrong guess\") { accessToken } }";
+    for _ in 0..120 {
+        let answer = app.graphql(None, login, json!({})).await;
+        assert!(
+            ["UNAUTHENTICATED", "RATE_LIMITED"].contains(&error_code(&answer)),
+            "{answer}"
+        );
+        // Time passes over the short locks (not over the day-long one).
+        app.execute(
+            "UPDATE login_throttles SET locked_until = NULL \
+             WHERE locked_until < now() + interval '1 hour'",
+        )
+        .await;
+    }
+    assert_eq!(
+        app.count("SELECT consecutive_failures::bigint AS n FROM login_throttles")
+            .await,
+        100
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM login_throttles WHERE locked_until > now() + interval '23 hours'")
+            .await,
+        1
+    );
+}
