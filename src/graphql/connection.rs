@@ -18,7 +18,7 @@ use crate::db::ids::{OrgId, TicketId, UserId};
 use crate::db::page::{Keyset, PageQuery, PageRows};
 use crate::db::{messages, notifications};
 use crate::error::{AppError, AppResult};
-use crate::graphql::context::state;
+use crate::graphql::context::conn;
 
 /// Items per page when the client does not say.
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
@@ -148,7 +148,7 @@ pub enum TotalCount {
 impl TotalCount {
     /// How many items the connection has in all pages together.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let mut conn = state(ctx)?.conn().await?;
+        let mut conn = conn(ctx).await?;
         let count = match *self {
             TotalCount::Messages(ticket) => messages::count_of_ticket(&mut conn, ticket).await,
             TotalCount::Notifications {

@@ -105,6 +105,12 @@ pub fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {
         .map_err(|_| AppError::internal(anyhow::anyhow!("app state missing")))
 }
 
+/// A pooled database connection; failing to get one is an internal error (the pool's
+/// text never reaches the client).
+pub async fn conn(ctx: &Context<'_>) -> AppResult<crate::db::PooledConn> {
+    Ok(state(ctx)?.conn().await?)
+}
+
 /// The request context.
 pub fn request<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestContext> {
     ctx.data::<RequestContext>()
@@ -134,7 +140,7 @@ pub async fn member(ctx: &Context<'_>, org: OrgId) -> AppResult<Role> {
     let role = match cached {
         Some(role) => role,
         None => {
-            let mut conn = state(ctx)?.conn().await?;
+            let mut conn = conn(ctx).await?;
             let role = orgs::membership(&mut conn, org, viewer.user_id)
                 .await?
                 .map(|m| m.role);
@@ -156,7 +162,7 @@ pub async fn member_org(
     org: OrgId,
 ) -> AppResult<crate::graphql::types::org::Org> {
     let viewer = viewer(ctx)?;
-    let mut conn = state(ctx)?.conn().await?;
+    let mut conn = conn(ctx).await?;
     let found = orgs::find_for_member(&mut conn, org, viewer.user_id).await?;
     let request = request(ctx)?;
     request

@@ -1,5 +1,6 @@
 //! Limits checked on the parsed document, before validation and before anything runs:
-//! the number of selections and the depth.
+//! the number of selections and the depth, and text PostgreSQL cannot store
+//! ([`super::text_input`]).
 //!
 //! Complexity limits cost by page size, but fields that cost nothing (`__typename`) or a
 //! thousand aliases of a cheap field still make a document expensive to validate and
@@ -62,6 +63,7 @@ impl Extension for DocumentLimitsExtension {
                 None,
             ));
         }
+        super::text_input::check(&document, variables)?;
         Ok(document)
     }
 }

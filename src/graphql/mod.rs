@@ -15,6 +15,7 @@ pub mod persisted;
 pub mod prefetch;
 pub mod query;
 pub mod subscription;
+pub mod text_input;
 pub mod types;
 pub mod ws;
 

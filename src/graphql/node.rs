@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use async_graphql::{Context, ID, Interface, Result};
 
-use super::context::{member_org, state, viewer};
+use super::context::{conn, member_org, viewer};
 use super::loaders::Loaders;
 use super::types::channel::Channel;
 use super::types::customer::Customer;
@@ -56,8 +56,10 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
         .collect();
     let wanted: Vec<uuid::Uuid> = parsed.iter().flatten().copied().collect();
     let found = {
-        let mut conn = state(ctx)?.conn().await?;
-        nodes::find_visible(&mut conn, user, &wanted).await?
+        let mut conn = conn(ctx).await?;
+        nodes::find_visible(&mut conn, user, &wanted)
+            .await
+            .map_err(AppError::from)?
     };
     let of_kind = |kind: NodeKind| -> Vec<uuid::Uuid> {
         found

@@ -340,3 +340,53 @@ async fn a_deeply_nested_subscription_is_refused_without_crashing() {
         .await;
     assert_eq!(socket.close_code().await, 4400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_string_argument_is_refused_in_our_words_not_the_databases() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let search = "query($o: ID!, $s: String) { org(id: $o) { customers(search: $s) { edges { node { id } } } } }";
+    let literal = format!(
+        "{{ org(id: \"{}\") {{ customers(search: \"a\\u0000b\") {{ edges {{ node {{ id }} }} }} }} }}",
+        admin.org_id
+    );
+    let before = app.state.query_count();
+    for r in [
+        app.graphql(
+            Some(&admin.token),
+            search,
+            json!({"o": admin.org_id, "s": "a\u{0}b"}),
+        )
+        .await,
+        app.graphql(Some(&admin.token), &literal, json!({})).await,
+    ] {
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        let message = r["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("NUL"), "{message}");
+        assert!(!message.contains("UTF8"), "no database text: {message}");
+    }
+    assert_eq!(
+        app.state.query_count(),
+        before,
+        "refused before the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_failure_shows_no_database_text_by_any_path() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    // Any statement reading customers now fails inside PostgreSQL.
+    app.execute("ALTER TABLE customers RENAME COLUMN name TO name_gone")
+        .await;
+    let r = app
+        .graphql(
+            Some(&admin.token),
+            "query($o: ID!) { org(id: $o) { customers { edges { node { id } } } } }",
+            json!({"o": admin.org_id}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "INTERNAL", "{r}");
+    assert_eq!(r["errors"][0]["message"], "internal error", "{r}");
+    assert!(r["errors"][0]["extensions"]["requestId"].is_string(), "{r}");
+}

@@ -878,3 +878,40 @@ async fn one_failing_entry_never_loses_the_other_entries_or_deliveries_of_its_ba
         vec!["mid-fine", "mid-other", "mid-poison"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_message_text_is_stored_replaced_and_loses_nothing_else() {
+    let i = inbox().await;
+    let entry = |customer: &str, mid: &str, text: &str| {
+        crate::support::meta::message(false, IG_A, customer, mid, text, 1_784_900_000_000)["entry"]
+            [0]
+        .clone()
+    };
+    let body = json!({"object": "instagram", "entry": [
+        entry("5500000000000011", "mid-nul", "bad\u{0}byte"),
+        entry("5500000000000022", "mid-plain", "plain"),
+    ]});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    assert!(
+        bytes.windows(6).any(|w| w == b"\\u0000"),
+        "the body carries a JSON NUL escape"
+    );
+    assert_eq!(
+        i.app.post_webhook(&i.ig, &bytes, SECRET).await,
+        StatusCode::OK
+    );
+    i.app.drain_inbound().await;
+    assert_eq!(
+        i.app
+            .rows("SELECT external_id || ':' || text AS row FROM messages ORDER BY 1")
+            .await,
+        vec!["mid-nul:bad\u{FFFD}byte", "mid-plain:plain"]
+    );
+    assert_eq!(
+        i.app
+            .count("SELECT count(*) AS n FROM webhook_events WHERE state <> 'PROCESSED'")
+            .await,
+        0,
+        "nothing waits for a retry"
+    );
+}

@@ -114,7 +114,10 @@ impl ChannelMutation {
     async fn delete_channel(&self, ctx: &Context<'_>, org_id: ID, id: ID) -> Result<bool> {
         let id = parse_id(&id, ChannelId::parse)?;
         let mut call = org_call(ctx, &org_id, Role::Admin).await?;
-        if channels::soft_delete(&mut call.conn, call.org, id).await? {
+        if channels::soft_delete(&mut call.conn, call.org, id)
+            .await
+            .map_err(AppError::from)?
+        {
             Ok(true)
         } else {
             Err(AppError::NotFound.into())

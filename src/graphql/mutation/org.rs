@@ -49,8 +49,10 @@ impl OrgMutation {
         let email = normalize_email(&input.email)?;
         let name = non_blank("name", &input.name)?;
         check_password(&input.password)?;
-        let mut conn = state.conn().await?;
-        let existing = users::find_by_email(&mut conn, &email).await?;
+        let mut conn = state.conn().await.map_err(AppError::from)?;
+        let existing = users::find_by_email(&mut conn, &email)
+            .await
+            .map_err(AppError::from)?;
         let new_user = match existing {
             Some(_) => None,
             None => Some(users::User {

@@ -15,8 +15,9 @@ use crate::db::enums::{Platform, Role, TicketStatus};
 use crate::db::ids::{ChannelId, CustomerId, TicketId, UserId};
 use crate::db::page::Keyset;
 use crate::db::{channels, customers, notifications, orgs, tickets};
+use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
-use crate::graphql::context::{state, viewer};
+use crate::graphql::context::{conn, viewer};
 
 /// An organisation, as seen by one of its members.
 pub struct Org {
@@ -52,22 +53,27 @@ impl Org {
     }
 
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
-        let mut conn = state(ctx)?.conn().await?;
-        let rows = orgs::members(&mut conn, self.row.id).await?;
+        let mut conn = conn(ctx).await?;
+        let rows = orgs::members(&mut conn, self.row.id)
+            .await
+            .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Membership).collect())
     }
 
     async fn channels(&self, ctx: &Context<'_>) -> Result<Vec<Channel>> {
-        let mut conn = state(ctx)?.conn().await?;
-        let rows = channels::list(&mut conn, self.row.id).await?;
+        let mut conn = conn(ctx).await?;
+        let rows = channels::list(&mut conn, self.row.id)
+            .await
+            .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Channel).collect())
     }
 
     async fn channel(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Channel>> {
         let id = parse_id(&id, ChannelId::parse)?;
-        let mut conn = state(ctx)?.conn().await?;
+        let mut conn = conn(ctx).await?;
         Ok(channels::find(&mut conn, self.row.id, id)
-            .await?
+            .await
+            .map_err(AppError::from)?
             .map(Channel))
     }
 
@@ -88,8 +94,10 @@ impl Org {
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty()),
         };
-        let mut conn = state(ctx)?.conn().await?;
-        let rows = customers::list(&mut conn, self.row.id, &filter, &page).await?;
+        let mut conn = conn(ctx).await?;
+        let rows = customers::list(&mut conn, self.row.id, &filter, &page)
+            .await
+            .map_err(AppError::from)?;
         Ok(connection(
             rows,
             &page,
@@ -103,9 +111,10 @@ impl Org {
 
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Customer>> {
         let id = parse_id(&id, CustomerId::parse)?;
-        let mut conn = state(ctx)?.conn().await?;
+        let mut conn = conn(ctx).await?;
         Ok(customers::find(&mut conn, self.row.id, id)
-            .await?
+            .await
+            .map_err(AppError::from)?
             .map(Customer))
     }
 
@@ -137,8 +146,11 @@ impl Org {
 
     async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ticket>> {
         let id = parse_id(&id, TicketId::parse)?;
-        let mut conn = state(ctx)?.conn().await?;
-        Ok(tickets::find(&mut conn, self.row.id, id).await?.map(Ticket))
+        let mut conn = conn(ctx).await?;
+        Ok(tickets::find(&mut conn, self.row.id, id)
+            .await
+            .map_err(AppError::from)?
+            .map(Ticket))
     }
 
     /// The caller's notifications in this org, most recent first.
@@ -153,8 +165,10 @@ impl Org {
         let page = page_query(first, after, None, None, false)?;
         let user = viewer(ctx)?.user_id;
         let unread_only = unread_only.unwrap_or(false);
-        let mut conn = state(ctx)?.conn().await?;
-        let rows = notifications::list(&mut conn, self.row.id, user, unread_only, &page).await?;
+        let mut conn = conn(ctx).await?;
+        let rows = notifications::list(&mut conn, self.row.id, user, unread_only, &page)
+            .await
+            .map_err(AppError::from)?;
         Ok(connection_with(
             rows,
             &page,
@@ -173,7 +187,9 @@ impl Org {
 
     async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<i64> {
         let user = viewer(ctx)?.user_id;
-        let mut conn = state(ctx)?.conn().await?;
-        Ok(notifications::unread_count(&mut conn, self.row.id, user).await?)
+        let mut conn = conn(ctx).await?;
+        Ok(notifications::unread_count(&mut conn, self.row.id, user)
+            .await
+            .map_err(AppError::from)?)
     }
 }

@@ -13,8 +13,9 @@ use crate::db::enums::{TicketKind, TicketPriority, TicketStatus};
 use crate::db::ids::OrgId;
 use crate::db::page::Keyset;
 use crate::db::{messages, tickets};
+use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
-use crate::graphql::context::state;
+use crate::graphql::context::conn;
 use crate::graphql::loaders::{Loaders, ReadCountOf};
 use crate::graphql::prefetch;
 
@@ -31,8 +32,10 @@ pub async fn page(
     after: Option<String>,
 ) -> Result<Connection<String, Ticket>> {
     let page = page_query(first, after, None, None, false)?;
-    let mut conn = state(ctx)?.conn().await?;
-    let rows = tickets::list(&mut conn, org, filter, &page).await?;
+    let mut conn = conn(ctx).await?;
+    let rows = tickets::list(&mut conn, org, filter, &page)
+        .await
+        .map_err(AppError::from)?;
     drop(conn);
     prefetch::tickets(ctx, &rows.rows).await?;
     Ok(connection(
@@ -132,8 +135,10 @@ impl Ticket {
         before: Option<String>,
     ) -> Result<Connection<String, Message, TotalCount>> {
         let page = page_query(first, after, last, before, true)?;
-        let mut conn = state(ctx)?.conn().await?;
-        let rows = messages::list(&mut conn, self.0.id, &page).await?;
+        let mut conn = conn(ctx).await?;
+        let rows = messages::list(&mut conn, self.0.id, &page)
+            .await
+            .map_err(AppError::from)?;
         drop(conn);
         prefetch::messages(ctx, &rows.rows).await?;
         Ok(connection_with(

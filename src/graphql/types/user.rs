@@ -8,7 +8,8 @@ use super::to_id;
 use crate::auth::Session;
 use crate::db::enums::Role;
 use crate::db::{orgs, users};
-use crate::graphql::context::{state, viewer};
+use crate::error::AppError;
+use crate::graphql::context::{conn, viewer};
 use crate::graphql::loaders::Loaders;
 
 /// A person who signs in. Never exposes the password hash.
@@ -50,10 +51,14 @@ impl User {
         } else {
             viewer(ctx)?.user_id
         };
-        let mut conn = state(ctx)?.conn().await?;
-        let mut rows = orgs::memberships_of_user(&mut conn, self.row.id).await?;
+        let mut conn = conn(ctx).await?;
+        let mut rows = orgs::memberships_of_user(&mut conn, self.row.id)
+            .await
+            .map_err(AppError::from)?;
         if viewer != self.row.id {
-            let mine = orgs::memberships_of_user(&mut conn, viewer).await?;
+            let mine = orgs::memberships_of_user(&mut conn, viewer)
+                .await
+                .map_err(AppError::from)?;
             rows.retain(|m| mine.iter().any(|own| own.org_id == m.org_id));
         }
         Ok(rows.into_iter().map(Membership).collect())

@@ -56,8 +56,9 @@ pub struct Entry {
 
 /// Parses a delivery body. Pure: no IO, no panics on any input.
 pub fn parse(body: &[u8]) -> Result<Delivery, ParseError> {
-    let value: Value =
+    let mut value: Value =
         serde_json::from_slice(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
+    make_storable(&mut value);
     let envelope = value
         .as_object()
         .ok_or(ParseError::NotAnEnvelope("top level is not an object"))?;
@@ -85,6 +86,18 @@ pub fn parse(body: &[u8]) -> Result<Delivery, ParseError> {
         object: object.to_owned(),
         entries,
     })
+}
+
+/// Replaces every NUL in the strings of `value` by U+FFFD: PostgreSQL text cannot hold
+/// NUL, and one customer's odd message must not fail the entry. serde_json's recursion
+/// limit (128) bounds the walk.
+fn make_storable(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(make_storable),
+        Value::Object(fields) => fields.values_mut().for_each(make_storable),
+        _ => {}
+    }
 }
 
 /// Instagram / Messenger entry: `messaging[]`, `standby[]`, `changes[]` and the flat
