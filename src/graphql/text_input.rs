@@ -19,10 +19,10 @@ pub fn check(document: &ExecutableDocument, variables: &Variables) -> Result<(),
     }
     for (_, operation) in document.operations.iter() {
         for variable in &operation.node.variable_definitions {
-            if let Some(default) = &variable.node.default_value {
-                if const_has_nul(&default.node) {
-                    return Err(ServerError::new(REFUSAL, Some(default.pos)));
-                }
+            if let Some(default) = &variable.node.default_value
+                && const_has_nul(&default.node)
+            {
+                return Err(ServerError::new(REFUSAL, Some(default.pos)));
             }
         }
         check_set(&operation.node.selection_set.node)?;
