@@ -17,6 +17,7 @@ mod inbox_reads;
 mod ingest_cost;
 mod limits;
 mod live;
+mod network;
 mod outbound;
 mod relay;
 mod sandbox;

@@ -102,7 +102,13 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = self.router.clone();
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let limits = self.state.config().connections;
+        tokio::spawn(delightchat::http_server::serve(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+        ));
         addr
     }
 

@@ -1,0 +1,139 @@
+//! The network edge under hostile clients: connections that never finish their headers,
+//! one address holding many connections, `/metrics` exposure and security headers.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::support::TestApp;
+
+/// Guard against a hang: how long a test waits for the server to act.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Reads until the server closes the connection; the bytes read.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut received))
+        .await
+        .expect("the server never closed the connection")
+        .ok();
+    received
+}
+
+/// Sends one complete request on `stream` and returns the status line.
+async fn status_line(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let response = read_until_closed(stream).await;
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let app =
+        TestApp::with_config(|c| c.connections.header_read_timeout = Duration::from_secs(1)).await;
+    let addr = app.serve().await;
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    for stream in &mut slow {
+        let answer = read_until_closed(stream).await;
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+            "a half-sent request got {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    let mut fresh = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(status_line(&mut fresh).await, "HTTP/1.1 200 OK");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    let app = TestApp::with_config(|c| c.connections.max_per_ip = 3).await;
+    let addr = app.serve().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    // The fourth is accepted by the kernel and closed by the server without an answer.
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert!(read_until_closed(&mut extra).await.is_empty());
+    // The held ones still work, and closing one frees a slot.
+    let mut first = held.remove(0);
+    first
+        .write_all(b"Host: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut first).await;
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    drop(first);
+    crate::support::process::eventually(PATIENCE, "a freed slot", || async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        status_line(&mut stream).await == "HTTP/1.1 200 OK"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_their_token_and_are_hidden_in_production_without_one() {
+    let metrics = |token: Option<&str>| {
+        let mut request = Request::get("/metrics");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    let guarded =
+        TestApp::with_config(|c| c.metrics_token = Some("scrape-me-0123456789".into())).await;
+    let (status, _, _) = guarded.request(metrics(None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = guarded.request(metrics(Some("scrape-me-012345678"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = guarded.request(metrics(Some("scrape-me-0123456789"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("delightchat_db_queries_total"));
+
+    let production = TestApp::with_config(|c| {
+        c.app_env = delightchat::config::AppEnv::Production;
+        c.metrics_token = None;
+    })
+    .await;
+    let (status, _, _) = production.request(metrics(None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_forbids_sniffing_and_referrers() {
+    let app = TestApp::new().await;
+    for path in ["/healthz", "/graphql", "/nowhere"] {
+        let (_, headers, _) = app
+            .request(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "{path}");
+    }
+}
