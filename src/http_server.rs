@@ -6,9 +6,8 @@
 //! [`ConnectionLimits::max_per_ip`] connections (WebSockets included), and the process
 //! stops accepting at [`ConnectionLimits::max_connections`] until one closes.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -20,6 +19,8 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower_service::Service as _;
+
+use crate::open_limit::{Claim, OpenLimit};
 
 /// Connection limits, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +46,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let per_ip = PerIp::new(limits.max_per_ip);
+    let per_ip = OpenLimit::new(limits.max_per_ip);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -91,7 +92,7 @@ struct Connection {
     router: Router,
     stop: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
-    _claim: IpClaim,
+    _claim: Claim<IpAddr>,
 }
 
 impl Connection {
@@ -112,70 +113,5 @@ impl Connection {
         }
         connection.as_mut().graceful_shutdown();
         let _ = connection.await;
-    }
-}
-
-/// Open connections per client address.
-#[derive(Clone)]
-struct PerIp {
-    max: usize,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl PerIp {
-    fn new(max: usize) -> Self {
-        Self {
-            max,
-            open: Arc::default(),
-        }
-    }
-
-    /// Counts one more connection from `ip`, unless it already has the most allowed.
-    fn claim(&self, ip: IpAddr) -> Option<IpClaim> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(ip).or_default();
-        if *count >= self.max {
-            return None;
-        }
-        *count += 1;
-        Some(IpClaim {
-            ip,
-            open: self.open.clone(),
-        })
-    }
-}
-
-/// One open connection from an address; released when dropped.
-struct IpClaim {
-    ip: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl Drop for IpClaim {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_address_gets_its_slots_back_when_connections_close() {
-        let per_ip = PerIp::new(2);
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        let first = per_ip.claim(ip).unwrap();
-        let _second = per_ip.claim(ip).unwrap();
-        assert!(per_ip.claim(ip).is_none());
-        assert!(per_ip.claim([10, 0, 0, 2].into()).is_some());
-        drop(first);
-        assert!(per_ip.claim(ip).is_some());
     }
 }

@@ -18,6 +18,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod metrics;
 pub mod observability;
+pub mod open_limit;
 pub mod ops;
 pub mod outbound;
 pub mod sandbox;

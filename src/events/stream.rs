@@ -6,7 +6,8 @@
 //! a jump in seqs, a lagging receiver, a Redis reconnect or (while Redis is unhealthy)
 //! a 2-second tick send the stream back to the outbox from its last seq. Seqs are dense
 //! and in commit order per org (see [`crate::db::events`]), which is what makes "jump"
-//! detectable. Membership is re-checked periodically; a removed member's stream ends.
+//! detectable. Membership is re-checked periodically, once per user and org for the whole
+//! process ([`super::membership`]); a removed member's stream ends.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use super::Bus;
 use super::LiveEvent;
 use crate::db::ids::{OrgId, UserId};
 use crate::db::{Pool, events, orgs};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 
 /// Events read from the outbox per query.
 const REPLAY_BATCH: i64 = 500;
@@ -166,10 +167,20 @@ async fn replay(st: &mut State) -> Result<(), AppError> {
 
 async fn check_membership(st: &mut State) -> Result<(), AppError> {
     st.checked_at = Instant::now();
-    let mut conn = st.pool.get().await?;
-    match orgs::membership(&mut conn, st.org, st.user).await? {
-        Some(_) => Ok(()),
-        None => Err(AppError::Forbidden),
+    let (pool, org, user) = (&st.pool, st.org, st.user);
+    let lookup = async {
+        let mut conn = pool.get().await?;
+        AppResult::Ok(orgs::membership(&mut conn, org, user).await?.is_some())
+    };
+    let member = st
+        .bus
+        .memberships()
+        .still_member(org, user, MEMBERSHIP_CHECK, lookup)
+        .await?;
+    if member {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
     }
 }
 

@@ -8,7 +8,10 @@ use axum::http::{Request, StatusCode, header};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use serde_json::json;
+
 use crate::support::TestApp;
+use crate::support::ws::{Received, WsClient};
 
 /// Guard against a hang: how long a test waits for the server to act.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -136,4 +139,67 @@ async fn every_response_forbids_sniffing_and_referrers() {
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
         assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_frame_announcing_a_megabyte_is_refused_from_its_header() {
+    let app = TestApp::new().await;
+    let addr = app.serve().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /graphql HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    // A masked text frame that says 1 MiB follows, before `connection_init`; send 1 KiB of it.
+    let mut frame = vec![0x81, 0xFF];
+    frame.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend_from_slice(&[b'x'; 1024]);
+    stream.write_all(&frame).await.unwrap();
+    // The server must close now, not wait for (and buffer) the rest.
+    let answer = read_until_closed(&mut stream).await;
+    if answer.len() >= 4 {
+        assert_eq!(answer[0], 0x88, "expected a close frame: {answer:?}");
+        let code = u16::from_be_bytes([answer[2], answer[3]]);
+        assert_eq!(code, 1009, "{answer:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_cannot_hold_more_than_its_share_of_sockets() {
+    let app = TestApp::with_config(|c| c.max_sockets_per_user = 2).await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let other = app.signup("Globex", "gil@example.com").await;
+    let addr = app.serve().await;
+    let first = WsClient::authenticated(addr, &admin.token).await;
+    let _second = WsClient::authenticated(addr, &admin.token).await;
+    let mut third = WsClient::connect(addr, "graphql-transport-ws").await;
+    third
+        .send(json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {}", admin.token)}}))
+        .await;
+    assert_eq!(third.close_code().await, 4429);
+    // Another user is not affected, and a closed socket frees its place.
+    let _others = WsClient::authenticated(addr, &other.token).await;
+    drop(first);
+    let init = json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {}", admin.token)}});
+    crate::support::process::eventually(PATIENCE, "a freed socket", || {
+        let init = init.clone();
+        async move {
+            let mut socket = WsClient::connect(addr, "graphql-transport-ws").await;
+            socket.send(init).await;
+            matches!(socket.receive().await, Received::Json(m) if m["type"] == "connection_ack")
+        }
+    })
+    .await;
 }
