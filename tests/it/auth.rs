@@ -189,10 +189,11 @@ async fn a_user_can_belong_to_several_orgs() {
     let app = TestApp::new().await;
     let acme = app.signup("Acme", "ana@example.com").await;
     let globex = app.signup("Globex", "bo@example.com").await;
+    let token = app.invite(&globex, "ana@example.com", "AGENT").await;
     app.gql_ok(
-        Some(&globex.token),
-        "mutation($o: ID!, $i: AddMemberInput!) { addMember(orgId: $o, input: $i) { role } }",
-        json!({"o": globex.org_id, "i": {"email": "ana@example.com", "name": "Ana", "password": PASSWORD, "role": "AGENT"}}),
+        Some(&acme.token),
+        "mutation($t: String!) { acceptInvitation(token: $t) { role } }",
+        json!({"t": token}),
     )
     .await;
     let me = app.gql_ok(Some(&acme.token), ME, json!({})).await;

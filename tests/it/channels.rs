@@ -167,7 +167,7 @@ async fn agents_cannot_manage_channels_members_or_read_verify_tokens() {
             json!({"o": admin.org_id, "c": channel}),
         ),
         (
-            "mutation($o: ID!) { addMember(orgId: $o, input: {email: \"x@example.com\", name: \"x\", password: \"long enough\", role: ADMIN}) { role } }",
+            "mutation($o: ID!) { inviteMember(orgId: $o, input: {email: \"x@example.com\", role: ADMIN}) { token } }",
             json!({"o": admin.org_id}),
         ),
         (

@@ -15,6 +15,7 @@ mod fuzz;
 mod http_spec;
 mod inbox_reads;
 mod ingest_cost;
+mod invitations;
 mod limits;
 mod live;
 mod network;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::channel::Channel;
 use super::customer::Customer;
+use super::invitation::Invitation;
 use super::notification::Notification;
 use super::ticket::{self, Ticket};
 use super::user::Membership;
@@ -14,7 +15,7 @@ use super::{parse_id, to_id};
 use crate::db::enums::{Platform, Role, TicketStatus};
 use crate::db::ids::{ChannelId, CustomerId, TicketId, UserId};
 use crate::db::page::Keyset;
-use crate::db::{channels, customers, notifications, orgs, tickets};
+use crate::db::{channels, customers, invitations, notifications, orgs, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::{conn, viewer};
@@ -58,6 +59,18 @@ impl Org {
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Membership).collect())
+    }
+
+    /// Open invitations, newest first (ADMIN only).
+    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
+        if self.role != Role::Admin {
+            return Err(AppError::Forbidden.into());
+        }
+        let mut conn = conn(ctx).await?;
+        let rows = invitations::list_open(&mut conn, self.row.id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(Invitation).collect())
     }
 
     async fn channels(&self, ctx: &Context<'_>) -> Result<Vec<Channel>> {

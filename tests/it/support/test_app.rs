@@ -166,27 +166,36 @@ impl TestApp {
         }
     }
 
-    /// Adds a member to the admin's org and signs them in.
+    /// Invites a new person to the admin's org; they create their account through the
+    /// invitation and are signed in.
     pub async fn add_member(&self, admin: &Session, email: &str, role: &str) -> Session {
-        self.gql_ok(
-            Some(&admin.token),
-            "mutation($o: ID!, $i: AddMemberInput!) { addMember(orgId: $o, input: $i) { role } }",
-            json!({"o": admin.org_id, "i": {"email": email, "name": "Member", "password": PASSWORD, "role": role}}),
-        )
-        .await;
+        let token = self.invite(admin, email, role).await;
         let data = self
             .gql_ok(
                 None,
-                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken user { id } } }",
-                json!({"e": email, "p": PASSWORD}),
+                "mutation($i: SignupWithInvitationInput!) { signupWithInvitation(input: $i) { accessToken refreshToken user { id } } }",
+                json!({"i": {"token": token, "name": "Member", "password": PASSWORD}}),
             )
             .await;
+        let data = json!({"login": data["signupWithInvitation"]});
         Session {
             token: data["login"]["accessToken"].as_str().unwrap().into(),
             refresh: data["login"]["refreshToken"].as_str().unwrap().into(),
             org_id: admin.org_id.clone(),
             user_id: data["login"]["user"]["id"].as_str().unwrap().into(),
         }
+    }
+
+    /// Invites `email` to the admin's org as `role`; the invitation link's token.
+    pub async fn invite(&self, admin: &Session, email: &str, role: &str) -> String {
+        let data = self
+            .gql_ok(
+                Some(&admin.token),
+                "mutation($o: ID!, $i: InviteMemberInput!) { inviteMember(orgId: $o, input: $i) { token } }",
+                json!({"o": admin.org_id, "i": {"email": email, "role": role}}),
+            )
+            .await;
+        data["inviteMember"]["token"].as_str().unwrap().to_owned()
     }
 
     /// Connects a channel; returns its id.
