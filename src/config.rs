@@ -92,6 +92,9 @@ pub struct Config {
     pub auth_attempts_per_ip_per_minute: u32,
     /// Limits of the HTTP accept loop.
     pub connections: crate::http_server::ConnectionLimits,
+    /// Whether a channel's access token is checked with Meta to belong to its account
+    /// before the channel is stored (always, except against the local sandbox).
+    pub verify_channel_ownership: bool,
     /// Open GraphQL WebSockets one user may hold.
     pub max_sockets_per_user: usize,
     /// Bearer token for `/metrics`; `None` leaves it open in development and disables it
@@ -253,6 +256,7 @@ impl Config {
                     10,
                 )?),
             },
+            verify_channel_ownership: true,
             max_sockets_per_user: parse_or(
                 "MAX_SOCKETS_PER_USER",
                 get("MAX_SOCKETS_PER_USER"),

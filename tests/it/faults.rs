@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use delightchat::simulate::{Kind, Params, build};
 use serde_json::{Value, json};
-use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
+use wiremock::{Mock, Respond, ResponseTemplate};
 
 use crate::support::process::{Process, eventually};
 use crate::support::proxy::Proxy;
@@ -251,7 +251,7 @@ impl Respond for FlakyGraph {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_flaky_meta_every_reply_ends_sent_or_failed_and_none_is_sent_twice() {
-    let graph = MockServer::start().await;
+    let graph = crate::support::fake_graph::start().await;
     let flaky = Arc::new(FlakyGraph {
         calls: AtomicU64::new(0),
         accepted: Mutex::default(),

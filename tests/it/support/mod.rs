@@ -1,5 +1,6 @@
 //! Test harness: per-test databases, the app behind its router, GraphQL helpers.
 
+pub mod fake_graph;
 pub mod meta;
 pub mod process;
 pub mod proxy;

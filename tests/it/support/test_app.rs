@@ -34,6 +34,8 @@ pub struct TestApp {
     pub state: AppState,
     /// Its router.
     pub router: Router,
+    /// The fake Graph API it was configured with (see [`super::fake_graph`]), kept alive.
+    _graph: Arc<wiremock::MockServer>,
 }
 
 /// The password every test user gets.
@@ -68,10 +70,17 @@ impl TestApp {
         // than one person would (`auth::a_sign_in_flood_from_one_address_is_limited`
         // checks the limit itself).
         config.auth_attempts_per_ip_per_minute = 10_000;
+        let graph = Arc::new(super::fake_graph::start().await);
+        config.graph_api_base_url = graph.uri();
         tweak(&mut config);
         let state = AppState::new(config).unwrap();
         let router = delightchat::router(state.clone());
-        Self { db, state, router }
+        Self {
+            db,
+            state,
+            router,
+            _graph: graph,
+        }
     }
 
     /// An app using real Redis on a channel prefix of its own.
@@ -94,6 +103,7 @@ impl TestApp {
             db: self.db.clone(),
             state,
             router,
+            _graph: self._graph.clone(),
         }
     }
 
