@@ -5,26 +5,14 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
 use serde_json::json;
 
 use crate::support::TestApp;
+use crate::support::raw::{PATIENCE, megabyte_frame_start, read_until_closed, websocket_handshake};
 use crate::support::ws::{Received, WsClient};
-
-/// Guard against a hang: how long a test waits for the server to act.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// Reads until the server closes the connection; the bytes read.
-async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
-    let mut received = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut received))
-        .await
-        .expect("the server never closed the connection")
-        .ok();
-    received
-}
 
 /// Sends one complete request on `stream` and returns the status line.
 async fn status_line(stream: &mut TcpStream) -> String {
@@ -146,27 +134,10 @@ async fn a_websocket_frame_announcing_a_megabyte_is_refused_from_its_header() {
     let app = TestApp::new().await;
     let addr = app.serve().await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            b"GET /graphql HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-              Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
+    let head = websocket_handshake(&mut stream).await;
     assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
-    // A masked text frame that says 1 MiB follows, before `connection_init`; send 1 KiB of it.
-    let mut frame = vec![0x81, 0xFF];
-    frame.extend_from_slice(&(1u64 << 20).to_be_bytes());
-    frame.extend_from_slice(&[1, 2, 3, 4]);
-    frame.extend_from_slice(&[b'x'; 1024]);
-    stream.write_all(&frame).await.unwrap();
+    // A frame that says 1 MiB follows, before `connection_init`; 1 KiB of it is sent.
+    stream.write_all(&megabyte_frame_start()).await.unwrap();
     // The server must close now, not wait for (and buffer) the rest.
     let answer = read_until_closed(&mut stream).await;
     if answer.len() >= 4 {

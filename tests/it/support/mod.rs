@@ -4,6 +4,7 @@ pub mod fake_graph;
 pub mod meta;
 pub mod process;
 pub mod proxy;
+pub mod raw;
 pub mod seed;
 pub mod test_app;
 pub mod test_db;
