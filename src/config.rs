@@ -19,6 +19,7 @@
 //! | `EVENT_RETENTION_HOURS` | `168` | how long live events stay replayable |
 //! | `AUTH_ATTEMPTS_PER_IP_PER_MINUTE` | `30` | sign-ups, sign-ins and token refreshes one client address may try per minute |
 //! | `PENDING_FACT_RETENTION_HOURS` | `168` | how long a fact about a message that has not arrived (an early unsend, edit, reaction, read or status) waits for it |
+//! | `AGENT_OFFLINE_AFTER_SECS` | `120` | an ONLINE or BUSY member goes OFFLINE once their last socket has been closed this long |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
@@ -85,6 +86,8 @@ pub struct Config {
     pub pending_fact_retention: Duration,
     /// Unauthenticated operations one client address may try per minute.
     pub auth_attempts_per_ip_per_minute: u32,
+    /// How long after their last socket closed a member goes OFFLINE.
+    pub agent_offline_after: Duration,
 }
 
 /// Which of the two keys a development server takes from its key file.
@@ -235,6 +238,11 @@ impl Config {
                     168u64,
                 )?,
             ),
+            agent_offline_after: Duration::from_secs(parse_or(
+                "AGENT_OFFLINE_AFTER_SECS",
+                get("AGENT_OFFLINE_AFTER_SECS"),
+                120u64,
+            )?),
         })
     }
 }

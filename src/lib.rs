@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod observability;
 pub mod ops;
 pub mod outbound;
+pub mod presence;
 pub mod sandbox;
 pub mod simulate;
 pub mod state;

@@ -18,6 +18,7 @@ use crate::jobs::Wakeups;
 use crate::metrics::Metrics;
 use crate::outbound::graph::GraphClient;
 use crate::outbound::rate_limit::RateLimits;
+use crate::presence::Presence;
 use crate::webhooks::keys::KeyCache;
 use crate::webhooks::store::DeliveryStore;
 
@@ -38,6 +39,7 @@ pub struct App {
     shutdown: watch::Sender<bool>,
     graph: GraphClient,
     send_limits: RateLimits,
+    presence: Presence,
 }
 
 /// Handle to the shared [`App`].
@@ -77,6 +79,7 @@ impl AppState {
             shutdown: watch::channel(false).0,
             graph: GraphClient::new(&config.graph_api_base_url, &config.graph_api_version),
             send_limits: RateLimits::default(),
+            presence: Presence::start(pool.clone()),
             pool,
             queries,
             config,
@@ -85,6 +88,11 @@ impl AppState {
 }
 
 impl App {
+    /// This instance's socket counts (member presence).
+    pub fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config

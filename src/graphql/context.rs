@@ -127,7 +127,9 @@ pub fn viewer(ctx: &Context<'_>) -> AppResult<Viewer> {
 }
 
 /// The caller's role in `org`; `FORBIDDEN` when they are not a member (or the org does
-/// not exist: the two are indistinguishable).
+/// not exist: the two are indistinguishable). Checked against the database once per
+/// request, so a removed member or a revoked session (`logout`, `changePassword`) is
+/// refused from the next request on.
 pub async fn member(ctx: &Context<'_>, org: OrgId) -> AppResult<Role> {
     let viewer = viewer(ctx)?;
     let request = request(ctx)?;
@@ -141,9 +143,12 @@ pub async fn member(ctx: &Context<'_>, org: OrgId) -> AppResult<Role> {
         Some(role) => role,
         None => {
             let mut conn = conn(ctx).await?;
-            let role = orgs::membership(&mut conn, org, viewer.user_id)
+            let role = orgs::find_for_member(&mut conn, org, viewer.user_id, viewer.session)
                 .await?
-                .map(|m| m.role);
+                .map(|(_, role)| role);
+            if role.is_none() {
+                signed_in(&mut conn, viewer).await?;
+            }
             request
                 .roles
                 .lock()
@@ -163,7 +168,10 @@ pub async fn member_org(
 ) -> AppResult<crate::graphql::types::org::Org> {
     let viewer = viewer(ctx)?;
     let mut conn = conn(ctx).await?;
-    let found = orgs::find_for_member(&mut conn, org, viewer.user_id).await?;
+    let found = orgs::find_for_member(&mut conn, org, viewer.user_id, viewer.session).await?;
+    if found.is_none() {
+        signed_in(&mut conn, viewer).await?;
+    }
     let request = request(ctx)?;
     request
         .roles
@@ -236,6 +244,17 @@ pub fn take_auth_attempt(ctx: &Context<'_>) -> AppResult<()> {
             ),
             retry_after,
         })
+}
+
+/// `UNAUTHENTICATED` when the caller's session was ended (`logout`, `changePassword`
+/// elsewhere): the client must sign in again rather than think it lost access.
+async fn signed_in(conn: &mut diesel_async::AsyncPgConnection, viewer: Viewer) -> AppResult<()> {
+    match viewer.session {
+        Some(session) if crate::auth::refresh::is_revoked(conn, session).await? => {
+            Err(AppError::Unauthenticated)
+        }
+        _ => Ok(()),
+    }
 }
 
 fn poisoned() -> AppError {

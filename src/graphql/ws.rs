@@ -125,6 +125,8 @@ struct Connection {
     queue: mpsc::Sender<String>,
     overflow: Arc<Notify>,
     viewer: Option<Viewer>,
+    /// Counts this socket toward its user's presence while it is open.
+    _presence: Option<crate::presence::SocketGuard>,
     operations: HashMap<String, AbortHandle>,
     finished: mpsc::UnboundedSender<String>,
 }
@@ -167,6 +169,7 @@ async fn run(socket: WebSocket, protocol: Protocol, gql: GraphqlState) {
         queue,
         overflow: Arc::new(Notify::new()),
         viewer: None,
+        _presence: None,
         operations: HashMap::new(),
         finished,
     };
@@ -263,6 +266,7 @@ impl Connection {
                         _ => (4403, "forbidden: invalid token"),
                     })?;
                 self.viewer = Some(viewer);
+                self._presence = Some(self.gql.app.presence().connect(viewer.user_id));
                 self.send(json!({"type": "connection_ack"}))
                     .map_err(|_| too_slow())?;
                 Ok(Some(viewer.expires_at))

@@ -1,9 +1,9 @@
-//! `signup`, `login`, `refreshToken`.
+//! `signup`, `login`, `refreshToken`, `logout`, `changePassword`.
 
 use async_graphql::{Context, InputObject, Object, Result};
 
 use crate::auth::{self, SignupRequest};
-use crate::graphql::context::{state, take_auth_attempt};
+use crate::graphql::context::{state, take_auth_attempt, viewer};
 use crate::graphql::types::user::AuthPayload;
 
 /// A new org and its first admin.
@@ -65,5 +65,44 @@ impl AuthMutation {
         Ok(AuthPayload(
             auth::refresh_session(&state(ctx)?.auth(), &token).await?,
         ))
+    }
+
+    /// Ends the caller's session: its refresh tokens stop working, and so do its access
+    /// tokens for anything org-scoped. Pass `refreshToken` to end that token's session
+    /// as well (a client that kept only its refresh token).
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(max_length = 2048))] refresh_token: Option<String>,
+    ) -> Result<bool> {
+        let caller = viewer(ctx)?;
+        auth::logout(
+            &state(ctx)?.auth(),
+            caller.user_id,
+            caller.session,
+            refresh_token.as_deref(),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Changes the caller's password and ends every other session of theirs (this one
+    /// stays signed in).
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(max_length = 1024))] current_password: String,
+        #[graphql(validator(max_length = 256))] new_password: String,
+    ) -> Result<bool> {
+        let caller = viewer(ctx)?;
+        auth::change_password(
+            &state(ctx)?.auth(),
+            caller.user_id,
+            caller.session,
+            current_password,
+            new_password,
+        )
+        .await?;
+        Ok(true)
     }
 }

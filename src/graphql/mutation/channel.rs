@@ -1,15 +1,15 @@
 //! `createChannel`, `updateChannel`, `deleteChannel` (ADMIN only).
 
-use async_graphql::{Context, ID, InputObject, Object, Result};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 
 use crate::db::channels;
 use crate::db::enums::Platform;
 use crate::db::enums::Role;
-use crate::db::ids::ChannelId;
+use crate::db::ids::{ChannelId, TeamId};
 use crate::error::AppError;
 use crate::graphql::context::org_call;
 use crate::graphql::types::channel::Channel;
-use crate::graphql::types::parse_id;
+use crate::graphql::types::{maybe_id, parse_id};
 use crate::inbox::channels::{self as channel_ops, ChannelUpdate, NewChannel};
 
 /// A Meta account to connect.
@@ -36,6 +36,8 @@ pub struct CreateChannelInput {
     /// HUMAN_AGENT tag (Instagram and Messenger; the Meta app must be approved for it).
     #[graphql(default)]
     human_agent_enabled: bool,
+    /// Team that new tickets of the channel go to.
+    default_team_id: Option<ID>,
 }
 
 /// Changes to a channel; omitted fields stay as they are.
@@ -57,6 +59,8 @@ pub struct UpdateChannelInput {
     enabled: Option<bool>,
     /// Allow or forbid the HUMAN_AGENT tag.
     human_agent_enabled: Option<bool>,
+    /// Team that new tickets of the channel go to; null clears it.
+    default_team_id: MaybeUndefined<ID>,
 }
 
 /// Channel management.
@@ -81,6 +85,10 @@ impl ChannelMutation {
             app_secret: input.app_secret,
             verify_token: input.verify_token,
             human_agent_enabled: input.human_agent_enabled,
+            default_team: input
+                .default_team_id
+                .map(|t| parse_id(&t, TeamId::parse))
+                .transpose()?,
         };
         Ok(Channel(
             channel_ops::create(&mut call.conn, call.state.secrets(), call.org, new).await?,
@@ -104,6 +112,7 @@ impl ChannelMutation {
             verify_token: input.verify_token,
             enabled: input.enabled,
             human_agent_enabled: input.human_agent_enabled,
+            default_team: maybe_id(input.default_team_id, TeamId::parse)?,
         };
         Ok(Channel(
             channel_ops::update(&mut call.conn, call.state.secrets(), call.org, id, update).await?,

@@ -1,17 +1,20 @@
-//! `addMember`.
+//! `addMember`, `removeMember`, `updateMemberRole` (ADMIN only) and `setAvailability`
+//! (the caller's own).
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::Utc;
 use diesel_async::AsyncConnection as _;
 
 use crate::auth::{check_password, non_blank, normalize_email};
-use crate::db::enums::Role;
+use crate::db::enums::{Availability, EventKind, Role};
 use crate::db::ids::{OrgId, UserId};
 use crate::db::{orgs, users};
 use crate::error::AppError;
-use crate::graphql::context::{admin, state};
+use crate::graphql::context::{admin, org_call, state};
 use crate::graphql::types::parse_id;
 use crate::graphql::types::user::Membership;
+use crate::inbox::members;
+use crate::inbox::outbox::Outbox;
 
 /// A person to add to an org. An existing account (same email) is added as it is; its
 /// name and password are left unchanged.
@@ -83,12 +86,55 @@ impl OrgMutation {
                         "this person is already a member of the org",
                     ));
                 }
-                orgs::membership(conn, org, user_id)
+                let membership = orgs::membership(conn, org, user_id)
                     .await?
-                    .ok_or(AppError::NotFound)
+                    .ok_or(AppError::NotFound)?;
+                let mut outbox = Outbox::default();
+                outbox.member_row(EventKind::MemberAdded, &membership);
+                Ok::<_, AppError>(outbox.commit(conn, membership).await?)
             })
             .await?;
+        let membership = state.publish(membership);
         tracing::info!(org.id = %org, user.id = %membership.user_id, "added member");
         Ok(Membership(membership))
+    }
+
+    /// Removes a member from the org (ADMIN only). Their requests in the org are refused
+    /// from the next one on, their subscriptions end, their tickets are unassigned. The
+    /// last ADMIN cannot be removed.
+    async fn remove_member(&self, ctx: &Context<'_>, org_id: ID, user_id: ID) -> Result<bool> {
+        let user = parse_id(&user_id, UserId::parse)?;
+        let mut call = org_call(ctx, &org_id, Role::Admin).await?;
+        let removed = members::remove(&mut call.conn, call.org, user).await?;
+        call.state.publish(removed);
+        Ok(true)
+    }
+
+    /// Changes a member's role (ADMIN only); the org always keeps at least one ADMIN.
+    async fn update_member_role(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        user_id: ID,
+        role: Role,
+    ) -> Result<Membership> {
+        let user = parse_id(&user_id, UserId::parse)?;
+        let mut call = org_call(ctx, &org_id, Role::Admin).await?;
+        let updated = members::set_role(&mut call.conn, call.org, user, role).await?;
+        Ok(Membership(call.state.publish(updated)))
+    }
+
+    /// Sets the caller's availability in the org. ONLINE members receive auto-assigned
+    /// tickets; a member whose last socket has been closed for a while goes OFFLINE.
+    async fn set_availability(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        availability: Availability,
+    ) -> Result<Membership> {
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
+        let updated =
+            members::set_availability(&mut call.conn, call.org, call.user, availability).await?;
+        Ok(Membership(call.state.publish(updated)))
     }
 }
