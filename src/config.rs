@@ -24,6 +24,7 @@
 //! | `HEADER_READ_TIMEOUT_SECS` | `10` | how long a client may take to send a request's headers |
 //! | `MAX_SOCKETS_PER_USER` | `50` | open GraphQL WebSockets per signed-in user |
 //! | `METRICS_TOKEN` | unset | bearer token `/metrics` requires; unset = open in development, disabled (404) in production |
+//! | `AGENT_OFFLINE_AFTER_SECS` | `120` | an ONLINE or BUSY member goes OFFLINE once their last socket has been closed this long |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
@@ -100,6 +101,8 @@ pub struct Config {
     /// Bearer token for `/metrics`; `None` leaves it open in development and disables it
     /// in production.
     pub metrics_token: Option<String>,
+    /// How long after their last socket closed a member goes OFFLINE.
+    pub agent_offline_after: Duration,
 }
 
 /// Which of the two keys a development server takes from its key file.
@@ -270,6 +273,11 @@ impl Config {
                     168u64,
                 )?,
             ),
+            agent_offline_after: Duration::from_secs(parse_or(
+                "AGENT_OFFLINE_AFTER_SECS",
+                get("AGENT_OFFLINE_AFTER_SECS"),
+                120u64,
+            )?),
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod observability;
 pub mod open_limit;
 pub mod ops;
 pub mod outbound;
+pub mod presence;
 pub mod sandbox;
 pub mod simulate;
 pub mod state;

@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::open_limit::OpenLimit;
 use crate::outbound::graph::GraphClient;
 use crate::outbound::rate_limit::RateLimits;
+use crate::presence::Presence;
 use crate::webhooks::keys::KeyCache;
 use crate::webhooks::store::DeliveryStore;
 
@@ -41,6 +42,7 @@ pub struct App {
     shutdown: watch::Sender<bool>,
     graph: GraphClient,
     send_limits: RateLimits,
+    presence: Presence,
 }
 
 /// Handle to the shared [`App`].
@@ -81,6 +83,7 @@ impl AppState {
             shutdown: watch::channel(false).0,
             graph: GraphClient::new(&config.graph_api_base_url, &config.graph_api_version),
             send_limits: RateLimits::default(),
+            presence: Presence::start(pool.clone()),
             pool,
             queries,
             config,
@@ -89,6 +92,11 @@ impl AppState {
 }
 
 impl App {
+    /// This instance's socket counts (member presence).
+    pub fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config

@@ -30,6 +30,7 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) -> anyhow:
         tasks.spawn(inbound_loop(state.clone(), worker.clone(), stop.clone()));
     }
     tasks.spawn(prune_loop(state.clone(), stop.clone()));
+    tasks.spawn(presence_loop(state.clone(), stop.clone()));
     tasks.spawn(crate::outbound::sender::run(
         state.clone(),
         worker.clone(),
@@ -45,6 +46,24 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) -> anyhow:
     while tasks.join_next().await.is_some() {}
     tracing::info!("background workers stopped");
     Ok(())
+}
+
+/// Sets members OFFLINE once their last socket has been closed long enough; concurrent
+/// sweepers are harmless.
+async fn presence_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    let every = (state.config().agent_offline_after / 4)
+        .clamp(Duration::from_secs(1), crate::presence::HEARTBEAT);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = crate::presence::sweep(&state).await {
+            tracing::warn!(error = %e, "presence sweep failed");
+        }
+    }
 }
 
 /// Deletes live events older than their retention, and facts that waited longer than

@@ -12,11 +12,12 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 
 use super::{Auth, Session, check_password, non_blank, normalize_email, opaque_token, refresh};
 use crate::crypto::{SecretBox, aad};
-use crate::db::enums::Role;
+use crate::db::enums::{EventKind, Role};
 use crate::db::ids::{InvitationId, OrgId, UserId};
 use crate::db::invitations::{self, Invitation, OutgoingMail};
 use crate::db::{orgs, users};
 use crate::error::{AppError, AppResult};
+use crate::inbox::outbox::{Committed, Outbox};
 
 /// How long an invitation link works.
 pub const LIFETIME: Duration = Duration::days(7);
@@ -79,7 +80,7 @@ pub async fn accept(
     conn: &mut AsyncPgConnection,
     token: &str,
     user: &users::User,
-) -> AppResult<orgs::Membership> {
+) -> AppResult<Committed<orgs::Membership>> {
     let hash = opaque_token::digest(PREFIX, token).ok_or(AppError::NotFound)?;
     let membership = conn
         .transaction(async |conn| {
@@ -87,10 +88,12 @@ pub async fn accept(
                 .await?
                 .filter(|i| i.email == user.email)
                 .ok_or(AppError::NotFound)?;
-            join(conn, &invitation, user.id).await
+            let mut outbox = Outbox::default();
+            let membership = join(conn, &invitation, user.id, &mut outbox).await?;
+            AppResult::Ok(outbox.commit(conn, membership).await?)
         })
         .await?;
-    tracing::info!(org.id = %membership.org_id, user.id = %user.id, "accepted an invitation");
+    tracing::info!(org.id = %membership.value.org_id, user.id = %user.id, "accepted an invitation");
     Ok(membership)
 }
 
@@ -101,7 +104,7 @@ pub async fn sign_up(
     token: &str,
     name: &str,
     password: String,
-) -> AppResult<Session> {
+) -> AppResult<Committed<Session>> {
     let hash = opaque_token::digest(PREFIX, token).ok_or(AppError::NotFound)?;
     let name = non_blank("name", name)?;
     check_password(&password)?;
@@ -117,7 +120,7 @@ pub async fn sign_up(
         .await
         .map_err(AppError::from)?;
     let mut conn = app.conn().await?;
-    let (user, refresh_token) = conn
+    let joined = conn
         .transaction(async |conn| {
             let invitation = invitations::lock_open(conn, &hash)
                 .await?
@@ -134,25 +137,31 @@ pub async fn sign_up(
                     "an account with this email already exists: sign in and accept the invitation",
                 ));
             }
-            join(conn, &invitation, user.id).await?;
+            let mut outbox = Outbox::default();
+            join(conn, &invitation, user.id, &mut outbox).await?;
             let refresh_token = refresh::issue(conn, user.id).await?;
-            Ok((user, refresh_token))
+            AppResult::Ok(outbox.commit(conn, (user, refresh_token)).await?)
         })
         .await?;
-    tracing::info!(user.id = %user.id, "signed up through an invitation");
-    Ok(super::session(app, user, refresh_token))
+    tracing::info!(user.id = %joined.value.0.id, "signed up through an invitation");
+    Ok(joined.map(|(user, refresh_token)| super::session(app, user, refresh_token)))
 }
 
-/// Makes `user` a member as invited (keeping an existing membership as it is) and closes
-/// the invitation.
+/// Makes `user` a member as invited (keeping an existing membership as it is), closes
+/// the invitation, and records the MEMBER_ADDED event of a new membership in `outbox`.
 async fn join(
     conn: &mut AsyncPgConnection,
     invitation: &Invitation,
     user: UserId,
+    outbox: &mut Outbox,
 ) -> AppResult<orgs::Membership> {
-    orgs::add_member(conn, invitation.org_id, user, invitation.role).await?;
+    let added = orgs::add_member(conn, invitation.org_id, user, invitation.role).await?;
     invitations::mark_accepted(conn, invitation.id).await?;
-    orgs::membership(conn, invitation.org_id, user)
+    let membership = orgs::membership(conn, invitation.org_id, user)
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    if added {
+        outbox.member_row(EventKind::MemberAdded, &membership);
+    }
+    Ok(membership)
 }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use uuid::Uuid;
 
 use crate::db::ids::UserId;
 
@@ -43,6 +44,9 @@ struct Claims {
     aud: String,
     iat: i64,
     exp: i64,
+    /// The session (refresh-token family) the token was issued for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 /// A verified access token.
@@ -52,6 +56,8 @@ pub struct AccessToken {
     pub user_id: UserId,
     /// When it stops being valid.
     pub expires_at: DateTime<Utc>,
+    /// The session it belongs to (its refresh-token family), when it names one.
+    pub session: Option<Uuid>,
 }
 
 /// Issues and verifies access tokens with one HS256 key.
@@ -79,12 +85,23 @@ impl JwtKeys {
         }
     }
 
-    /// A fresh token for `user`.
+    /// A fresh token for `user`, outside any session (tools and benchmarks).
     pub fn issue(&self, user: UserId) -> (String, DateTime<Utc>) {
-        self.issue_at(user, Utc::now())
+        self.issue_at(user, None, Utc::now())
     }
 
-    fn issue_at(&self, user: UserId, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    /// A fresh token for `user` in `session` (a refresh-token family): revoking the
+    /// session also stops the token.
+    pub fn issue_for_session(&self, user: UserId, session: Uuid) -> (String, DateTime<Utc>) {
+        self.issue_at(user, Some(session), Utc::now())
+    }
+
+    fn issue_at(
+        &self,
+        user: UserId,
+        session: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> (String, DateTime<Utc>) {
         let expires_at = now + self.ttl;
         let claims = Claims {
             sub: user.to_string(),
@@ -92,6 +109,7 @@ impl JwtKeys {
             aud: AUDIENCE.into(),
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
+            sid: session.map(|s| s.to_string()),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(TOKEN_TYPE.into());
@@ -113,9 +131,14 @@ impl JwtKeys {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
         let user_id = UserId::parse(&data.claims.sub).ok_or(TokenError::Subject)?;
         let expires_at = DateTime::from_timestamp(data.claims.exp, 0).ok_or(TokenError::Subject)?;
+        let session = match data.claims.sid.as_deref() {
+            None => None,
+            Some(sid) => Some(Uuid::parse_str(sid).map_err(|_| TokenError::Subject)?),
+        };
         Ok(AccessToken {
             user_id,
             expires_at,
+            session,
         })
     }
 }
@@ -161,6 +184,10 @@ mod tests {
         let user = UserId::new();
         let (token, _) = keys().issue(user);
         assert_eq!(keys().verify(&token).unwrap().user_id, user);
+        let session = Uuid::new_v4();
+        let (token, _) = keys().issue_for_session(user, session);
+        let verified = keys().verify(&token).unwrap();
+        assert_eq!((verified.user_id, verified.session), (user, Some(session)));
     }
 
     #[test]

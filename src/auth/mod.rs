@@ -168,7 +168,7 @@ fn throttled(until: DateTime<Utc>) -> AppError {
 /// Exchanges a refresh token for a new session (rotating the refresh token).
 pub async fn refresh_session(app: &Auth<'_>, token: &str) -> AppResult<Session> {
     let mut conn = app.conn().await?;
-    let (user_id, refresh_token) = match refresh::rotate(&mut conn, token).await {
+    let (user_id, refresh_token, family) = match refresh::rotate(&mut conn, token).await {
         Ok(rotated) => rotated,
         Err(refresh::RefreshError::Database(e)) => return Err(e.into()),
         Err(_) => return Err(AppError::Unauthenticated),
@@ -176,11 +176,76 @@ pub async fn refresh_session(app: &Auth<'_>, token: &str) -> AppResult<Session> 
     let user = users::find(&mut conn, user_id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    Ok(session(app, user, refresh_token))
+    Ok(session(app, user, (refresh_token, family)))
 }
 
-fn session(app: &Auth<'_>, user: users::User, refresh_token: String) -> Session {
-    let (access_token, access_token_expires_at) = app.jwt().issue(user.id);
+/// Ends the session `current` of `user` (the one their access token names), and the
+/// session of `refresh_token` when given (a client that only kept its refresh token).
+pub async fn logout(
+    app: &Auth<'_>,
+    user: UserId,
+    current: Option<uuid::Uuid>,
+    refresh_token: Option<&str>,
+) -> AppResult<()> {
+    let mut conn = app.conn().await?;
+    let named = match refresh_token {
+        Some(token) => Some(
+            refresh::family_of(&mut conn, user, token)
+                .await?
+                .ok_or_else(|| AppError::bad_input("refreshToken is not one of your sessions"))?,
+        ),
+        None => None,
+    };
+    for family in current.into_iter().chain(named) {
+        refresh::revoke(&mut conn, user, family).await?;
+    }
+    tracing::info!(user.id = %user, "signed out");
+    Ok(())
+}
+
+/// Changes `user`'s password after checking the current one, and ends every other
+/// session (`current`, the session of the caller's access token, stays).
+pub async fn change_password(
+    app: &Auth<'_>,
+    user: UserId,
+    current: Option<uuid::Uuid>,
+    current_password: String,
+    new_password: String,
+) -> AppResult<()> {
+    check_password(&new_password)?;
+    let mut conn = app.conn().await?;
+    let row = users::find(&mut conn, user)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    drop(conn);
+    let valid = current_password.chars().count() <= *password::PASSWORD_LENGTH.end()
+        && app
+            .passwords()
+            .verify(current_password, Some(row.password_hash))
+            .await
+            .map_err(AppError::from)?;
+    if !valid {
+        return Err(AppError::bad_input("the current password is wrong"));
+    }
+    let hash = app
+        .passwords()
+        .hash(new_password)
+        .await
+        .map_err(AppError::from)?;
+    let mut conn = app.conn().await?;
+    let revoked = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            users::set_password_hash(conn, user, &hash).await?;
+            refresh::revoke_others(conn, user, current).await
+        })
+        .await?;
+    tracing::info!(user.id = %user, revoked, "password changed; other sessions ended");
+    Ok(())
+}
+
+fn session(app: &Auth<'_>, user: users::User, refresh: (String, uuid::Uuid)) -> Session {
+    let (refresh_token, family) = refresh;
+    let (access_token, access_token_expires_at) = app.jwt().issue_for_session(user.id, family);
     Session {
         access_token,
         access_token_expires_at,

@@ -45,17 +45,20 @@ struct Row {
     revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Issues the first token of a new family for `user`.
-pub async fn issue(conn: &mut AsyncPgConnection, user: UserId) -> QueryResult<String> {
+/// Issues the first token of a new family (a new session) for `user`: the token and the
+/// family's id.
+pub async fn issue(conn: &mut AsyncPgConnection, user: UserId) -> QueryResult<(String, Uuid)> {
     let now = Utc::now();
-    insert(conn, user, Uuid::new_v4(), now + FAMILY_LIFETIME, now).await
+    let family = Uuid::new_v4();
+    let token = insert(conn, user, family, now + FAMILY_LIFETIME, now).await?;
+    Ok((token, family))
 }
 
-/// Rotates `token`: returns its user and the next token of the family.
+/// Rotates `token`: returns its user, the next token of the family and the family.
 pub async fn rotate(
     conn: &mut AsyncPgConnection,
     token: &str,
-) -> Result<(UserId, String), RefreshError> {
+) -> Result<(UserId, String, Uuid), RefreshError> {
     let hash = digest(token).ok_or(RefreshError::Invalid)?;
     // The reuse branch must commit its revocation even though the call fails, so the
     // transaction returns the outcome and the error is raised after commit.
@@ -84,11 +87,11 @@ pub async fn rotate(
                 .execute(conn)
                 .await?;
             let next = insert(conn, row.user_id, row.family_id, row.family_expires_at, now).await?;
-            Ok::<_, diesel::result::Error>(Rotation::Rotated(row.user_id, next))
+            Ok::<_, diesel::result::Error>(Rotation::Rotated(row.user_id, next, row.family_id))
         })
         .await?;
     match rotation {
-        Rotation::Rotated(user, next) => Ok((user, next)),
+        Rotation::Rotated(user, next, family) => Ok((user, next, family)),
         Rotation::Invalid => Err(RefreshError::Invalid),
         Rotation::ReusedAndRevoked => {
             tracing::warn!("refresh token reuse detected; token family revoked");
@@ -99,12 +102,73 @@ pub async fn rotate(
 
 /// What a rotation attempt did, decided inside its transaction.
 enum Rotation {
-    /// The token was spent; its user and the family's next token.
-    Rotated(UserId, String),
+    /// The token was spent; its user, the family's next token and the family.
+    Rotated(UserId, String, Uuid),
     /// Unknown, revoked or expired.
     Invalid,
     /// Already spent: the whole family was revoked (and that must commit).
     ReusedAndRevoked,
+}
+
+/// The family of `token` if it is one of `user`'s (spent or not).
+pub async fn family_of(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    token: &str,
+) -> QueryResult<Option<Uuid>> {
+    let Some(hash) = digest(token) else {
+        return Ok(None);
+    };
+    refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(hash))
+        .filter(refresh_tokens::user_id.eq(user))
+        .select(refresh_tokens::family_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Ends `user`'s session `family`: none of its refresh tokens work any more, and access
+/// tokens naming it are refused.
+pub async fn revoke(conn: &mut AsyncPgConnection, user: UserId, family: Uuid) -> QueryResult<()> {
+    diesel::update(refresh_tokens::table)
+        .filter(refresh_tokens::family_id.eq(family))
+        .filter(refresh_tokens::user_id.eq(user))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .set(refresh_tokens::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of `user` except `keep`; how many tokens were revoked.
+pub async fn revoke_others(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    keep: Option<Uuid>,
+) -> QueryResult<usize> {
+    let mut query = diesel::update(refresh_tokens::table)
+        .filter(refresh_tokens::user_id.eq(user))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .into_boxed();
+    if let Some(keep) = keep {
+        query = query.filter(refresh_tokens::family_id.ne(keep));
+    }
+    query
+        .set(refresh_tokens::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await
+}
+
+/// Whether session `family` was ended (its tokens carry a revocation time).
+pub async fn is_revoked(conn: &mut AsyncPgConnection, family: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family))
+            .filter(refresh_tokens::revoked_at.is_not_null()),
+    ))
+    .get_result(conn)
+    .await
 }
 
 async fn revoke_family(conn: &mut AsyncPgConnection, family: Uuid) -> QueryResult<usize> {

@@ -13,6 +13,8 @@ pub struct Viewer {
     pub user_id: UserId,
     /// When their access token expires (a WebSocket is closed then).
     pub expires_at: DateTime<Utc>,
+    /// Their session (refresh-token family); a revoked session's tokens are refused.
+    pub session: Option<uuid::Uuid>,
 }
 
 impl Viewer {
@@ -46,6 +48,7 @@ impl Viewer {
         Ok(Viewer {
             user_id: verified.user_id,
             expires_at: verified.expires_at,
+            session: verified.session,
         })
     }
 }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{ChannelStatus, Platform};
-use super::ids::{ChannelId, OrgId};
+use super::ids::{ChannelId, OrgId, TeamId};
 use super::schema::channels;
 
 /// A channel row.
@@ -46,6 +46,8 @@ pub struct Channel {
     /// May reply up to 7 days after the customer's last message with the HUMAN_AGENT
     /// tag (needs Meta's approval of the app).
     pub human_agent_enabled: bool,
+    /// Team that new tickets of the channel go to.
+    pub default_team_id: Option<TeamId>,
 }
 
 #[cfg(test)]
@@ -71,6 +73,7 @@ impl Channel {
             updated_at: now,
             deleted_at: None,
             human_agent_enabled: false,
+            default_team_id: None,
         }
     }
 }
@@ -97,6 +100,8 @@ pub struct ChannelChanges {
     pub status_reason: Option<Option<String>>,
     /// New HUMAN_AGENT permission.
     pub human_agent_enabled: Option<bool>,
+    /// New default team (`Some(None)` clears it).
+    pub default_team_id: Option<Option<TeamId>>,
 }
 
 /// Inserts a channel; `Ok(false)` when another live channel already has this account.

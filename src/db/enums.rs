@@ -112,6 +112,18 @@ text_enum!(
 );
 
 text_enum!(
+    /// Whether a member takes work now (auto-assignment only picks ONLINE members).
+    Availability {
+        /// Working and taking new tickets.
+        Online => "ONLINE",
+        /// Working, but taking no new tickets.
+        Busy => "BUSY",
+        /// Away (set by the member, or once their last socket has been closed a while).
+        Offline => "OFFLINE",
+    }
+);
+
+text_enum!(
     /// Whether a channel can send and receive.
     ChannelStatus {
         /// Working.
@@ -278,6 +290,18 @@ text_enum!(
         NotificationAdded => "NOTIFICATION_ADDED",
         /// A notification was read.
         NotificationRead => "NOTIFICATION_READ",
+        /// A member joined the org.
+        MemberAdded => "MEMBER_ADDED",
+        /// A member's role or availability changed.
+        MemberUpdated => "MEMBER_UPDATED",
+        /// A member left the org (their subscriptions end).
+        MemberRemoved => "MEMBER_REMOVED",
+        /// A team was created.
+        TeamCreated => "TEAM_CREATED",
+        /// A team changed (name, settings, members).
+        TeamUpdated => "TEAM_UPDATED",
+        /// A team was deleted.
+        TeamDeleted => "TEAM_DELETED",
     }
 );
 

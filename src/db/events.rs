@@ -10,10 +10,12 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::EventKind;
-use super::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
+use super::ids::{MessageId, NotificationId, OrgId, TeamId, TicketId, UserId};
 use super::messages::Message;
 use super::notifications::Notification;
+use super::orgs::Membership;
 use super::schema::{events, org_event_seqs};
+use super::teams::Team;
 use super::tickets::Ticket;
 
 /// An event to append.
@@ -29,6 +31,17 @@ pub struct NewEvent {
     pub notification_id: Option<NotificationId>,
     /// For notification events: the only user allowed to see it.
     pub user_id: Option<UserId>,
+    /// The member or team concerned (their rows travel in the payload).
+    pub subject: Option<Subject>,
+}
+
+/// What a member or team event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// A member of the org.
+    Member(UserId),
+    /// A team of the org.
+    Team(TeamId),
 }
 
 /// A stored event.
@@ -78,6 +91,12 @@ pub struct Snapshot {
     /// The notification concerned.
     #[serde(default)]
     pub notification: Option<Notification>,
+    /// The membership concerned (as it was before a removal).
+    #[serde(default)]
+    pub member: Option<Membership>,
+    /// The team concerned (as it was before a deletion).
+    #[serde(default)]
+    pub team: Option<Team>,
 }
 
 impl Event {

@@ -79,6 +79,10 @@ id_type!(
     TicketId
 );
 id_type!(
+    /// A team of an org.
+    TeamId
+);
+id_type!(
     /// A message of a ticket.
     MessageId
 );

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::enums::Role;
+use super::enums::{Availability, Role};
 use super::ids::{OrgId, UserId};
-use super::schema::{memberships, org_event_seqs, orgs};
+use super::schema::{memberships, org_event_seqs, orgs, refresh_tokens};
+use uuid::Uuid;
 
 /// An organisation (tenant).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -21,7 +22,9 @@ pub struct Org {
 }
 
 /// A user's membership in an org.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, Queryable, QueryableByName, Selectable, serde::Serialize, serde::Deserialize,
+)]
 #[diesel(table_name = memberships)]
 pub struct Membership {
     /// The org.
@@ -32,6 +35,10 @@ pub struct Membership {
     pub role: Role,
     /// When they joined.
     pub created_at: DateTime<Utc>,
+    /// Whether they take work now.
+    pub availability: Availability,
+    /// When their availability last changed.
+    pub availability_changed_at: DateTime<Utc>,
 }
 
 /// Creates an org (with its event counter row).
@@ -92,20 +99,28 @@ pub async fn membership(
         .optional()
 }
 
-/// `org` and `user`'s role in it, if `user` is a member.
+/// `org` and `user`'s role in it, if `user` is a member and their `session` (the
+/// refresh-token family their access token names, if any) has not been revoked.
 pub async fn find_for_member(
     conn: &mut AsyncPgConnection,
     org: OrgId,
     user: UserId,
+    session: Option<Uuid>,
 ) -> QueryResult<Option<(Org, Role)>> {
-    orgs::table
+    let mut query = orgs::table
         .inner_join(memberships::table)
         .filter(orgs::id.eq(org))
         .filter(memberships::user_id.eq(user))
         .select((Org::as_select(), memberships::role))
-        .first(conn)
-        .await
-        .optional()
+        .into_boxed();
+    if let Some(session) = session {
+        query = query.filter(diesel::dsl::not(diesel::dsl::exists(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(session))
+                .filter(refresh_tokens::revoked_at.is_not_null()),
+        )));
+    }
+    query.first(conn).await.optional()
 }
 
 /// Every membership of `user`, oldest first.
@@ -139,4 +154,75 @@ pub async fn member_ids(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult
         .select(memberships::user_id)
         .load(conn)
         .await
+}
+
+/// Locks `org`'s row until the end of the transaction: membership changes that must keep
+/// an invariant over all members (at least one ADMIN) take it first, so they run one at
+/// a time per org. `FOR NO KEY UPDATE` leaves alone the transactions that merely insert
+/// rows referencing the org.
+pub async fn lock(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<()> {
+    orgs::table
+        .find(org)
+        .select(orgs::id)
+        .for_no_key_update()
+        .first::<OrgId>(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many ADMINs `org` has.
+pub async fn admin_count(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<i64> {
+    memberships::table
+        .filter(memberships::org_id.eq(org))
+        .filter(memberships::role.eq(Role::Admin))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Sets `user`'s role in `org`; the updated membership, if they are a member.
+pub async fn set_role(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+    role: Role,
+) -> QueryResult<Option<Membership>> {
+    diesel::update(memberships::table.find((org, user)))
+        .set(memberships::role.eq(role))
+        .returning(Membership::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Sets `user`'s availability in `org`; the updated membership, if they are a member.
+pub async fn set_availability(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+    availability: Availability,
+) -> QueryResult<Option<Membership>> {
+    diesel::update(memberships::table.find((org, user)))
+        .set((
+            memberships::availability.eq(availability),
+            memberships::availability_changed_at.eq(diesel::dsl::now),
+        ))
+        .returning(Membership::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Removes `user` from `org` (their team memberships go with it); the removed
+/// membership, if they were a member.
+pub async fn remove_member(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+) -> QueryResult<Option<Membership>> {
+    diesel::delete(memberships::table.find((org, user)))
+        .returning(Membership::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
 }

@@ -35,6 +35,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         human_agent_enabled -> Bool,
+        default_team_id -> Nullable<Uuid>,
     }
 }
 
@@ -122,6 +123,8 @@ diesel::table! {
         user_id -> Uuid,
         role -> Text,
         created_at -> Timestamptz,
+        availability -> Text,
+        availability_changed_at -> Timestamptz,
     }
 }
 
@@ -247,6 +250,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> Uuid,
+        user_id -> Uuid,
+        org_id -> Uuid,
+        max_open_tickets -> Nullable<Int4>,
+        last_assigned_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        name -> Text,
+        auto_assign -> Bool,
+        max_open_tickets -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     ticket_reads (ticket_id, user_id) {
         org_id -> Uuid,
         ticket_id -> Uuid,
@@ -275,6 +301,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         customer_read_at -> Nullable<Timestamptz>,
+        team_id -> Nullable<Uuid>,
     }
 }
 
@@ -285,6 +312,16 @@ diesel::table! {
         name -> Text,
         password_hash -> Text,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    user_presence (user_id, instance_id) {
+        instance_id -> Uuid,
+        user_id -> Uuid,
+        sockets -> Int4,
+        version -> Int8,
+        seen_at -> Timestamptz,
     }
 }
 
@@ -308,6 +345,7 @@ diesel::table! {
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(attachments -> orgs (org_id));
 diesel::joinable!(channels -> orgs (org_id));
+diesel::joinable!(channels -> teams (default_team_id));
 diesel::joinable!(customer_identities -> channels (channel_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
 diesel::joinable!(customer_identities -> orgs (org_id));
@@ -333,12 +371,18 @@ diesel::joinable!(pending_facts -> channels (channel_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(reactions -> orgs (org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(team_members -> orgs (org_id));
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> users (user_id));
+diesel::joinable!(teams -> orgs (org_id));
 diesel::joinable!(ticket_reads -> orgs (org_id));
 diesel::joinable!(ticket_reads -> tickets (ticket_id));
 diesel::joinable!(ticket_reads -> users (user_id));
 diesel::joinable!(tickets -> channels (channel_id));
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(tickets -> orgs (org_id));
+diesel::joinable!(tickets -> teams (team_id));
+diesel::joinable!(user_presence -> users (user_id));
 diesel::joinable!(tickets -> users (assignee_id));
 diesel::joinable!(webhook_events -> channels (channel_id));
 
@@ -360,8 +404,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     pending_facts,
     reactions,
     refresh_tokens,
+    team_members,
+    teams,
     ticket_reads,
     tickets,
+    user_presence,
     users,
     webhook_events,
 );

@@ -7,7 +7,7 @@ use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{TicketKind, TicketPriority, TicketStatus};
-use super::ids::{ChannelId, CustomerId, MessageId, OrgId, TicketId, UserId};
+use super::ids::{ChannelId, CustomerId, MessageId, OrgId, TeamId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{ticket_reads, tickets};
 
@@ -51,6 +51,9 @@ pub struct Ticket {
     pub updated_at: DateTime<Utc>,
     /// The customer has read every message we sent at or before this time.
     pub customer_read_at: Option<DateTime<Utc>>,
+    /// The team working it.
+    #[serde(default)]
+    pub team_id: Option<TeamId>,
 }
 
 /// Filters of the inbox list.
@@ -76,6 +79,8 @@ pub struct TicketChanges {
     pub priority: Option<TicketPriority>,
     /// New assignee (`Some(None)` unassigns).
     pub assignee_id: Option<Option<UserId>>,
+    /// New team (`Some(None)` removes it).
+    pub team_id: Option<Option<TeamId>>,
 }
 
 /// A page of `org`'s tickets by last activity, newest first.
@@ -223,6 +228,8 @@ pub struct NewTicket {
     pub thread_key: String,
     /// Initial activity time.
     pub last_message_at: DateTime<Utc>,
+    /// The team (the channel's default team).
+    pub team_id: Option<TeamId>,
 }
 
 /// The customer's ticket for a thread, locked for update, if it exists.
@@ -469,4 +476,22 @@ pub async fn find_for_update(
         .first(conn)
         .await
         .optional()
+}
+
+/// Unassigns every ticket of `org` assigned to `user`; the updated rows.
+pub async fn unassign_all(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    user: UserId,
+) -> QueryResult<Vec<Ticket>> {
+    diesel::update(tickets::table)
+        .filter(tickets::org_id.eq(org))
+        .filter(tickets::assignee_id.eq(user))
+        .set((
+            tickets::assignee_id.eq(None::<UserId>),
+            tickets::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Ticket::as_returning())
+        .get_results(conn)
+        .await
 }

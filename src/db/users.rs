@@ -64,3 +64,16 @@ pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[UserId]) -> QueryRes
         .load(conn)
         .await
 }
+
+/// Replaces `user`'s password hash.
+pub async fn set_password_hash(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    hash: &str,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(user))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

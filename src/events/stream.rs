@@ -6,8 +6,9 @@
 //! a jump in seqs, a lagging receiver, a Redis reconnect or (while Redis is unhealthy)
 //! a 2-second tick send the stream back to the outbox from its last seq. Seqs are dense
 //! and in commit order per org (see [`crate::db::events`]), which is what makes "jump"
-//! detectable. Membership is re-checked periodically, once per user and org for the whole
-//! process ([`super::membership`]); a removed member's stream ends.
+//! detectable. A removed member's stream ends at the MEMBER_REMOVED event about them
+//! (and membership is also re-checked periodically, in case that event was missed, once
+//! per user and org for the whole process: [`super::membership`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::Bus;
 use super::LiveEvent;
+use crate::db::enums::EventKind;
 use crate::db::ids::{OrgId, UserId};
 use crate::db::{Pool, events, orgs};
 use crate::error::{AppError, AppResult};
@@ -44,6 +46,8 @@ struct State {
     pending: VecDeque<Arc<LiveEvent>>,
     replay: bool,
     finished: bool,
+    /// The subscriber was removed from the org: the stream ends once `pending` drains.
+    removed: bool,
     live: broadcast::Receiver<Arc<LiveEvent>>,
     resyncs: watch::Receiver<u64>,
     tick: tokio::time::Interval,
@@ -86,6 +90,7 @@ pub async fn open(
         pending: VecDeque::new(),
         replay: start < last_seq,
         finished: false,
+        removed: false,
         live,
         resyncs,
         tick,
@@ -101,6 +106,10 @@ async fn next(mut st: State) -> Option<(Item, State)> {
         }
         if let Some(event) = st.pending.pop_front() {
             return Some((Ok(event), st));
+        }
+        if st.removed {
+            st.finished = true;
+            return Some((Err(AppError::Forbidden), st));
         }
         if st.replay {
             if let Err(e) = replay(&mut st).await {
@@ -140,9 +149,7 @@ fn accept_live(st: &mut State, event: Arc<LiveEvent>) {
     }
     if seq == st.last + 1 {
         st.last = seq;
-        if visible(&event, st.user) {
-            st.pending.push_back(event);
-        }
+        take(st, event);
     } else {
         // Something between went missing on the way: the outbox has it.
         st.replay = true;
@@ -157,12 +164,33 @@ async fn replay(st: &mut State) -> Result<(), AppError> {
     }
     for event in batch {
         st.last = event.seq;
-        let event = Arc::new(LiveEvent::from(event));
-        if visible(&event, st.user) {
-            st.pending.push_back(event);
+        take(st, Arc::new(LiveEvent::from(event)));
+        if st.removed {
+            break;
         }
     }
     Ok(())
+}
+
+/// Queues an event the subscriber may see; the removal of the subscriber from the org
+/// ends the stream after it.
+fn take(st: &mut State, event: Arc<LiveEvent>) {
+    if st.removed {
+        return;
+    }
+    let removed = event.event.kind == EventKind::MemberRemoved
+        && event
+            .snapshot
+            .member
+            .as_ref()
+            .is_some_and(|m| m.user_id == st.user);
+    if visible(&event, st.user) {
+        st.pending.push_back(event);
+    }
+    if removed {
+        st.removed = true;
+        st.replay = false;
+    }
 }
 
 async fn check_membership(st: &mut State) -> Result<(), AppError> {

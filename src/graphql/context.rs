@@ -144,14 +144,21 @@ async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<(orgs::Or
     let found = cell
         .get_or_try_init(|| async {
             let mut conn = conn(ctx).await?;
-            AppResult::Ok(orgs::find_for_member(&mut conn, org, viewer.user_id).await?)
+            let found =
+                orgs::find_for_member(&mut conn, org, viewer.user_id, viewer.session).await?;
+            if found.is_none() {
+                signed_in(&mut conn, viewer).await?;
+            }
+            AppResult::Ok(found)
         })
         .await?;
     Ok(found.clone())
 }
 
 /// The caller's role in `org`; `FORBIDDEN` when they are not a member (or the org does
-/// not exist: the two are indistinguishable).
+/// not exist: the two are indistinguishable). Checked against the database once per
+/// request, so a removed member or a revoked session (`logout`, `changePassword`) is
+/// refused from the next request on.
 pub async fn member(ctx: &Context<'_>, org: OrgId) -> AppResult<Role> {
     let (_, role) = membership(ctx, org).await?.ok_or(AppError::Forbidden)?;
     Ok(role)
@@ -228,6 +235,17 @@ pub fn take_auth_attempt(ctx: &Context<'_>) -> AppResult<()> {
             ),
             retry_after,
         })
+}
+
+/// `UNAUTHENTICATED` when the caller's session was ended (`logout`, `changePassword`
+/// elsewhere): the client must sign in again rather than think it lost access.
+async fn signed_in(conn: &mut diesel_async::AsyncPgConnection, viewer: Viewer) -> AppResult<()> {
+    match viewer.session {
+        Some(session) if crate::auth::refresh::is_revoked(conn, session).await? => {
+            Err(AppError::Unauthenticated)
+        }
+        _ => Ok(()),
+    }
 }
 
 fn poisoned() -> AppError {

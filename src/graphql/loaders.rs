@@ -7,8 +7,10 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
-use crate::db::ids::{ChannelId, CustomerId, MessageId, NotificationId, OrgId, TicketId, UserId};
-use crate::db::{channels, customers, messages, notifications, orgs, tickets, users};
+use crate::db::ids::{
+    ChannelId, CustomerId, MessageId, NotificationId, OrgId, TeamId, TicketId, UserId,
+};
+use crate::db::{channels, customers, messages, notifications, orgs, teams, tickets, users};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -40,6 +42,9 @@ pub struct AttachmentsOf(pub MessageId);
 /// Key: current reactions on a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReactionsOf(pub MessageId);
+/// Key: members of a team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MembersOf(pub TeamId);
 /// Key: how many inbound messages of a ticket the viewer has read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReadCountOf(pub TicketId);
@@ -91,6 +96,7 @@ by_id_loader!(UserId, users::User, users::find_many);
 by_id_loader!(ChannelId, channels::Channel, channels::find_many);
 by_id_loader!(CustomerId, customers::Customer, customers::find_many);
 by_id_loader!(TicketId, tickets::Ticket, tickets::find_many);
+by_id_loader!(TeamId, teams::Team, teams::find_many);
 by_id_loader!(MessageId, messages::Message, messages::find_many);
 by_id_loader!(
     NotificationId,
@@ -108,6 +114,19 @@ impl Loader<IdentitiesOf> for DbLoader {
             .await
             .map_err(db_error)?;
         Ok(group(keys, rows, |r| IdentitiesOf(r.customer_id)))
+    }
+}
+
+impl Loader<MembersOf> for DbLoader {
+    type Value = Vec<teams::TeamMember>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[MembersOf]) -> LoadResult<MembersOf, Self::Value> {
+        let ids: Vec<TeamId> = keys.iter().map(|k| k.0).collect();
+        let rows = teams::members_of(&mut *self.conn().await?, &ids)
+            .await
+            .map_err(db_error)?;
+        Ok(group(keys, rows, |r| MembersOf(r.team_id)))
     }
 }
 

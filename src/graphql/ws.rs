@@ -130,6 +130,8 @@ struct Connection {
     viewer: Option<Viewer>,
     /// This socket's place under the per-user cap, held from `connection_init`.
     _socket: Option<Claim<UserId>>,
+    /// Counts this socket toward its user's presence while it is open.
+    _presence: Option<crate::presence::SocketGuard>,
     operations: HashMap<String, AbortHandle>,
     finished: mpsc::UnboundedSender<String>,
 }
@@ -173,6 +175,7 @@ async fn run(socket: WebSocket, protocol: Protocol, gql: GraphqlState) {
         overflow: Arc::new(Notify::new()),
         viewer: None,
         _socket: None,
+        _presence: None,
         operations: HashMap::new(),
         finished,
     };
@@ -276,6 +279,7 @@ impl Connection {
                     .ok_or((4429, "too many sockets for this user"))?;
                 self._socket = Some(socket);
                 self.viewer = Some(viewer);
+                self._presence = Some(self.gql.app.presence().connect(viewer.user_id));
                 self.send(json!({"type": "connection_ack"}))
                     .map_err(|_| too_slow())?;
                 Ok(Some(viewer.expires_at))

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
+use super::assignment;
 use super::facts::{self, Fact};
 use super::ingest::{self, Origin, attachment_rows, new_message, preview, with_flag};
 use super::normalized::{Contact, InboundMessage, OwnComment, Thread};
@@ -20,8 +21,10 @@ use super::outbox::Outbox;
 use super::updates::UNSENT_PREVIEW;
 use crate::db::channels::Channel;
 use crate::db::customers::{self, Customer, Identity, Profile};
-use crate::db::enums::{AttachmentType, EventKind, FactKind, NotificationType, TicketKind};
-use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, TicketId, UserId};
+use crate::db::enums::{
+    AttachmentType, EventKind, FactKind, NotificationType, TicketKind, TicketStatus,
+};
+use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, TeamId, TicketId, UserId};
 use crate::db::messages::{self, Message};
 use crate::db::notifications::{self, Bump};
 use crate::db::orgs;
@@ -230,6 +233,7 @@ pub(super) async fn tickets_of(
             kind: *kind,
             thread_key: key.clone(),
             last_message_at: w.at,
+            team_id: w.channel.default_team_id,
         })
         .collect();
     let created = tickets::insert_many(conn, &new).await?;
@@ -463,7 +467,8 @@ pub(super) async fn customer_messages(
             })
         })
         .collect();
-    let updated = tickets::record_activities(conn, &activities).await?;
+    let mut updated = tickets::record_activities(conn, &activities).await?;
+    auto_assign(conn, &mut updated, outbox).await?;
     for ticket in &updated {
         let created = tickets
             .values()
@@ -497,6 +502,32 @@ pub(super) async fn customer_messages(
     }
 
     notify(conn, &updated, &by_ticket, outbox).await
+}
+
+/// Lets the teams of new or reopened tickets that wait unassigned auto-assign them
+/// (before notifying, so the new assignee is the one notified), and updates the rows.
+async fn auto_assign(
+    conn: &mut AsyncPgConnection,
+    updated: &mut [Ticket],
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<()> {
+    let mut waiting: BTreeMap<OrgId, Vec<TeamId>> = BTreeMap::new();
+    for ticket in updated.iter() {
+        if let Some(team) = ticket.team_id
+            && ticket.assignee_id.is_none()
+            && ticket.status == TicketStatus::Open
+        {
+            waiting.entry(ticket.org_id).or_default().push(team);
+        }
+    }
+    for (org, teams) in waiting {
+        for (ticket, user) in assignment::fill_all(conn, org, teams, outbox).await? {
+            if let Some(row) = updated.iter_mut().find(|t| t.id == ticket) {
+                row.assignee_id = Some(user);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A customer's message stored by this group, with what its summary and later facts need.

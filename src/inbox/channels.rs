@@ -6,7 +6,8 @@ use diesel_async::AsyncPgConnection;
 use crate::crypto::{SecretBox, aad, hint};
 use crate::db::channels::{self, Channel, ChannelChanges};
 use crate::db::enums::{ChannelStatus, Platform};
-use crate::db::ids::{ChannelId, OrgId};
+use crate::db::ids::{ChannelId, OrgId, TeamId};
+use crate::db::teams;
 use crate::error::{AppError, AppResult};
 
 /// What an admin supplies to connect a channel.
@@ -26,6 +27,8 @@ pub struct NewChannel {
     pub verify_token: String,
     /// May use the HUMAN_AGENT tag.
     pub human_agent_enabled: bool,
+    /// Team that new tickets go to.
+    pub default_team: Option<TeamId>,
 }
 
 /// Changes an admin may make; `None` keeps the current value.
@@ -43,6 +46,8 @@ pub struct ChannelUpdate {
     pub enabled: Option<bool>,
     /// Allow or forbid the HUMAN_AGENT tag.
     pub human_agent_enabled: Option<bool>,
+    /// New default team (`Some(None)` clears it).
+    pub default_team: Option<Option<TeamId>>,
 }
 
 /// The Meta account id of a channel to connect, trimmed, or why it cannot be one.
@@ -73,6 +78,7 @@ pub async fn create(
     let access_token = secret("accessToken", &new.access_token)?;
     let app_secret = secret("appSecret", &new.app_secret)?;
     let verify_token = secret("verifyToken", &new.verify_token)?;
+    check_team(conn, org, new.default_team).await?;
     let id = ChannelId::new();
     let now = Utc::now();
     let channel = Channel {
@@ -92,6 +98,7 @@ pub async fn create(
         updated_at: now,
         deleted_at: None,
         human_agent_enabled: new.human_agent_enabled,
+        default_team_id: new.default_team,
     };
     if !channels::insert(conn, &channel).await? {
         return Err(AppError::bad_input(
@@ -117,8 +124,12 @@ pub async fn update(
             .map(|n| crate::auth::non_blank("name", n))
             .transpose()?,
         human_agent_enabled: update.human_agent_enabled,
+        default_team_id: update.default_team,
         ..Default::default()
     };
+    if let Some(team) = update.default_team {
+        check_team(conn, org, team).await?;
+    }
     if let Some(token) = &update.access_token {
         let token = secret("accessToken", token)?;
         changes.access_token_enc = Some(secrets.seal(token, &aad(id.0, "access_token")));
@@ -152,6 +163,18 @@ pub async fn update(
     channels::update(conn, org, id, &changes)
         .await?
         .ok_or(AppError::NotFound)
+}
+
+/// A team named as a channel's default must be one of `org`'s (else NOT_FOUND).
+async fn check_team(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    team: Option<TeamId>,
+) -> AppResult<()> {
+    match team {
+        Some(team) if teams::find(conn, org, team).await?.is_none() => Err(AppError::NotFound),
+        _ => Ok(()),
+    }
 }
 
 fn secret<'a>(field: &str, value: &'a str) -> AppResult<&'a str> {

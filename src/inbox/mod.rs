@@ -2,14 +2,17 @@
 //! one transaction and appends its live events to the outbox in that transaction.
 
 pub mod arrivals;
+pub mod assignment;
 pub mod channels;
 pub mod customers;
 pub mod facts;
 pub mod ingest;
+pub mod members;
 pub mod normalized;
 pub mod notifications;
 pub mod outbox;
 pub mod replies;
 pub mod status;
+pub mod teams;
 pub mod tickets;
 pub mod updates;

@@ -8,10 +8,12 @@ use std::collections::{HashMap, HashSet};
 use diesel_async::AsyncPgConnection;
 
 use crate::db::enums::EventKind;
-use crate::db::events::{self, Event, NewEvent, Snapshot};
-use crate::db::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
+use crate::db::events::{self, Event, NewEvent, Snapshot, Subject};
+use crate::db::ids::{MessageId, NotificationId, OrgId, TeamId, TicketId, UserId};
 use crate::db::messages::{self, Message};
 use crate::db::notifications::{self, Notification};
+use crate::db::orgs::Membership;
+use crate::db::teams::Team;
 use crate::db::tickets::{self, Ticket};
 
 /// What a domain operation produced, and the live events it committed with it. The caller
@@ -34,6 +36,14 @@ impl<T> Committed<T> {
             events: Vec::new(),
         }
     }
+
+    /// The same events with the result turned into another.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Committed<U> {
+        Committed {
+            value: f(self.value),
+            events: self.events,
+        }
+    }
 }
 
 /// Events waiting for the end of their transaction.
@@ -46,6 +56,9 @@ pub struct Outbox {
     /// forgets it.
     known_tickets: HashMap<TicketId, Ticket>,
     known_messages: HashMap<MessageId, Message>,
+    /// Member and team events always carry their rows (a removed row cannot be loaded).
+    members: HashMap<(OrgId, UserId), Membership>,
+    teams: HashMap<TeamId, Team>,
 }
 
 impl Outbox {
@@ -63,6 +76,41 @@ impl Outbox {
         }
         self.known_tickets.extend(other.known_tickets);
         self.known_messages.extend(other.known_messages);
+        self.members.extend(other.members);
+        self.teams.extend(other.teams);
+    }
+
+    /// Queues a member event about `member` as it now is (or was, before a removal).
+    pub fn member_row(&mut self, kind: EventKind, member: &Membership) {
+        self.members
+            .insert((member.org_id, member.user_id), member.clone());
+        self.push(
+            member.org_id,
+            NewEvent {
+                kind,
+                ticket_id: None,
+                message_id: None,
+                notification_id: None,
+                user_id: None,
+                subject: Some(Subject::Member(member.user_id)),
+            },
+        );
+    }
+
+    /// Queues a team event about `team` as it now is (or was, before a deletion).
+    pub fn team_row(&mut self, kind: EventKind, team: &Team) {
+        self.teams.insert(team.id, team.clone());
+        self.push(
+            team.org_id,
+            NewEvent {
+                kind,
+                ticket_id: None,
+                message_id: None,
+                notification_id: None,
+                user_id: None,
+                subject: Some(Subject::Team(team.id)),
+            },
+        );
     }
 
     /// Queues a ticket event about `ticket` as it now is (its snapshot needs no query).
@@ -88,6 +136,7 @@ impl Outbox {
                 message_id: None,
                 notification_id: None,
                 user_id: None,
+                subject: None,
             },
         );
     }
@@ -103,6 +152,7 @@ impl Outbox {
                 message_id: Some(message),
                 notification_id: None,
                 user_id: None,
+                subject: None,
             },
         );
     }
@@ -124,6 +174,7 @@ impl Outbox {
                 message_id: None,
                 notification_id: Some(notification),
                 user_id: Some(user),
+                subject: None,
             },
         );
     }
@@ -147,13 +198,15 @@ impl Outbox {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = Rows::load(
+        let mut rows = Rows::load(
             conn,
             &pending,
             std::mem::take(&mut self.known_tickets),
             std::mem::take(&mut self.known_messages),
         )
         .await?;
+        rows.members = std::mem::take(&mut self.members);
+        rows.teams = std::mem::take(&mut self.teams);
         // Stable sort keeps each org's events in the order they happened.
         pending.sort_by_key(|(org, _)| *org);
         let mut stored = Vec::with_capacity(pending.len());
@@ -161,7 +214,7 @@ impl Outbox {
             let org = chunk[0].0;
             let new: Vec<(NewEvent, serde_json::Value)> = chunk
                 .iter()
-                .map(|(_, e)| (e.clone(), rows.snapshot(e)))
+                .map(|(org, e)| (e.clone(), rows.snapshot(*org, e)))
                 .collect();
             stored.extend(events::append(conn, org, &new).await?);
         }
@@ -174,6 +227,8 @@ struct Rows {
     tickets: HashMap<TicketId, Ticket>,
     messages: HashMap<MessageId, Message>,
     notifications: HashMap<NotificationId, Notification>,
+    members: HashMap<(OrgId, UserId), Membership>,
+    teams: HashMap<TeamId, Team>,
 }
 
 impl Rows {
@@ -223,10 +278,12 @@ impl Rows {
                 .into_iter()
                 .map(|n| (n.id, n))
                 .collect(),
+            members: HashMap::new(),
+            teams: HashMap::new(),
         })
     }
 
-    fn snapshot(&self, event: &NewEvent) -> serde_json::Value {
+    fn snapshot(&self, org: OrgId, event: &NewEvent) -> serde_json::Value {
         let snapshot = Snapshot {
             ticket: event
                 .ticket_id
@@ -237,6 +294,14 @@ impl Rows {
             notification: event
                 .notification_id
                 .and_then(|id| self.notifications.get(&id).cloned()),
+            member: match event.subject {
+                Some(Subject::Member(user)) => self.members.get(&(org, user)).cloned(),
+                _ => None,
+            },
+            team: match event.subject {
+                Some(Subject::Team(team)) => self.teams.get(&team).cloned(),
+                _ => None,
+            },
         };
         serde_json::to_value(snapshot).unwrap_or_default()
     }

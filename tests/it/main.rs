@@ -23,6 +23,7 @@ mod outbound;
 mod relay;
 mod sandbox;
 mod schema_file;
+mod team;
 mod tenancy;
 mod webhooks;
 mod workers;

@@ -1,5 +1,5 @@
-//! `signup`, `login`, `refreshToken`, and joining an org by invitation:
-//! `acceptInvitation`, `signupWithInvitation`.
+//! `signup`, `login`, `refreshToken`, `logout`, `changePassword`, and joining an org by
+//! invitation: `acceptInvitation`, `signupWithInvitation`.
 
 use async_graphql::{Context, InputObject, Object, Result};
 
@@ -97,9 +97,8 @@ impl AuthMutation {
             .await
             .map_err(AppError::from)?
             .ok_or(AppError::Unauthenticated)?;
-        Ok(Membership(
-            invitations::accept(&mut conn, &token, &user).await?,
-        ))
+        let joined = invitations::accept(&mut conn, &token, &user).await?;
+        Ok(Membership(state(ctx)?.publish(joined)))
     }
 
     /// Creates the invited account through the invitation link and signs it in.
@@ -116,6 +115,45 @@ impl AuthMutation {
             input.password,
         )
         .await?;
-        Ok(AuthPayload(session))
+        Ok(AuthPayload(state(ctx)?.publish(session)))
+    }
+
+    /// Ends the caller's session: its refresh tokens stop working, and so do its access
+    /// tokens for anything org-scoped. Pass `refreshToken` to end that token's session
+    /// as well (a client that kept only its refresh token).
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(max_length = 2048))] refresh_token: Option<String>,
+    ) -> Result<bool> {
+        let caller = viewer(ctx)?;
+        auth::logout(
+            &state(ctx)?.auth(),
+            caller.user_id,
+            caller.session,
+            refresh_token.as_deref(),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Changes the caller's password and ends every other session of theirs (this one
+    /// stays signed in).
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(max_length = 1024))] current_password: String,
+        #[graphql(validator(max_length = 256))] new_password: String,
+    ) -> Result<bool> {
+        let caller = viewer(ctx)?;
+        auth::change_password(
+            &state(ctx)?.auth(),
+            caller.user_id,
+            caller.session,
+            current_password,
+            new_password,
+        )
+        .await?;
+        Ok(true)
     }
 }

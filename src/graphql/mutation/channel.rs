@@ -1,16 +1,16 @@
 //! `createChannel`, `updateChannel`, `deleteChannel` (ADMIN only). A new or rotated access
 //! token is checked with Meta to belong to the channel's account first.
 
-use async_graphql::{Context, ID, InputObject, Object, Result};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 
 use crate::db::channels;
 use crate::db::enums::Platform;
 use crate::db::enums::Role;
-use crate::db::ids::ChannelId;
+use crate::db::ids::{ChannelId, TeamId};
 use crate::error::{AppError, AppResult};
 use crate::graphql::context::org_call;
 use crate::graphql::types::channel::Channel;
-use crate::graphql::types::parse_id;
+use crate::graphql::types::{maybe_id, parse_id};
 use crate::inbox::channels::{self as channel_ops, ChannelUpdate, NewChannel};
 use crate::outbound::graph::ownership::{self, OwnershipError};
 use crate::state::AppState;
@@ -39,6 +39,8 @@ pub struct CreateChannelInput {
     /// HUMAN_AGENT tag (Instagram and Messenger; the Meta app must be approved for it).
     #[graphql(default)]
     human_agent_enabled: bool,
+    /// Team that new tickets of the channel go to.
+    default_team_id: Option<ID>,
 }
 
 /// Changes to a channel; omitted fields stay as they are.
@@ -60,6 +62,8 @@ pub struct UpdateChannelInput {
     enabled: Option<bool>,
     /// Allow or forbid the HUMAN_AGENT tag.
     human_agent_enabled: Option<bool>,
+    /// Team that new tickets of the channel go to; null clears it.
+    default_team_id: MaybeUndefined<ID>,
 }
 
 /// Refuses a token that is not `account`'s, before anything is stored (see
@@ -114,6 +118,10 @@ impl ChannelMutation {
             app_secret: input.app_secret,
             verify_token: input.verify_token,
             human_agent_enabled: input.human_agent_enabled,
+            default_team: input
+                .default_team_id
+                .map(|t| parse_id(&t, TeamId::parse))
+                .transpose()?,
         };
         Ok(Channel(
             channel_ops::create(&mut call.conn, call.state.secrets(), call.org, new).await?,
@@ -150,6 +158,7 @@ impl ChannelMutation {
             verify_token: input.verify_token,
             enabled: input.enabled,
             human_agent_enabled: input.human_agent_enabled,
+            default_team: maybe_id(input.default_team_id, TeamId::parse)?,
         };
         Ok(Channel(
             channel_ops::update(&mut call.conn, call.state.secrets(), call.org, id, update).await?,

@@ -5,6 +5,7 @@ mod channel;
 mod message;
 mod notification;
 mod org;
+mod team;
 mod ticket;
 
 use async_graphql::MergedObject;
@@ -14,6 +15,7 @@ use async_graphql::MergedObject;
 pub struct Mutation(
     auth::AuthMutation,
     org::OrgMutation,
+    team::TeamMutation,
     channel::ChannelMutation,
     ticket::TicketMutation,
     message::MessageMutation,

@@ -4,11 +4,11 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 
 use crate::db::enums::Role;
 use crate::db::enums::{TicketPriority, TicketStatus};
-use crate::db::ids::{CustomerId, TicketId, UserId};
+use crate::db::ids::{CustomerId, TeamId, TicketId, UserId};
 use crate::graphql::context::org_call;
 use crate::graphql::types::customer::Customer;
-use crate::graphql::types::parse_id;
 use crate::graphql::types::ticket::Ticket;
+use crate::graphql::types::{maybe_id, parse_id};
 use crate::inbox::tickets::TicketUpdate;
 use crate::inbox::{customers as customer_ops, tickets as ticket_ops};
 
@@ -21,6 +21,9 @@ pub struct UpdateTicketInput {
     assignee_id: MaybeUndefined<ID>,
     /// New priority.
     priority: Option<TicketPriority>,
+    /// New team, or null to remove it. The assignee must belong to the team; moving the
+    /// ticket to a team its assignee is not in unassigns it.
+    team_id: MaybeUndefined<ID>,
 }
 
 /// Agent actions on tickets and customers.
@@ -29,7 +32,7 @@ pub struct TicketMutation;
 
 #[Object]
 impl TicketMutation {
-    /// Changes status, assignee or priority.
+    /// Changes status, assignee, team or priority.
     async fn update_ticket(
         &self,
         ctx: &Context<'_>,
@@ -39,15 +42,11 @@ impl TicketMutation {
     ) -> Result<Ticket> {
         let id = parse_id(&id, TicketId::parse)?;
         let mut call = org_call(ctx, &org_id, Role::Agent).await?;
-        let assignee = match input.assignee_id {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(user) => Some(Some(parse_id(&user, UserId::parse)?)),
-        };
         let update = TicketUpdate {
             status: input.status,
             priority: input.priority,
-            assignee,
+            assignee: maybe_id(input.assignee_id, UserId::parse)?,
+            team: maybe_id(input.team_id, TeamId::parse)?,
         };
         let updated = ticket_ops::update(&mut call.conn, call.org, id, call.user, update).await?;
         Ok(Ticket(call.state.publish(updated)))

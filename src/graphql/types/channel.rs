@@ -4,6 +4,7 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
+use super::team::Team;
 use super::to_id;
 use crate::crypto::aad;
 use crate::db::channels;
@@ -70,6 +71,18 @@ impl Channel {
     /// Whether replies may use the HUMAN_AGENT tag (7-day window).
     async fn human_agent_enabled(&self) -> bool {
         self.0.human_agent_enabled
+    }
+
+    /// The team new tickets of the channel go to.
+    async fn default_team(&self, ctx: &Context<'_>) -> Result<Option<Team>> {
+        let Some(id) = self.0.default_team_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data::<crate::graphql::loaders::Loaders>()?
+            .load_one(id)
+            .await?
+            .map(Team))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

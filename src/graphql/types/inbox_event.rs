@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::message::Message;
 use super::notification::Notification;
+use super::team::Team;
 use super::ticket::Ticket;
+use super::user::Membership;
 use crate::events::LiveEvent;
 use crate::graphql::loaders::Loaders;
 
@@ -23,7 +25,8 @@ impl InboxEvent {
     }
 
     /// `MESSAGE_ADDED`, `MESSAGE_UPDATED`, `TICKET_CREATED`, `TICKET_UPDATED`,
-    /// `NOTIFICATION_ADDED` or `NOTIFICATION_READ`.
+    /// `NOTIFICATION_ADDED`, `NOTIFICATION_READ`, `MEMBER_ADDED`, `MEMBER_UPDATED`,
+    /// `MEMBER_REMOVED`, `TEAM_CREATED`, `TEAM_UPDATED` or `TEAM_DELETED`.
     async fn kind(&self) -> &str {
         self.0.event.kind.as_str()
     }
@@ -50,6 +53,16 @@ impl InboxEvent {
     /// The message concerned, as of the event.
     async fn message(&self) -> Option<Message> {
         self.0.snapshot.message.clone().map(Message)
+    }
+
+    /// The member concerned (MEMBER_* events), as of the event.
+    async fn member(&self) -> Option<Membership> {
+        self.0.snapshot.member.clone().map(Membership)
+    }
+
+    /// The team concerned (TEAM_* events), as of the event.
+    async fn team(&self) -> Option<Team> {
+        self.0.snapshot.team.clone().map(Team)
     }
 
     /// The notification concerned, as of the event (only ever the subscriber's own).

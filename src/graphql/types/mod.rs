@@ -7,10 +7,11 @@ pub mod invitation;
 pub mod message;
 pub mod notification;
 pub mod org;
+pub mod team;
 pub mod ticket;
 pub mod user;
 
-use async_graphql::ID;
+use async_graphql::{ID, MaybeUndefined};
 
 use crate::error::{AppError, AppResult};
 
@@ -18,6 +19,19 @@ use crate::error::{AppError, AppResult};
 pub fn parse_id<T>(id: &ID, parse: impl Fn(&str) -> Option<T>) -> AppResult<T> {
     parse(id.as_str())
         .ok_or_else(|| AppError::bad_input(format!("invalid id {:?}", truncate(id.as_str()))))
+}
+
+/// Parses an optional, nullable `ID` argument: `None` when omitted, `Some(None)` for
+/// null.
+pub fn maybe_id<T>(
+    id: MaybeUndefined<ID>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> AppResult<Option<Option<T>>> {
+    match id {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(id) => parse_id(&id, parse).map(|t| Some(Some(t))),
+    }
 }
 
 /// The GraphQL `ID` of a typed id.

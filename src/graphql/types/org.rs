@@ -9,13 +9,14 @@ use super::channel::Channel;
 use super::customer::Customer;
 use super::invitation::Invitation;
 use super::notification::Notification;
+use super::team::Team;
 use super::ticket::{self, Ticket};
 use super::user::Membership;
 use super::{parse_id, to_id};
 use crate::db::enums::{Platform, Role, TicketStatus};
-use crate::db::ids::{ChannelId, CustomerId, TicketId, UserId};
+use crate::db::ids::{ChannelId, CustomerId, TeamId, TicketId, UserId};
 use crate::db::page::Keyset;
-use crate::db::{channels, customers, invitations, notifications, orgs, tickets};
+use crate::db::{channels, customers, invitations, notifications, orgs, teams, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::{conn, viewer};
@@ -71,6 +72,25 @@ impl Org {
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Invitation).collect())
+    }
+
+    /// The org's teams, by name.
+    async fn teams(&self, ctx: &Context<'_>) -> Result<Vec<Team>> {
+        let mut conn = conn(ctx).await?;
+        let rows = teams::list(&mut conn, self.row.id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(Team).collect())
+    }
+
+    /// One of the org's teams.
+    async fn team(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Team>> {
+        let id = parse_id(&id, TeamId::parse)?;
+        let mut conn = conn(ctx).await?;
+        Ok(teams::find(&mut conn, self.row.id, id)
+            .await
+            .map_err(AppError::from)?
+            .map(Team))
     }
 
     async fn channels(&self, ctx: &Context<'_>) -> Result<Vec<Channel>> {

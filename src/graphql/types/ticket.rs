@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::channel::Channel;
 use super::customer::Customer;
 use super::message::Message;
+use super::team::Team;
 use super::to_id;
 use super::user::User;
 use crate::db::enums::{TicketKind, TicketPriority, TicketStatus};
@@ -92,6 +93,14 @@ impl Ticket {
             return Ok(None);
         };
         Ok(ctx.data::<Loaders>()?.load_one(id).await?.map(User::new))
+    }
+
+    /// The team working the ticket.
+    async fn team(&self, ctx: &Context<'_>) -> Result<Option<Team>> {
+        let Some(id) = self.0.team_id else {
+            return Ok(None);
+        };
+        Ok(ctx.data::<Loaders>()?.load_one(id).await?.map(Team))
     }
 
     async fn last_message_at(&self) -> DateTime<Utc> {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::org::Org;
 use super::to_id;
 use crate::auth::Session;
-use crate::db::enums::Role;
+use crate::db::enums::{Availability, Role};
 use crate::db::{orgs, users};
 use crate::error::AppError;
 use crate::graphql::context::{conn, member_org, request, viewer};
@@ -89,6 +89,15 @@ impl Membership {
 
     async fn role(&self) -> Role {
         self.0.role
+    }
+
+    /// Whether they take work now (auto-assignment only picks ONLINE members).
+    async fn availability(&self) -> Availability {
+        self.0.availability
+    }
+
+    async fn availability_changed_at(&self) -> DateTime<Utc> {
+        self.0.availability_changed_at
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -1,0 +1,768 @@
+//! Members, sessions, teams and auto-assignment: who may do what, what a removal or a
+//! revoked session stops, and that concurrent auto-assignment never puts an agent over
+//! capacity nor skips one while another holds more.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::support::process::eventually;
+use crate::support::seed;
+use crate::support::test_app::{PASSWORD, Session};
+use crate::support::ws::WsClient;
+use crate::support::{TestApp, error_code};
+
+const IG: &str = "17841400000000140";
+const SECRET: &str = "team-secret";
+
+async fn create_team(app: &TestApp, admin: &Session, name: &str, auto: bool, cap: i32) -> String {
+    let data = app
+        .gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $i: CreateTeamInput!) { createTeam(orgId: $o, input: $i) { id } }",
+            json!({"o": admin.org_id, "i": {"name": name, "autoAssign": auto, "maxOpenTickets": cap}}),
+        )
+        .await;
+    data["createTeam"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn add_to_team(app: &TestApp, admin: &Session, team: &str, user: &str, cap: Option<i32>) {
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $t: ID!, $u: ID!, $c: Int) { addTeamMember(orgId: $o, teamId: $t, userId: $u, maxOpenTickets: $c) { id } }",
+        json!({"o": admin.org_id, "t": team, "u": user, "c": cap}),
+    )
+    .await;
+}
+
+async fn set_availability(app: &TestApp, member: &Session, availability: &str) -> Value {
+    app.graphql(
+        Some(&member.token),
+        "mutation($o: ID!, $a: Availability!) { setAvailability(orgId: $o, availability: $a) { availability } }",
+        json!({"o": member.org_id, "a": availability}),
+    )
+    .await
+}
+
+async fn availability(app: &TestApp, user: &str) -> String {
+    app.rows(&format!(
+        "SELECT availability AS row FROM memberships WHERE user_id = '{user}'"
+    ))
+    .await
+    .remove(0)
+}
+
+async fn update_ticket(app: &TestApp, member: &Session, ticket: &str, input: Value) -> Value {
+    app.graphql(
+        Some(&member.token),
+        "mutation($o: ID!, $t: ID!, $i: UpdateTicketInput!) { updateTicket(orgId: $o, id: $t, input: $i) { id status assignee { id } team { id } } }",
+        json!({"o": member.org_id, "t": ticket, "i": input}),
+    )
+    .await
+}
+
+async fn tickets(
+    app: &TestApp,
+    admin: &Session,
+    channel: &str,
+    n: usize,
+    tag: &str,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let conv = seed::conversation(
+            app,
+            &admin.org_id,
+            channel,
+            &format!("Customer {tag}{i}"),
+            &format!("ig-{tag}-{i}"),
+            1,
+            Utc::now(),
+        )
+        .await;
+        ids.push(conv.ticket_id);
+    }
+    ids
+}
+
+/// Open (OPEN or PENDING) tickets of the team per assignee.
+async fn load(app: &TestApp, team: &str) -> HashMap<String, i64> {
+    app.rows(&format!(
+        "SELECT assignee_id::text || '=' || count(*) AS row FROM tickets WHERE team_id = '{team}' \
+         AND assignee_id IS NOT NULL AND status IN ('OPEN', 'PENDING') GROUP BY assignee_id"
+    ))
+    .await
+    .into_iter()
+    .map(|row| {
+        let (user, n) = row.split_once('=').unwrap();
+        (user.to_owned(), n.parse().unwrap())
+    })
+    .collect()
+}
+
+async fn waiting(app: &TestApp, team: &str) -> i64 {
+    app.count(&format!(
+        "SELECT count(*) AS n FROM tickets WHERE team_id = '{team}' AND assignee_id IS NULL AND status = 'OPEN'"
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_cannot_manage_members_or_teams_and_admins_can() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let agent = app.add_member(&admin, "bo@example.com", "AGENT").await;
+    let other = app.add_member(&admin, "cy@example.com", "AGENT").await;
+    let team = create_team(&app, &admin, "Support", false, 5).await;
+    let admin_only = [
+        "mutation($o: ID!, $u: ID!) { updateMemberRole(orgId: $o, userId: $u, role: AGENT) { role } }",
+        "mutation($o: ID!) { createTeam(orgId: $o, input: {name: \"Sales\"}) { id } }",
+        "mutation($o: ID!, $t: ID!) { updateTeam(orgId: $o, id: $t, input: {name: \"Help\"}) { name } }",
+        "mutation($o: ID!, $t: ID!, $u: ID!) { addTeamMember(orgId: $o, teamId: $t, userId: $u) { id } }",
+        "mutation($o: ID!, $t: ID!, $u: ID!) { removeTeamMember(orgId: $o, teamId: $t, userId: $u) { id } }",
+        "mutation($o: ID!, $u: ID!) { removeMember(orgId: $o, userId: $u) }",
+        "mutation($o: ID!, $t: ID!) { deleteTeam(orgId: $o, id: $t) }",
+    ];
+    for query in admin_only {
+        let vars = json!({"o": admin.org_id, "t": team, "u": other.user_id});
+        let denied = app.graphql(Some(&agent.token), query, vars.clone()).await;
+        assert_eq!(error_code(&denied), "FORBIDDEN", "{query}: {denied}");
+    }
+    // Nothing changed for the agent's attempts; now the admin does each of them.
+    assert_eq!(app.count("SELECT count(*) AS n FROM teams").await, 1);
+    assert_eq!(app.count("SELECT count(*) AS n FROM memberships").await, 3);
+    for query in admin_only {
+        let vars = json!({"o": admin.org_id, "t": team, "u": other.user_id});
+        app.gql_ok(Some(&admin.token), query, vars).await;
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM teams").await,
+        1,
+        "Sales stays"
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM memberships").await, 2);
+
+    // What any member may do for themselves.
+    assert!(
+        set_availability(&app, &agent, "BUSY")
+            .await
+            .get("errors")
+            .is_none()
+    );
+    assert_eq!(availability(&app, &agent.user_id).await, "BUSY");
+    let changed = app
+        .graphql(
+            Some(&agent.token),
+            "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }",
+            json!({"c": PASSWORD, "n": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(changed["data"]["changePassword"], true, "{changed}");
+    let out = app
+        .graphql(Some(&agent.token), "mutation { logout }", json!({}))
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_orgs_team_ids_are_not_found_and_change_nothing() {
+    let app = TestApp::new().await;
+    let a = app.signup("Acme", "ana@example.com").await;
+    let b = app.signup("Globex", "bo@example.com").await;
+    let a_agent = app.add_member(&a, "cy@example.com", "AGENT").await;
+    let a_team = create_team(&app, &a, "A Support", true, 5).await;
+    let b_team = create_team(&app, &b, "B Support", true, 5).await;
+    let b_channel = app.create_channel(&b, "INSTAGRAM", IG, SECRET).await;
+    let b_ticket = tickets(&app, &b, &b_channel, 1, "b").await.remove(0);
+    let vars = json!({"o": b.org_id, "t": a_team, "u": b.user_id, "c": b_channel, "k": b_ticket});
+    let attempts = [
+        "mutation($o: ID!, $t: ID!) { updateTeam(orgId: $o, id: $t, input: {name: \"pwned\"}) { id } }",
+        "mutation($o: ID!, $t: ID!) { deleteTeam(orgId: $o, id: $t) }",
+        "mutation($o: ID!, $t: ID!, $u: ID!) { addTeamMember(orgId: $o, teamId: $t, userId: $u) { id } }",
+        "mutation($o: ID!, $t: ID!, $u: ID!) { removeTeamMember(orgId: $o, teamId: $t, userId: $u) { id } }",
+        "mutation($o: ID!, $t: ID!, $k: ID!) { updateTicket(orgId: $o, id: $k, input: {teamId: $t}) { id } }",
+        "mutation($o: ID!, $t: ID!, $c: ID!) { updateChannel(orgId: $o, id: $c, input: {defaultTeamId: $t}) { id } }",
+    ];
+    for query in attempts {
+        let response = app.graphql(Some(&b.token), query, vars.clone()).await;
+        assert_eq!(error_code(&response), "NOT_FOUND", "{query}: {response}");
+    }
+    // Another org's member cannot be put in one's team, nor removed from one's org.
+    for query in [
+        "mutation($o: ID!, $t: ID!, $u: ID!) { addTeamMember(orgId: $o, teamId: $t, userId: $u) { id } }",
+        "mutation($o: ID!, $u: ID!) { removeMember(orgId: $o, userId: $u) }",
+        "mutation($o: ID!, $u: ID!) { updateMemberRole(orgId: $o, userId: $u, role: ADMIN) { role } }",
+    ] {
+        let vars = json!({"o": b.org_id, "t": b_team, "u": a_agent.user_id});
+        let response = app.graphql(Some(&b.token), query, vars).await;
+        assert_eq!(error_code(&response), "NOT_FOUND", "{query}: {response}");
+    }
+    let read = app
+        .gql_ok(
+            Some(&b.token),
+            "query($o: ID!, $t: ID!) { org(id: $o) { team(id: $t) { id } teams { id } } }",
+            json!({"o": b.org_id, "t": a_team}),
+        )
+        .await;
+    assert_eq!(read["org"]["team"], Value::Null);
+    assert_eq!(read["org"]["teams"], json!([{"id": b_team}]));
+    assert_eq!(
+        app.rows(&format!(
+            "SELECT name AS row FROM teams WHERE id = '{a_team}'"
+        ))
+        .await,
+        ["A Support"]
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM team_members").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM tickets WHERE team_id IS NOT NULL")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_loses_access_and_their_subscription_ends() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let agent = app.add_member(&admin, "bo@example.com", "AGENT").await;
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let ticket = tickets(&app, &admin, &channel, 1, "r").await.remove(0);
+    let assigned = update_ticket(&app, &admin, &ticket, json!({"assigneeId": agent.user_id})).await;
+    assert_eq!(
+        assigned["data"]["updateTicket"]["assignee"]["id"],
+        agent.user_id.as_str()
+    );
+
+    let addr = app.serve().await;
+    let mut client = WsClient::authenticated(addr, &agent.token).await;
+    client
+        .subscribe(
+            "1",
+            "subscription($o: ID!) { inboxEvents(orgId: $o) { kind member { user { id } role } ticket { id assignee { id } } } }",
+            json!({"o": agent.org_id}),
+        )
+        .await;
+    client.subscribe("2", "{ me { id } }", json!({})).await;
+    assert_eq!(
+        client.next_payload("2").await["data"]["me"]["id"],
+        agent.user_id.as_str()
+    );
+
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $u: ID!) { removeMember(orgId: $o, userId: $u) }",
+        json!({"o": admin.org_id, "u": agent.user_id}),
+    )
+    .await;
+
+    // The very next request in the org is refused.
+    let denied = app
+        .graphql(
+            Some(&agent.token),
+            "query($o: ID!) { org(id: $o) { name } }",
+            json!({"o": agent.org_id}),
+        )
+        .await;
+    assert_eq!(error_code(&denied), "FORBIDDEN");
+    // Their ticket went back to the pool.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM tickets WHERE assignee_id = '{}'",
+            agent.user_id
+        ))
+        .await,
+        0
+    );
+
+    // The subscription sees its own removal, then ends with FORBIDDEN and `complete`.
+    let mut kinds = Vec::new();
+    let mut forbidden = false;
+    loop {
+        let message = client.json().await;
+        if message["id"] != "1" {
+            continue;
+        }
+        match message["type"].as_str() {
+            Some("next") => {
+                let payload = &message["payload"];
+                if let Some(errors) = payload.get("errors") {
+                    forbidden = errors[0]["extensions"]["code"] == "FORBIDDEN";
+                } else {
+                    kinds.push(payload["data"]["inboxEvents"]["kind"].clone());
+                }
+            }
+            Some("complete") => break,
+            other => panic!("unexpected {other:?}: {message}"),
+        }
+    }
+    assert!(forbidden, "the stream ends with FORBIDDEN");
+    assert_eq!(kinds.last(), Some(&json!("MEMBER_REMOVED")), "{kinds:?}");
+    assert!(kinds.contains(&json!("TICKET_UPDATED")), "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_admin_can_be_neither_demoted_nor_removed_even_concurrently() {
+    let app = TestApp::new().await;
+    let ana = app.signup("Acme", "ana@example.com").await;
+    let demote = "mutation($o: ID!, $u: ID!) { updateMemberRole(orgId: $o, userId: $u, role: AGENT) { role } }";
+    let remove = "mutation($o: ID!, $u: ID!) { removeMember(orgId: $o, userId: $u) }";
+    for query in [demote, remove] {
+        let response = app
+            .graphql(
+                Some(&ana.token),
+                query,
+                json!({"o": ana.org_id, "u": ana.user_id}),
+            )
+            .await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+    }
+    // Two admins demote each other at the same moment: exactly one succeeds.
+    for round in 0..3 {
+        let bo = app
+            .add_member(&ana, &format!("bo{round}@example.com"), "ADMIN")
+            .await;
+        let (x, y) = tokio::join!(
+            app.graphql(
+                Some(&ana.token),
+                demote,
+                json!({"o": ana.org_id, "u": bo.user_id})
+            ),
+            app.graphql(
+                Some(&bo.token),
+                demote,
+                json!({"o": ana.org_id, "u": ana.user_id})
+            ),
+        );
+        let ok = [&x, &y]
+            .iter()
+            .filter(|r| r.get("errors").is_none())
+            .count();
+        assert_eq!(ok, 1, "one demotion wins: {x} {y}");
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM memberships WHERE org_id = '{}' AND role = 'ADMIN'",
+                ana.org_id
+            ))
+            .await,
+            1
+        );
+        // Restore two admins for the next round: the remaining admin promotes ana back.
+        let admin = if x.get("errors").is_none() { &ana } else { &bo };
+        app.gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $u: ID!) { updateMemberRole(orgId: $o, userId: $u, role: ADMIN) { role } }",
+            json!({"o": ana.org_id, "u": if admin.user_id == ana.user_id { &bo.user_id } else { &ana.user_id }}),
+        )
+        .await;
+        app.gql_ok(
+            Some(&ana.token),
+            remove,
+            json!({"o": ana.org_id, "u": bo.user_id}),
+        )
+        .await;
+    }
+}
+
+async fn refresh(app: &TestApp, token: &str) -> Value {
+    app.graphql(
+        None,
+        "mutation($t: String!) { refreshToken(token: $t) { accessToken refreshToken } }",
+        json!({"t": token}),
+    )
+    .await
+}
+
+async fn login(app: &TestApp, email: &str, password: &str, org: &str) -> Session {
+    let data = app
+        .gql_ok(
+            None,
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken user { id } } }",
+            json!({"e": email, "p": password}),
+        )
+        .await;
+    Session {
+        token: data["login"]["accessToken"].as_str().unwrap().into(),
+        refresh: data["login"]["refreshToken"].as_str().unwrap().into(),
+        org_id: org.into(),
+        user_id: data["login"]["user"]["id"].as_str().unwrap().into(),
+    }
+}
+
+async fn org_name(app: &TestApp, session: &Session) -> Value {
+    app.graphql(
+        Some(&session.token),
+        "query($o: ID!) { org(id: $o) { name } }",
+        json!({"o": session.org_id}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_that_session_only() {
+    let app = TestApp::new().await;
+    let laptop = app.signup("Acme", "ana@example.com").await;
+    let phone = login(&app, "ana@example.com", PASSWORD, &laptop.org_id).await;
+
+    let out = app
+        .graphql(Some(&laptop.token), "mutation { logout }", json!({}))
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    assert_eq!(
+        error_code(&refresh(&app, &laptop.refresh).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        error_code(&org_name(&app, &laptop).await),
+        "UNAUTHENTICATED"
+    );
+
+    assert!(org_name(&app, &phone).await.get("errors").is_none());
+    let rotated = refresh(&app, &phone.refresh).await;
+    assert!(rotated.get("errors").is_none(), "{rotated}");
+
+    // A client holding only a refresh token can end that session too.
+    let tablet = login(&app, "ana@example.com", PASSWORD, &laptop.org_id).await;
+    let out = app
+        .graphql(
+            Some(&phone.token),
+            "mutation($r: String!) { logout(refreshToken: $r) }",
+            json!({"r": tablet.refresh}),
+        )
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    assert_eq!(
+        error_code(&refresh(&app, &tablet.refresh).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        error_code(&org_name(&app, &tablet).await),
+        "UNAUTHENTICATED"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_password_ends_every_other_session() {
+    let app = TestApp::new().await;
+    let here = app.signup("Acme", "ana@example.com").await;
+    let elsewhere = login(&app, "ana@example.com", PASSWORD, &here.org_id).await;
+    let change = "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }";
+
+    let wrong = app
+        .graphql(
+            Some(&here.token),
+            change,
+            json!({"c": "not my password", "n": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(error_code(&wrong), "BAD_USER_INPUT");
+    assert!(org_name(&app, &elsewhere).await.get("errors").is_none());
+
+    app.gql_ok(
+        Some(&here.token),
+        change,
+        json!({"c": PASSWORD, "n": "a brand new passphrase"}),
+    )
+    .await;
+    assert_eq!(
+        error_code(&refresh(&app, &elsewhere.refresh).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        error_code(&org_name(&app, &elsewhere).await),
+        "UNAUTHENTICATED"
+    );
+    // This session carries on.
+    assert!(org_name(&app, &here).await.get("errors").is_none());
+    assert!(refresh(&app, &here.refresh).await.get("errors").is_none());
+    // Only the new password signs in.
+    let old = app
+        .graphql(
+            None,
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+            json!({"e": "ana@example.com", "p": PASSWORD}),
+        )
+        .await;
+    assert_eq!(error_code(&old), "UNAUTHENTICATED");
+    login(
+        &app,
+        "ana@example.com",
+        "a brand new passphrase",
+        &here.org_id,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_goes_offline_once_their_last_socket_has_been_closed_long_enough() {
+    let app = TestApp::with_config(|c| c.agent_offline_after = Duration::ZERO).await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let agent = app.add_member(&admin, "bo@example.com", "AGENT").await;
+    assert_eq!(availability(&app, &agent.user_id).await, "OFFLINE");
+    let addr = app.serve().await;
+    let first = WsClient::authenticated(addr, &agent.token).await;
+    let second = WsClient::authenticated(addr, &agent.token).await;
+    let sockets = format!(
+        "SELECT coalesce(sum(sockets), 0)::bigint AS n FROM user_presence WHERE user_id = '{}'",
+        agent.user_id
+    );
+    eventually(Duration::from_secs(10), "two sockets recorded", || async {
+        app.count(&sockets).await == 2
+    })
+    .await;
+    let set = set_availability(&app, &agent, "ONLINE").await;
+    assert_eq!(
+        set["data"]["setAvailability"]["availability"], "ONLINE",
+        "{set}"
+    );
+
+    // One socket closes: the other keeps the agent ONLINE.
+    drop(second);
+    eventually(Duration::from_secs(10), "one socket left", || async {
+        app.count(&sockets).await == 1
+    })
+    .await;
+    delightchat::presence::sweep(&app.state).await.unwrap();
+    assert_eq!(availability(&app, &agent.user_id).await, "ONLINE");
+
+    // The last one closes: the sweep sets them OFFLINE, live.
+    drop(first);
+    eventually(Duration::from_secs(10), "no socket left", || async {
+        app.count(&sockets).await == 0
+    })
+    .await;
+    assert_eq!(delightchat::presence::sweep(&app.state).await.unwrap(), 1);
+    assert_eq!(availability(&app, &agent.user_id).await, "OFFLINE");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM events WHERE kind = 'MEMBER_UPDATED' AND payload->'member'->>'availability' = 'OFFLINE' AND payload->'member'->>'user_id' = '{}'",
+            agent.user_id
+        ))
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignee_must_belong_to_the_tickets_team() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let inside = app.add_member(&admin, "in@example.com", "AGENT").await;
+    let outside = app.add_member(&admin, "out@example.com", "AGENT").await;
+    let team = create_team(&app, &admin, "Support", false, 5).await;
+    add_to_team(&app, &admin, &team, &inside.user_id, None).await;
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let ticket = tickets(&app, &admin, &channel, 1, "t").await.remove(0);
+
+    let refused = update_ticket(
+        &app,
+        &inside,
+        &ticket,
+        json!({"teamId": team, "assigneeId": outside.user_id}),
+    )
+    .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+    let ok = update_ticket(
+        &app,
+        &inside,
+        &ticket,
+        json!({"teamId": team, "assigneeId": inside.user_id}),
+    )
+    .await;
+    assert_eq!(
+        ok["data"]["updateTicket"]["team"]["id"],
+        team.as_str(),
+        "{ok}"
+    );
+    let refused = update_ticket(
+        &app,
+        &inside,
+        &ticket,
+        json!({"assigneeId": outside.user_id}),
+    )
+    .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+    // Without a team, anyone in the org may be assigned; moving the ticket to a team its
+    // assignee is not in unassigns it.
+    let ok = update_ticket(
+        &app,
+        &inside,
+        &ticket,
+        json!({"teamId": null, "assigneeId": outside.user_id}),
+    )
+    .await;
+    assert_eq!(
+        ok["data"]["updateTicket"]["assignee"]["id"],
+        outside.user_id.as_str(),
+        "{ok}"
+    );
+    let moved = update_ticket(&app, &inside, &ticket, json!({"teamId": team})).await;
+    assert_eq!(
+        moved["data"]["updateTicket"]["assignee"],
+        Value::Null,
+        "{moved}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channels_default_team_gets_its_new_tickets_assigned_to_an_online_agent() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let agent = app.add_member(&admin, "bo@example.com", "AGENT").await;
+    let team = create_team(&app, &admin, "Instagram", true, 5).await;
+    add_to_team(&app, &admin, &team, &agent.user_id, None).await;
+    set_availability(&app, &agent, "ONLINE").await;
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let set = app
+        .gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $c: ID!, $t: ID!) { updateChannel(orgId: $o, id: $c, input: {defaultTeamId: $t}) { defaultTeam { id } } }",
+            json!({"o": admin.org_id, "c": channel, "t": team}),
+        )
+        .await;
+    assert_eq!(set["updateChannel"]["defaultTeam"]["id"], team.as_str());
+
+    let body = crate::support::meta::message(
+        false,
+        IG,
+        "ig-customer-1",
+        "mid.team.1",
+        "Hi!",
+        1_764_300_000_000,
+    );
+    assert_eq!(
+        app.post_webhook(&channel, body.to_string().as_bytes(), SECRET)
+            .await,
+        StatusCode::OK
+    );
+    app.drain_inbound().await;
+    let rows = app
+        .rows("SELECT team_id::text || ' ' || coalesce(assignee_id::text, '-') AS row FROM tickets")
+        .await;
+    assert_eq!(rows, [format!("{team} {}", agent.user_id)]);
+    // The assignee, not the whole org, is told about it (one coalesced notification).
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM notifications WHERE user_id = '{}'",
+            agent.user_id
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM notifications WHERE user_id = '{}'",
+            admin.user_id
+        ))
+        .await,
+        0
+    );
+}
+
+/// Moves tickets into `team` all at once, alternating between two instances.
+async fn move_in(
+    instances: [&TestApp; 2],
+    admin: &Session,
+    team: &str,
+    ids: &[String],
+) -> Vec<Value> {
+    let moves = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| update_ticket(instances[i % 2], admin, id, json!({"teamId": team})));
+    futures_util::future::join_all(moves).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_auto_assignment_on_two_instances_respects_capacity_and_balances() {
+    let app = TestApp::new().await;
+    let other_instance = app.sibling(|_| {});
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let mut agents = Vec::new();
+    for name in ["a", "b", "c"] {
+        agents.push(
+            app.add_member(&admin, &format!("{name}@example.com"), "AGENT")
+                .await,
+        );
+    }
+    let team = create_team(&app, &admin, "Support", true, 4).await;
+    // b may hold only 2.
+    for (i, agent) in agents.iter().enumerate() {
+        add_to_team(&app, &admin, &team, &agent.user_id, (i == 1).then_some(2)).await;
+        set_availability(&app, agent, "ONLINE").await;
+    }
+    let capacity: HashMap<String, i64> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.user_id.clone(), if i == 1 { 2 } else { 4 }))
+        .collect();
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let ids = tickets(&app, &admin, &channel, 16, "c").await;
+
+    // Phase 1: 5 tickets enter the team at once, through two instances.
+    for response in move_in([&app, &other_instance], &admin, &team, &ids[..5]).await {
+        assert!(response.get("errors").is_none(), "{response}");
+    }
+    let mut counts: Vec<i64> = load(&app, &team).await.values().copied().collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2, 2], "nobody skipped while another holds more");
+    assert_eq!(waiting(&app, &team).await, 0);
+
+    // Phase 2: 11 more at once: everyone fills up to capacity, the rest wait.
+    for response in move_in([&app, &other_instance], &admin, &team, &ids[5..]).await {
+        assert!(response.get("errors").is_none(), "{response}");
+    }
+    let loads = load(&app, &team).await;
+    for (user, n) in &loads {
+        assert!(
+            *n <= capacity[user],
+            "{user} holds {n} > {}",
+            capacity[user]
+        );
+    }
+    assert_eq!(loads.values().sum::<i64>(), 10);
+    assert_eq!(waiting(&app, &team).await, 6);
+
+    // Phase 3: a resolves three tickets at once: waiting ones take their place.
+    let a = &agents[0];
+    let mine = app
+        .rows(&format!(
+            "SELECT id::text AS row FROM tickets WHERE assignee_id = '{}' ORDER BY id LIMIT 3",
+            a.user_id
+        ))
+        .await;
+    let resolves: Vec<_> = mine
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let instance = if i % 2 == 0 { &app } else { &other_instance };
+            update_ticket(instance, a, id, json!({"status": "RESOLVED"}))
+        })
+        .collect();
+    for response in futures_util::future::join_all(resolves).await {
+        assert!(response.get("errors").is_none(), "{response}");
+    }
+    assert_eq!(load(&app, &team).await[&a.user_id], 4);
+    assert_eq!(waiting(&app, &team).await, 3);
+
+    // Phase 4: a fourth agent comes online and takes what still waits.
+    let d = app.add_member(&admin, "d@example.com", "AGENT").await;
+    add_to_team(&app, &admin, &team, &d.user_id, None).await;
+    assert_eq!(
+        waiting(&app, &team).await,
+        3,
+        "OFFLINE members take nothing"
+    );
+    set_availability(&app, &d, "ONLINE").await;
+    assert_eq!(load(&app, &team).await[&d.user_id], 3);
+    assert_eq!(waiting(&app, &team).await, 0);
+    // Every assignment was a live event.
+    assert!(
+        app.count("SELECT count(*) AS n FROM events WHERE kind = 'TICKET_UPDATED'")
+            .await
+            >= 16
+    );
+}
