@@ -38,6 +38,7 @@ pub struct App {
     shutdown: watch::Sender<bool>,
     graph: GraphClient,
     send_limits: RateLimits,
+    read_limits: RateLimits,
 }
 
 /// Handle to the shared [`App`].
@@ -77,6 +78,7 @@ impl AppState {
             shutdown: watch::channel(false).0,
             graph: GraphClient::new(&config.graph_api_base_url, &config.graph_api_version),
             send_limits: RateLimits::default(),
+            read_limits: RateLimits::default(),
             pool,
             queries,
             config,
@@ -183,6 +185,12 @@ impl App {
     /// Per-channel send rate limits.
     pub fn send_limits(&self) -> &RateLimits {
         &self.send_limits
+    }
+
+    /// Per-channel rate limits of this process's Graph API reads (profiles, templates),
+    /// apart from sends so background reads never slow replies down.
+    pub fn read_limits(&self) -> &RateLimits {
+        &self.read_limits
     }
 
     /// Process counters.

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod normalized;
 pub mod notifications;
 pub mod outbox;
+pub mod profiles;
 pub mod replies;
 pub mod status;
 pub mod tickets;

@@ -18,6 +18,7 @@ mod ingest_cost;
 mod limits;
 mod live;
 mod outbound;
+mod profiles;
 mod relay;
 mod sandbox;
 mod schema_file;

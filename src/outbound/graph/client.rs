@@ -7,7 +7,11 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
-use super::errors::{GraphError, PermanentKind, UNREACHABLE, classify, is_success, local_error};
+use serde_json::Value;
+
+use super::errors::{
+    GraphError, PermanentKind, UNREACHABLE, classify, classify_read, is_success, local_error,
+};
 use super::request::{SendRequest, Sent};
 
 /// How long establishing a connection to Meta may take.
@@ -81,7 +85,7 @@ impl GraphClient {
         request: &SendRequest,
     ) -> Result<Sent, GraphError> {
         let (node, edge) = request.endpoint();
-        let url = self.url(node, edge)?;
+        let url = self.url(node, Some(edge))?;
         let authorization = bearer(access_token)?;
         tracing::debug!(edge, "sending to the Graph API");
         let response = self
@@ -112,8 +116,64 @@ impl GraphClient {
         classify(request.success_shape(), status, &headers, &body)
     }
 
-    /// `{base_url}/{version}/{node}/{edge}`, each segment percent-encoded.
-    fn url(&self, node: &str, edge: &str) -> Result<Url, GraphError> {
+    /// Performs one GET of `/{version}/{node}[/{edge}]` with `query` and returns the JSON
+    /// answer; never retries by itself. Any failure to get an answer is transient (a
+    /// read changes nothing at Meta).
+    pub async fn get(
+        &self,
+        access_token: &str,
+        node: &str,
+        edge: Option<&str>,
+        query: &[(&str, &str)],
+    ) -> Result<Value, GraphError> {
+        self.get_inner(access_token, node, edge, query)
+            .await
+            .map_err(|err| redact(err, access_token))
+    }
+
+    async fn get_inner(
+        &self,
+        access_token: &str,
+        node: &str,
+        edge: Option<&str>,
+        query: &[(&str, &str)],
+    ) -> Result<Value, GraphError> {
+        let mut url = self.url(node, edge)?;
+        url.query_pairs_mut().extend_pairs(query);
+        let authorization = bearer(access_token)?;
+        tracing::debug!(edge, "reading from the Graph API");
+        let response = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, authorization)
+            .send()
+            .await
+            .map_err(|err| match transport_error(&err) {
+                GraphError::Ambiguous { message } => GraphError::Transient {
+                    code: None,
+                    message,
+                    retry_after: None,
+                },
+                other => other,
+            })?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| GraphError::Transient {
+                code: None,
+                message: format!(
+                    "Meta's answer (HTTP {status}) could not be read: {}",
+                    error_chain(&err)
+                ),
+                retry_after: None,
+            })?;
+        classify_read(status, &headers, &body)
+    }
+
+    /// `{base_url}/{version}/{node}[/{edge}]`, each segment percent-encoded.
+    fn url(&self, node: &str, edge: Option<&str>) -> Result<Url, GraphError> {
         if !is_usable_segment(&self.version) {
             return Err(local_error(
                 PermanentKind::Other,
@@ -138,7 +198,7 @@ impl GraphClient {
             .pop_if_empty()
             .push(&self.version)
             .push(node)
-            .push(edge);
+            .extend(edge);
         Ok(url)
     }
 }
@@ -663,7 +723,7 @@ mod tests {
     #[test]
     fn ids_are_percent_encoded_into_one_path_segment() {
         let client = GraphClient::new("https://graph.example.test/", VERSION);
-        let url = client.url("12/../me?x=1", "messages").unwrap();
+        let url = client.url("12/../me?x=1", Some("messages")).unwrap();
         assert_eq!(
             url.as_str(),
             "https://graph.example.test/v25.0/12%2F..%2Fme%3Fx=1/messages"

@@ -94,10 +94,31 @@ pub fn classify(
             _ => success(shape, status, body),
         };
     }
-    Err(match error {
+    Err(failure(status, headers, error))
+}
+
+/// Classifies the answer to a read (GET): a 2xx JSON body without Meta's error is the
+/// value; anything else is a [`GraphError`] (a read has no ambiguous outcome, so a 2xx
+/// body that is not JSON counts as a temporary failure).
+pub fn classify_read(status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Value, GraphError> {
+    let error = parse_meta_error(body);
+    let has_code = error.as_ref().is_some_and(|error| error.code.is_some());
+    if is_success(status) && !has_code {
+        return serde_json::from_slice(body).map_err(|_| GraphError::Transient {
+            code: None,
+            message: format!("Meta answered HTTP {status} with a body that is not JSON"),
+            retry_after: None,
+        });
+    }
+    Err(failure(status, headers, error))
+}
+
+/// Classifies an error answer, with or without Meta's error JSON.
+fn failure(status: u16, headers: &HeaderMap, error: Option<MetaError>) -> GraphError {
+    match error {
         Some(error) if error.code.is_some() => classify_meta_error(status, headers, &error),
         error => classify_status(status, headers, error.map(|error| error.text)),
-    })
+    }
 }
 
 /// The `error` object of a Graph API error body, reduced to what classification needs.

@@ -1,4 +1,5 @@
-//! Meta Graph API client for agents' outbound replies.
+//! Meta Graph API client for agents' outbound replies, and for the reads background jobs
+//! make ([`GraphClient::get`]: user profiles, message templates).
 //!
 //! One [`GraphClient::send`] call performs exactly one HTTP request to one of:
 //!
@@ -38,5 +39,7 @@ mod errors;
 mod request;
 
 pub use client::GraphClient;
-pub use errors::{GraphError, LOCAL_ERROR_CODE, PermanentKind, UNREACHABLE, classify};
+pub use errors::{
+    GraphError, LOCAL_ERROR_CODE, PermanentKind, UNREACHABLE, classify, classify_read,
+};
 pub use request::{Content, MessagingType, Recipient, SendRequest, Sent, SuccessShape};
