@@ -43,6 +43,7 @@ pub struct App {
     graph: GraphClient,
     send_limits: RateLimits,
     presence: Presence,
+    read_limits: RateLimits,
 }
 
 /// Handle to the shared [`App`].
@@ -84,6 +85,7 @@ impl AppState {
             graph: GraphClient::new(&config.graph_api_base_url, &config.graph_api_version),
             send_limits: RateLimits::default(),
             presence: Presence::start(pool.clone()),
+            read_limits: RateLimits::default(),
             pool,
             queries,
             config,
@@ -200,6 +202,12 @@ impl App {
     /// Per-channel send rate limits.
     pub fn send_limits(&self) -> &RateLimits {
         &self.send_limits
+    }
+
+    /// Per-channel rate limits of this process's Graph API reads (profiles, templates),
+    /// apart from sends so background reads never slow replies down.
+    pub fn read_limits(&self) -> &RateLimits {
+        &self.read_limits
     }
 
     /// Process counters.

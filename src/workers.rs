@@ -1,5 +1,5 @@
 //! The background workers of one process: the inbound processor loops, the outbound
-//! sender, the pruner and the cross-process listener. `serve` runs them beside the HTTP
+//! sender, the profile fetcher, the pruner and the cross-process listener. `serve` runs them beside the HTTP
 //! server unless `--no-workers`; `worker` runs only them.
 
 use std::future::Future;
@@ -32,6 +32,11 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) -> anyhow:
     tasks.spawn(prune_loop(state.clone(), stop.clone()));
     tasks.spawn(presence_loop(state.clone(), stop.clone()));
     tasks.spawn(crate::outbound::sender::run(
+        state.clone(),
+        worker.clone(),
+        stop.clone(),
+    ));
+    tasks.spawn(crate::jobs::profiles::run(
         state.clone(),
         worker.clone(),
         stop.clone(),

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::enums::Platform;
+use super::enums::{NameSource, Platform};
 use super::ids::{ChannelId, CustomerId, OrgId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{customer_identities, customers};
@@ -29,6 +29,8 @@ pub struct Customer {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Who set `name`.
+    pub name_source: NameSource,
 }
 
 /// A customer's identity on one channel.
@@ -57,6 +59,14 @@ pub struct Identity {
     pub username_seen_at: Option<DateTime<Utc>>,
     /// Meta's time of the event that reported `display_name`.
     pub display_name_seen_at: Option<DateTime<Utc>>,
+    /// Profile picture URL from the profile API (expires after a few days).
+    pub profile_pic_url: Option<String>,
+    /// Whether the platform verified the account (Instagram).
+    pub is_verified: Option<bool>,
+    /// Followers (Instagram).
+    pub follower_count: Option<i64>,
+    /// When the profile API last answered for this identity.
+    pub profile_fetched_at: Option<DateTime<Utc>>,
 }
 
 /// Filters of the customer list.
@@ -289,18 +299,23 @@ pub async fn identity_on(
 }
 
 /// Follows a change of the name the platform shows for a customer (`before` to `after`),
-/// unless someone gave the customer another name meanwhile.
+/// unless an agent named the customer or someone gave them another name meanwhile; whether
+/// the name changed.
 pub async fn rename_if_unedited(
     conn: &mut AsyncPgConnection,
     id: CustomerId,
     before: Option<&str>,
     after: Option<&str>,
-) -> QueryResult<()> {
-    let Some(after) = after else { return Ok(()) };
-    let unedited = customers::name
-        .is_null()
-        .or(customers::name.nullable().eq(before));
-    diesel::update(customers::table.find(id))
+) -> QueryResult<bool> {
+    let Some(after) = after else {
+        return Ok(false);
+    };
+    let unedited = customers::name_source.eq(NameSource::Platform).and(
+        customers::name
+            .is_null()
+            .or(customers::name.nullable().eq(before)),
+    );
+    let changed = diesel::update(customers::table.find(id))
         .filter(unedited)
         .filter(customers::name.is_distinct_from(after))
         .set((
@@ -309,7 +324,124 @@ pub async fn rename_if_unedited(
         ))
         .execute(conn)
         .await?;
+    Ok(changed > 0)
+}
+
+/// What the profile API said about an identity, written over what it said before.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = customer_identities)]
+pub struct FetchedProfile<'a> {
+    /// Handle (kept when the API gave none).
+    pub username: Option<&'a str>,
+    /// When it was reported.
+    pub username_seen_at: Option<DateTime<Utc>>,
+    /// Name (kept when the API gave none).
+    pub display_name: Option<&'a str>,
+    /// When it was reported.
+    pub display_name_seen_at: Option<DateTime<Utc>>,
+    /// Profile picture URL.
+    pub profile_pic_url: Option<Option<&'a str>>,
+    /// Verified account.
+    pub is_verified: Option<Option<bool>>,
+    /// Followers.
+    pub follower_count: Option<Option<i64>>,
+    /// When the API answered.
+    pub profile_fetched_at: DateTime<Utc>,
+}
+
+/// Identities by id.
+pub async fn identities_by_ids(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<Identity>> {
+    customer_identities::table
+        .filter(customer_identities::id.eq_any(ids))
+        .select(Identity::as_select())
+        .load(conn)
+        .await
+}
+
+/// An identity, locked for update.
+pub async fn identity_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<Identity>> {
+    customer_identities::table
+        .find(id)
+        .for_update()
+        .select(Identity::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Writes a fetched profile onto an identity.
+pub async fn store_fetched_profile(
+    conn: &mut AsyncPgConnection,
+    identity: Uuid,
+    profile: &FetchedProfile<'_>,
+) -> QueryResult<()> {
+    diesel::update(customer_identities::table.find(identity))
+        .set(profile)
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// Sets the customer's avatar from the platform (no-op when unchanged); whether it changed.
+pub async fn set_avatar(
+    conn: &mut AsyncPgConnection,
+    id: CustomerId,
+    url: &str,
+) -> QueryResult<bool> {
+    let changed = diesel::update(customers::table.find(id))
+        .filter(customers::avatar_url.is_distinct_from(url))
+        .set((
+            customers::avatar_url.eq(url),
+            customers::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(changed > 0)
+}
+
+/// Gives the customer a name chosen by an agent (`Some`) or hands naming back to the
+/// platform (`None`: the platform's name for them now, `fallback`).
+pub async fn set_name(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: CustomerId,
+    name: Option<&str>,
+    fallback: Option<&str>,
+) -> QueryResult<Option<Customer>> {
+    let (name, source) = match name {
+        Some(name) => (Some(name), NameSource::Agent),
+        None => (fallback, NameSource::Platform),
+    };
+    diesel::update(customers::table.find(id))
+        .filter(customers::org_id.eq(org))
+        .set((
+            customers::name.eq(name),
+            customers::name_source.eq(source),
+            customers::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Customer::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// The ids of a customer's tickets.
+pub async fn ticket_ids(
+    conn: &mut AsyncPgConnection,
+    id: CustomerId,
+) -> QueryResult<Vec<super::ids::TicketId>> {
+    use super::schema::tickets as t;
+    t::table
+        .filter(t::customer_id.eq(id))
+        .select(t::id)
+        .load(conn)
+        .await
 }
 
 #[cfg(test)]

@@ -349,6 +349,28 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Who set a customer's name.
+    NameSource {
+        /// The platform (webhook or profile API): kept current as the platform changes it.
+        Platform => "PLATFORM",
+        /// An agent: never overwritten by the platform.
+        Agent => "AGENT",
+    }
+);
+
+text_enum!(
+    /// Where a customer's profile job is.
+    ProfileJobState {
+        /// A fetch is due at `run_at` (or being retried).
+        Pending => "PENDING",
+        /// Fetched (or given up for now); a later message schedules the next daily refresh.
+        Done => "DONE",
+        /// Meta refused for lack of permission: never asked again for this customer.
+        Stopped => "STOPPED",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

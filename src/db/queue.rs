@@ -1,4 +1,4 @@
-//! What the two lease-based job queues (`webhook_events` and `outbound_jobs`) share: the
+//! What the lease-based job queues (`webhook_events`, `outbound_jobs`, `profile_jobs`) share: the
 //! claim statement, the backlog gauge and interval binding.
 //!
 //! Both tables have `state` (`'PENDING'` while work remains), `run_at` (when it is due),
@@ -30,6 +30,12 @@ pub const WEBHOOK_EVENTS: Queue = Queue {
 /// Replies waiting to be sent.
 pub const OUTBOUND_JOBS: Queue = Queue {
     table: "outbound_jobs",
+    age_from: "run_at",
+};
+
+/// Customer profiles waiting to be fetched.
+pub const PROFILE_JOBS: Queue = Queue {
+    table: "profile_jobs",
     age_from: "run_at",
 };
 

@@ -52,6 +52,10 @@ diesel::table! {
         created_at -> Timestamptz,
         username_seen_at -> Nullable<Timestamptz>,
         display_name_seen_at -> Nullable<Timestamptz>,
+        profile_pic_url -> Nullable<Text>,
+        is_verified -> Nullable<Bool>,
+        follower_count -> Nullable<Int8>,
+        profile_fetched_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -64,6 +68,7 @@ diesel::table! {
         notes -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        name_source -> Text,
     }
 }
 
@@ -222,6 +227,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    profile_jobs (id) {
+        id -> Int8,
+        org_id -> Uuid,
+        identity_id -> Uuid,
+        channel_id -> Uuid,
+        state -> Text,
+        attempts -> Int4,
+        run_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        fetched_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     reactions (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -368,6 +390,9 @@ diesel::joinable!(outbound_jobs -> channels (channel_id));
 diesel::joinable!(outbound_jobs -> messages (message_id));
 diesel::joinable!(outbound_jobs -> orgs (org_id));
 diesel::joinable!(pending_facts -> channels (channel_id));
+diesel::joinable!(profile_jobs -> channels (channel_id));
+diesel::joinable!(profile_jobs -> customer_identities (identity_id));
+diesel::joinable!(profile_jobs -> orgs (org_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(reactions -> orgs (org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -402,6 +427,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     orgs,
     outbound_jobs,
     pending_facts,
+    profile_jobs,
     reactions,
     refresh_tokens,
     team_members,

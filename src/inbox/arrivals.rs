@@ -18,17 +18,19 @@ use super::facts::{self, Fact};
 use super::ingest::{self, Origin, attachment_rows, new_message, preview, with_flag};
 use super::normalized::{Contact, InboundMessage, OwnComment, Thread};
 use super::outbox::Outbox;
+use super::profiles::Profile as FetchedProfile;
 use super::updates::UNSENT_PREVIEW;
 use crate::db::channels::Channel;
 use crate::db::customers::{self, Customer, Identity, Profile};
 use crate::db::enums::{
-    AttachmentType, EventKind, FactKind, NotificationType, TicketKind, TicketStatus,
+    AttachmentType, EventKind, FactKind, NameSource, NotificationType, TicketKind, TicketStatus,
 };
 use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, TeamId, TicketId, UserId};
 use crate::db::messages::{self, Message};
 use crate::db::notifications::{self, Bump};
 use crate::db::orgs;
 use crate::db::pending_facts;
+use crate::db::profile_jobs;
 use crate::db::tickets::{self, Activity, NewTicket, Ticket};
 
 /// A contact seen on a channel at Meta's time `at` (with whatever profile it carried).
@@ -112,8 +114,11 @@ pub(super) async fn customers_of(
         let name = profile.display_name.or(profile.username);
         match stored {
             Some(identity) => {
+                // A report in the same second as the stored one may still change the value.
                 let changed = profile.username_seen_at != identity.username_seen_at
-                    || profile.display_name_seen_at != identity.display_name_seen_at;
+                    || profile.display_name_seen_at != identity.display_name_seen_at
+                    || profile.username != identity.username.as_deref()
+                    || profile.display_name != identity.display_name.as_deref();
                 if changed {
                     customers::update_profile(conn, identity.id, &profile).await?;
                     let before = identity
@@ -138,6 +143,7 @@ pub(super) async fn customers_of(
                     notes: None,
                     created_at: now,
                     updated_at: now,
+                    name_source: NameSource::Platform,
                 };
                 new_identities.push(Identity {
                     id: Uuid::new_v4(),
@@ -151,6 +157,10 @@ pub(super) async fn customers_of(
                     created_at: now,
                     username_seen_at: profile.username_seen_at,
                     display_name_seen_at: profile.display_name_seen_at,
+                    profile_pic_url: None,
+                    is_verified: None,
+                    follower_count: None,
+                    profile_fetched_at: None,
                 });
                 found.insert((*channel_id, (*external_id).to_owned()), customer.id);
                 tracing::info!(org.id = %channel.org_id, customer.id = %customer.id, "new customer {} on first contact", customer.id);
@@ -320,6 +330,13 @@ pub(super) async fn customer_messages(
         })
         .collect();
     let customers = customers_of(conn, &sightings).await?;
+    // Customers who wrote directly may be looked up in the platform's profile API.
+    let profiled: Vec<(ChannelId, &str)> = messages
+        .iter()
+        .filter(|(c, m)| m.thread == Thread::Direct && FetchedProfile::fields(c.platform).is_some())
+        .map(|(c, m)| (c.id, m.customer.external_id.as_str()))
+        .collect();
+    profile_jobs::schedule(conn, &profiled).await?;
     let customer_of = |c: &Channel, m: &InboundMessage| {
         customers
             .get(&(c.id, m.customer.external_id.clone()))

@@ -11,6 +11,7 @@ pub mod members;
 pub mod normalized;
 pub mod notifications;
 pub mod outbox;
+pub mod profiles;
 pub mod replies;
 pub mod status;
 pub mod teams;

@@ -1,10 +1,11 @@
 //! Plumbing shared by the background workers: who a worker is and how often it polls
 //! ([`WorkerConfig`]), in-process wake-ups ([`Wakeups`]), the cross-process `LISTEN`
-//! ([`listener`]) and retry schedules ([`backoff`]). The loops themselves are started by
-//! [`crate::workers`].
+//! ([`listener`]) and retry schedules ([`backoff`]); and the customer profile job
+//! ([`profiles`]). The loops themselves are started by [`crate::workers`].
 
 pub mod backoff;
 pub mod listener;
+pub mod profiles;
 
 use std::time::Duration;
 
@@ -41,4 +42,6 @@ pub struct Wakeups {
     pub inbound: Notify,
     /// New outbound sends queued.
     pub outbound: Notify,
+    /// New profile fetches due.
+    pub profiles: Notify,
 }

@@ -23,6 +23,10 @@ pub fn per_second(platform: Platform) -> f64 {
     }
 }
 
+/// Background Graph API reads per second per channel (profiles, templates): well under
+/// Meta's non-messaging call budget, which is shared with the channel's other apps.
+pub const READS_PER_SECOND: f64 = 5.0;
+
 struct Bucket {
     tokens: f64,
     refilled: Instant,

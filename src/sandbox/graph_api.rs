@@ -6,14 +6,17 @@
 //! | `POST /{version}/{account-id}/messages` (Instagram, Messenger) | `{"recipient_id", "message_id"}` |
 //! | `POST /{version}/{phone-number-id}/messages` (WhatsApp) | `{"messaging_product", "contacts", "messages": [{"id"}]}` |
 //! | `POST /{version}/{comment-id}/replies` | `{"id"}` |
+//! | `GET /{version}/{IGSID}?fields=name,username,..` (Instagram User Profile API) | `{"name", "username", "profile_pic", "is_verified_user", "follower_count", "id"}` |
+//! | `GET /{version}/{PSID}?fields=first_name,..` (Messenger User Profile API) | `{"first_name", "last_name", "profile_pic", "id"}` |
 //! | anything else | 400 with Meta's error shape, code 100 |
 
 use crate::db::enums::Platform;
 use axum::Router;
+use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::feedback::{self, Sent};
@@ -35,6 +38,7 @@ pub struct SandboxState {
 pub fn routes(state: SandboxState) -> Router {
     Router::new()
         .route("/{version}/{node}/{edge}", post(post_edge))
+        .route("/{version}/{node}", get(get_node))
         .fallback(unsupported)
         .with_state(state)
 }
@@ -56,6 +60,38 @@ async fn post_edge(
         "messages" => messaging(sandbox, node, body).await,
         _ => unsupported().await,
     }
+}
+
+/// The User Profile APIs: a made-up but stable person per scoped id.
+async fn get_node(
+    Path((_, node)): Path<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let fields = query.get("fields").map(String::as_str).unwrap_or_default();
+    let suffix: String = node
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let picture = format!("https://sandbox.invalid/profile/{node}.jpg");
+    if fields.contains("first_name") {
+        return axum::Json(json!({
+            "first_name": "Sandbox", "last_name": format!("Customer {suffix}"),
+            "profile_pic": picture, "id": node,
+        }))
+        .into_response();
+    }
+    if fields.contains("username") {
+        return axum::Json(json!({
+            "name": format!("Sandbox Customer {suffix}"), "username": format!("sandbox.customer{suffix}"),
+            "profile_pic": picture, "is_verified_user": false, "follower_count": 42, "id": node,
+        }))
+        .into_response();
+    }
+    unsupported().await
 }
 
 /// Instagram and Messenger Send API.

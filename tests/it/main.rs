@@ -20,6 +20,7 @@ mod limits;
 mod live;
 mod network;
 mod outbound;
+mod profiles;
 mod relay;
 mod sandbox;
 mod schema_file;

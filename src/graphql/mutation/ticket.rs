@@ -1,4 +1,4 @@
-//! `updateTicket`, `markTicketRead`, `mergeCustomers`.
+//! `updateTicket`, `markTicketRead`, `mergeCustomers`, `updateCustomer`.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 
@@ -10,7 +10,7 @@ use crate::graphql::types::customer::Customer;
 use crate::graphql::types::ticket::Ticket;
 use crate::graphql::types::{maybe_id, parse_id};
 use crate::inbox::tickets::TicketUpdate;
-use crate::inbox::{customers as customer_ops, tickets as ticket_ops};
+use crate::inbox::{customers as customer_ops, profiles, tickets as ticket_ops};
 
 /// Changes to a ticket; omitted fields stay as they are, `assigneeId: null` unassigns.
 #[derive(InputObject)]
@@ -24,6 +24,15 @@ pub struct UpdateTicketInput {
     /// New team, or null to remove it. The assignee must belong to the team; moving the
     /// ticket to a team its assignee is not in unassigns it.
     team_id: MaybeUndefined<ID>,
+}
+
+/// Changes to a customer.
+#[derive(InputObject)]
+pub struct UpdateCustomerInput {
+    /// The name agents see. A name set here is never overwritten by the platform's;
+    /// null (or blank) hands naming back to the platform.
+    #[graphql(validator(max_length = 200))]
+    name: Option<String>,
 }
 
 /// Agent actions on tickets and customers.
@@ -74,5 +83,19 @@ impl TicketMutation {
         let mut call = org_call(ctx, &org_id, Role::Agent).await?;
         let merged = customer_ops::merge(&mut call.conn, call.org, target, source).await?;
         Ok(Customer(call.state.publish(merged)))
+    }
+
+    /// Renames a customer (see `UpdateCustomerInput.name`).
+    async fn update_customer(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        id: ID,
+        input: UpdateCustomerInput,
+    ) -> Result<Customer> {
+        let id = parse_id(&id, CustomerId::parse)?;
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
+        let renamed = profiles::rename(&mut call.conn, call.org, id, input.name).await?;
+        Ok(Customer(call.state.publish(renamed)))
     }
 }

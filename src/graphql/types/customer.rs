@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::channel::Channel;
 use super::ticket::{self, Ticket};
 use super::to_id;
-use crate::db::enums::Platform;
+use crate::db::enums::{NameSource, Platform};
 use crate::db::{customers, tickets};
 use crate::graphql::connection::complexity;
 use crate::graphql::loaders::{IdentitiesOf, Loaders};
@@ -24,6 +24,11 @@ impl Customer {
 
     async fn name(&self) -> Option<&str> {
         self.0.name.as_deref()
+    }
+
+    /// Who set `name`: the platform (kept current) or an agent (never overwritten).
+    async fn name_source(&self) -> NameSource {
+        self.0.name_source
     }
 
     async fn avatar_url(&self) -> Option<&str> {
@@ -87,6 +92,26 @@ impl CustomerIdentity {
 
     async fn display_name(&self) -> Option<&str> {
         self.0.display_name.as_deref()
+    }
+
+    /// Profile picture from the platform's profile API (the URL expires after days).
+    async fn profile_pic_url(&self) -> Option<&str> {
+        self.0.profile_pic_url.as_deref()
+    }
+
+    /// Whether the platform verified the account (Instagram).
+    async fn is_verified(&self) -> Option<bool> {
+        self.0.is_verified
+    }
+
+    /// Followers (Instagram).
+    async fn follower_count(&self) -> Option<i64> {
+        self.0.follower_count
+    }
+
+    /// When the platform's profile API last answered for this identity.
+    async fn profile_fetched_at(&self) -> Option<DateTime<Utc>> {
+        self.0.profile_fetched_at
     }
 
     async fn channel(&self, ctx: &Context<'_>) -> Result<Channel> {

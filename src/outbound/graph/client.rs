@@ -7,6 +7,8 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
+use serde_json::Value;
+
 use super::errors::{
     GraphError, PermanentKind, UNREACHABLE, classify, classify_read, is_success, local_error,
 };
@@ -114,41 +116,59 @@ impl GraphClient {
         classify(request.success_shape(), status, &headers, &body)
     }
 
-    /// Reads `fields` of `node` (a GET); never retries by itself.
-    pub async fn read(
+    /// Performs one GET of `/{version}/{node}[/{edge}]` with `query` and returns the JSON
+    /// answer; never retries by itself. Any failure to get an answer is transient (a
+    /// read changes nothing at Meta).
+    pub async fn get(
         &self,
         access_token: &str,
         node: &str,
-        fields: &str,
-    ) -> Result<serde_json::Value, GraphError> {
-        self.read_inner(access_token, node, fields)
+        edge: Option<&str>,
+        query: &[(&str, &str)],
+    ) -> Result<Value, GraphError> {
+        self.get_inner(access_token, node, edge, query)
             .await
             .map_err(|err| redact(err, access_token))
     }
 
-    async fn read_inner(
+    async fn get_inner(
         &self,
         access_token: &str,
         node: &str,
-        fields: &str,
-    ) -> Result<serde_json::Value, GraphError> {
-        let mut url = self.url(node, None)?;
-        url.query_pairs_mut().append_pair("fields", fields);
+        edge: Option<&str>,
+        query: &[(&str, &str)],
+    ) -> Result<Value, GraphError> {
+        let mut url = self.url(node, edge)?;
+        url.query_pairs_mut().extend_pairs(query);
         let authorization = bearer(access_token)?;
-        tracing::debug!(fields, "reading from the Graph API");
+        tracing::debug!(edge, "reading from the Graph API");
         let response = self
             .http
             .get(url)
             .header(AUTHORIZATION, authorization)
             .send()
             .await
-            .map_err(|err| transport_error(&err))?;
+            .map_err(|err| match transport_error(&err) {
+                GraphError::Ambiguous { message } => GraphError::Transient {
+                    code: None,
+                    message,
+                    retry_after: None,
+                },
+                other => other,
+            })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response
             .bytes()
             .await
-            .map_err(|err| transport_error(&err))?;
+            .map_err(|err| GraphError::Transient {
+                code: None,
+                message: format!(
+                    "Meta's answer (HTTP {status}) could not be read: {}",
+                    error_chain(&err)
+                ),
+                retry_after: None,
+            })?;
         classify_read(status, &headers, &body)
     }
 
@@ -173,13 +193,12 @@ impl GraphClient {
             )
         };
         let mut url = Url::parse(&self.base_url).map_err(|_| misconfigured())?;
-        {
-            let mut segments = url.path_segments_mut().map_err(|()| misconfigured())?;
-            segments.pop_if_empty().push(&self.version).push(node);
-            if let Some(edge) = edge {
-                segments.push(edge);
-            }
-        }
+        url.path_segments_mut()
+            .map_err(|()| misconfigured())?
+            .pop_if_empty()
+            .push(&self.version)
+            .push(node)
+            .extend(edge);
         Ok(url)
     }
 }

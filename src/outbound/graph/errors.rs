@@ -85,42 +85,40 @@ pub fn classify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Sent, GraphError> {
-    match refusal(status, headers, body) {
-        Some(error) => Err(error),
-        None => success(shape, status, body),
-    }
-}
-
-/// Classifies the answer to a read (a GET of a node's fields): its JSON, or why there is
-/// none.
-pub fn classify_read(status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Value, GraphError> {
-    if let Some(error) = refusal(status, headers, body) {
-        return Err(error);
-    }
-    serde_json::from_slice(body).map_err(|_| {
-        local_error(
-            PermanentKind::Other,
-            "Meta's answer could not be read as JSON.",
-        )
-    })
-}
-
-/// The error an answer carries, if it is one: Meta's error JSON (even with a 2xx), or a
-/// failing HTTP status.
-fn refusal(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<GraphError> {
     let error = parse_meta_error(body);
     if is_success(status) {
         return match error {
             Some(error) if error.code.is_some() => {
-                Some(classify_meta_error(status, headers, &error))
+                Err(classify_meta_error(status, headers, &error))
             }
-            _ => None,
+            _ => success(shape, status, body),
         };
     }
-    Some(match error {
+    Err(failure(status, headers, error))
+}
+
+/// Classifies the answer to a read (GET): a 2xx JSON body without Meta's error is the
+/// value; anything else is a [`GraphError`] (a read has no ambiguous outcome, so a 2xx
+/// body that is not JSON counts as a temporary failure).
+pub fn classify_read(status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Value, GraphError> {
+    let error = parse_meta_error(body);
+    let has_code = error.as_ref().is_some_and(|error| error.code.is_some());
+    if is_success(status) && !has_code {
+        return serde_json::from_slice(body).map_err(|_| GraphError::Transient {
+            code: None,
+            message: format!("Meta answered HTTP {status} with a body that is not JSON"),
+            retry_after: None,
+        });
+    }
+    Err(failure(status, headers, error))
+}
+
+/// Classifies an error answer, with or without Meta's error JSON.
+fn failure(status: u16, headers: &HeaderMap, error: Option<MetaError>) -> GraphError {
+    match error {
         Some(error) if error.code.is_some() => classify_meta_error(status, headers, &error),
         error => classify_status(status, headers, error.map(|error| error.text)),
-    })
+    }
 }
 
 /// The `error` object of a Graph API error body, reduced to what classification needs.

@@ -1,4 +1,5 @@
-//! Meta Graph API client for agents' outbound replies.
+//! Meta Graph API client for agents' outbound replies, and for the reads background jobs
+//! make ([`GraphClient::get`]: user profiles, message templates).
 //!
 //! One [`GraphClient::send`] call performs exactly one HTTP request to one of:
 //!
@@ -20,8 +21,8 @@
 //! - `request`: what is sent ([`SendRequest`] and its JSON bodies) and where the created
 //!   message's id sits in the answer ([`SuccessShape`]);
 //! - `errors`: Meta's error-code table ([`classify`], [`GraphError`], [`PermanentKind`]);
-//! - `ownership`: whether a token belongs to the account a channel names (one or two
-//!   reads with [`GraphClient::read`]).
+//! - `ownership`: whether a token belongs to the account a channel names (one or two reads
+//!   with [`GraphClient::get`]).
 
 /// A Graph API answer recorded in `tests/fixtures/graph/`.
 #[cfg(test)]
@@ -41,5 +42,7 @@ pub mod ownership;
 mod request;
 
 pub use client::GraphClient;
-pub use errors::{GraphError, LOCAL_ERROR_CODE, PermanentKind, UNREACHABLE, classify};
+pub use errors::{
+    GraphError, LOCAL_ERROR_CODE, PermanentKind, UNREACHABLE, classify, classify_read,
+};
 pub use request::{Content, MessagingType, Recipient, SendRequest, Sent, SuccessShape};

@@ -47,15 +47,13 @@ pub async fn verify(
     token: &str,
 ) -> Result<(), OwnershipError> {
     let owned = match platform {
-        Platform::Messenger => id_is(&graph.read(token, "me", "id").await?, account),
-        Platform::WhatsApp => id_is(&graph.read(token, account, "id").await?, account),
-        Platform::Instagram => match graph.read(token, "me", "id,user_id").await {
+        Platform::Messenger => id_is(&read(graph, token, "me", "id").await?, account),
+        Platform::WhatsApp => id_is(&read(graph, token, account, "id").await?, account),
+        Platform::Instagram => match read(graph, token, "me", "id,user_id").await {
             Ok(me) if id_is(&me, account) || me["user_id"].as_str() == Some(account) => true,
             // A Page token (Facebook Login): the Page's linked Instagram account.
             _ => {
-                let page = graph
-                    .read(token, "me", "instagram_business_account")
-                    .await?;
+                let page = read(graph, token, "me", "instagram_business_account").await?;
                 id_is(&page["instagram_business_account"], account)
             }
         },
@@ -65,6 +63,16 @@ pub async fn verify(
     } else {
         Err(OwnershipError::NotTheAccount(account.to_owned()))
     }
+}
+
+/// `fields` of `node`, read with `token`.
+async fn read(
+    graph: &GraphClient,
+    token: &str,
+    node: &str,
+    fields: &str,
+) -> Result<Value, GraphError> {
+    graph.get(token, node, None, &[("fields", fields)]).await
 }
 
 /// Whether `node` is the account (Graph ids are strings).
