@@ -766,3 +766,72 @@ async fn concurrent_auto_assignment_on_two_instances_respects_capacity_and_balan
             >= 16
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_ticket_stays_with_an_online_assignee_and_otherwise_goes_round_robin() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let team = create_team(&app, &admin, "Support", true, 5).await;
+    let mut agents = HashMap::new();
+    for email in ["x@example.com", "y@example.com"] {
+        let agent = app.add_member(&admin, email, "AGENT").await;
+        add_to_team(&app, &admin, &team, &agent.user_id, None).await;
+        set_availability(&app, &agent, "ONLINE").await;
+        agents.insert(agent.user_id.clone(), agent);
+    }
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $c: ID!, $t: ID!) { updateChannel(orgId: $o, id: $c, input: {defaultTeamId: $t}) { id } }",
+        json!({"o": admin.org_id, "c": channel, "t": team}),
+    )
+    .await;
+    let write = |n: i64| {
+        let body = crate::support::meta::message(
+            false,
+            IG,
+            "ig-returning",
+            &format!("mid.reopen.{n}"),
+            "Hello again",
+            1_764_300_000_000 + n * 60_000,
+        );
+        let app = &app;
+        let channel = channel.clone();
+        async move {
+            assert_eq!(
+                app.post_webhook(&channel, body.to_string().as_bytes(), SECRET)
+                    .await,
+                StatusCode::OK
+            );
+            app.drain_inbound().await;
+            let rows = app
+                .rows("SELECT id::text || ' ' || status || ' ' || coalesce(assignee_id::text, '-') AS row FROM tickets")
+                .await;
+            let parts: Vec<String> = rows[0].split(' ').map(str::to_owned).collect();
+            (parts[0].clone(), parts[1].clone(), parts[2].clone())
+        }
+    };
+    let (ticket, status, first) = write(1).await;
+    assert_eq!(status, "OPEN");
+    let owner = &agents[&first];
+    let resolved = update_ticket(&app, owner, &ticket, json!({"status": "RESOLVED"})).await;
+    assert_eq!(
+        resolved["data"]["updateTicket"]["status"], "RESOLVED",
+        "{resolved}"
+    );
+
+    // The owner is still ONLINE: the reopened ticket stays theirs.
+    let (_, status, assignee) = write(2).await;
+    assert_eq!(
+        (status.as_str(), assignee.as_str()),
+        ("OPEN", first.as_str())
+    );
+
+    // The owner went OFFLINE: the next reopen goes to the other agent.
+    update_ticket(&app, owner, &ticket, json!({"status": "RESOLVED"})).await;
+    set_availability(&app, owner, "OFFLINE").await;
+    let (_, status, assignee) = write(3).await;
+    assert_eq!(status, "OPEN");
+    assert_ne!(assignee, first);
+    assert!(agents.contains_key(&assignee), "{assignee}");
+}
