@@ -79,6 +79,8 @@ async fn serve(mut config: Config, with_workers: bool) -> anyhow::Result<()> {
         );
         let sandbox = crate::sandbox::Sandbox::bind().await?;
         config.graph_api_base_url = sandbox.url().to_owned();
+        // The sandbox cannot know whose a token is: ownership is Meta's to prove.
+        config.verify_channel_ownership = false;
         Some(sandbox)
     } else {
         None
@@ -119,13 +121,14 @@ async fn serve(mut config: Config, with_workers: bool) -> anyhow::Result<()> {
             shutting_down(state.clone()),
         ))
     });
-    let server = axum::serve(
+    let server = crate::http_server::serve(
         listener,
-        crate::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutting_down(state.clone()));
+        crate::router(state.clone()),
+        state.config().connections,
+        shutting_down(state.clone()),
+    );
     tokio::select! {
-        served = server => served?,
+        () = server => {}
         () = async { shutting_down(state.clone()).await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
             tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
         }

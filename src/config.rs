@@ -19,6 +19,11 @@
 //! | `EVENT_RETENTION_HOURS` | `168` | how long live events stay replayable |
 //! | `AUTH_ATTEMPTS_PER_IP_PER_MINUTE` | `30` | sign-ups, sign-ins and token refreshes one client address may try per minute |
 //! | `PENDING_FACT_RETENTION_HOURS` | `168` | how long a fact about a message that has not arrived (an early unsend, edit, reaction, read or status) waits for it |
+//! | `MAX_CONNECTIONS` | `10000` | open HTTP connections per process (WebSockets included); beyond it, new ones wait |
+//! | `MAX_CONNECTIONS_PER_IP` | `1000` | open connections per client address; beyond it, new ones are closed |
+//! | `HEADER_READ_TIMEOUT_SECS` | `10` | how long a client may take to send a request's headers |
+//! | `MAX_SOCKETS_PER_USER` | `50` | open GraphQL WebSockets per signed-in user |
+//! | `METRICS_TOKEN` | unset | bearer token `/metrics` requires; unset = open in development, disabled (404) in production |
 //! | `AGENT_OFFLINE_AFTER_SECS` | `120` | an ONLINE or BUSY member goes OFFLINE once their last socket has been closed this long |
 //! | `RUST_LOG` | `info` | log filter |
 
@@ -86,6 +91,16 @@ pub struct Config {
     pub pending_fact_retention: Duration,
     /// Unauthenticated operations one client address may try per minute.
     pub auth_attempts_per_ip_per_minute: u32,
+    /// Limits of the HTTP accept loop.
+    pub connections: crate::http_server::ConnectionLimits,
+    /// Whether a channel's access token is checked with Meta to belong to its account
+    /// before the channel is stored (always, except against the local sandbox).
+    pub verify_channel_ownership: bool,
+    /// Open GraphQL WebSockets one user may hold.
+    pub max_sockets_per_user: usize,
+    /// Bearer token for `/metrics`; `None` leaves it open in development and disables it
+    /// in production.
+    pub metrics_token: Option<String>,
     /// How long after their last socket closed a member goes OFFLINE.
     pub agent_offline_after: Duration,
 }
@@ -231,6 +246,26 @@ impl Config {
                 get("AUTH_ATTEMPTS_PER_IP_PER_MINUTE"),
                 30u32,
             )?,
+            connections: crate::http_server::ConnectionLimits {
+                max_connections: parse_or("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), 10_000)?,
+                max_per_ip: parse_or(
+                    "MAX_CONNECTIONS_PER_IP",
+                    get("MAX_CONNECTIONS_PER_IP"),
+                    1_000,
+                )?,
+                header_read_timeout: Duration::from_secs(parse_or(
+                    "HEADER_READ_TIMEOUT_SECS",
+                    get("HEADER_READ_TIMEOUT_SECS"),
+                    10,
+                )?),
+            },
+            verify_channel_ownership: true,
+            max_sockets_per_user: parse_or(
+                "MAX_SOCKETS_PER_USER",
+                get("MAX_SOCKETS_PER_USER"),
+                50,
+            )?,
+            metrics_token: get("METRICS_TOKEN").filter(|t| !t.is_empty()),
             pending_fact_retention: Duration::from_secs(
                 3600 * parse_or(
                     "PENDING_FACT_RETENTION_HOURS",

@@ -13,10 +13,12 @@ pub mod dev_keys;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod http_server;
 pub mod inbox;
 pub mod jobs;
 pub mod metrics;
 pub mod observability;
+pub mod open_limit;
 pub mod ops;
 pub mod outbound;
 pub mod presence;
@@ -30,9 +32,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -77,6 +80,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .merge(graphql_routes)
         .merge(webhook_routes)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(axum::middleware::from_fn_with_state(metrics_state, ops::record_latency))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

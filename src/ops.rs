@@ -3,11 +3,13 @@
 //! that records each request's latency for `/metrics`.
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use diesel_async::SimpleAsyncConnection as _;
+use subtle::ConstantTimeEq as _;
 
+use crate::config::{AppEnv, Config};
 use crate::db::enums::FactKind;
 use crate::db::{outbound_jobs, pending_facts, webhook_events};
 use crate::metrics::{self, Route, counter, gauge};
@@ -34,9 +36,34 @@ pub async fn readyz(State(state): State<AppState>) -> StatusCode {
     }
 }
 
+/// Whether a `/metrics` request may read: with `METRICS_TOKEN` set, only with
+/// `Authorization: Bearer <token>` (401 otherwise); without it, in development only
+/// (404 in production, as if the route did not exist).
+fn metrics_access(config: &Config, headers: &HeaderMap) -> Result<(), StatusCode> {
+    let Some(token) = &config.metrics_token else {
+        return match config.app_env {
+            AppEnv::Development => Ok(()),
+            AppEnv::Production => Err(StatusCode::NOT_FOUND),
+        };
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(StatusCode::UNAUTHORIZED)
+    }
+}
+
 /// `GET /metrics`: Prometheus text: process counters, request latencies, queue depths
-/// and ages, open subscriptions.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// and ages, open subscriptions. Guarded by [`metrics_access`].
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(status) = metrics_access(state.config(), &headers) {
+        return status.into_response();
+    }
     let mut text = state.metrics().render();
     gauge(
         &mut text,

@@ -11,11 +11,13 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::crypto::SecretBox;
+use crate::db::ids::UserId;
 use crate::db::{self, Pool, PoolError, PooledConn, QueryCounter};
 use crate::events::Bus;
 use crate::inbox::outbox::Committed;
 use crate::jobs::Wakeups;
 use crate::metrics::Metrics;
+use crate::open_limit::OpenLimit;
 use crate::outbound::graph::GraphClient;
 use crate::outbound::rate_limit::RateLimits;
 use crate::presence::Presence;
@@ -31,6 +33,7 @@ pub struct App {
     jwt: JwtKeys,
     passwords: PasswordHasher,
     ip_limit: IpLimit,
+    sockets_per_user: OpenLimit<UserId>,
     wakeups: Arc<Wakeups>,
     bus: Arc<Bus>,
     deliveries: DeliveryStore,
@@ -71,6 +74,7 @@ impl AppState {
             jwt: JwtKeys::new(&config.jwt_secret, config.access_token_ttl),
             passwords: PasswordHasher::new(2),
             ip_limit: IpLimit::per_minute(config.auth_attempts_per_ip_per_minute),
+            sockets_per_user: OpenLimit::new(config.max_sockets_per_user),
             deliveries: DeliveryStore::start(pool.clone(), wakeups.clone()),
             wakeups,
             bus: Arc::new(Bus::new(&config)?),
@@ -126,6 +130,11 @@ impl App {
     /// Per-address limit of unauthenticated operations.
     pub fn ip_limit(&self) -> &IpLimit {
         &self.ip_limit
+    }
+
+    /// Open GraphQL WebSockets per user.
+    pub fn sockets_per_user(&self) -> &OpenLimit<UserId> {
+        &self.sockets_per_user
     }
 
     /// Access-token keys.

@@ -3,8 +3,10 @@
 //! Wrong credentials always produce the same `UNAUTHENTICATED` error whether or not the
 //! email exists; repeated failures for an email are throttled ([`throttle`]).
 
+pub mod invitations;
 pub mod ip_limit;
 pub mod jwt;
+pub mod opaque_token;
 pub mod password;
 pub mod refresh;
 pub mod throttle;

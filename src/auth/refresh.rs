@@ -5,14 +5,12 @@
 //! family is revoked, including the newest token. Tokens expire after 14 idle days and
 //! families after 30 days in all.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::opaque_token;
 use crate::db::ids::UserId;
 use crate::db::schema::refresh_tokens;
 
@@ -189,8 +187,7 @@ async fn insert(
     family_expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> QueryResult<String> {
-    let secret: [u8; 32] = rand::random();
-    let token = format!("{PREFIX}{}", B64.encode(secret));
+    let token = opaque_token::generate(PREFIX);
     let hash = digest(&token).unwrap_or_default();
     diesel::insert_into(refresh_tokens::table)
         .values((
@@ -206,11 +203,9 @@ async fn insert(
     Ok(token)
 }
 
-/// SHA-256 of a well-formed token; `None` for anything that cannot be one of ours.
+/// SHA-256 of a well-formed refresh token; `None` for anything that cannot be one.
 fn digest(token: &str) -> Option<Vec<u8>> {
-    let body = token.strip_prefix(PREFIX)?;
-    (body.len() == 43 && B64.decode(body).is_ok())
-        .then(|| Sha256::digest(token.as_bytes()).to_vec())
+    opaque_token::digest(PREFIX, token)
 }
 
 #[cfg(test)]

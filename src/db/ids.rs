@@ -90,3 +90,7 @@ id_type!(
     /// A notification of a user.
     NotificationId
 );
+id_type!(
+    /// An invitation to join an org.
+    InvitationId
+);

@@ -91,6 +91,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    invitations (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        email -> Text,
+        role -> Text,
+        token_hash -> Bytea,
+        invited_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        to_email -> Text,
+        template -> Text,
+        link_enc -> Bytea,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     memberships (org_id, user_id) {
         org_id -> Uuid,
         user_id -> Uuid,
@@ -324,6 +351,8 @@ diesel::joinable!(customer_identities -> customers (customer_id));
 diesel::joinable!(customer_identities -> orgs (org_id));
 diesel::joinable!(customers -> orgs (org_id));
 diesel::joinable!(events -> orgs (org_id));
+diesel::joinable!(invitations -> orgs (org_id));
+diesel::joinable!(mail_outbox -> orgs (org_id));
 diesel::joinable!(memberships -> orgs (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(messages -> channels (channel_id));
@@ -363,7 +392,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_identities,
     customers,
     events,
+    invitations,
     login_throttles,
+    mail_outbox,
     memberships,
     messages,
     notifications,

@@ -6,6 +6,7 @@
 //! bus therefore tells streams when to resync: after a Redis reconnect or a relay lag
 //! ([`Bus::resyncs`]), and whether Redis is healthy (streams poll the outbox while not).
 
+pub mod membership;
 pub mod memory;
 pub mod redis;
 pub mod stream;
@@ -41,6 +42,7 @@ pub struct Bus {
     local: Arc<MemoryBus>,
     redis: Option<RedisBus>,
     resync: Arc<watch::Sender<u64>>,
+    memberships: membership::MembershipChecks,
 }
 
 impl Bus {
@@ -62,7 +64,13 @@ impl Bus {
             local,
             redis,
             resync,
+            memberships: membership::MembershipChecks::default(),
         })
+    }
+
+    /// Membership re-checks shared by every stream of this process.
+    pub fn memberships(&self) -> &membership::MembershipChecks {
+        &self.memberships
     }
 
     /// Publishes a committed event: at once to this process's subscribers, and through

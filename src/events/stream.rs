@@ -6,8 +6,9 @@
 //! a jump in seqs, a lagging receiver, a Redis reconnect or (while Redis is unhealthy)
 //! a 2-second tick send the stream back to the outbox from its last seq. Seqs are dense
 //! and in commit order per org (see [`crate::db::events`]), which is what makes "jump"
-//! detectable. A removed member's stream ends at the MEMBER_REMOVED event about them
-//! (and membership is also re-checked periodically, in case that event was missed).
+//! detectable. A removed member's stream ends at the MEMBER_REMOVED event about them;
+//! membership is also re-checked periodically, once per user and org for the whole
+//! process ([`super::membership`]), in case that event was missed.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use super::LiveEvent;
 use crate::db::enums::EventKind;
 use crate::db::ids::{OrgId, UserId};
 use crate::db::{Pool, events, orgs};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 
 /// Events read from the outbox per query.
 const REPLAY_BATCH: i64 = 500;
@@ -194,10 +195,20 @@ fn take(st: &mut State, event: Arc<LiveEvent>) {
 
 async fn check_membership(st: &mut State) -> Result<(), AppError> {
     st.checked_at = Instant::now();
-    let mut conn = st.pool.get().await?;
-    match orgs::membership(&mut conn, st.org, st.user).await? {
-        Some(_) => Ok(()),
-        None => Err(AppError::Forbidden),
+    let (pool, org, user) = (&st.pool, st.org, st.user);
+    let lookup = async {
+        let mut conn = pool.get().await?;
+        AppResult::Ok(orgs::membership(&mut conn, org, user).await?.is_some())
+    };
+    let member = st
+        .bus
+        .memberships()
+        .still_member(org, user, MEMBERSHIP_CHECK, lookup)
+        .await?;
+    if member {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
     }
 }
 

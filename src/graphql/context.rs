@@ -23,7 +23,7 @@ pub struct RequestContext {
     pub request_id: String,
     /// The client's address (the TCP peer), when the transport knows it.
     pub client_ip: Option<std::net::IpAddr>,
-    roles: Mutex<HashMap<OrgId, Option<Role>>>,
+    memberships: Mutex<HashMap<OrgId, MembershipCell>>,
     auth_attempted: AtomicBool,
     outcome: Arc<Outcome>,
 }
@@ -79,7 +79,7 @@ impl RequestContext {
             viewer,
             request_id: request_id.into(),
             client_ip: None,
-            roles: Mutex::default(),
+            memberships: Mutex::default(),
             auth_attempted: AtomicBool::new(false),
             outcome: Arc::default(),
         }
@@ -126,59 +126,51 @@ pub fn viewer(ctx: &Context<'_>) -> AppResult<Viewer> {
     })
 }
 
+/// The caller's membership of one org, looked up at most once per request however many
+/// fields (aliases included, resolved concurrently) ask for it.
+type MembershipCell = Arc<tokio::sync::OnceCell<Option<(orgs::Org, Role)>>>;
+
+/// The org and the caller's role in it, or `None` when they are not a member (or the org
+/// does not exist: the two are indistinguishable). One query per request and org; a
+/// revoked session (`logout`, `changePassword`) is `UNAUTHENTICATED`.
+async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<(orgs::Org, Role)>> {
+    let viewer = viewer(ctx)?;
+    let cell = request(ctx)?
+        .memberships
+        .lock()
+        .map_err(|_| poisoned())?
+        .entry(org)
+        .or_default()
+        .clone();
+    let found = cell
+        .get_or_try_init(|| async {
+            let mut conn = conn(ctx).await?;
+            let found =
+                orgs::find_for_member(&mut conn, org, viewer.user_id, viewer.session).await?;
+            if found.is_none() {
+                signed_in(&mut conn, viewer).await?;
+            }
+            AppResult::Ok(found)
+        })
+        .await?;
+    Ok(found.clone())
+}
+
 /// The caller's role in `org`; `FORBIDDEN` when they are not a member (or the org does
 /// not exist: the two are indistinguishable). Checked against the database once per
 /// request, so a removed member or a revoked session (`logout`, `changePassword`) is
 /// refused from the next request on.
 pub async fn member(ctx: &Context<'_>, org: OrgId) -> AppResult<Role> {
-    let viewer = viewer(ctx)?;
-    let request = request(ctx)?;
-    let cached = request
-        .roles
-        .lock()
-        .map_err(|_| poisoned())?
-        .get(&org)
-        .copied();
-    let role = match cached {
-        Some(role) => role,
-        None => {
-            let mut conn = conn(ctx).await?;
-            let role = orgs::find_for_member(&mut conn, org, viewer.user_id, viewer.session)
-                .await?
-                .map(|(_, role)| role);
-            if role.is_none() {
-                signed_in(&mut conn, viewer).await?;
-            }
-            request
-                .roles
-                .lock()
-                .map_err(|_| poisoned())?
-                .insert(org, role);
-            role
-        }
-    };
-    role.ok_or(AppError::Forbidden)
+    let (_, role) = membership(ctx, org).await?.ok_or(AppError::Forbidden)?;
+    Ok(role)
 }
 
-/// The org itself for one of its members (membership and org in one query; the role
-/// is remembered for the rest of the request); `FORBIDDEN` otherwise.
+/// The org itself for one of its members, with the caller's role; `FORBIDDEN` otherwise.
 pub async fn member_org(
     ctx: &Context<'_>,
     org: OrgId,
 ) -> AppResult<crate::graphql::types::org::Org> {
-    let viewer = viewer(ctx)?;
-    let mut conn = conn(ctx).await?;
-    let found = orgs::find_for_member(&mut conn, org, viewer.user_id, viewer.session).await?;
-    if found.is_none() {
-        signed_in(&mut conn, viewer).await?;
-    }
-    let request = request(ctx)?;
-    request
-        .roles
-        .lock()
-        .map_err(|_| poisoned())?
-        .insert(org, found.as_ref().map(|(_, role)| *role));
-    let (row, role) = found.ok_or(AppError::Forbidden)?;
+    let (row, role) = membership(ctx, org).await?.ok_or(AppError::Forbidden)?;
     Ok(crate::graphql::types::org::Org::new(row, role))
 }
 

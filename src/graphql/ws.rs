@@ -23,13 +23,13 @@
 //! | `connection_init` with an expired token, or the token expired while connected: refresh and reconnect | 4498 |
 //! | no `connection_init` within 10 s | 4408 |
 //! | `subscribe` with an id already in use | 4409 |
-//! | second `connection_init` | 4429 |
+//! | second `connection_init`, or the user already holds `MAX_SOCKETS_PER_USER` sockets | 4429 |
 //! | no `pong` for 30 s | 4504 |
 //! | client too slow: its 256-message queue is full (resume with `after`) | 1013 |
 //! | server shutting down | 1001 |
 //!
-//! At most 20 operations run per socket (more get an `error` message), frames are
-//! capped at 64 KiB, and every socket has its own bounded outgoing queue so a client
+//! At most 20 operations run per socket (more get an `error` message), frames and
+//! messages are capped at 64 KiB (refused from the frame's header, before buffering), and every socket has its own bounded outgoing queue so a client
 //! that stops reading slows nobody else.
 //!
 //! Messages are serialised straight from async-graphql's response values, which keep
@@ -51,7 +51,9 @@ use super::errors::finish_response;
 use super::http::{GraphqlState, ResponseBody};
 use super::loaders::loaders;
 use crate::auth::viewer::Viewer;
+use crate::db::ids::UserId;
 use crate::error::AppError;
+use crate::open_limit::Claim;
 
 /// Largest accepted frame.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -109,6 +111,7 @@ pub fn upgrade(gql: GraphqlState, upgrade: WebSocketUpgrade) -> Response {
     let upgrade = upgrade
         .protocols(["graphql-transport-ws", "graphql-ws"])
         .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(1024 * 1024);
@@ -127,6 +130,8 @@ struct Connection {
     viewer: Option<Viewer>,
     /// Counts this socket toward its user's presence while it is open.
     _presence: Option<crate::presence::SocketGuard>,
+    /// This socket's place under the per-user cap, held from `connection_init`.
+    _socket: Option<Claim<UserId>>,
     operations: HashMap<String, AbortHandle>,
     finished: mpsc::UnboundedSender<String>,
 }
@@ -170,6 +175,7 @@ async fn run(socket: WebSocket, protocol: Protocol, gql: GraphqlState) {
         overflow: Arc::new(Notify::new()),
         viewer: None,
         _presence: None,
+        _socket: None,
         operations: HashMap::new(),
         finished,
     };
@@ -265,6 +271,13 @@ impl Connection {
                         AppError::TokenExpired => token_expired(),
                         _ => (4403, "forbidden: invalid token"),
                     })?;
+                let socket = self
+                    .gql
+                    .app
+                    .sockets_per_user()
+                    .claim(viewer.user_id)
+                    .ok_or((4429, "too many sockets for this user"))?;
+                self._socket = Some(socket);
                 self.viewer = Some(viewer);
                 self._presence = Some(self.gql.app.presence().connect(viewer.user_id));
                 self.send(json!({"type": "connection_ack"}))

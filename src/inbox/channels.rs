@@ -50,15 +50,9 @@ pub struct ChannelUpdate {
     pub default_team: Option<Option<TeamId>>,
 }
 
-/// Validates and stores a new channel with its secrets sealed by `secrets`.
-pub async fn create(
-    conn: &mut AsyncPgConnection,
-    secrets: &SecretBox,
-    org: OrgId,
-    new: NewChannel,
-) -> AppResult<Channel> {
-    let name = crate::auth::non_blank("name", &new.name)?;
-    let account = new.external_account_id.trim();
+/// The Meta account id of a channel to connect, trimmed, or why it cannot be one.
+pub fn account_id(raw: &str) -> AppResult<&str> {
+    let account = raw.trim();
     if account.is_empty()
         || account.len() > 100
         || !account
@@ -69,6 +63,18 @@ pub async fn create(
             "externalAccountId must be the numeric Meta account id",
         ));
     }
+    Ok(account)
+}
+
+/// Validates and stores a new channel with its secrets sealed by `secrets`.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    secrets: &SecretBox,
+    org: OrgId,
+    new: NewChannel,
+) -> AppResult<Channel> {
+    let name = crate::auth::non_blank("name", &new.name)?;
+    let account = account_id(&new.external_account_id)?;
     let access_token = secret("accessToken", &new.access_token)?;
     let app_secret = secret("appSecret", &new.app_secret)?;
     let verify_token = secret("verifyToken", &new.verify_token)?;

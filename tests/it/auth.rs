@@ -189,10 +189,11 @@ async fn a_user_can_belong_to_several_orgs() {
     let app = TestApp::new().await;
     let acme = app.signup("Acme", "ana@example.com").await;
     let globex = app.signup("Globex", "bo@example.com").await;
+    let token = app.invite(&globex, "ana@example.com", "AGENT").await;
     app.gql_ok(
-        Some(&globex.token),
-        "mutation($o: ID!, $i: AddMemberInput!) { addMember(orgId: $o, input: $i) { role } }",
-        json!({"o": globex.org_id, "i": {"email": "ana@example.com", "name": "Ana", "password": PASSWORD, "role": "AGENT"}}),
+        Some(&acme.token),
+        "mutation($t: String!) { acceptInvitation(token: $t) { role } }",
+        json!({"t": token}),
     )
     .await;
     let me = app.gql_ok(Some(&acme.token), ME, json!({})).await;
@@ -315,4 +316,24 @@ async fn a_hundred_failures_lock_the_account_for_a_day_without_an_internal_error
             .await,
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reading_the_member_list_sees_its_own_role_not_the_admins() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let agent = app.add_member(&admin, "bob@example.com", "AGENT").await;
+    let r = app
+        .gql_ok(
+            Some(&agent.token),
+            "query($o: ID!) { org(id: $o) { members { role user { email } org { viewerRole } } } }",
+            json!({"o": admin.org_id}),
+        )
+        .await;
+    let members = r["org"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{r}");
+    assert!(members.iter().any(|m| m["role"] == "ADMIN"), "{r}");
+    for member in members {
+        assert_eq!(member["org"]["viewerRole"], "AGENT", "{r}");
+    }
 }

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use diesel_async::RunQueryDsl;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{TestApp, error_code};
 
@@ -167,7 +167,7 @@ async fn agents_cannot_manage_channels_members_or_read_verify_tokens() {
             json!({"o": admin.org_id, "c": channel}),
         ),
         (
-            "mutation($o: ID!) { addMember(orgId: $o, input: {email: \"x@example.com\", name: \"x\", password: \"long enough\", role: ADMIN}) { role } }",
+            "mutation($o: ID!) { inviteMember(orgId: $o, input: {email: \"x@example.com\", role: ADMIN}) { token } }",
             json!({"o": admin.org_id}),
         ),
         (
@@ -239,4 +239,99 @@ async fn webhook_verification_echoes_the_challenge_only_for_the_right_token() {
         ))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+const CONNECT: &str = "mutation($o: ID!, $i: CreateChannelInput!) { createChannel(orgId: $o, input: $i) { id accessTokenHint } }";
+
+fn connect_input(platform: &str, account: &str, token: &str) -> Value {
+    json!({"platform": platform, "name": "Theirs", "externalAccountId": account,
+        "accessToken": token, "appSecret": "s", "verifyToken": "v"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_cannot_squat_an_account_its_token_does_not_own() {
+    let app = TestApp::new().await;
+    let squatter = app.signup("Squat", "eve@example.com").await;
+    let owner = app.signup("Kettle Shop", "ana@example.com").await;
+    for (platform, account) in [
+        ("INSTAGRAM", "17841400000000101"),
+        ("MESSENGER", "104400000000001"),
+        ("WHATSAPP", "310000000000001"),
+    ] {
+        // The squatter's own (valid) token, and a made-up one.
+        for token in ["EAAG-token-of-55555", "made-up-token"] {
+            let r = app
+                .graphql(
+                    Some(&squatter.token),
+                    CONNECT,
+                    json!({"o": squatter.org_id, "i": connect_input(platform, account, token)}),
+                )
+                .await;
+            assert_eq!(error_code(&r), "BAD_USER_INPUT", "{platform} {token}: {r}");
+            let message = r["errors"][0]["message"].as_str().unwrap();
+            assert!(
+                message.contains("does not belong") || message.contains("Meta refused"),
+                "{message}"
+            );
+        }
+        // The owner connects it, and is not told about anyone else.
+        app.create_channel(&owner, platform, account, "owner-secret")
+            .await;
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM channels").await, 3);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM channels c JOIN orgs o ON o.id = c.org_id WHERE o.name = 'Squat'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_to_another_accounts_token_is_refused_and_keeps_the_old_one() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let account = "17841400000000101";
+    let channel = app.create_channel(&admin, "INSTAGRAM", account, "s").await;
+    let update = "mutation($o: ID!, $c: ID!, $t: String!) { updateChannel(orgId: $o, id: $c, input: {accessToken: $t}) { accessTokenHint } }";
+    let stored = "SELECT encode(access_token_enc, 'hex') AS row FROM channels";
+    let before = app.rows(stored).await;
+    let r = app
+        .graphql(
+            Some(&admin.token),
+            update,
+            json!({"o": admin.org_id, "c": channel, "t": "EAAG-token-of-999999999"}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+    assert_eq!(app.rows(stored).await, before, "the old token must stay");
+    app.gql_ok(
+        Some(&admin.token),
+        update,
+        json!({"o": admin.org_id, "c": channel, "t": format!("EAAG-token-of-{account}")}),
+    )
+    .await;
+    assert_ne!(
+        app.rows(stored).await,
+        before,
+        "the account's own new token is taken"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_is_not_connected_while_meta_cannot_verify_its_token() {
+    let app = TestApp::with_config(|c| c.graph_api_base_url = "http://127.0.0.1:1".into()).await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let r = app
+        .graphql(
+            Some(&admin.token),
+            CONNECT,
+            json!({"o": admin.org_id, "i": connect_input("MESSENGER", "104400000000001", "EAAG-token-of-104400000000001")}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "RATE_LIMITED", "{r}");
+    assert!(
+        r["errors"][0]["extensions"]["retryAfter"].is_number(),
+        "{r}"
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM channels").await, 0);
 }

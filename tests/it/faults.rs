@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use delightchat::simulate::{Kind, Params, build};
 use serde_json::{Value, json};
-use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
+use wiremock::{Mock, Respond, ResponseTemplate};
 
 use crate::support::process::{Process, eventually};
 use crate::support::proxy::Proxy;
@@ -251,7 +251,7 @@ impl Respond for FlakyGraph {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_flaky_meta_every_reply_ends_sent_or_failed_and_none_is_sent_twice() {
-    let graph = MockServer::start().await;
+    let graph = crate::support::fake_graph::start().await;
     let flaky = Arc::new(FlakyGraph {
         calls: AtomicU64::new(0),
         accepted: Mutex::default(),
@@ -429,4 +429,132 @@ async fn two_servers_and_two_workers_share_the_work_and_do_nothing_twice() {
         notified, DELIVERIES as i64,
         "every message notified exactly once"
     );
+}
+
+/// One hostile client, all at once against the real binary: value nesting that used to
+/// overflow the stack (finding 1), a sign-in flood (2), concurrent guesses at one account
+/// (3), connections that never finish their headers (8), and a megabyte WebSocket frame
+/// plus more sockets than one user may hold (9). Meanwhile a normal client keeps reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_client_neither_crashes_the_server_nor_shuts_out_a_normal_one() {
+    use crate::support::raw::{
+        deeply_nested_body, megabyte_frame_start, read_until_closed, websocket_handshake,
+    };
+    use crate::support::ws::{Received, WsClient};
+    use tokio::io::AsyncWriteExt as _;
+    use tokio::net::TcpStream;
+
+    let app = TestApp::new().await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let server = Process::serve(
+        &app.db.url(),
+        &[],
+        &[
+            ("HEADER_READ_TIMEOUT_SECS", "2"),
+            ("MAX_SOCKETS_PER_USER", "5"),
+        ],
+    )
+    .await;
+    let base = server.url();
+    let addr = server.addr.unwrap();
+    let normal = reqwest::Client::new();
+    let me = json!({"query": "{ me { id } }"});
+    let read_me = || async {
+        let r: Value = normal
+            .post(format!("{base}/graphql"))
+            .bearer_auth(&admin.token)
+            .json(&me)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["data"]["me"]["id"], admin.user_id.as_str(), "{r}");
+    };
+    read_me().await;
+
+    let nesting = async {
+        let client = reqwest::Client::new();
+        for _ in 0..20 {
+            let r = client
+                .post(format!("{base}/graphql"))
+                .header("content-type", "application/json")
+                .body(deeply_nested_body(1_750))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success() || r.status().is_client_error());
+        }
+    };
+    let guesses = async {
+        let client = reqwest::Client::new();
+        let attempts = (0..150).map(|i| {
+            let client = client.clone();
+            let base = base.clone();
+            async move {
+                let body = json!({"query": "mutation($p: String!) { login(email: \"ana@example.com\", password: $p) { accessToken } }", "variables": {"p": format!("guess number {i}")}});
+                let r: Value = client
+                    .post(format!("{base}/graphql"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert!(r["data"]["login"].is_null(), "a wrong password got in: {r}");
+                r["errors"][0]["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+        });
+        let codes = futures_util::future::join_all(attempts).await;
+        assert!(!codes.iter().any(|c| c == "INTERNAL"), "{codes:?}");
+        assert!(codes.iter().any(|c| c == "RATE_LIMITED"), "{codes:?}");
+    };
+    let slow_headers = async {
+        let mut held = Vec::new();
+        for _ in 0..100 {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
+            held.push(stream);
+        }
+        for stream in &mut held {
+            read_until_closed(stream).await;
+        }
+    };
+    let sockets = async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        websocket_handshake(&mut stream).await;
+        stream.write_all(&megabyte_frame_start()).await.unwrap();
+        read_until_closed(&mut stream).await;
+        let mut open = Vec::new();
+        let mut refused = 0;
+        for _ in 0..8 {
+            let mut socket = WsClient::connect(addr, "graphql-transport-ws").await;
+            socket
+                .send(json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {}", admin.token)}}))
+                .await;
+            match socket.receive().await {
+                Received::Json(m) if m["type"] == "connection_ack" => open.push(socket),
+                Received::Closed(4429, _) => refused += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((open.len(), refused), (5, 3));
+    };
+    let reader = async {
+        for _ in 0..30 {
+            read_me().await;
+        }
+    };
+    tokio::join!(nesting, guesses, slow_headers, sockets, reader);
+    read_me().await;
+    let health = normal.get(format!("{base}/healthz")).send().await.unwrap();
+    assert!(health.status().is_success());
 }

@@ -390,3 +390,20 @@ async fn a_database_failure_shows_no_database_text_by_any_path() {
     assert_eq!(r["errors"][0]["message"], "internal error", "{r}");
     assert!(r["errors"][0]["extensions"]["requestId"].is_string(), "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_aliases_of_one_org_cost_one_membership_query() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let aliases: String = (0..200)
+        .map(|i| format!("o{i}: org(id: $o) {{ viewerRole }} "))
+        .collect();
+    let query = format!("query($o: ID!) {{ {aliases} }}");
+    let before = app.state.query_count();
+    let r = app
+        .gql_ok(Some(&admin.token), &query, json!({"o": admin.org_id}))
+        .await;
+    assert_eq!(r["o199"]["viewerRole"], "ADMIN", "{r}");
+    let queries = app.state.query_count() - before;
+    assert!(queries <= 2, "200 aliases ran {queries} queries");
+}

@@ -27,11 +27,13 @@ struct Setup {
 }
 
 async fn setup(platform: &str, account: &str) -> Setup {
-    let graph = MockServer::start().await;
+    let graph = crate::support::fake_graph::start().await;
     let uri = graph.uri();
     let app = TestApp::with_config(|c| c.graph_api_base_url = uri).await;
     let admin = app.signup("Kettle Shop", "ana@example.com").await;
     let channel = app.create_channel(&admin, platform, account, SECRET).await;
+    // From here on the fake sees only what the tests expect: the sends.
+    graph.reset().await;
     Setup {
         app,
         admin,

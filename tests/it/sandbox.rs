@@ -180,12 +180,14 @@ async fn whatsapp_and_instagram_replies_reach_read_through_the_sandbox() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_development_server_that_cannot_reach_meta_says_so_at_once() {
-    // Port 1 on loopback: connection refused, like a machine without Meta's DNS.
-    let app = TestApp::with_config(|c| c.graph_api_base_url = "http://127.0.0.1:1".into()).await;
-    let admin = app.signup("Kettle Shop", "ana@example.com").await;
-    let channel = app
+    // The channel was connected while Meta answered; now it cannot be reached: port 1
+    // on loopback refuses connections, like a machine without Meta's DNS.
+    let connected = TestApp::new().await;
+    let admin = connected.signup("Kettle Shop", "ana@example.com").await;
+    let channel = connected
         .create_channel(&admin, "INSTAGRAM", "17841400000000101", SECRET)
         .await;
+    let app = connected.sibling(|c| c.graph_api_base_url = "http://127.0.0.1:1".into());
     let dm = build(Kind::IgDm, &customer_dm("17841400000000101"), Utc::now()).unwrap();
     app.post_webhook(&channel, &dm, SECRET).await;
     app.drain_inbound().await;
@@ -226,8 +228,8 @@ async fn a_development_server_that_cannot_reach_meta_says_so_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulate_targets_the_latest_reply_and_refuses_another_platforms_kind() {
     use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let graph = MockServer::start().await;
+    use wiremock::{Mock, ResponseTemplate};
+    let graph = crate::support::fake_graph::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messaging_product": "whatsapp",
             "contacts": [{"input": CUSTOMER, "wa_id": CUSTOMER}], "messages": [{"id": "wamid.LATEST1"}]})))

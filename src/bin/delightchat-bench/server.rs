@@ -26,7 +26,10 @@ impl ServerProcess {
         command
             .arg("--serve")
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            // Every load generator connects from 127.0.0.1, thousands of sockets at once.
+            .env("MAX_CONNECTIONS_PER_IP", "100000")
+            .env("MAX_SOCKETS_PER_USER", "100000");
         for (key, value) in env {
             command.env(key, value);
         }

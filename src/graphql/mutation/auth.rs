@@ -1,10 +1,13 @@
-//! `signup`, `login`, `refreshToken`, `logout`, `changePassword`.
+//! `signup`, `login`, `refreshToken`, `logout`, `changePassword`, and joining an org by
+//! invitation: `acceptInvitation`, `signupWithInvitation`.
 
 use async_graphql::{Context, InputObject, Object, Result};
 
-use crate::auth::{self, SignupRequest};
-use crate::graphql::context::{state, take_auth_attempt, viewer};
-use crate::graphql::types::user::AuthPayload;
+use crate::auth::{self, SignupRequest, invitations};
+use crate::db::users;
+use crate::error::AppError;
+use crate::graphql::context::{conn, state, take_auth_attempt, viewer};
+use crate::graphql::types::user::{AuthPayload, Membership};
 
 /// A new org and its first admin.
 #[derive(InputObject)]
@@ -18,6 +21,20 @@ pub struct SignupInput {
     /// The admin's email.
     #[graphql(validator(max_length = 320))]
     email: String,
+    /// 8 to 256 characters.
+    #[graphql(validator(max_length = 256))]
+    password: String,
+}
+
+/// A new account created through an invitation link.
+#[derive(InputObject)]
+pub struct SignupWithInvitationInput {
+    /// The invitation's token.
+    #[graphql(validator(max_length = 256))]
+    token: String,
+    /// Their name.
+    #[graphql(validator(max_length = 200))]
+    name: String,
     /// 8 to 256 characters.
     #[graphql(validator(max_length = 256))]
     password: String,
@@ -104,5 +121,39 @@ impl AuthMutation {
         )
         .await?;
         Ok(true)
+    }
+
+    /// Joins the org of an invitation addressed to the caller's email. Unknown, used,
+    /// revoked, expired or someone else's invitations are all NOT_FOUND.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(max_length = 256))] token: String,
+    ) -> Result<Membership> {
+        let caller = viewer(ctx)?;
+        let mut conn = conn(ctx).await?;
+        let user = users::find(&mut conn, caller.user_id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or(AppError::Unauthenticated)?;
+        let joined = invitations::accept(&mut conn, &token, &user).await?;
+        Ok(Membership(state(ctx)?.publish(joined)))
+    }
+
+    /// Creates the invited account through the invitation link and signs it in.
+    async fn signup_with_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: SignupWithInvitationInput,
+    ) -> Result<AuthPayload> {
+        take_auth_attempt(ctx)?;
+        let session = invitations::sign_up(
+            &state(ctx)?.auth(),
+            &input.token,
+            &input.name,
+            input.password,
+        )
+        .await?;
+        Ok(AuthPayload(state(ctx)?.publish(session)))
     }
 }

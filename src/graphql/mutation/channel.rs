@@ -1,4 +1,5 @@
-//! `createChannel`, `updateChannel`, `deleteChannel` (ADMIN only).
+//! `createChannel`, `updateChannel`, `deleteChannel` (ADMIN only). A new or rotated access
+//! token is checked with Meta to belong to the channel's account first.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 
@@ -6,11 +7,13 @@ use crate::db::channels;
 use crate::db::enums::Platform;
 use crate::db::enums::Role;
 use crate::db::ids::{ChannelId, TeamId};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::graphql::context::org_call;
 use crate::graphql::types::channel::Channel;
 use crate::graphql::types::{maybe_id, parse_id};
 use crate::inbox::channels::{self as channel_ops, ChannelUpdate, NewChannel};
+use crate::outbound::graph::ownership::{self, OwnershipError};
+use crate::state::AppState;
 
 /// A Meta account to connect.
 #[derive(InputObject)]
@@ -63,6 +66,34 @@ pub struct UpdateChannelInput {
     default_team_id: MaybeUndefined<ID>,
 }
 
+/// Refuses a token that is not `account`'s, before anything is stored (see
+/// [`ownership`]): a tenant cannot claim another business's account.
+async fn verify_owner(
+    state: &AppState,
+    platform: Platform,
+    account: &str,
+    token: &str,
+) -> AppResult<()> {
+    if !state.config().verify_channel_ownership {
+        tracing::info!(%platform, "channel ownership not verified (local sandbox)");
+        return Ok(());
+    }
+    ownership::verify(state.graph(), platform, account, token.trim())
+        .await
+        .map_err(|e| match e {
+            OwnershipError::Unreachable(_) => AppError::RetryLater {
+                message: e.to_string(),
+                retry_after: VERIFY_RETRY_AFTER,
+            },
+            OwnershipError::NotTheAccount(_) | OwnershipError::Refused(_) => {
+                AppError::bad_input(e.to_string())
+            }
+        })
+}
+
+/// When to try connecting again after Meta could not be asked.
+const VERIFY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Channel management.
 #[derive(Default)]
 pub struct ChannelMutation;
@@ -77,6 +108,8 @@ impl ChannelMutation {
         input: CreateChannelInput,
     ) -> Result<Channel> {
         let mut call = org_call(ctx, &org_id, Role::Admin).await?;
+        let account = channel_ops::account_id(&input.external_account_id)?;
+        verify_owner(call.state, input.platform, account, &input.access_token).await?;
         let new = NewChannel {
             platform: input.platform,
             name: input.name,
@@ -105,6 +138,19 @@ impl ChannelMutation {
     ) -> Result<Channel> {
         let id = parse_id(&id, ChannelId::parse)?;
         let mut call = org_call(ctx, &org_id, Role::Admin).await?;
+        if let Some(token) = &input.access_token {
+            let channel = channels::find(&mut call.conn, call.org, id)
+                .await
+                .map_err(AppError::from)?
+                .ok_or(AppError::NotFound)?;
+            verify_owner(
+                call.state,
+                channel.platform,
+                &channel.external_account_id,
+                token,
+            )
+            .await?;
+        }
         let update = ChannelUpdate {
             name: input.name,
             access_token: input.access_token,

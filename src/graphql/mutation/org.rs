@@ -1,36 +1,38 @@
-//! `addMember`, `removeMember`, `updateMemberRole` (ADMIN only) and `setAvailability`
-//! (the caller's own).
+//! `inviteMember`, `revokeInvitation` (see [`crate::auth::invitations`]), `removeMember`,
+//! `updateMemberRole` (ADMIN only) and `setAvailability` (the caller's own).
 
-use async_graphql::{Context, ID, InputObject, Object, Result};
-use chrono::Utc;
-use diesel_async::AsyncConnection as _;
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
-use crate::auth::{check_password, non_blank, normalize_email};
-use crate::db::enums::{Availability, EventKind, Role};
-use crate::db::ids::{OrgId, UserId};
-use crate::db::{orgs, users};
+use crate::auth::invitations;
+use crate::db::enums::{Availability, Role};
+use crate::db::ids::{InvitationId, UserId};
+use crate::db::invitations as invitation_rows;
 use crate::error::AppError;
-use crate::graphql::context::{admin, org_call, state};
+use crate::graphql::context::org_call;
+use crate::graphql::types::invitation::Invitation;
 use crate::graphql::types::parse_id;
 use crate::graphql::types::user::Membership;
 use crate::inbox::members;
-use crate::inbox::outbox::Outbox;
 
-/// A person to add to an org. An existing account (same email) is added as it is; its
-/// name and password are left unchanged.
+/// Whom to invite.
 #[derive(InputObject)]
-pub struct AddMemberInput {
+pub struct InviteMemberInput {
     /// Their email.
     #[graphql(validator(max_length = 320))]
     email: String,
-    /// Their name (for a new account).
-    #[graphql(validator(max_length = 200))]
-    name: String,
-    /// Their initial password (for a new account).
-    #[graphql(validator(max_length = 256))]
-    password: String,
     /// ADMIN or AGENT.
     role: Role,
+}
+
+/// A new invitation. The answer is the same whether or not the email has an account.
+#[derive(SimpleObject)]
+pub struct InvitationCreated {
+    /// The invitation.
+    invitation: Invitation,
+    /// The secret of the invitation link, shown once. The invitee passes it to
+    /// `acceptInvitation` (signed in) or `signupWithInvitation` (new account). It is also
+    /// queued, sealed, in the mail outbox for a mailer.
+    token: String,
 }
 
 /// Membership management.
@@ -39,64 +41,41 @@ pub struct OrgMutation;
 
 #[Object]
 impl OrgMutation {
-    /// Adds a member to the org (ADMIN only).
-    async fn add_member(
+    /// Invites someone to the org with a role (ADMIN only); the link works once, for 7 days.
+    async fn invite_member(
         &self,
         ctx: &Context<'_>,
         org_id: ID,
-        input: AddMemberInput,
-    ) -> Result<Membership> {
-        let org = parse_id(&org_id, OrgId::parse)?;
-        admin(ctx, org).await?;
-        let state = state(ctx)?;
-        let email = normalize_email(&input.email)?;
-        let name = non_blank("name", &input.name)?;
-        check_password(&input.password)?;
-        let mut conn = state.conn().await.map_err(AppError::from)?;
-        let existing = users::find_by_email(&mut conn, &email)
+        input: InviteMemberInput,
+    ) -> Result<InvitationCreated> {
+        let mut call = org_call(ctx, &org_id, Role::Admin).await?;
+        let issued = invitations::invite(
+            &mut call.conn,
+            call.state.secrets(),
+            call.org,
+            call.user,
+            &input.email,
+            input.role,
+        )
+        .await?;
+        Ok(InvitationCreated {
+            invitation: Invitation(issued.invitation),
+            token: issued.token,
+        })
+    }
+
+    /// Revokes an open invitation (ADMIN only); its link stops working.
+    async fn revoke_invitation(&self, ctx: &Context<'_>, org_id: ID, id: ID) -> Result<bool> {
+        let id = parse_id(&id, InvitationId::parse)?;
+        let mut call = org_call(ctx, &org_id, Role::Admin).await?;
+        if invitation_rows::revoke(&mut call.conn, call.org, id)
             .await
-            .map_err(AppError::from)?;
-        let new_user = match existing {
-            Some(_) => None,
-            None => Some(users::User {
-                id: UserId::new(),
-                email: email.clone(),
-                name,
-                password_hash: state
-                    .passwords()
-                    .hash(input.password)
-                    .await
-                    .map_err(AppError::from)?,
-                created_at: Utc::now(),
-            }),
-        };
-        let role = input.role;
-        let membership = conn
-            .transaction(async |conn| {
-                let user_id = match &new_user {
-                    Some(user) if users::insert(conn, user).await? => user.id,
-                    // Created concurrently by someone else, or existing: use that account.
-                    _ => match users::find_by_email(conn, &email).await? {
-                        Some(user) => user.id,
-                        None => return Err(AppError::NotFound),
-                    },
-                };
-                if !orgs::add_member(conn, org, user_id, role).await? {
-                    return Err(AppError::bad_input(
-                        "this person is already a member of the org",
-                    ));
-                }
-                let membership = orgs::membership(conn, org, user_id)
-                    .await?
-                    .ok_or(AppError::NotFound)?;
-                let mut outbox = Outbox::default();
-                outbox.member_row(EventKind::MemberAdded, &membership);
-                Ok::<_, AppError>(outbox.commit(conn, membership).await?)
-            })
-            .await?;
-        let membership = state.publish(membership);
-        tracing::info!(org.id = %org, user.id = %membership.user_id, "added member");
-        Ok(Membership(membership))
+            .map_err(AppError::from)?
+        {
+            Ok(true)
+        } else {
+            Err(AppError::NotFound.into())
+        }
     }
 
     /// Removes a member from the org (ADMIN only). Their requests in the org are refused

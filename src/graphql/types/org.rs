@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::channel::Channel;
 use super::customer::Customer;
+use super::invitation::Invitation;
 use super::notification::Notification;
 use super::team::Team;
 use super::ticket::{self, Ticket};
@@ -15,7 +16,7 @@ use super::{parse_id, to_id};
 use crate::db::enums::{Platform, Role, TicketStatus};
 use crate::db::ids::{ChannelId, CustomerId, TeamId, TicketId, UserId};
 use crate::db::page::Keyset;
-use crate::db::{channels, customers, notifications, orgs, teams, tickets};
+use crate::db::{channels, customers, invitations, notifications, orgs, teams, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::{conn, viewer};
@@ -78,6 +79,18 @@ impl Org {
             .await
             .map_err(AppError::from)?
             .map(Team))
+    }
+
+    /// Open invitations, newest first (ADMIN only).
+    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
+        if self.role != Role::Admin {
+            return Err(AppError::Forbidden.into());
+        }
+        let mut conn = conn(ctx).await?;
+        let rows = invitations::list_open(&mut conn, self.row.id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(Invitation).collect())
     }
 
     async fn channels(&self, ctx: &Context<'_>) -> Result<Vec<Channel>> {

@@ -9,7 +9,7 @@ use crate::auth::Session;
 use crate::db::enums::{Availability, Role};
 use crate::db::{orgs, users};
 use crate::error::AppError;
-use crate::graphql::context::{conn, viewer};
+use crate::graphql::context::{conn, member_org, request, viewer};
 use crate::graphql::loaders::Loaders;
 
 /// A person who signs in. Never exposes the password hash.
@@ -75,7 +75,13 @@ impl Membership {
         user.map(User::new).ok_or_else(|| "user not found".into())
     }
 
+    /// The org, with `viewerRole` the caller's own role there (not this member's).
     async fn org(&self, ctx: &Context<'_>) -> Result<Org> {
+        // Without a token, the only memberships shown are the new session's own.
+        let caller = request(ctx)?.viewer.map(|v| v.user_id);
+        if caller.is_some_and(|caller| caller != self.0.user_id) {
+            return Ok(member_org(ctx, self.0.org_id).await?);
+        }
         let org = ctx.data::<Loaders>()?.load_one(self.0.org_id).await?;
         let org = org.ok_or("org not found")?;
         Ok(Org::new(org, self.0.role))

@@ -7,7 +7,9 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
-use super::errors::{GraphError, PermanentKind, UNREACHABLE, classify, is_success, local_error};
+use super::errors::{
+    GraphError, PermanentKind, UNREACHABLE, classify, classify_read, is_success, local_error,
+};
 use super::request::{SendRequest, Sent};
 
 /// How long establishing a connection to Meta may take.
@@ -81,7 +83,7 @@ impl GraphClient {
         request: &SendRequest,
     ) -> Result<Sent, GraphError> {
         let (node, edge) = request.endpoint();
-        let url = self.url(node, edge)?;
+        let url = self.url(node, Some(edge))?;
         let authorization = bearer(access_token)?;
         tracing::debug!(edge, "sending to the Graph API");
         let response = self
@@ -112,8 +114,46 @@ impl GraphClient {
         classify(request.success_shape(), status, &headers, &body)
     }
 
-    /// `{base_url}/{version}/{node}/{edge}`, each segment percent-encoded.
-    fn url(&self, node: &str, edge: &str) -> Result<Url, GraphError> {
+    /// Reads `fields` of `node` (a GET); never retries by itself.
+    pub async fn read(
+        &self,
+        access_token: &str,
+        node: &str,
+        fields: &str,
+    ) -> Result<serde_json::Value, GraphError> {
+        self.read_inner(access_token, node, fields)
+            .await
+            .map_err(|err| redact(err, access_token))
+    }
+
+    async fn read_inner(
+        &self,
+        access_token: &str,
+        node: &str,
+        fields: &str,
+    ) -> Result<serde_json::Value, GraphError> {
+        let mut url = self.url(node, None)?;
+        url.query_pairs_mut().append_pair("fields", fields);
+        let authorization = bearer(access_token)?;
+        tracing::debug!(fields, "reading from the Graph API");
+        let response = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, authorization)
+            .send()
+            .await
+            .map_err(|err| transport_error(&err))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| transport_error(&err))?;
+        classify_read(status, &headers, &body)
+    }
+
+    /// `{base_url}/{version}/{node}[/{edge}]`, each segment percent-encoded.
+    fn url(&self, node: &str, edge: Option<&str>) -> Result<Url, GraphError> {
         if !is_usable_segment(&self.version) {
             return Err(local_error(
                 PermanentKind::Other,
@@ -133,12 +173,13 @@ impl GraphClient {
             )
         };
         let mut url = Url::parse(&self.base_url).map_err(|_| misconfigured())?;
-        url.path_segments_mut()
-            .map_err(|()| misconfigured())?
-            .pop_if_empty()
-            .push(&self.version)
-            .push(node)
-            .push(edge);
+        {
+            let mut segments = url.path_segments_mut().map_err(|()| misconfigured())?;
+            segments.pop_if_empty().push(&self.version).push(node);
+            if let Some(edge) = edge {
+                segments.push(edge);
+            }
+        }
         Ok(url)
     }
 }
@@ -663,7 +704,7 @@ mod tests {
     #[test]
     fn ids_are_percent_encoded_into_one_path_segment() {
         let client = GraphClient::new("https://graph.example.test/", VERSION);
-        let url = client.url("12/../me?x=1", "messages").unwrap();
+        let url = client.url("12/../me?x=1", Some("messages")).unwrap();
         assert_eq!(
             url.as_str(),
             "https://graph.example.test/v25.0/12%2F..%2Fme%3Fx=1/messages"

@@ -85,16 +85,39 @@ pub fn classify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Sent, GraphError> {
+    match refusal(status, headers, body) {
+        Some(error) => Err(error),
+        None => success(shape, status, body),
+    }
+}
+
+/// Classifies the answer to a read (a GET of a node's fields): its JSON, or why there is
+/// none.
+pub fn classify_read(status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Value, GraphError> {
+    if let Some(error) = refusal(status, headers, body) {
+        return Err(error);
+    }
+    serde_json::from_slice(body).map_err(|_| {
+        local_error(
+            PermanentKind::Other,
+            "Meta's answer could not be read as JSON.",
+        )
+    })
+}
+
+/// The error an answer carries, if it is one: Meta's error JSON (even with a 2xx), or a
+/// failing HTTP status.
+fn refusal(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<GraphError> {
     let error = parse_meta_error(body);
     if is_success(status) {
         return match error {
             Some(error) if error.code.is_some() => {
-                Err(classify_meta_error(status, headers, &error))
+                Some(classify_meta_error(status, headers, &error))
             }
-            _ => success(shape, status, body),
+            _ => None,
         };
     }
-    Err(match error {
+    Some(match error {
         Some(error) if error.code.is_some() => classify_meta_error(status, headers, &error),
         error => classify_status(status, headers, error.map(|error| error.text)),
     })

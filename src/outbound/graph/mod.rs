@@ -19,7 +19,9 @@
 //!   redaction, transport failures);
 //! - `request`: what is sent ([`SendRequest`] and its JSON bodies) and where the created
 //!   message's id sits in the answer ([`SuccessShape`]);
-//! - `errors`: Meta's error-code table ([`classify`], [`GraphError`], [`PermanentKind`]).
+//! - `errors`: Meta's error-code table ([`classify`], [`GraphError`], [`PermanentKind`]);
+//! - `ownership`: whether a token belongs to the account a channel names (one or two
+//!   reads with [`GraphClient::read`]).
 
 /// A Graph API answer recorded in `tests/fixtures/graph/`.
 #[cfg(test)]
@@ -35,6 +37,7 @@ macro_rules! fixture {
 
 mod client;
 mod errors;
+pub mod ownership;
 mod request;
 
 pub use client::GraphClient;

@@ -1,8 +1,10 @@
 //! Test harness: per-test databases, the app behind its router, GraphQL helpers.
 
+pub mod fake_graph;
 pub mod meta;
 pub mod process;
 pub mod proxy;
+pub mod raw;
 pub mod seed;
 pub mod test_app;
 pub mod test_db;

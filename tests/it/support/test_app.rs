@@ -34,6 +34,8 @@ pub struct TestApp {
     pub state: AppState,
     /// Its router.
     pub router: Router,
+    /// The fake Graph API it was configured with (see [`super::fake_graph`]), kept alive.
+    _graph: Arc<wiremock::MockServer>,
 }
 
 /// The password every test user gets.
@@ -68,10 +70,17 @@ impl TestApp {
         // than one person would (`auth::a_sign_in_flood_from_one_address_is_limited`
         // checks the limit itself).
         config.auth_attempts_per_ip_per_minute = 10_000;
+        let graph = Arc::new(super::fake_graph::start().await);
+        config.graph_api_base_url = graph.uri();
         tweak(&mut config);
         let state = AppState::new(config).unwrap();
         let router = delightchat::router(state.clone());
-        Self { db, state, router }
+        Self {
+            db,
+            state,
+            router,
+            _graph: graph,
+        }
     }
 
     /// An app using real Redis on a channel prefix of its own.
@@ -94,6 +103,7 @@ impl TestApp {
             db: self.db.clone(),
             state,
             router,
+            _graph: self._graph.clone(),
         }
     }
 
@@ -102,7 +112,13 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = self.router.clone();
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let limits = self.state.config().connections;
+        tokio::spawn(delightchat::http_server::serve(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+        ));
         addr
     }
 
@@ -160,27 +176,36 @@ impl TestApp {
         }
     }
 
-    /// Adds a member to the admin's org and signs them in.
+    /// Invites a new person to the admin's org; they create their account through the
+    /// invitation and are signed in.
     pub async fn add_member(&self, admin: &Session, email: &str, role: &str) -> Session {
-        self.gql_ok(
-            Some(&admin.token),
-            "mutation($o: ID!, $i: AddMemberInput!) { addMember(orgId: $o, input: $i) { role } }",
-            json!({"o": admin.org_id, "i": {"email": email, "name": "Member", "password": PASSWORD, "role": role}}),
-        )
-        .await;
+        let token = self.invite(admin, email, role).await;
         let data = self
             .gql_ok(
                 None,
-                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken user { id } } }",
-                json!({"e": email, "p": PASSWORD}),
+                "mutation($i: SignupWithInvitationInput!) { signupWithInvitation(input: $i) { accessToken refreshToken user { id } } }",
+                json!({"i": {"token": token, "name": "Member", "password": PASSWORD}}),
             )
             .await;
+        let data = json!({"login": data["signupWithInvitation"]});
         Session {
             token: data["login"]["accessToken"].as_str().unwrap().into(),
             refresh: data["login"]["refreshToken"].as_str().unwrap().into(),
             org_id: admin.org_id.clone(),
             user_id: data["login"]["user"]["id"].as_str().unwrap().into(),
         }
+    }
+
+    /// Invites `email` to the admin's org as `role`; the invitation link's token.
+    pub async fn invite(&self, admin: &Session, email: &str, role: &str) -> String {
+        let data = self
+            .gql_ok(
+                Some(&admin.token),
+                "mutation($o: ID!, $i: InviteMemberInput!) { inviteMember(orgId: $o, input: $i) { token } }",
+                json!({"o": admin.org_id, "i": {"email": email, "role": role}}),
+            )
+            .await;
+        data["inviteMember"]["token"].as_str().unwrap().to_owned()
     }
 
     /// Connects a channel; returns its id.
