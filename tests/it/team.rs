@@ -131,6 +131,14 @@ async fn agents_cannot_manage_members_or_teams_and_admins_can() {
         let denied = app.graphql(Some(&agent.token), query, vars.clone()).await;
         assert_eq!(error_code(&denied), "FORBIDDEN", "{query}: {denied}");
     }
+    // Joining and team changes are live events carrying their rows.
+    let joined = format!(
+        "SELECT count(*) AS n FROM events WHERE kind = 'MEMBER_ADDED' AND payload->'member'->>'user_id' IN ('{}', '{}')",
+        agent.user_id, other.user_id
+    );
+    assert_eq!(app.count(&joined).await, 2);
+    let created = "SELECT count(*) AS n FROM events WHERE kind = 'TEAM_CREATED' AND payload->'team'->>'name' = 'Support'";
+    assert_eq!(app.count(created).await, 1);
     // Nothing changed for the agent's attempts; now the admin does each of them.
     assert_eq!(app.count("SELECT count(*) AS n FROM teams").await, 1);
     assert_eq!(app.count("SELECT count(*) AS n FROM memberships").await, 3);
@@ -144,6 +152,19 @@ async fn agents_cannot_manage_members_or_teams_and_admins_can() {
         "Sales stays"
     );
     assert_eq!(app.count("SELECT count(*) AS n FROM memberships").await, 2);
+    for kind in [
+        "MEMBER_UPDATED",
+        "MEMBER_REMOVED",
+        "TEAM_UPDATED",
+        "TEAM_DELETED",
+    ] {
+        let n = app
+            .count(&format!(
+                "SELECT count(*) AS n FROM events WHERE kind = '{kind}'"
+            ))
+            .await;
+        assert!(n >= 1, "{kind} recorded");
+    }
 
     // What any member may do for themselves.
     assert!(
