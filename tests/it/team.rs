@@ -229,6 +229,11 @@ async fn another_orgs_team_ids_are_not_found_and_change_nothing() {
         )
         .await;
     assert_eq!(read["org"]["team"], Value::Null);
+    let node = "query($t: ID!) { node(id: $t) { id ... on Team { name } } }";
+    let theirs = app.gql_ok(Some(&b.token), node, json!({"t": a_team})).await;
+    assert_eq!(theirs["node"], Value::Null);
+    let own = app.gql_ok(Some(&a.token), node, json!({"t": a_team})).await;
+    assert_eq!(own["node"]["name"], "A Support");
     assert_eq!(read["org"]["teams"], json!([{"id": b_team}]));
     assert_eq!(
         app.rows(&format!(
