@@ -861,3 +861,36 @@ async fn a_reopened_ticket_stays_with_an_online_assignee_and_otherwise_goes_roun
     assert_ne!(assignee, first);
     assert!(agents.contains_key(&assignee), "{assignee}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_of_an_instance_that_stopped_heartbeating_do_not_keep_an_agent_online() {
+    let app = TestApp::with_config(|c| c.agent_offline_after = Duration::from_secs(60)).await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let agent = app.add_member(&admin, "bo@example.com", "AGENT").await;
+    set_availability(&app, &agent, "ONLINE").await;
+    // Set long enough ago to be past the grace period.
+    app.execute(&format!(
+        "UPDATE memberships SET availability_changed_at = now() - interval '1 hour' WHERE user_id = '{}'",
+        agent.user_id
+    ))
+    .await;
+    // A live instance holds a socket: the agent stays ONLINE.
+    let live = format!(
+        "INSERT INTO user_presence (instance_id, user_id, sockets, version, seen_at) \
+         VALUES (gen_random_uuid(), '{}', 2, 1, now() - interval '10 seconds')",
+        agent.user_id
+    );
+    app.execute(&live).await;
+    delightchat::presence::sweep(&app.state).await.unwrap();
+    assert_eq!(availability(&app, &agent.user_id).await, "ONLINE");
+    // That instance went silent minutes ago (it died with the socket open).
+    app.execute("UPDATE user_presence SET seen_at = now() - interval '5 minutes'")
+        .await;
+    assert_eq!(delightchat::presence::sweep(&app.state).await.unwrap(), 1);
+    assert_eq!(availability(&app, &agent.user_id).await, "OFFLINE");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM user_presence").await,
+        0,
+        "forgotten"
+    );
+}
