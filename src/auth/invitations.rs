@@ -12,8 +12,7 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 
 use super::{Auth, Session, check_password, non_blank, normalize_email, opaque_token, refresh};
 use crate::crypto::{SecretBox, aad};
-use crate::db::enums::EventKind;
-use crate::db::enums::Role;
+use crate::db::enums::{EventKind, Role};
 use crate::db::ids::{InvitationId, OrgId, UserId};
 use crate::db::invitations::{self, Invitation, OutgoingMail};
 use crate::db::{orgs, users};
@@ -91,7 +90,7 @@ pub async fn accept(
                 .ok_or(AppError::NotFound)?;
             let mut outbox = Outbox::default();
             let membership = join(conn, &invitation, user.id, &mut outbox).await?;
-            Ok::<_, AppError>(outbox.commit(conn, membership).await?)
+            AppResult::Ok(outbox.commit(conn, membership).await?)
         })
         .await?;
     tracing::info!(org.id = %membership.value.org_id, user.id = %user.id, "accepted an invitation");
@@ -141,22 +140,15 @@ pub async fn sign_up(
             let mut outbox = Outbox::default();
             join(conn, &invitation, user.id, &mut outbox).await?;
             let refresh_token = refresh::issue(conn, user.id).await?;
-            Ok::<_, AppError>(outbox.commit(conn, (user, refresh_token)).await?)
+            AppResult::Ok(outbox.commit(conn, (user, refresh_token)).await?)
         })
         .await?;
-    let Committed {
-        value: (user, refresh_token),
-        events,
-    } = joined;
-    tracing::info!(user.id = %user.id, "signed up through an invitation");
-    Ok(Committed {
-        value: super::session(app, user, refresh_token),
-        events,
-    })
+    tracing::info!(user.id = %joined.value.0.id, "signed up through an invitation");
+    Ok(joined.map(|(user, refresh_token)| super::session(app, user, refresh_token)))
 }
 
-/// Makes `user` a member as invited (keeping an existing membership as it is; a new one
-/// is a MEMBER_ADDED event) and closes the invitation.
+/// Makes `user` a member as invited (keeping an existing membership as it is), closes
+/// the invitation, and records the MEMBER_ADDED event of a new membership in `outbox`.
 async fn join(
     conn: &mut AsyncPgConnection,
     invitation: &Invitation,

@@ -6,9 +6,9 @@
 //! a jump in seqs, a lagging receiver, a Redis reconnect or (while Redis is unhealthy)
 //! a 2-second tick send the stream back to the outbox from its last seq. Seqs are dense
 //! and in commit order per org (see [`crate::db::events`]), which is what makes "jump"
-//! detectable. A removed member's stream ends at the MEMBER_REMOVED event about them;
-//! membership is also re-checked periodically, once per user and org for the whole
-//! process ([`super::membership`]), in case that event was missed.
+//! detectable. A removed member's stream ends at the MEMBER_REMOVED event about them
+//! (and membership is also re-checked periodically, in case that event was missed, once
+//! per user and org for the whole process: [`super::membership`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -128,10 +128,10 @@ struct Connection {
     queue: mpsc::Sender<String>,
     overflow: Arc<Notify>,
     viewer: Option<Viewer>,
-    /// Counts this socket toward its user's presence while it is open.
-    _presence: Option<crate::presence::SocketGuard>,
     /// This socket's place under the per-user cap, held from `connection_init`.
     _socket: Option<Claim<UserId>>,
+    /// Counts this socket toward its user's presence while it is open.
+    _presence: Option<crate::presence::SocketGuard>,
     operations: HashMap<String, AbortHandle>,
     finished: mpsc::UnboundedSender<String>,
 }
@@ -174,8 +174,8 @@ async fn run(socket: WebSocket, protocol: Protocol, gql: GraphqlState) {
         queue,
         overflow: Arc::new(Notify::new()),
         viewer: None,
-        _presence: None,
         _socket: None,
+        _presence: None,
         operations: HashMap::new(),
         finished,
     };

@@ -36,6 +36,14 @@ impl<T> Committed<T> {
             events: Vec::new(),
         }
     }
+
+    /// The same events with the result turned into another.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Committed<U> {
+        Committed {
+            value: f(self.value),
+            events: self.events,
+        }
+    }
 }
 
 /// Events waiting for the end of their transaction.

@@ -198,6 +198,7 @@ async fn channels_for_orgs(
             updated_at: now,
             deleted_at: None,
             human_agent_enabled: false,
+            default_team_id: None,
         };
         channels::insert(conn, &channel).await?;
         orgs.push(BenchOrg {

@@ -84,6 +84,40 @@ impl AuthMutation {
         ))
     }
 
+    /// Joins the org of an invitation addressed to the caller's email. Unknown, used,
+    /// revoked, expired or someone else's invitations are all NOT_FOUND.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(max_length = 256))] token: String,
+    ) -> Result<Membership> {
+        let caller = viewer(ctx)?;
+        let mut conn = conn(ctx).await?;
+        let user = users::find(&mut conn, caller.user_id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or(AppError::Unauthenticated)?;
+        let joined = invitations::accept(&mut conn, &token, &user).await?;
+        Ok(Membership(state(ctx)?.publish(joined)))
+    }
+
+    /// Creates the invited account through the invitation link and signs it in.
+    async fn signup_with_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: SignupWithInvitationInput,
+    ) -> Result<AuthPayload> {
+        take_auth_attempt(ctx)?;
+        let session = invitations::sign_up(
+            &state(ctx)?.auth(),
+            &input.token,
+            &input.name,
+            input.password,
+        )
+        .await?;
+        Ok(AuthPayload(state(ctx)?.publish(session)))
+    }
+
     /// Ends the caller's session: its refresh tokens stop working, and so do its access
     /// tokens for anything org-scoped. Pass `refreshToken` to end that token's session
     /// as well (a client that kept only its refresh token).
@@ -121,39 +155,5 @@ impl AuthMutation {
         )
         .await?;
         Ok(true)
-    }
-
-    /// Joins the org of an invitation addressed to the caller's email. Unknown, used,
-    /// revoked, expired or someone else's invitations are all NOT_FOUND.
-    async fn accept_invitation(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(validator(max_length = 256))] token: String,
-    ) -> Result<Membership> {
-        let caller = viewer(ctx)?;
-        let mut conn = conn(ctx).await?;
-        let user = users::find(&mut conn, caller.user_id)
-            .await
-            .map_err(AppError::from)?
-            .ok_or(AppError::Unauthenticated)?;
-        let joined = invitations::accept(&mut conn, &token, &user).await?;
-        Ok(Membership(state(ctx)?.publish(joined)))
-    }
-
-    /// Creates the invited account through the invitation link and signs it in.
-    async fn signup_with_invitation(
-        &self,
-        ctx: &Context<'_>,
-        input: SignupWithInvitationInput,
-    ) -> Result<AuthPayload> {
-        take_auth_attempt(ctx)?;
-        let session = invitations::sign_up(
-            &state(ctx)?.auth(),
-            &input.token,
-            &input.name,
-            input.password,
-        )
-        .await?;
-        Ok(AuthPayload(state(ctx)?.publish(session)))
     }
 }

@@ -1,5 +1,5 @@
-//! `inviteMember`, `revokeInvitation` (see [`crate::auth::invitations`]), `removeMember`,
-//! `updateMemberRole` (ADMIN only) and `setAvailability` (the caller's own).
+//! `inviteMember`, `revokeInvitation`, `removeMember`, `updateMemberRole` (ADMIN only)
+//! and `setAvailability` (the caller's own). Invitations: see [`crate::auth::invitations`].
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 

@@ -62,6 +62,18 @@ impl Org {
         Ok(rows.into_iter().map(Membership).collect())
     }
 
+    /// Open invitations, newest first (ADMIN only).
+    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
+        if self.role != Role::Admin {
+            return Err(AppError::Forbidden.into());
+        }
+        let mut conn = conn(ctx).await?;
+        let rows = invitations::list_open(&mut conn, self.row.id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(Invitation).collect())
+    }
+
     /// The org's teams, by name.
     async fn teams(&self, ctx: &Context<'_>) -> Result<Vec<Team>> {
         let mut conn = conn(ctx).await?;
@@ -79,18 +91,6 @@ impl Org {
             .await
             .map_err(AppError::from)?
             .map(Team))
-    }
-
-    /// Open invitations, newest first (ADMIN only).
-    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
-        if self.role != Role::Admin {
-            return Err(AppError::Forbidden.into());
-        }
-        let mut conn = conn(ctx).await?;
-        let rows = invitations::list_open(&mut conn, self.row.id)
-            .await
-            .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(Invitation).collect())
     }
 
     async fn channels(&self, ctx: &Context<'_>) -> Result<Vec<Channel>> {
