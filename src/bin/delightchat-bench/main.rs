@@ -12,6 +12,7 @@
 
 mod ceilings;
 mod fake_graph;
+mod hostile;
 mod ingest;
 mod live;
 mod outbound;
@@ -55,11 +56,11 @@ struct BenchArgs {
     /// Use Redis (`REDIS_URL`) for the server's bus instead of the in-process one.
     #[arg(long)]
     pub redis: bool,
-    /// Phases to run (ceilings, reads, ingest, live, outbound); all by default.
+    /// Phases to run (ceilings, reads, ingest, live, outbound, hostile); all by default.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceilings,reads,ingest,live,outbound"
+        default_value = "ceilings,reads,ingest,live,outbound,hostile"
     )]
     pub phases: Vec<String>,
     /// Reuse the dataset of the previous run instead of seeding a new one.
@@ -231,6 +232,20 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         outbound_drain = Some(outbound::drain(&bench_url, &fake, args.replies, 50).await?);
     }
     server.stop().await;
+    let hostile = if run("hostile") {
+        progress("hostile client: a normal client alone, then under attack (production limits)");
+        // A server of its own, with the limits a deployment has (the others lift the
+        // per-address and per-user caps for their thousands of loopback sockets).
+        let mut limited = env.clone();
+        limited.push(("MAX_CONNECTIONS_PER_IP", "1000".to_owned()));
+        limited.push(("MAX_SOCKETS_PER_USER", "50".to_owned()));
+        let server = server::ServerProcess::start(&limited).await?;
+        let measured = hostile::run(&server, &orgs[0], duration).await?;
+        server.stop().await;
+        Some(measured)
+    } else {
+        None
+    };
 
     let results = report::Results {
         machine: report::Machine::describe(),
@@ -245,6 +260,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         live: live_runs,
         outbound: outbound_runs,
         outbound_drain,
+        hostile,
     };
     std::fs::write(&args.json, serde_json::to_string_pretty(&results)?)?;
     let markdown = report::markdown(&results);

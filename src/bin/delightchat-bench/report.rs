@@ -90,6 +90,8 @@ pub struct Results {
     pub outbound: Vec<Outbound>,
     /// The outbound worker draining a pre-filled queue.
     pub outbound_drain: Option<super::outbound::Drain>,
+    /// A normal client next to a hostile one.
+    pub hostile: Option<super::hostile::Hostile>,
 }
 
 fn row(out: &mut String, name: &str, m: &Measured, ceiling: Option<(&str, &Measured)>) {
@@ -268,6 +270,30 @@ pub fn markdown(r: &Results) -> String {
             out,
             "\nThe outbound worker alone, {} replies queued at once, Graph API answering in {} ms: {:.0} SENT/s, {} calls in flight at most.",
             d.replies, d.graph_latency_ms, d.sent_per_second, d.max_in_flight
+        );
+    }
+    if let Some(h) = &r.hostile {
+        let _ = writeln!(out, "\n## A normal client next to a hostile one\n");
+        let _ = writeln!(
+            out,
+            "`{{ me {{ id memberships {{ role }} }} }}` at 100/s, alone and while a hostile client runs nested values, a sign-in flood, 500 half-sent requests, megabyte WebSocket frames and sockets past the per-user cap ({} attack requests, connections and frames), production limits.\n",
+            h.attacks
+        );
+        let _ = writeln!(out, "| normal client | ok | errors | p50 ms | p99 ms |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for (name, m) in [("alone", &h.quiet), ("under attack", &h.attacked)] {
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {:.2} | {:.2} |",
+                m.ok, m.errors, m.p50_ms, m.p99_ms
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\np99 under attack is {:.2}x the p99 alone. Server RSS: {:.1} MiB before, {:.1} MiB at the peak of the attack.",
+            h.attacked.p99_ms / h.quiet.p99_ms.max(1e-9),
+            h.rss_before_kib as f64 / 1024.0,
+            h.rss_peak_kib as f64 / 1024.0
         );
     }
     let _ = writeln!(out, "\n## Targets\n");
