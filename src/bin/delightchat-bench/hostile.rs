@@ -61,11 +61,21 @@ pub async fn run(
         hostile.spawn(nesting(base.clone(), stop.clone(), attacks.clone()));
     }
     for n in 0..FLOODERS {
-        hostile.spawn(sign_in_flood(base.clone(), n, stop.clone(), attacks.clone()));
+        hostile.spawn(sign_in_flood(
+            base.clone(),
+            n,
+            stop.clone(),
+            attacks.clone(),
+        ));
     }
     let port = server.port;
     hostile.spawn(slow_headers(port, stop.clone(), attacks.clone()));
-    hostile.spawn(sockets(port, org.token.clone(), stop.clone(), attacks.clone()));
+    hostile.spawn(sockets(
+        port,
+        org.token.clone(),
+        stop.clone(),
+        attacks.clone(),
+    ));
     let peak = Arc::new(AtomicU64::new(rss_before_kib));
     let attacked = {
         let sampler = async {
@@ -123,7 +133,11 @@ async fn normal_client(base: &str, token: &str, duration: Duration) -> Measured 
 /// Values nested 1,750 deep, which once overflowed the stack.
 async fn nesting(base: String, stop: Arc<AtomicBool>, attacks: Arc<AtomicU64>) {
     let client = reqwest::Client::new();
-    let query = format!("{{ __typename(x: {}1{}) }}", "[".repeat(1_750), "]".repeat(1_750));
+    let query = format!(
+        "{{ __typename(x: {}1{}) }}",
+        "[".repeat(1_750),
+        "]".repeat(1_750)
+    );
     let body = format!("{{\"query\": {}}}", serde_json::Value::String(query));
     let mut pace = pace();
     while !stop.load(Ordering::SeqCst) {
@@ -199,8 +213,7 @@ async fn sockets(port: u16, token: String, stop: Arc<AtomicBool>, attacks: Arc<A
     }
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 /// A signed-in socket of the user (refused with 4429 past the cap).
 async fn past_the_cap(port: u16, token: &str) -> anyhow::Result<Socket> {
@@ -209,7 +222,8 @@ async fn past_the_cap(port: u16, token: &str) -> anyhow::Result<Socket> {
         .headers_mut()
         .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
-    let init = json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}});
+    let init =
+        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}});
     socket.send(Message::Text(init.to_string().into())).await?;
     Ok(socket)
 }
