@@ -464,6 +464,35 @@ async fn logout_ends_that_session_only() {
         error_code(&refresh(&app, &tablet.refresh).await),
         "UNAUTHENTICATED"
     );
+
+    // Without an access token (it expired), the refresh token alone signs out; another
+    // user's refresh token cannot be named by a signed-in caller.
+    let watch = login(&app, "ana@example.com", PASSWORD, &laptop.org_id).await;
+    let bo = app.signup("Globex", "bo@example.com").await;
+    let foreign = app
+        .graphql(
+            Some(&bo.token),
+            "mutation($r: String!) { logout(refreshToken: $r) }",
+            json!({"r": watch.refresh}),
+        )
+        .await;
+    assert_eq!(error_code(&foreign), "BAD_USER_INPUT", "{foreign}");
+    assert!(refresh(&app, &watch.refresh).await.get("errors").is_none());
+    let watch = login(&app, "ana@example.com", PASSWORD, &laptop.org_id).await;
+    let out = app
+        .graphql(
+            None,
+            "mutation($r: String!) { logout(refreshToken: $r) }",
+            json!({"r": watch.refresh}),
+        )
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    assert_eq!(
+        error_code(&refresh(&app, &watch.refresh).await),
+        "UNAUTHENTICATED"
+    );
+    let nothing = app.graphql(None, "mutation { logout }", json!({})).await;
+    assert_eq!(error_code(&nothing), "UNAUTHENTICATED");
     assert_eq!(
         error_code(&org_name(&app, &tablet).await),
         "UNAUTHENTICATED"
