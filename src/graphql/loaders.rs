@@ -24,13 +24,17 @@ pub struct DbLoader {
 /// in one response (a channel of a ticket and of an identity) is fetched once.
 pub type Loaders = DataLoader<DbLoader, HashMapCache>;
 
-/// A loader for a request by `viewer`.
+/// A loader for a request by `viewer`. No batching delay: the keys of a page are queued
+/// while its resolvers are polled, before the spawned load runs (and pages prefetch their
+/// rows in batches anyway, see [`super::prefetch`]); the zero-length wait runs on Tokio's
+/// own timer, so no timer thread is added.
 pub fn loaders(state: AppState, viewer: Option<UserId>) -> Loaders {
     DataLoader::with_cache(
         DbLoader { state, viewer },
         tokio::spawn,
         HashMapCache::default(),
     )
+    .delay(std::time::Duration::ZERO)
 }
 
 /// Key: identities of a customer.
