@@ -179,27 +179,35 @@ pub async fn refresh_session(app: &Auth<'_>, token: &str) -> AppResult<Session> 
     Ok(session(app, user, (refresh_token, family)))
 }
 
-/// Ends the session `current` of `user` (the one their access token names), and the
-/// session of `refresh_token` when given (a client that only kept its refresh token).
+/// Ends sessions: the one the caller's access token names (`caller`), and the one of
+/// `refresh_token` when given. Holding a refresh token is enough to end its session (a
+/// client whose access token expired can still sign out); a signed-in caller may only
+/// name their own.
 pub async fn logout(
     app: &Auth<'_>,
-    user: UserId,
-    current: Option<uuid::Uuid>,
+    caller: Option<viewer::Viewer>,
     refresh_token: Option<&str>,
 ) -> AppResult<()> {
     let mut conn = app.conn().await?;
     let named = match refresh_token {
-        Some(token) => Some(
-            refresh::family_of(&mut conn, user, token)
-                .await?
-                .ok_or_else(|| AppError::bad_input("refreshToken is not one of your sessions"))?,
-        ),
+        Some(token) => match refresh::family_of(&mut conn, token).await? {
+            Some((owner, family)) if caller.is_none_or(|c| c.user_id == owner) => {
+                Some((owner, family))
+            }
+            Some(_) => {
+                return Err(AppError::bad_input(
+                    "refreshToken is not one of your sessions",
+                ));
+            }
+            None => return Err(AppError::Unauthenticated),
+        },
         None => None,
     };
-    for family in current.into_iter().chain(named) {
+    let current = caller.and_then(|c| c.session.map(|s| (c.user_id, s)));
+    for (user, family) in current.into_iter().chain(named) {
         refresh::revoke(&mut conn, user, family).await?;
+        tracing::info!(user.id = %user, "signed out");
     }
-    tracing::info!(user.id = %user, "signed out");
     Ok(())
 }
 

@@ -110,19 +110,17 @@ enum Rotation {
     ReusedAndRevoked,
 }
 
-/// The family of `token` if it is one of `user`'s (spent or not).
+/// The owner and family of `token` (spent or not), if it is one of ours.
 pub async fn family_of(
     conn: &mut AsyncPgConnection,
-    user: UserId,
     token: &str,
-) -> QueryResult<Option<Uuid>> {
+) -> QueryResult<Option<(UserId, Uuid)>> {
     let Some(hash) = digest(token) else {
         return Ok(None);
     };
     refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(hash))
-        .filter(refresh_tokens::user_id.eq(user))
-        .select(refresh_tokens::family_id)
+        .select((refresh_tokens::user_id, refresh_tokens::family_id))
         .first(conn)
         .await
         .optional()

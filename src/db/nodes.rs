@@ -29,6 +29,8 @@ pub enum NodeKind {
     Message,
     /// A notification.
     Notification,
+    /// A team.
+    Team,
 }
 
 /// One visible id and its kind.
@@ -66,7 +68,8 @@ pub async fn find_visible(
          UNION ALL SELECT 'Ticket', id FROM tickets WHERE id = ANY($1) AND org_id IN (SELECT org_id FROM mine) \
          UNION ALL SELECT 'Message', id FROM messages WHERE id = ANY($1) AND org_id IN (SELECT org_id FROM mine) \
          UNION ALL SELECT 'Notification', id FROM notifications \
-           WHERE id = ANY($1) AND user_id = $2 AND org_id IN (SELECT org_id FROM mine)",
+           WHERE id = ANY($1) AND user_id = $2 AND org_id IN (SELECT org_id FROM mine) \
+         UNION ALL SELECT 'Team', id FROM teams WHERE id = ANY($1) AND org_id IN (SELECT org_id FROM mine)",
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<SqlUuid, _>(user.0)
@@ -82,6 +85,7 @@ pub async fn find_visible(
                 "Ticket" => NodeKind::Ticket,
                 "Message" => NodeKind::Message,
                 "Notification" => NodeKind::Notification,
+                "Team" => NodeKind::Team,
                 _ => return None,
             };
             Some(Found { id: row.id, kind })

@@ -131,7 +131,8 @@ pub fn viewer(ctx: &Context<'_>) -> AppResult<Viewer> {
 type MembershipCell = Arc<tokio::sync::OnceCell<Option<(orgs::Org, Role)>>>;
 
 /// The org and the caller's role in it, or `None` when they are not a member (or the org
-/// does not exist: the two are indistinguishable). One query per request and org.
+/// does not exist: the two are indistinguishable). One query per request and org; a
+/// revoked session (`logout`, `changePassword`) is `UNAUTHENTICATED`.
 async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<(orgs::Org, Role)>> {
     let viewer = viewer(ctx)?;
     let cell = request(ctx)?

@@ -18,8 +18,9 @@ use super::types::customer::Customer;
 use super::types::message::Message;
 use super::types::notification::Notification;
 use super::types::org::Org;
+use super::types::team::Team;
 use super::types::ticket::Ticket;
-use crate::db::ids::{ChannelId, CustomerId, MessageId, NotificationId, OrgId, TicketId};
+use crate::db::ids::{ChannelId, CustomerId, MessageId, NotificationId, OrgId, TeamId, TicketId};
 use crate::db::nodes::{self, NodeKind};
 use crate::error::AppError;
 
@@ -42,6 +43,8 @@ pub enum Node {
     Message(Message),
     /// A notification.
     Notification(Notification),
+    /// A team.
+    Team(Team),
 }
 
 /// The objects behind `ids`, in the same order, `None` where the caller may not see one.
@@ -75,7 +78,7 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
             objects.insert(id, Node::Org(org));
         }
     }
-    let (channels, customers, tickets, messages, notifications) = futures_util::try_join!(
+    let (channels, customers, tickets, messages, notifications, teams) = futures_util::try_join!(
         loaders.load_many(of_kind(NodeKind::Channel).into_iter().map(ChannelId)),
         loaders.load_many(of_kind(NodeKind::Customer).into_iter().map(CustomerId)),
         loaders.load_many(of_kind(NodeKind::Ticket).into_iter().map(TicketId)),
@@ -85,6 +88,7 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
                 .into_iter()
                 .map(NotificationId)
         ),
+        loaders.load_many(of_kind(NodeKind::Team).into_iter().map(TeamId)),
     )?;
     objects.extend(
         channels
@@ -110,6 +114,11 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
         notifications
             .into_iter()
             .map(|(id, row)| (id.0, Node::Notification(Notification(row)))),
+    );
+    objects.extend(
+        teams
+            .into_iter()
+            .map(|(id, row)| (id.0, Node::Team(Team(row)))),
     );
     Ok(parsed
         .into_iter()

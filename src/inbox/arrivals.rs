@@ -485,7 +485,12 @@ pub(super) async fn customer_messages(
         })
         .collect();
     let mut updated = tickets::record_activities(conn, &activities).await?;
-    auto_assign(conn, &mut updated, outbox).await?;
+    let reopened: HashSet<TicketId> = tickets
+        .values()
+        .filter(|(t, _)| matches!(t.status, TicketStatus::Resolved | TicketStatus::Snoozed))
+        .map(|(t, _)| t.id)
+        .collect();
+    auto_assign(conn, &mut updated, &reopened, outbox).await?;
     for ticket in &updated {
         let created = tickets
             .values()
@@ -522,23 +527,35 @@ pub(super) async fn customer_messages(
 }
 
 /// Lets the teams of new or reopened tickets that wait unassigned auto-assign them
-/// (before notifying, so the new assignee is the one notified), and updates the rows.
+/// (before notifying, so the new assignee is the one notified), and updates the rows. A
+/// reopened ticket whose assignee cannot take it now waits too. Teams are locked in id
+/// order, each once.
 async fn auto_assign(
     conn: &mut AsyncPgConnection,
     updated: &mut [Ticket],
+    reopened: &HashSet<TicketId>,
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<()> {
-    let mut waiting: BTreeMap<OrgId, Vec<TeamId>> = BTreeMap::new();
+    let mut work: BTreeMap<TeamId, OrgId> = BTreeMap::new();
     for ticket in updated.iter() {
         if let Some(team) = ticket.team_id
-            && ticket.assignee_id.is_none()
             && ticket.status == TicketStatus::Open
+            && (ticket.assignee_id.is_none() || reopened.contains(&ticket.id))
         {
-            waiting.entry(ticket.org_id).or_default().push(team);
+            work.insert(team, ticket.org_id);
         }
     }
-    for (org, teams) in waiting {
-        for (ticket, user) in assignment::fill_all(conn, org, teams, outbox).await? {
+    for (team, org) in work {
+        for ticket in updated.iter_mut() {
+            if ticket.team_id == Some(team)
+                && ticket.status == TicketStatus::Open
+                && reopened.contains(&ticket.id)
+                && assignment::release_reopened(conn, ticket, outbox).await?
+            {
+                ticket.assignee_id = None;
+            }
+        }
+        for (ticket, user) in assignment::fill(conn, org, team, outbox).await? {
             if let Some(row) = updated.iter_mut().find(|t| t.id == ticket) {
                 row.assignee_id = Some(user);
             }

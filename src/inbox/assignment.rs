@@ -9,7 +9,9 @@
 //! taking the lock: no member is ever given more than their capacity. Each ticket goes to
 //! the member with the fewest open tickets in the team, ties broken by who was assigned
 //! longest ago, so nobody is skipped while someone else holds more. Waiting tickets held
-//! by another transaction are skipped (that transaction fills the team itself).
+//! by another transaction are skipped (that transaction fills the team itself). A
+//! reopened ticket stays with its assignee while they are ONLINE in the team and within
+//! capacity, and otherwise goes back to round-robin ([`release_reopened`]).
 
 use chrono::{Duration, Utc};
 use diesel_async::AsyncPgConnection;
@@ -19,7 +21,7 @@ use super::tickets::notify_assigned;
 use crate::db::enums::EventKind;
 use crate::db::ids::{OrgId, TeamId, TicketId, UserId};
 use crate::db::teams;
-use crate::db::tickets::{self, TicketChanges};
+use crate::db::tickets::{self, Ticket, TicketChanges};
 
 /// Assigns `org`'s team `team`'s waiting tickets to its free ONLINE members (when the
 /// team auto-assigns); the assignments made, in order.
@@ -72,6 +74,40 @@ pub async fn fill(
         tracing::info!(org.id = %org, team.id = %team.id, assigned = assigned.len(), "auto-assigned tickets");
     }
     Ok(assigned)
+}
+
+/// A ticket of an auto-assigning team that just reopened goes back to round-robin unless
+/// its assignee is an ONLINE member of the team within capacity (counting this ticket);
+/// `true` when it was unassigned (the caller then fills the team).
+pub async fn release_reopened(
+    conn: &mut AsyncPgConnection,
+    ticket: &Ticket,
+    outbox: &mut Outbox,
+) -> diesel::QueryResult<bool> {
+    let (Some(team), Some(assignee)) = (ticket.team_id, ticket.assignee_id) else {
+        return Ok(false);
+    };
+    let Some(team) = teams::lock(conn, ticket.org_id, team).await? else {
+        return Ok(false);
+    };
+    if !team.auto_assign {
+        return Ok(false);
+    }
+    let keeps = teams::candidates(conn, &team)
+        .await?
+        .iter()
+        .any(|c| c.user_id == assignee && c.open <= c.capacity);
+    if keeps {
+        return Ok(false);
+    }
+    let changes = TicketChanges {
+        assignee_id: Some(None),
+        ..Default::default()
+    };
+    if let Some(row) = tickets::update(conn, ticket.org_id, ticket.id, &changes).await? {
+        outbox.ticket_row(EventKind::TicketUpdated, &row);
+    }
+    Ok(true)
 }
 
 /// [`fill`] for each of these teams, in id order (the lock order).

@@ -93,9 +93,14 @@ pub async fn update(
         {
             return Err(name_taken());
         }
-        let team = teams::update(conn, org, id, &changes)
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let team = match teams::update(conn, org, id, &changes).await {
+            // A concurrent rename took the name between the check and the update.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => return Err(name_taken()),
+            updated => updated?.ok_or(AppError::NotFound)?,
+        };
         let mut outbox = Outbox::default();
         outbox.team_row(EventKind::TeamUpdated, &team);
         assignment::fill(conn, org, id, &mut outbox).await?;

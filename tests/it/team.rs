@@ -131,6 +131,14 @@ async fn agents_cannot_manage_members_or_teams_and_admins_can() {
         let denied = app.graphql(Some(&agent.token), query, vars.clone()).await;
         assert_eq!(error_code(&denied), "FORBIDDEN", "{query}: {denied}");
     }
+    // Joining and team changes are live events carrying their rows.
+    let joined = format!(
+        "SELECT count(*) AS n FROM events WHERE kind = 'MEMBER_ADDED' AND payload->'member'->>'user_id' IN ('{}', '{}')",
+        agent.user_id, other.user_id
+    );
+    assert_eq!(app.count(&joined).await, 2);
+    let created = "SELECT count(*) AS n FROM events WHERE kind = 'TEAM_CREATED' AND payload->'team'->>'name' = 'Support'";
+    assert_eq!(app.count(created).await, 1);
     // Nothing changed for the agent's attempts; now the admin does each of them.
     assert_eq!(app.count("SELECT count(*) AS n FROM teams").await, 1);
     assert_eq!(app.count("SELECT count(*) AS n FROM memberships").await, 3);
@@ -144,6 +152,19 @@ async fn agents_cannot_manage_members_or_teams_and_admins_can() {
         "Sales stays"
     );
     assert_eq!(app.count("SELECT count(*) AS n FROM memberships").await, 2);
+    for kind in [
+        "MEMBER_UPDATED",
+        "MEMBER_REMOVED",
+        "TEAM_UPDATED",
+        "TEAM_DELETED",
+    ] {
+        let n = app
+            .count(&format!(
+                "SELECT count(*) AS n FROM events WHERE kind = '{kind}'"
+            ))
+            .await;
+        assert!(n >= 1, "{kind} recorded");
+    }
 
     // What any member may do for themselves.
     assert!(
@@ -208,6 +229,11 @@ async fn another_orgs_team_ids_are_not_found_and_change_nothing() {
         )
         .await;
     assert_eq!(read["org"]["team"], Value::Null);
+    let node = "query($t: ID!) { node(id: $t) { id ... on Team { name } } }";
+    let theirs = app.gql_ok(Some(&b.token), node, json!({"t": a_team})).await;
+    assert_eq!(theirs["node"], Value::Null);
+    let own = app.gql_ok(Some(&a.token), node, json!({"t": a_team})).await;
+    assert_eq!(own["node"]["name"], "A Support");
     assert_eq!(read["org"]["teams"], json!([{"id": b_team}]));
     assert_eq!(
         app.rows(&format!(
@@ -438,6 +464,35 @@ async fn logout_ends_that_session_only() {
         error_code(&refresh(&app, &tablet.refresh).await),
         "UNAUTHENTICATED"
     );
+
+    // Without an access token (it expired), the refresh token alone signs out; another
+    // user's refresh token cannot be named by a signed-in caller.
+    let watch = login(&app, "ana@example.com", PASSWORD, &laptop.org_id).await;
+    let bo = app.signup("Globex", "bo@example.com").await;
+    let foreign = app
+        .graphql(
+            Some(&bo.token),
+            "mutation($r: String!) { logout(refreshToken: $r) }",
+            json!({"r": watch.refresh}),
+        )
+        .await;
+    assert_eq!(error_code(&foreign), "BAD_USER_INPUT", "{foreign}");
+    assert!(refresh(&app, &watch.refresh).await.get("errors").is_none());
+    let watch = login(&app, "ana@example.com", PASSWORD, &laptop.org_id).await;
+    let out = app
+        .graphql(
+            None,
+            "mutation($r: String!) { logout(refreshToken: $r) }",
+            json!({"r": watch.refresh}),
+        )
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    assert_eq!(
+        error_code(&refresh(&app, &watch.refresh).await),
+        "UNAUTHENTICATED"
+    );
+    let nothing = app.graphql(None, "mutation { logout }", json!({})).await;
+    assert_eq!(error_code(&nothing), "UNAUTHENTICATED");
     assert_eq!(
         error_code(&org_name(&app, &tablet).await),
         "UNAUTHENTICATED"
@@ -764,5 +819,107 @@ async fn concurrent_auto_assignment_on_two_instances_respects_capacity_and_balan
         app.count("SELECT count(*) AS n FROM events WHERE kind = 'TICKET_UPDATED'")
             .await
             >= 16
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_ticket_stays_with_an_online_assignee_and_otherwise_goes_round_robin() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let team = create_team(&app, &admin, "Support", true, 5).await;
+    let mut agents = HashMap::new();
+    for email in ["x@example.com", "y@example.com"] {
+        let agent = app.add_member(&admin, email, "AGENT").await;
+        add_to_team(&app, &admin, &team, &agent.user_id, None).await;
+        set_availability(&app, &agent, "ONLINE").await;
+        agents.insert(agent.user_id.clone(), agent);
+    }
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $c: ID!, $t: ID!) { updateChannel(orgId: $o, id: $c, input: {defaultTeamId: $t}) { id } }",
+        json!({"o": admin.org_id, "c": channel, "t": team}),
+    )
+    .await;
+    let write = |n: i64| {
+        let body = crate::support::meta::message(
+            false,
+            IG,
+            "ig-returning",
+            &format!("mid.reopen.{n}"),
+            "Hello again",
+            1_764_300_000_000 + n * 60_000,
+        );
+        let app = &app;
+        let channel = channel.clone();
+        async move {
+            assert_eq!(
+                app.post_webhook(&channel, body.to_string().as_bytes(), SECRET)
+                    .await,
+                StatusCode::OK
+            );
+            app.drain_inbound().await;
+            let rows = app
+                .rows("SELECT id::text || ' ' || status || ' ' || coalesce(assignee_id::text, '-') AS row FROM tickets")
+                .await;
+            let parts: Vec<String> = rows[0].split(' ').map(str::to_owned).collect();
+            (parts[0].clone(), parts[1].clone(), parts[2].clone())
+        }
+    };
+    let (ticket, status, first) = write(1).await;
+    assert_eq!(status, "OPEN");
+    let owner = &agents[&first];
+    let resolved = update_ticket(&app, owner, &ticket, json!({"status": "RESOLVED"})).await;
+    assert_eq!(
+        resolved["data"]["updateTicket"]["status"], "RESOLVED",
+        "{resolved}"
+    );
+
+    // The owner is still ONLINE: the reopened ticket stays theirs.
+    let (_, status, assignee) = write(2).await;
+    assert_eq!(
+        (status.as_str(), assignee.as_str()),
+        ("OPEN", first.as_str())
+    );
+
+    // The owner went OFFLINE: the next reopen goes to the other agent.
+    update_ticket(&app, owner, &ticket, json!({"status": "RESOLVED"})).await;
+    set_availability(&app, owner, "OFFLINE").await;
+    let (_, status, assignee) = write(3).await;
+    assert_eq!(status, "OPEN");
+    assert_ne!(assignee, first);
+    assert!(agents.contains_key(&assignee), "{assignee}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_of_an_instance_that_stopped_heartbeating_do_not_keep_an_agent_online() {
+    let app = TestApp::with_config(|c| c.agent_offline_after = Duration::from_secs(60)).await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let agent = app.add_member(&admin, "bo@example.com", "AGENT").await;
+    set_availability(&app, &agent, "ONLINE").await;
+    // Set long enough ago to be past the grace period.
+    app.execute(&format!(
+        "UPDATE memberships SET availability_changed_at = now() - interval '1 hour' WHERE user_id = '{}'",
+        agent.user_id
+    ))
+    .await;
+    // A live instance holds a socket: the agent stays ONLINE.
+    let live = format!(
+        "INSERT INTO user_presence (instance_id, user_id, sockets, version, seen_at) \
+         VALUES (gen_random_uuid(), '{}', 2, 1, now() - interval '10 seconds')",
+        agent.user_id
+    );
+    app.execute(&live).await;
+    delightchat::presence::sweep(&app.state).await.unwrap();
+    assert_eq!(availability(&app, &agent.user_id).await, "ONLINE");
+    // That instance went silent minutes ago (it died with the socket open).
+    app.execute("UPDATE user_presence SET seen_at = now() - interval '5 minutes'")
+        .await;
+    assert_eq!(delightchat::presence::sweep(&app.state).await.unwrap(), 1);
+    assert_eq!(availability(&app, &agent.user_id).await, "OFFLINE");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM user_presence").await,
+        0,
+        "forgotten"
     );
 }

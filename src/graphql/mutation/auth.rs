@@ -6,7 +6,7 @@ use async_graphql::{Context, InputObject, Object, Result};
 use crate::auth::{self, SignupRequest, invitations};
 use crate::db::users;
 use crate::error::AppError;
-use crate::graphql::context::{conn, state, take_auth_attempt, viewer};
+use crate::graphql::context::{conn, request, state, take_auth_attempt, viewer};
 use crate::graphql::types::user::{AuthPayload, Membership};
 
 /// A new org and its first admin.
@@ -119,21 +119,23 @@ impl AuthMutation {
     }
 
     /// Ends the caller's session: its refresh tokens stop working, and so do its access
-    /// tokens for anything org-scoped. Pass `refreshToken` to end that token's session
-    /// as well (a client that kept only its refresh token).
+    /// tokens. Pass `refreshToken` to end that token's session (also without an access
+    /// token, e.g. once it expired: holding the refresh token is enough).
     async fn logout(
         &self,
         ctx: &Context<'_>,
         #[graphql(validator(max_length = 2048))] refresh_token: Option<String>,
     ) -> Result<bool> {
-        let caller = viewer(ctx)?;
-        auth::logout(
-            &state(ctx)?.auth(),
-            caller.user_id,
-            caller.session,
-            refresh_token.as_deref(),
-        )
-        .await?;
+        let caller = request(ctx)?.viewer;
+        if caller.is_none() {
+            // Without a token to sign out from, say so; with only a refresh token, the
+            // lookup counts against the address's limit like a refresh.
+            if refresh_token.is_none() {
+                viewer(ctx)?;
+            }
+            take_auth_attempt(ctx)?;
+        }
+        auth::logout(&state(ctx)?.auth(), caller, refresh_token.as_deref()).await?;
         Ok(true)
     }
 

@@ -13,7 +13,8 @@ pub struct Team(pub teams::Team);
 
 #[Object]
 impl Team {
-    async fn id(&self) -> ID {
+    /// The object's id (a UUID); `Query.node(id:)` fetches it again.
+    pub(crate) async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 
