@@ -15,6 +15,7 @@ pub mod events;
 pub mod graphql;
 pub mod inbox;
 pub mod jobs;
+pub mod media;
 pub mod metrics;
 pub mod observability;
 pub mod ops;
@@ -41,7 +42,7 @@ use crate::state::AppState;
 /// Longest any HTTP request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The HTTP application: `/graphql`, `/webhook/*`, `/healthz`, `/readyz`, `/metrics`.
+/// The HTTP application: `/graphql`, `/webhook/*`, `/media/*`, `/healthz`, `/readyz`, `/metrics`.
 pub fn router(state: AppState) -> Router {
     let graphql_state = GraphqlState {
         schema: graphql::build(&state),
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/media/{id}", get(media::routes::get))
         .route(graphql::graphiql::ASSET_ROUTE, get(graphql::graphiql::asset))
         .with_state(state)
         .merge(graphql_routes)

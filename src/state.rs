@@ -15,6 +15,8 @@ use crate::db::{self, Pool, PoolError, PooledConn, QueryCounter};
 use crate::events::Bus;
 use crate::inbox::outbox::Committed;
 use crate::jobs::Wakeups;
+use crate::media::signing::UrlSigner;
+use crate::media::store::MediaStore;
 use crate::metrics::Metrics;
 use crate::outbound::graph::GraphClient;
 use crate::outbound::rate_limit::RateLimits;
@@ -38,6 +40,9 @@ pub struct App {
     shutdown: watch::Sender<bool>,
     graph: GraphClient,
     send_limits: RateLimits,
+    media_store: MediaStore,
+    url_signer: UrlSigner,
+    media_http: reqwest::Client,
 }
 
 /// Handle to the shared [`App`].
@@ -77,11 +82,25 @@ impl AppState {
             shutdown: watch::channel(false).0,
             graph: GraphClient::new(&config.graph_api_base_url, &config.graph_api_version),
             send_limits: RateLimits::default(),
+            media_store: MediaStore::open(config.media_store_url.as_deref(), &config.media_dir)?,
+            url_signer: UrlSigner::new(&config.secret_key),
+            media_http: media_http_client()?,
             pool,
             queries,
             config,
         })))
     }
+}
+
+/// The client of media downloads: bounded connect and total time, a few redirects (CDN
+/// links redirect; reqwest drops `Authorization` when a redirect changes host).
+fn media_http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()?)
 }
 
 impl App {
@@ -183,6 +202,21 @@ impl App {
     /// Per-channel send rate limits.
     pub fn send_limits(&self) -> &RateLimits {
         &self.send_limits
+    }
+
+    /// Where media files are kept.
+    pub fn media_store(&self) -> &MediaStore {
+        &self.media_store
+    }
+
+    /// Signs and checks media URLs.
+    pub fn url_signer(&self) -> &UrlSigner {
+        &self.url_signer
+    }
+
+    /// HTTP client of media downloads.
+    pub fn media_http(&self) -> &reqwest::Client {
+        &self.media_http
     }
 
     /// Process counters.

@@ -86,3 +86,7 @@ id_type!(
     /// A notification of a user.
     NotificationId
 );
+id_type!(
+    /// A file in our media storage.
+    MediaId
+);

@@ -9,6 +9,7 @@ pub mod customers;
 pub mod enums;
 pub mod events;
 pub mod ids;
+pub mod media;
 pub mod messages;
 pub mod nodes;
 pub mod notifications;

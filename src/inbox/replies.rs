@@ -426,6 +426,9 @@ async fn store(
             media_id: None,
             title: None,
             sha256: None,
+            storage: None,
+            storage_error: None,
+            media_object_id: None,
         })
         .collect();
     messages::insert_attachments(conn, &rows).await?;

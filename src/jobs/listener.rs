@@ -26,6 +26,7 @@ pub async fn listen(database_url: String, wakeups: Arc<Wakeups>, mut stop: watch
                 // Anything notified while we were away must still be seen.
                 wakeups.inbound.notify_waiters();
                 wakeups.outbound.notify_waiters();
+                wakeups.media.notify_waiters();
             }
         }
         tokio::select! {
@@ -42,7 +43,7 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    conn.batch_execute("LISTEN webhook_events; LISTEN outbound_jobs")
+    conn.batch_execute("LISTEN webhook_events; LISTEN outbound_jobs; LISTEN media_jobs")
         .await?;
     tracing::debug!("job listener connected");
     let mut health = tokio::time::interval(HEALTH_CHECK);
@@ -58,6 +59,7 @@ async fn session(
         };
         match notification {
             Some(Some(Ok(n))) if n.channel == "outbound_jobs" => wakeups.outbound.notify_waiters(),
+            Some(Some(Ok(n))) if n.channel == "media_jobs" => wakeups.media.notify_waiters(),
             Some(Some(Ok(_))) => wakeups.inbound.notify_waiters(),
             Some(Some(Err(e))) => return Err(e.into()),
             Some(None) => anyhow::bail!("notification stream ended"),

@@ -41,4 +41,6 @@ pub struct Wakeups {
     pub inbound: Notify,
     /// New outbound sends queued.
     pub outbound: Notify,
+    /// New media copies queued.
+    pub media: Notify,
 }

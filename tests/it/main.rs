@@ -17,6 +17,7 @@ mod inbox_reads;
 mod ingest_cost;
 mod limits;
 mod live;
+mod media;
 mod outbound;
 mod relay;
 mod sandbox;

@@ -1,6 +1,7 @@
 //! Test harness: per-test databases, the app behind its router, GraphQL helpers.
 
 pub mod meta;
+pub mod moto;
 pub mod process;
 pub mod proxy;
 pub mod seed;

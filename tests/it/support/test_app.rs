@@ -68,6 +68,9 @@ impl TestApp {
         // than one person would (`auth::a_sign_in_flood_from_one_address_is_limited`
         // checks the limit itself).
         config.auth_attempts_per_ip_per_minute = 10_000;
+        // Media files of each test in a directory of its own.
+        config.media_dir =
+            std::env::temp_dir().join(format!("dc-media-{}", uuid::Uuid::new_v4().simple()));
         tweak(&mut config);
         let state = AppState::new(config).unwrap();
         let router = delightchat::router(state.clone());
@@ -246,6 +249,15 @@ impl TestApp {
         )
         .await
         .unwrap()
+            > 0
+        {}
+    }
+
+    /// Runs due media copies until none is left, like the media worker would.
+    pub async fn drain_media(&self) {
+        while delightchat::media::job::run_once(&self.state)
+            .await
+            .unwrap()
             > 0
         {}
     }
