@@ -67,6 +67,10 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(webhooks::routes::MAX_BODY_BYTES))
         .with_state(state.clone());
+    let media_routes = Router::new()
+        .route("/media", axum::routing::post(media::routes::upload))
+        .layer(DefaultBodyLimit::max(media::routes::MAX_UPLOAD_BYTES))
+        .with_state(state.clone());
     let request_id = HeaderName::from_static("x-request-id");
     let metrics_state = state.clone();
     Router::new()
@@ -78,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .merge(graphql_routes)
         .merge(webhook_routes)
+        .merge(media_routes)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(axum::middleware::from_fn_with_state(metrics_state, ops::record_latency))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -17,6 +17,19 @@ pub mod store;
 use crate::db::ids::{MediaId, OrgId};
 use crate::state::AppState;
 
+/// How long a URL handed to Meta with an outgoing attachment stays valid.
+pub const PUBLIC_URL_TTL: i64 = 24 * 3600;
+
+/// A signed URL of `id` (of `org`) for Meta to fetch an outgoing attachment from.
+pub fn public_url(state: &AppState, id: MediaId, org: OrgId) -> String {
+    let expires = chrono::Utc::now().timestamp() + PUBLIC_URL_TTL;
+    format!(
+        "{}{}",
+        state.config().public_origin,
+        state.url_signer().path(id, org, expires)
+    )
+}
+
 /// A signed URL of `id` (of `org`) for dashboards: absolute on the public origin, valid
 /// for one to two `MEDIA_URL_TTL_SECS` (the expiry is rounded up, so repeated reads
 /// within a window give the same URL and browsers can cache it).

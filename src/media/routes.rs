@@ -1,3 +1,10 @@
+//! `POST /media?orgId=..&filename=..`: an agent uploads a file (the raw body, its
+//! `Content-Type` declared) to send later with `sendMessage(input: { attachmentId })`;
+//! answers `201 {"id", "contentType", "byteSize"}`. A bearer token of a member is
+//! required, the body is capped at [`MAX_UPLOAD_BYTES`] (the largest any platform
+//! accepts; each platform's own rules apply when it is sent), and the file counts
+//! toward the org's media usage.
+//!
 //! `GET /media/{id}?exp=..&sig=..`: a stored file, to whoever holds an unexpired signed
 //! URL. Served with its stored content type, `Content-Disposition` (inline only for
 //! images, video and audio), `X-Content-Type-Options: nosniff`, a sandboxing CSP, and
@@ -6,14 +13,126 @@
 
 use std::ops::Range;
 
-use axum::body::Body;
+use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::db::ids::MediaId;
-use crate::db::media;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use super::sniff;
+use crate::auth::viewer::Viewer;
+use crate::db::ids::{MediaId, OrgId};
+use crate::db::{media, orgs};
+use crate::error::AppError;
 use crate::state::AppState;
+
+/// Largest upload (WhatsApp documents, the most any platform accepts).
+pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
+
+/// The query of an upload.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadQuery {
+    org_id: String,
+    filename: Option<String>,
+}
+
+/// `POST /media`.
+pub async fn upload(
+    State(state): State<AppState>,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match store_upload(&state, query, &headers, body).await {
+        Ok(object) => (
+            StatusCode::CREATED,
+            Json(json!({
+                "id": object.id.0.to_string(),
+                "contentType": object.content_type,
+                "byteSize": object.byte_size,
+            })),
+        )
+            .into_response(),
+        Err(e) => {
+            let status = match e {
+                AppError::Unauthenticated | AppError::TokenExpired => StatusCode::UNAUTHORIZED,
+                AppError::Forbidden | AppError::NotFound => StatusCode::NOT_FOUND,
+                AppError::BadUserInput(_) => StatusCode::BAD_REQUEST,
+                AppError::Internal(ref inner) => {
+                    tracing::warn!(error = %inner, "media upload failed");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            (
+                status,
+                Json(json!({"error": {"code": e.code(), "message": e.message()}})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn store_upload(
+    state: &AppState,
+    query: UploadQuery,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<media::MediaObject, AppError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let viewer =
+        Viewer::from_authorization(authorization, state.jwt())?.ok_or(AppError::Unauthenticated)?;
+    let org = OrgId::parse(&query.org_id).ok_or(AppError::NotFound)?;
+    let mut conn = state.conn().await?;
+    orgs::membership(&mut conn, org, viewer.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if body.is_empty() {
+        return Err(AppError::bad_input("the file is empty"));
+    }
+    let filename = query
+        .filename
+        .map(|f| {
+            f.chars()
+                .filter(|c| !c.is_control())
+                .take(255)
+                .collect::<String>()
+        })
+        .filter(|f| !f.is_empty());
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let sniffed = sniff::sniff(&body);
+    let id = MediaId::new();
+    let object = media::MediaObject {
+        id,
+        org_id: org,
+        storage_key: format!("{}/{}", org.0, id.0),
+        content_type: sniff::stored_type(sniffed, declared),
+        byte_size: body.len() as i64,
+        sha256: hex::encode(Sha256::digest(&body)),
+        filename,
+        created_at: chrono::Utc::now(),
+    };
+    state
+        .media_store()
+        .put(&object.storage_key, body)
+        .await
+        .map_err(AppError::internal)?;
+    if !media::insert_object(&mut conn, &object, state.config().media_org_quota_bytes).await? {
+        let _ = state.media_store().delete(&object.storage_key).await;
+        return Err(AppError::bad_input(
+            "the organisation's media storage quota is used up",
+        ));
+    }
+    Ok(object)
+}
 
 /// The query of a signed URL.
 #[derive(Debug, serde::Deserialize)]

@@ -433,3 +433,200 @@ async fn an_s3_compatible_store_round_trips() {
         "the file is in the bucket"
     );
 }
+
+/// A small PNG.
+fn png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1A\n\x00\x00\x00\x0DIHDR".to_vec();
+    bytes.extend((0..2000u32).map(|i| (i % 199) as u8));
+    bytes
+}
+
+const SEND: &str = "mutation($o: ID!, $t: ID!, $i: SendMessageInput!) { sendMessage(orgId: $o, ticketId: $t, input: $i) {
+    id status attachments { type storage url } } }";
+
+impl Setup {
+    /// `POST /media` as `session`; status and JSON answer.
+    async fn upload(
+        &self,
+        session: Option<&Session>,
+        org: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::post(format!("/media?orgId={org}&filename=photo.png"))
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(session) = session {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {}", session.token));
+        }
+        let (status, _, body) = self
+            .app
+            .request(request.body(Body::from(bytes)).unwrap())
+            .await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// A customer text (so the reply window is open); the ticket id.
+    async fn customer_writes(&self, platform_account: &str) -> String {
+        let now = chrono::Utc::now().timestamp_millis();
+        let body = if platform_account == WA {
+            meta::wa_text(WA, CUSTOMER, "Priya", "wamid.text1", "hello", now)
+        } else {
+            meta::message(
+                false,
+                platform_account,
+                "5500000000000011",
+                "aWdftext1",
+                "hello",
+                now,
+            )
+        };
+        self.deliver(&body).await;
+        let data = self
+            .app
+            .gql_ok(
+                Some(&self.admin.token),
+                "query($o: ID!) { org(id: $o) { tickets(first: 1) { edges { node { id } } } } }",
+                json!({"o": self.admin.org_id}),
+            )
+            .await;
+        data["org"]["tickets"]["edges"][0]["node"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn send(&self, ticket: &str, input: Value) -> Value {
+        self.app
+            .graphql(
+                Some(&self.admin.token),
+                SEND,
+                json!({"o": self.admin.org_id, "t": ticket, "i": input}),
+            )
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_file_goes_to_instagram_as_a_signed_url_of_our_copy() {
+    let s = setup("INSTAGRAM", IG).await;
+    let ticket = s.customer_writes(IG).await;
+    let (status, uploaded) = s
+        .upload(Some(&s.admin), &s.admin.org_id, "image/png", png())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded:#}");
+    assert_eq!(uploaded["contentType"], "image/png");
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{IG}/messages")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"recipient_id": "5500000000000011", "message_id": "aWdfsent1"}),
+            ),
+        )
+        .expect(1)
+        .mount(&s.graph)
+        .await;
+    let sent = s
+        .send(&ticket, json!({"attachmentId": uploaded["id"]}))
+        .await;
+    let message = &sent["data"]["sendMessage"];
+    assert_eq!(message["status"], "QUEUED", "{sent:#}");
+    assert_eq!(message["attachments"][0]["type"], "IMAGE");
+    assert_eq!(message["attachments"][0]["storage"], "STORED");
+    while delightchat::outbound::sender::run_once(
+        &s.app.state,
+        &delightchat::jobs::WorkerConfig::for_this_process(),
+    )
+    .await
+    .unwrap()
+        > 0
+    {}
+    let requests = s.graph.received_requests().await.unwrap();
+    let send = requests
+        .iter()
+        .find(|r| r.method.as_str() == "POST")
+        .unwrap();
+    let body: Value = serde_json::from_slice(&send.body).unwrap();
+    let attachment = &body["message"]["attachment"];
+    assert_eq!(attachment["type"], "image", "{body:#}");
+    let url = attachment["payload"]["url"].as_str().unwrap();
+    let prefix = format!(
+        "https://inbox.example.test/media/{}?exp=",
+        uploaded["id"].as_str().unwrap()
+    );
+    assert!(url.starts_with(&prefix), "{url}");
+    let (status, headers, bytes) = s.get(url, None).await;
+    assert_eq!(status, StatusCode::OK, "Meta can fetch our copy");
+    assert_eq!(bytes, png());
+    assert_eq!(headers[header::CONTENT_TYPE], "image/png");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_rules_refuse_an_attachment_before_anything_is_queued() {
+    let s = setup("WHATSAPP", WA).await;
+    let ticket = s.customer_writes(WA).await;
+    // WhatsApp images: JPEG or PNG up to 5 MB.
+    let mut big = png();
+    big.resize(5 * 1024 * 1024 + 1, 0);
+    let (_, big) = s
+        .upload(Some(&s.admin), &s.admin.org_id, "image/png", big)
+        .await;
+    let refused = s.send(&ticket, json!({"attachmentId": big["id"]})).await;
+    assert_eq!(
+        crate::support::error_code(&refused),
+        "BAD_USER_INPUT",
+        "{refused:#}"
+    );
+    let (_, gif) = s
+        .upload(
+            Some(&s.admin),
+            &s.admin.org_id,
+            "image/gif",
+            b"GIF89a\x01\x00".to_vec(),
+        )
+        .await;
+    let refused = s.send(&ticket, json!({"attachmentId": gif["id"]})).await;
+    assert_eq!(
+        crate::support::error_code(&refused),
+        "BAD_USER_INPUT",
+        "{refused:#}"
+    );
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("image/gif")
+    );
+    assert_eq!(
+        s.app.count("SELECT count(*) AS n FROM outbound_jobs").await,
+        0
+    );
+    assert_eq!(
+        s.app
+            .count("SELECT count(*) AS n FROM messages WHERE direction = 'OUTBOUND'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_need_a_member_and_stay_in_their_org() {
+    let s = setup("INSTAGRAM", IG).await;
+    let ticket = s.customer_writes(IG).await;
+    let (status, _) = s.upload(None, &s.admin.org_id, "image/png", png()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let other = s.app.signup("Other Shop", "eve@example.com").await;
+    let (status, _) = s
+        .upload(Some(&other), &s.admin.org_id, "image/png", png())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not a member of that org");
+    let (status, theirs) = s
+        .upload(Some(&other), &other.org_id, "image/png", png())
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let refused = s.send(&ticket, json!({"attachmentId": theirs["id"]})).await;
+    assert_eq!(
+        crate::support::error_code(&refused),
+        "NOT_FOUND",
+        "{refused:#}"
+    );
+}
