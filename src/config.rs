@@ -25,6 +25,11 @@
 //! | `MAX_SOCKETS_PER_USER` | `50` | open GraphQL WebSockets per signed-in user |
 //! | `METRICS_TOKEN` | unset | bearer token `/metrics` requires; unset = open in development, disabled (404) in production |
 //! | `AGENT_OFFLINE_AFTER_SECS` | `120` | an ONLINE or BUSY member goes OFFLINE once their last socket has been closed this long |
+//! | `MEDIA_DIR` | `DATA_DIR/media` | where media files are kept when no `MEDIA_STORE_URL` is set |
+//! | `MEDIA_STORE_URL` | unset | an S3-compatible store instead: `s3://bucket?endpoint=...&region=...` (see [`crate::media::store`]) |
+//! | `PUBLIC_ORIGIN` | `http://BIND_ADDR` | this server's public origin, for media URLs handed to Meta and dashboards |
+//! | `MEDIA_URL_TTL_SECS` | `900` | lifetime of signed media URLs shown to dashboards (Meta's fetch URLs live a day) |
+//! | `MEDIA_ORG_QUOTA_BYTES` | `10737418240` (10 GiB) | media one org may keep |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
@@ -103,6 +108,16 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// How long after their last socket closed a member goes OFFLINE.
     pub agent_offline_after: Duration,
+    /// Local media directory (without `media_store_url`).
+    pub media_dir: PathBuf,
+    /// S3-compatible media store URL (may carry credentials; never logged).
+    pub media_store_url: Option<String>,
+    /// Public origin of this server, without a trailing slash.
+    pub public_origin: String,
+    /// Lifetime of signed media URLs shown to dashboards.
+    pub media_url_ttl: Duration,
+    /// Media bytes one org may keep.
+    pub media_org_quota_bytes: i64,
 }
 
 /// Which of the two keys a development server takes from its key file.
@@ -204,7 +219,27 @@ impl Config {
             ));
         }
 
+        let bind_addr: SocketAddr =
+            parse_or("BIND_ADDR", get("BIND_ADDR"), ([127, 0, 0, 1], 3001).into())?;
         Ok(Config {
+            media_dir: get("MEDIA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("media")),
+            media_store_url: get("MEDIA_STORE_URL"),
+            public_origin: get("PUBLIC_ORIGIN")
+                .unwrap_or_else(|| format!("http://{bind_addr}"))
+                .trim_end_matches('/')
+                .to_owned(),
+            media_url_ttl: Duration::from_secs(parse_or(
+                "MEDIA_URL_TTL_SECS",
+                get("MEDIA_URL_TTL_SECS"),
+                900,
+            )?),
+            media_org_quota_bytes: parse_or(
+                "MEDIA_ORG_QUOTA_BYTES",
+                get("MEDIA_ORG_QUOTA_BYTES"),
+                10 * 1024 * 1024 * 1024,
+            )?,
             app_env,
             database_url: get("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/delightchat".into()),
@@ -212,7 +247,7 @@ impl Config {
             redis_url: get("REDIS_URL"),
             redis_channel_prefix: get("REDIS_CHANNEL_PREFIX")
                 .unwrap_or_else(|| "delightchat".into()),
-            bind_addr: parse_or("BIND_ADDR", get("BIND_ADDR"), ([127, 0, 0, 1], 3001).into())?,
+            bind_addr,
             data_dir,
             development_keys,
             jwt_secret,

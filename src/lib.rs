@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod http_server;
 pub mod inbox;
 pub mod jobs;
+pub mod media;
 pub mod metrics;
 pub mod observability;
 pub mod open_limit;
@@ -45,7 +46,7 @@ use crate::state::AppState;
 /// Longest any HTTP request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The HTTP application: `/graphql`, `/webhook/*`, `/healthz`, `/readyz`, `/metrics`.
+/// The HTTP application: `/graphql`, `/webhook/*`, `/media/*`, `/healthz`, `/readyz`, `/metrics`.
 pub fn router(state: AppState) -> Router {
     let graphql_state = GraphqlState {
         schema: graphql::build(&state),
@@ -70,16 +71,22 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(webhooks::routes::MAX_BODY_BYTES))
         .with_state(state.clone());
+    let media_routes = Router::new()
+        .route("/media", axum::routing::post(media::routes::upload))
+        .layer(DefaultBodyLimit::max(media::routes::MAX_UPLOAD_BYTES))
+        .with_state(state.clone());
     let request_id = HeaderName::from_static("x-request-id");
     let metrics_state = state.clone();
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/media/{id}", get(media::routes::get))
         .route(graphql::graphiql::ASSET_ROUTE, get(graphql::graphiql::asset))
         .with_state(state)
         .merge(graphql_routes)
         .merge(webhook_routes)
+        .merge(media_routes)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

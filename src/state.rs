@@ -16,6 +16,8 @@ use crate::db::{self, Pool, PoolError, PooledConn, QueryCounter};
 use crate::events::Bus;
 use crate::inbox::outbox::Committed;
 use crate::jobs::Wakeups;
+use crate::media::signing::UrlSigner;
+use crate::media::store::MediaStore;
 use crate::metrics::Metrics;
 use crate::open_limit::OpenLimit;
 use crate::outbound::graph::GraphClient;
@@ -44,6 +46,9 @@ pub struct App {
     send_limits: RateLimits,
     presence: Presence,
     read_limits: RateLimits,
+    media_store: MediaStore,
+    url_signer: UrlSigner,
+    media_http: reqwest::Client,
 }
 
 /// Handle to the shared [`App`].
@@ -86,11 +91,25 @@ impl AppState {
             send_limits: RateLimits::default(),
             presence: Presence::start(pool.clone()),
             read_limits: RateLimits::default(),
+            media_store: MediaStore::open(config.media_store_url.as_deref(), &config.media_dir)?,
+            url_signer: UrlSigner::new(&config.secret_key),
+            media_http: media_http_client()?,
             pool,
             queries,
             config,
         })))
     }
+}
+
+/// The client of media downloads: bounded connect and total time, a few redirects (CDN
+/// links redirect; reqwest drops `Authorization` when a redirect changes host).
+fn media_http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()?)
 }
 
 impl App {
@@ -208,6 +227,21 @@ impl App {
     /// apart from sends so background reads never slow replies down.
     pub fn read_limits(&self) -> &RateLimits {
         &self.read_limits
+    }
+
+    /// Where media files are kept.
+    pub fn media_store(&self) -> &MediaStore {
+        &self.media_store
+    }
+
+    /// Signs and checks media URLs.
+    pub fn url_signer(&self) -> &UrlSigner {
+        &self.url_signer
+    }
+
+    /// HTTP client of media downloads.
+    pub fn media_http(&self) -> &reqwest::Client {
+        &self.media_http
     }
 
     /// Process counters.

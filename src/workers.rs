@@ -1,5 +1,5 @@
 //! The background workers of one process: the inbound processor loops, the outbound
-//! sender, the profile fetcher, the pruner and the cross-process listener. `serve` runs them beside the HTTP
+//! sender, the profile fetcher, the media copier, the pruner and the cross-process listener. `serve` runs them beside the HTTP
 //! server unless `--no-workers`; `worker` runs only them.
 
 use std::future::Future;
@@ -37,6 +37,11 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) -> anyhow:
         stop.clone(),
     ));
     tasks.spawn(crate::jobs::profiles::run(
+        state.clone(),
+        worker.clone(),
+        stop.clone(),
+    ));
+    tasks.spawn(crate::media::job::run(
         state.clone(),
         worker.clone(),
         stop.clone(),

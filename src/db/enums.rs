@@ -371,6 +371,18 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where our copy of an attachment stands.
+    MediaStorage {
+        /// Waiting for the media job to copy it.
+        Pending => "PENDING",
+        /// Copied into our storage; served through a signed URL.
+        Stored => "STORED",
+        /// Could not be copied (the reason is kept); the message stays.
+        Failed => "FAILED",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,3 +94,7 @@ id_type!(
     /// An invitation to join an org.
     InvitationId
 );
+id_type!(
+    /// A file in our media storage.
+    MediaId
+);

@@ -6,8 +6,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::enums::{AttachmentType, AuthorType, MessageDirection, MessageKind, MessageStatus};
-use super::ids::{ChannelId, CustomerId, MessageId, OrgId, TicketId, UserId};
+use super::enums::{
+    AttachmentType, AuthorType, MediaStorage, MessageDirection, MessageKind, MessageStatus,
+};
+use super::ids::{ChannelId, CustomerId, MediaId, MessageId, OrgId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{attachments, messages, reactions};
 
@@ -100,6 +102,12 @@ pub struct Attachment {
     pub title: Option<String>,
     /// SHA-256 reported by the platform.
     pub sha256: Option<String>,
+    /// Our copy: pending, stored or failed; `None` for what we do not copy (shares).
+    pub storage: Option<MediaStorage>,
+    /// Why the copy failed.
+    pub storage_error: Option<String>,
+    /// Our copy, once stored.
+    pub media_object_id: Option<MediaId>,
 }
 
 /// A reaction row.
@@ -332,7 +340,8 @@ pub async fn record_platform_ids(
     .await
 }
 
-/// Inserts the attachments of a new message.
+/// Inserts the attachments of a new message, and queues a media job for each one whose
+/// copy is pending (in the same transaction, so none is forgotten).
 pub async fn insert_attachments(
     conn: &mut AsyncPgConnection,
     rows: &[Attachment],
@@ -342,6 +351,12 @@ pub async fn insert_attachments(
             .values(rows)
             .execute(conn)
             .await?;
+        let pending: Vec<_> = rows
+            .iter()
+            .filter(|a| a.storage == Some(MediaStorage::Pending))
+            .map(|a| (a.org_id, a.id))
+            .collect();
+        super::media::enqueue(conn, &pending).await?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod enums;
 pub mod events;
 pub mod ids;
 pub mod invitations;
+pub mod media;
 pub mod messages;
 pub mod nodes;
 pub mod notifications;

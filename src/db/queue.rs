@@ -1,4 +1,4 @@
-//! What the lease-based job queues (`webhook_events`, `outbound_jobs`, `profile_jobs`) share: the
+//! What the lease-based job queues (`webhook_events`, `outbound_jobs`, `profile_jobs`, `media_jobs`) share: the
 //! claim statement, the backlog gauge and interval binding.
 //!
 //! Both tables have `state` (`'PENDING'` while work remains), `run_at` (when it is due),
@@ -25,6 +25,12 @@ pub struct Queue {
 pub const WEBHOOK_EVENTS: Queue = Queue {
     table: "webhook_events",
     age_from: "received_at",
+};
+
+/// Attachments waiting to be copied into our media storage.
+pub const MEDIA_JOBS: Queue = Queue {
+    table: "media_jobs",
+    age_from: "run_at",
 };
 
 /// Replies waiting to be sent.

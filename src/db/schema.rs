@@ -14,6 +14,9 @@ diesel::table! {
         media_id -> Nullable<Text>,
         title -> Nullable<Text>,
         sha256 -> Nullable<Text>,
+        storage -> Nullable<Text>,
+        storage_error -> Nullable<Text>,
+        media_object_id -> Nullable<Uuid>,
     }
 }
 
@@ -187,10 +190,39 @@ diesel::table! {
 }
 
 diesel::table! {
+    media_jobs (id) {
+        id -> Int8,
+        org_id -> Uuid,
+        attachment_id -> Uuid,
+        state -> Text,
+        attempts -> Int4,
+        run_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    media_objects (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        storage_key -> Text,
+        content_type -> Text,
+        byte_size -> Int8,
+        sha256 -> Text,
+        filename -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     orgs (id) {
         id -> Uuid,
         name -> Text,
         created_at -> Timestamptz,
+        media_bytes -> Int8,
     }
 }
 
@@ -364,6 +396,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(attachments -> media_objects (media_object_id));
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(attachments -> orgs (org_id));
 diesel::joinable!(channels -> orgs (org_id));
@@ -375,6 +408,9 @@ diesel::joinable!(customers -> orgs (org_id));
 diesel::joinable!(events -> orgs (org_id));
 diesel::joinable!(invitations -> orgs (org_id));
 diesel::joinable!(mail_outbox -> orgs (org_id));
+diesel::joinable!(media_jobs -> attachments (attachment_id));
+diesel::joinable!(media_jobs -> orgs (org_id));
+diesel::joinable!(media_objects -> orgs (org_id));
 diesel::joinable!(memberships -> orgs (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(messages -> channels (channel_id));
@@ -420,6 +456,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitations,
     login_throttles,
     mail_outbox,
+    media_jobs,
+    media_objects,
     memberships,
     messages,
     notifications,

@@ -44,7 +44,8 @@ use super::outbox::Outbox;
 use super::updates::{self, UNSENT_PREVIEW};
 use crate::db::channels::Channel;
 use crate::db::enums::{
-    AttachmentType, AuthorType, EventKind, FactKind, MessageDirection, MessageKind, MessageStatus,
+    AttachmentType, AuthorType, EventKind, FactKind, MediaStorage, MessageDirection, MessageKind,
+    MessageStatus,
 };
 use crate::db::ids::{ChannelId, MessageId, OrgId};
 use crate::db::messages::{self, Message};
@@ -540,6 +541,9 @@ pub(super) fn attachment_rows(
             media_id: a.media_id.clone(),
             title: a.title.clone(),
             sha256: a.sha256.clone(),
+            storage: a.is_copied().then_some(MediaStorage::Pending),
+            storage_error: None,
+            media_object_id: None,
         })
         .collect()
 }

@@ -52,6 +52,22 @@ pub struct Attachment {
     pub sha256: Option<String>,
 }
 
+impl Attachment {
+    /// Whether we keep our own copy: media with a file behind it (a CDN URL or a WhatsApp
+    /// media id), not links to posts or reels, which stay the platform's.
+    pub fn is_copied(&self) -> bool {
+        matches!(
+            self.kind,
+            AttachmentType::Image
+                | AttachmentType::Video
+                | AttachmentType::Audio
+                | AttachmentType::File
+                | AttachmentType::Sticker
+                | AttachmentType::StoryMention
+        ) && (self.url.is_some() || self.media_id.is_some())
+    }
+}
+
 /// A message written by the customer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundMessage {

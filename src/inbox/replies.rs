@@ -17,14 +17,16 @@ use super::ingest::preview;
 use super::outbox::{Committed, Outbox};
 use crate::db::channels::{self, Channel};
 use crate::db::enums::{
-    AttachmentType, AuthorType, ChannelStatus, EventKind, MessageDirection, MessageKind,
-    MessageStatus, Platform, TicketKind,
+    AttachmentType, AuthorType, ChannelStatus, EventKind, MediaStorage, MessageDirection,
+    MessageKind, MessageStatus, Platform, TicketKind,
 };
 use crate::db::ids::{MessageId, OrgId, TicketId, UserId};
+use crate::db::media::MediaObject;
 use crate::db::messages::{self, Message, MessageChanges};
 use crate::db::outbound_jobs;
 use crate::db::tickets::{self, Activity, Ticket};
 use crate::error::{AppError, AppResult};
+use crate::media::limits;
 
 /// The standard reply window.
 pub const STANDARD_WINDOW: Duration = Duration::hours(24);
@@ -38,8 +40,8 @@ const NOTE_CHARS: usize = 10_000;
 pub struct Reply {
     /// Text.
     pub text: Option<String>,
-    /// An attachment by URL: kind and https URL.
-    pub attachment: Option<(AttachmentType, String)>,
+    /// An attachment: its kind and where it is.
+    pub attachment: Option<(AttachmentType, AttachmentSource)>,
     /// The message answered (for comment tickets: the comment; default the latest).
     pub reply_to: Option<MessageId>,
     /// Answer a comment with a direct message instead of publicly.
@@ -48,6 +50,15 @@ pub struct Reply {
     pub private_note: bool,
     /// Idempotency key: the same key on the same ticket returns the same message.
     pub client_key: Option<String>,
+}
+
+/// Where an outgoing attachment comes from.
+#[derive(Debug, Clone)]
+pub enum AttachmentSource {
+    /// An https URL the platform fetches.
+    Url(String),
+    /// A file uploaded to our media storage (`POST /media`).
+    Stored(MediaObject),
 }
 
 /// How a reply will be delivered, decided when it is queued.
@@ -142,7 +153,7 @@ fn validate_shape(mut reply: Reply) -> AppResult<Reply> {
     if reply.text.is_none() && reply.attachment.is_none() {
         return Err(AppError::bad_input("a message needs text or an attachment"));
     }
-    if let Some((_, url)) = &reply.attachment {
+    if let Some((_, AttachmentSource::Url(url))) = &reply.attachment {
         let valid = url.len() <= 2048
             && url.starts_with("https://")
             && url.len() > "https://".len()
@@ -213,6 +224,11 @@ async fn plan(conn: &mut AsyncPgConnection, ticket: &Ticket, reply: &Reply) -> A
         Plan { delivery, reply_to }
     };
     check_text(&channel, plan.delivery, reply)?;
+    if let Some((kind, AttachmentSource::Stored(object))) = &reply.attachment {
+        let size = u64::try_from(object.byte_size).unwrap_or(u64::MAX);
+        limits::check_outbound(channel.platform, *kind, &object.content_type, size)
+            .map_err(AppError::bad_input)?;
+    }
     Ok(plan)
 }
 
@@ -414,18 +430,30 @@ async fn store(
     let rows: Vec<messages::Attachment> = reply
         .attachment
         .iter()
-        .map(|(kind, url)| messages::Attachment {
-            id: Uuid::new_v4(),
-            org_id: ticket.org_id,
-            message_id: message.id,
-            position: 0,
-            type_: *kind,
-            raw_type: kind.as_str().to_lowercase(),
-            url: Some(url.clone()),
-            mime_type: None,
-            media_id: None,
-            title: None,
-            sha256: None,
+        .map(|(kind, source)| {
+            let stored = match source {
+                AttachmentSource::Stored(object) => Some(object),
+                AttachmentSource::Url(_) => None,
+            };
+            messages::Attachment {
+                id: Uuid::new_v4(),
+                org_id: ticket.org_id,
+                message_id: message.id,
+                position: 0,
+                type_: *kind,
+                raw_type: kind.as_str().to_lowercase(),
+                url: match source {
+                    AttachmentSource::Url(url) => Some(url.clone()),
+                    AttachmentSource::Stored(_) => None,
+                },
+                mime_type: stored.map(|o| o.content_type.clone()),
+                media_id: None,
+                title: stored.and_then(|o| o.filename.clone()),
+                sha256: stored.map(|o| o.sha256.clone()),
+                storage: stored.map(|_| MediaStorage::Stored),
+                storage_error: None,
+                media_object_id: stored.map(|o| o.id),
+            }
         })
         .collect();
     messages::insert_attachments(conn, &rows).await?;

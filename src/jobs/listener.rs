@@ -27,6 +27,7 @@ pub async fn listen(database_url: String, wakeups: Arc<Wakeups>, mut stop: watch
                 wakeups.inbound.notify_waiters();
                 wakeups.outbound.notify_waiters();
                 wakeups.profiles.notify_waiters();
+                wakeups.media.notify_waiters();
             }
         }
         tokio::select! {
@@ -43,8 +44,10 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    conn.batch_execute("LISTEN webhook_events; LISTEN outbound_jobs; LISTEN profile_jobs")
-        .await?;
+    conn.batch_execute(
+        "LISTEN webhook_events; LISTEN outbound_jobs; LISTEN profile_jobs; LISTEN media_jobs",
+    )
+    .await?;
     tracing::debug!("job listener connected");
     let mut health = tokio::time::interval(HEALTH_CHECK);
     health.tick().await;
@@ -60,6 +63,7 @@ async fn session(
         match notification {
             Some(Some(Ok(n))) if n.channel == "outbound_jobs" => wakeups.outbound.notify_waiters(),
             Some(Some(Ok(n))) if n.channel == "profile_jobs" => wakeups.profiles.notify_waiters(),
+            Some(Some(Ok(n))) if n.channel == "media_jobs" => wakeups.media.notify_waiters(),
             Some(Some(Ok(_))) => wakeups.inbound.notify_waiters(),
             Some(Some(Err(e))) => return Err(e.into()),
             Some(None) => anyhow::bail!("notification stream ended"),

@@ -44,4 +44,6 @@ pub struct Wakeups {
     pub outbound: Notify,
     /// New profile fetches due.
     pub profiles: Notify,
+    /// New media copies queued.
+    pub media: Notify,
 }

@@ -240,15 +240,26 @@ async fn attempt(state: &AppState, job: &ClaimedJob, batch: &Batch) -> anyhow::R
             reason: "the channel needs to be reconnected: Meta rejected its access token".into(),
         });
     }
+    // Files from our storage go out as signed public URLs of our copy.
+    let attachments: Vec<Attachment> = batch
+        .attachments
+        .get(&message.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|a| match a.media_object_id {
+            Some(id) => Attachment {
+                url: Some(crate::media::public_url(state, id, a.org_id)),
+                ..a.clone()
+            },
+            None => a.clone(),
+        })
+        .collect();
     let out = Outgoing {
         channel,
         message,
         recipient: batch.recipients.get(&message.ticket_id).map(String::as_str),
-        attachments: batch
-            .attachments
-            .get(&message.id)
-            .map(Vec::as_slice)
-            .unwrap_or_default(),
+        attachments: &attachments,
     };
     let request = match compose(&out) {
         Ok(request) => request,

@@ -18,6 +18,7 @@ mod ingest_cost;
 mod invitations;
 mod limits;
 mod live;
+mod media;
 mod network;
 mod outbound;
 mod profiles;

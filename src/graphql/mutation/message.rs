@@ -4,12 +4,13 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use crate::db::enums::AttachmentType;
 use crate::db::enums::Role;
-use crate::db::ids::{MessageId, TicketId};
+use crate::db::ids::{MediaId, MessageId, TicketId};
+use crate::db::media;
 use crate::error::AppError;
 use crate::graphql::context::org_call;
 use crate::graphql::types::message::Message;
 use crate::graphql::types::parse_id;
-use crate::inbox::replies::{self, Reply};
+use crate::inbox::replies::{self, AttachmentSource, Reply};
 
 /// A reply (or internal note) to send on a ticket.
 #[derive(InputObject)]
@@ -20,8 +21,11 @@ pub struct SendMessageInput {
     /// An attachment to send by URL (https).
     #[graphql(validator(max_length = 2048))]
     attachment_url: Option<String>,
-    /// IMAGE, VIDEO, AUDIO or FILE (required with `attachmentUrl`).
+    /// IMAGE, VIDEO, AUDIO or FILE (required with `attachmentUrl`; with `attachmentId`
+    /// the default follows the file's type).
     attachment_type: Option<AttachmentType>,
+    /// A file uploaded with `POST /media` (instead of `attachmentUrl`).
+    attachment_id: Option<ID>,
     /// The message answered. On COMMENT tickets: the comment to answer (default: the
     /// latest inbound comment).
     reply_to_message_id: Option<ID>,
@@ -53,10 +57,34 @@ impl MessageMutation {
     ) -> Result<Message> {
         let ticket = parse_id(&ticket_id, TicketId::parse)?;
         let mut call = org_call(ctx, &org_id, Role::Agent).await?;
-        let attachment = match (input.attachment_url, input.attachment_type) {
-            (None, None) => None,
-            (Some(url), Some(kind)) => Some((sendable(kind)?, url.trim().to_owned())),
-            _ => {
+        let attachment = match (
+            input.attachment_id,
+            input.attachment_url,
+            input.attachment_type,
+        ) {
+            (Some(_), Some(_), _) => {
+                return Err(
+                    AppError::bad_input("send attachmentId or attachmentUrl, not both").into(),
+                );
+            }
+            (Some(id), None, kind) => {
+                let id = parse_id(&id, MediaId::parse)?;
+                let object = media::find_object(&mut call.conn, call.org, id)
+                    .await
+                    .map_err(AppError::from)?
+                    .ok_or(AppError::NotFound)?;
+                let kind = match kind {
+                    Some(kind) => sendable(kind)?,
+                    None => kind_of(&object.content_type),
+                };
+                Some((kind, AttachmentSource::Stored(object)))
+            }
+            (None, None, None) => None,
+            (None, Some(url), Some(kind)) => Some((
+                sendable(kind)?,
+                AttachmentSource::Url(url.trim().to_owned()),
+            )),
+            (None, _, _) => {
                 return Err(
                     AppError::bad_input("attachmentUrl and attachmentType go together").into(),
                 );
@@ -108,5 +136,15 @@ fn sendable(kind: AttachmentType) -> Result<AttachmentType, AppError> {
         _ => Err(AppError::bad_input(
             "attachmentType must be IMAGE, VIDEO, AUDIO or FILE",
         )),
+    }
+}
+
+/// The attachment kind a stored file is sent as, from its content type.
+fn kind_of(content_type: &str) -> AttachmentType {
+    match content_type.split('/').next() {
+        Some("image") => AttachmentType::Image,
+        Some("video") => AttachmentType::Video,
+        Some("audio") => AttachmentType::Audio,
+        _ => AttachmentType::File,
     }
 }

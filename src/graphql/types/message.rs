@@ -7,7 +7,9 @@ use super::customer::Customer;
 use super::ticket::Ticket;
 use super::to_id;
 use super::user::User;
-use crate::db::enums::{AttachmentType, AuthorType, MessageDirection, MessageKind, MessageStatus};
+use crate::db::enums::{
+    AttachmentType, AuthorType, MediaStorage, MessageDirection, MessageKind, MessageStatus,
+};
 use crate::db::{messages, tickets};
 use crate::graphql::loaders::{AttachmentsOf, Loaders, ReactionsOf};
 
@@ -153,9 +155,26 @@ impl Attachment {
         &self.0.raw_type
     }
 
-    /// CDN URL (may expire; show a placeholder when it no longer loads).
-    async fn url(&self) -> Option<&str> {
-        self.0.url.as_deref()
+    /// Where to open it: once our copy is STORED, a short-lived signed URL of this
+    /// server (fetch a fresh one when it expires); before that, or if the copy FAILED,
+    /// the platform's URL (may expire; show a placeholder when it no longer loads).
+    async fn url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let Some(object) = self.0.media_object_id else {
+            return Ok(self.0.url.clone());
+        };
+        let state = crate::graphql::context::state(ctx)?;
+        Ok(Some(crate::media::signed_url(state, object, self.0.org_id)))
+    }
+
+    /// Our copy: PENDING while it is being made, STORED, or FAILED (see
+    /// `storageError`); null for what we do not copy (shared posts).
+    async fn storage(&self) -> Option<MediaStorage> {
+        self.0.storage
+    }
+
+    /// Why our copy failed (the message itself is kept).
+    async fn storage_error(&self) -> Option<&str> {
+        self.0.storage_error.as_deref()
     }
 
     async fn mime_type(&self) -> Option<&str> {

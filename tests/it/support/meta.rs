@@ -182,3 +182,41 @@ pub fn wa_status(phone: &str, to: &str, wamid: &str, status: &str, at: i64) -> V
     }
     whatsapp(phone, json!({"statuses": [item]}))
 }
+
+/// A WhatsApp image (media `media_id`, Meta's base64 `sha256`) from `from`.
+pub fn wa_image(
+    phone: &str,
+    from: &str,
+    wamid: &str,
+    media_id: &str,
+    sha256: &str,
+    at: i64,
+) -> Value {
+    whatsapp(
+        phone,
+        json!({"contacts": [{"profile": {"name": "Priya"}, "wa_id": from}],
+        "messages": [{"from": from, "id": wamid, "timestamp": (at / 1000).to_string(), "type": "image",
+            "image": {"caption": "the water under it", "mime_type": "image/jpeg", "sha256": sha256, "id": media_id}}]}),
+    )
+}
+
+/// An Instagram or Messenger message carrying one attachment of `kind` at a CDN `url`.
+pub fn attachment(
+    messenger: bool,
+    account: &str,
+    customer: &str,
+    mid: &str,
+    kind: &str,
+    url: &str,
+    at: i64,
+) -> Value {
+    let body = json!({"mid": mid, "attachments": [{"type": kind, "payload": {"url": url}}]});
+    messaging(
+        object(messenger),
+        account,
+        customer,
+        account,
+        at,
+        ("message", body),
+    )
+}

@@ -2,6 +2,7 @@
 
 pub mod fake_graph;
 pub mod meta;
+pub mod moto;
 pub mod process;
 pub mod proxy;
 pub mod raw;

@@ -72,6 +72,9 @@ impl TestApp {
         config.auth_attempts_per_ip_per_minute = 10_000;
         let graph = Arc::new(super::fake_graph::start().await);
         config.graph_api_base_url = graph.uri();
+        // Media files of each test in a directory of its own.
+        config.media_dir =
+            std::env::temp_dir().join(format!("dc-media-{}", uuid::Uuid::new_v4().simple()));
         tweak(&mut config);
         let state = AppState::new(config).unwrap();
         let router = delightchat::router(state.clone());
@@ -271,6 +274,15 @@ impl TestApp {
         )
         .await
         .unwrap()
+            > 0
+        {}
+    }
+
+    /// Runs due media copies until none is left, like the media worker would.
+    pub async fn drain_media(&self) {
+        while delightchat::media::job::run_once(&self.state)
+            .await
+            .unwrap()
             > 0
         {}
     }
