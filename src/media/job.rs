@@ -203,7 +203,7 @@ async fn copy(
         )));
     }
     let id = MediaId::new();
-    let key = format!("{}/{}", attachment.org_id.0, id.0);
+    let key = super::storage_key(attachment.org_id, id);
     let size = downloaded.bytes.len() as i64;
     state
         .media_store()

@@ -17,6 +17,11 @@ pub mod store;
 use crate::db::ids::{MediaId, OrgId};
 use crate::state::AppState;
 
+/// Where the file `id` of `org` lives in the object store.
+pub fn storage_key(org: OrgId, id: MediaId) -> String {
+    format!("{}/{}", org.0, id.0)
+}
+
 /// How long a URL handed to Meta with an outgoing attachment stays valid.
 pub const PUBLIC_URL_TTL: i64 = 24 * 3600;
 

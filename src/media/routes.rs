@@ -113,7 +113,7 @@ async fn store_upload(
     let object = media::MediaObject {
         id,
         org_id: org,
-        storage_key: format!("{}/{}", org.0, id.0),
+        storage_key: super::storage_key(org, id),
         content_type: sniff::stored_type(sniffed, declared),
         byte_size: body.len() as i64,
         sha256: hex::encode(Sha256::digest(&body)),

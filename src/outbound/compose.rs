@@ -86,11 +86,21 @@ fn content(message: &Message, attachments: &[Attachment]) -> Result<Content, Str
                 | AttachmentType::File) => kind,
                 other => return Err(format!("attachments of type {other} cannot be sent")),
             };
-            let url = attachment.url.clone().ok_or("the attachment has no URL")?;
+            // A file uploaded to WhatsApp beforehand goes by its id.
+            let media_id = attachment
+                .media_id
+                .clone()
+                .filter(|_| attachment.media_object_id.is_some());
+            let url = match (&media_id, &attachment.url) {
+                (Some(_), url) => url.clone().unwrap_or_default(),
+                (None, Some(url)) => url.clone(),
+                (None, None) => return Err("the attachment has no URL".into()),
+            };
             Ok(Content::Attachment {
                 kind,
                 url,
                 caption: message.text.clone(),
+                media_id,
             })
         }
         None => message

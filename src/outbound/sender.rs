@@ -240,31 +240,11 @@ async fn attempt(state: &AppState, job: &ClaimedJob, batch: &Batch) -> anyhow::R
             reason: "the channel needs to be reconnected: Meta rejected its access token".into(),
         });
     }
-    // Files from our storage go out as signed public URLs of our copy.
-    let attachments: Vec<Attachment> = batch
+    let mut attachments: Vec<Attachment> = batch
         .attachments
         .get(&message.id)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|a| match a.media_object_id {
-            Some(id) => Attachment {
-                url: Some(crate::media::public_url(state, id, a.org_id)),
-                ..a.clone()
-            },
-            None => a.clone(),
-        })
-        .collect();
-    let out = Outgoing {
-        channel,
-        message,
-        recipient: batch.recipients.get(&message.ticket_id).map(String::as_str),
-        attachments: &attachments,
-    };
-    let request = match compose(&out) {
-        Ok(request) => request,
-        Err(reason) => return Ok(Outcome::Failed { code: None, reason }),
-    };
+        .cloned()
+        .unwrap_or_default();
     let token = state
         .secrets()
         .open(
@@ -277,6 +257,41 @@ async fn attempt(state: &AppState, job: &ClaimedJob, batch: &Batch) -> anyhow::R
                  changed); reconnect the channel with a new token"
             )
         })?;
+    // Files from our storage: uploaded to WhatsApp and sent by media id; Instagram and
+    // Messenger fetch a day-long signed public URL of our copy.
+    for attachment in &mut attachments {
+        let Some(object) = attachment.media_object_id else {
+            continue;
+        };
+        if channel.platform == Platform::WhatsApp {
+            let bytes = state
+                .media_store()
+                .get(&crate::media::storage_key(attachment.org_id, object))
+                .await?;
+            let content_type = attachment
+                .mime_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let id = state
+                .graph()
+                .upload_whatsapp_media(&token, &channel.external_account_id, &content_type, bytes)
+                .await
+                .map_err(|reason| anyhow::anyhow!(reason))?;
+            attachment.media_id = Some(id);
+        } else {
+            attachment.url = Some(crate::media::public_url(state, object, attachment.org_id));
+        }
+    }
+    let out = Outgoing {
+        channel,
+        message,
+        recipient: batch.recipients.get(&message.ticket_id).map(String::as_str),
+        attachments: &attachments,
+    };
+    let request = match compose(&out) {
+        Ok(request) => request,
+        Err(reason) => return Ok(Outcome::Failed { code: None, reason }),
+    };
     state
         .send_limits()
         .acquire(channel.id, rate_limit::per_second(channel.platform))

@@ -632,3 +632,75 @@ async fn uploads_need_a_member_and_stay_in_their_org() {
         "{refused:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_file_goes_to_whatsapp_by_media_upload_then_id() {
+    let s = setup("WHATSAPP", WA).await;
+    let ticket = s.customer_writes(WA).await;
+    let (status, uploaded) = s
+        .upload(Some(&s.admin), &s.admin.org_id, "image/png", png())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded:#}");
+    let token = format!("Bearer EAAG-token-of-{WA}");
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{WA}/media")))
+        .and(has_header("authorization", token.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "990011223344"})))
+        .expect(1)
+        .mount(&s.graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{WA}/messages")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": CUSTOMER, "wa_id": CUSTOMER}],
+            "messages": [{"id": "wamid.sent1"}]})))
+        .expect(1)
+        .mount(&s.graph)
+        .await;
+    let sent = s
+        .send(
+            &ticket,
+            json!({"attachmentId": uploaded["id"], "text": "the receipt"}),
+        )
+        .await;
+    assert_eq!(sent["data"]["sendMessage"]["status"], "QUEUED", "{sent:#}");
+    while delightchat::outbound::sender::run_once(
+        &s.app.state,
+        &delightchat::jobs::WorkerConfig::for_this_process(),
+    )
+    .await
+    .unwrap()
+        > 0
+    {}
+    let requests = s.graph.received_requests().await.unwrap();
+    let upload = requests
+        .iter()
+        .find(|r| r.url.path().ends_with("/media"))
+        .unwrap();
+    let content_type = upload.headers["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("multipart/form-data; boundary="),
+        "{content_type}"
+    );
+    let form = String::from_utf8_lossy(&upload.body);
+    assert!(
+        form.contains("name=\"messaging_product\"\r\n\r\nwhatsapp"),
+        "{form}"
+    );
+    assert!(form.contains("name=\"type\"\r\n\r\nimage/png"), "{form}");
+    assert!(
+        upload.body.windows(png().len()).any(|w| w == png()),
+        "the file is in the form"
+    );
+    let send = requests
+        .iter()
+        .find(|r| r.url.path().ends_with("/messages"))
+        .unwrap();
+    let body: Value = serde_json::from_slice(&send.body).unwrap();
+    assert_eq!(body["type"], "image", "{body:#}");
+    assert_eq!(
+        body["image"],
+        json!({"id": "990011223344", "caption": "the receipt"})
+    );
+}

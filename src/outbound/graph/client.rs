@@ -172,6 +172,65 @@ impl GraphClient {
         classify_read(status, &headers, &body)
     }
 
+    /// Uploads a file to WhatsApp (`POST /{phone-number-id}/media`, multipart with
+    /// `messaging_product`, `type` and `file`); Meta's media id, or why not (without the
+    /// token). Sends then refer to the file by that id.
+    pub async fn upload_whatsapp_media(
+        &self,
+        access_token: &str,
+        phone_number_id: &str,
+        content_type: &str,
+        bytes: bytes::Bytes,
+    ) -> Result<String, String> {
+        let url = self
+            .url(phone_number_id, Some("media"))
+            .map_err(|e| e.to_string())?;
+        let authorization = bearer(access_token).map_err(|e| e.to_string())?;
+        let boundary = format!("delightchat-{}", uuid::Uuid::new_v4().simple());
+        let mut body = Vec::with_capacity(bytes.len() + 512);
+        for (name, value) in [("messaging_product", "whatsapp"), ("type", content_type)] {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .http
+            .post(url)
+            .header(AUTHORIZATION, authorization)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                format!("WhatsApp media upload failed: {}", error_chain(&e))
+                    .replace(access_token, "[redacted]")
+            })?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        match answer.get("id").and_then(serde_json::Value::as_str) {
+            Some(id) if status.is_success() => Ok(id.to_owned()),
+            _ => Err(format!(
+                "WhatsApp refused the media upload (HTTP {}): {}",
+                status.as_u16(),
+                answer["error"]["message"].as_str().unwrap_or("no message")
+            )),
+        }
+    }
+
     /// `{base_url}/{version}/{node}[/{edge}]`, each segment percent-encoded.
     fn url(&self, node: &str, edge: Option<&str>) -> Result<Url, GraphError> {
         if !is_usable_segment(&self.version) {
@@ -448,6 +507,7 @@ mod tests {
                 kind: AttachmentType::File,
                 url: "https://cdn.example.test/manual.pdf".to_owned(),
                 caption: None,
+                media_id: None,
             },
             messaging_type: MessagingType::Response,
             metadata: None,
@@ -566,6 +626,7 @@ mod tests {
                 kind: AttachmentType::Image,
                 url: "https://cdn.example.test/receipt.jpg".to_owned(),
                 caption: Some("Your receipt".to_owned()),
+                media_id: None,
             },
             context_message_id: Some("wamid.inbound0001".to_owned()),
         };

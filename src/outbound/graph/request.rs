@@ -127,8 +127,16 @@ impl SendRequest {
                             json!({ "preview_url": false, "body": text }),
                         );
                     }
-                    Content::Attachment { kind, url, caption } => {
-                        let mut media = json_object(json!({ "link": url }));
+                    Content::Attachment {
+                        kind,
+                        url,
+                        caption,
+                        media_id,
+                    } => {
+                        let mut media = match media_id {
+                            Some(id) => json_object(json!({ "id": id })),
+                            None => json_object(json!({ "link": url })),
+                        };
                         if let Some(caption) = caption.as_ref().filter(|_| has_caption(*kind)) {
                             media.insert("caption".to_owned(), json!(caption));
                         }
@@ -164,8 +172,10 @@ pub enum Content {
     Attachment {
         /// The media type.
         kind: AttachmentType,
-        /// A public URL of the file.
+        /// A public URL of the file (unused when `media_id` is set).
         url: String,
+        /// A file uploaded to WhatsApp beforehand (sent as `{"id": ..}`).
+        media_id: Option<String>,
         /// Text under the media; sent on WhatsApp only, and not for audio.
         caption: Option<String>,
     },
@@ -247,6 +257,7 @@ mod tests {
                 kind: AttachmentType::Audio,
                 url: "https://cdn.example.test/a.ogg".to_owned(),
                 caption: Some("listen".to_owned()),
+                media_id: None,
             },
             context_message_id: None,
         };
@@ -264,6 +275,7 @@ mod tests {
                 kind: AttachmentType::File,
                 url: "https://cdn.example.test/invoice.pdf".to_owned(),
                 caption: None,
+                media_id: None,
             },
             context_message_id: None,
         };
@@ -285,6 +297,7 @@ mod tests {
                 kind: AttachmentType::Video,
                 url: "https://cdn.example.test/v.mp4".to_owned(),
                 caption: Some("look".to_owned()),
+                media_id: None,
             },
             messaging_type: MessagingType::Response,
             metadata: None,
