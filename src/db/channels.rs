@@ -46,6 +46,9 @@ pub struct Channel {
     /// May reply up to 7 days after the customer's last message with the HUMAN_AGENT
     /// tag (needs Meta's approval of the app).
     pub human_agent_enabled: bool,
+    /// WhatsApp: the WhatsApp Business Account (WABA) id the phone number belongs to
+    /// (templates are synced from it; template webhooks route by it).
+    pub business_account_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -71,6 +74,7 @@ impl Channel {
             updated_at: now,
             deleted_at: None,
             human_agent_enabled: false,
+            business_account_id: None,
         }
     }
 }
@@ -148,7 +152,8 @@ pub async fn find_live(
         .optional()
 }
 
-/// Live channels by platform and account id (the webhook routing key).
+/// Live channels by platform and account id (the webhook routing key), or by WhatsApp
+/// Business Account id (template webhooks name only that).
 pub async fn find_by_accounts(
     conn: &mut AsyncPgConnection,
     platform: Platform,
@@ -156,7 +161,11 @@ pub async fn find_by_accounts(
 ) -> QueryResult<Vec<Channel>> {
     channels::table
         .filter(channels::platform.eq(platform))
-        .filter(channels::external_account_id.eq_any(account_ids))
+        .filter(
+            channels::external_account_id
+                .eq_any(account_ids)
+                .or(channels::business_account_id.eq_any(account_ids)),
+        )
         .filter(channels::deleted_at.is_null())
         .select(Channel::as_select())
         .load(conn)

@@ -35,6 +35,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         human_agent_enabled -> Bool,
+        business_account_id -> Nullable<Text>,
     }
 }
 
@@ -300,6 +301,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    whatsapp_templates (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        channel_id -> Uuid,
+        external_id -> Nullable<Text>,
+        name -> Text,
+        language -> Text,
+        category -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        components -> Jsonb,
+        synced_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(attachments -> orgs (org_id));
 diesel::joinable!(channels -> orgs (org_id));
@@ -337,6 +354,8 @@ diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(tickets -> orgs (org_id));
 diesel::joinable!(tickets -> users (assignee_id));
 diesel::joinable!(webhook_events -> channels (channel_id));
+diesel::joinable!(whatsapp_templates -> channels (channel_id));
+diesel::joinable!(whatsapp_templates -> orgs (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     attachments,
@@ -359,4 +378,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     tickets,
     users,
     webhook_events,
+    whatsapp_templates,
 );

@@ -26,6 +26,8 @@ pub struct NewChannel {
     pub verify_token: String,
     /// May use the HUMAN_AGENT tag.
     pub human_agent_enabled: bool,
+    /// WhatsApp Business Account id (WhatsApp only).
+    pub business_account_id: Option<String>,
 }
 
 /// Changes an admin may make; `None` keeps the current value.
@@ -64,6 +66,21 @@ pub async fn create(
             "externalAccountId must be the numeric Meta account id",
         ));
     }
+    let business_account_id = new
+        .business_account_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            let numeric = id.len() <= 100 && id.bytes().all(|b| b.is_ascii_digit());
+            if new.platform != Platform::WhatsApp || !numeric {
+                return Err(AppError::bad_input(
+                    "businessAccountId is the numeric WhatsApp Business Account id of a WhatsApp channel",
+                ));
+            }
+            Ok(id.to_owned())
+        })
+        .transpose()?;
     let access_token = secret("accessToken", &new.access_token)?;
     let app_secret = secret("appSecret", &new.app_secret)?;
     let verify_token = secret("verifyToken", &new.verify_token)?;
@@ -86,6 +103,7 @@ pub async fn create(
         updated_at: now,
         deleted_at: None,
         human_agent_enabled: new.human_agent_enabled,
+        business_account_id,
     };
     if !channels::insert(conn, &channel).await? {
         return Err(AppError::bad_input(

@@ -12,5 +12,6 @@ pub mod outbox;
 pub mod profiles;
 pub mod replies;
 pub mod status;
+pub mod templates;
 pub mod tickets;
 pub mod updates;

@@ -22,6 +22,7 @@ mod profiles;
 mod relay;
 mod sandbox;
 mod schema_file;
+mod templates;
 mod tenancy;
 mod webhooks;
 mod workers;

@@ -36,6 +36,10 @@ pub struct CreateChannelInput {
     /// HUMAN_AGENT tag (Instagram and Messenger; the Meta app must be approved for it).
     #[graphql(default)]
     human_agent_enabled: bool,
+    /// WhatsApp: the WhatsApp Business Account id of the phone number (its message
+    /// templates are synced on connect).
+    #[graphql(validator(max_length = 100))]
+    business_account_id: Option<String>,
 }
 
 /// Changes to a channel; omitted fields stay as they are.
@@ -81,10 +85,17 @@ impl ChannelMutation {
             app_secret: input.app_secret,
             verify_token: input.verify_token,
             human_agent_enabled: input.human_agent_enabled,
+            business_account_id: input.business_account_id,
         };
-        Ok(Channel(
-            channel_ops::create(&mut call.conn, call.state.secrets(), call.org, new).await?,
-        ))
+        let channel =
+            channel_ops::create(&mut call.conn, call.state.secrets(), call.org, new).await?;
+        if channel.business_account_id.is_some() {
+            // On connect; a failure is only logged (syncTemplates retries on demand).
+            if let Err(e) = crate::jobs::templates::sync(call.state, channel.id).await {
+                tracing::warn!(channel.id = %channel.id, error = ?e, "syncing WhatsApp templates on connect failed");
+            }
+        }
+        Ok(Channel(channel))
     }
 
     /// Renames a channel, rotates its secrets or turns it on or off.

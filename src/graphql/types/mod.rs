@@ -6,6 +6,7 @@ pub mod inbox_event;
 pub mod message;
 pub mod notification;
 pub mod org;
+pub mod template;
 pub mod ticket;
 pub mod user;
 
