@@ -101,6 +101,8 @@ pub struct ChannelChanges {
     pub status_reason: Option<Option<String>>,
     /// New HUMAN_AGENT permission.
     pub human_agent_enabled: Option<bool>,
+    /// New WhatsApp Business Account id.
+    pub business_account_id: Option<String>,
 }
 
 /// Inserts a channel; `Ok(false)` when another live channel already has this account.

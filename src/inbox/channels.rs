@@ -45,6 +45,8 @@ pub struct ChannelUpdate {
     pub enabled: Option<bool>,
     /// Allow or forbid the HUMAN_AGENT tag.
     pub human_agent_enabled: Option<bool>,
+    /// WhatsApp Business Account id (WhatsApp only).
+    pub business_account_id: Option<String>,
 }
 
 /// Validates and stores a new channel with its secrets sealed by `secrets`.
@@ -69,18 +71,9 @@ pub async fn create(
     let business_account_id = new
         .business_account_id
         .as_deref()
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(|id| {
-            let numeric = id.len() <= 100 && id.bytes().all(|b| b.is_ascii_digit());
-            if new.platform != Platform::WhatsApp || !numeric {
-                return Err(AppError::bad_input(
-                    "businessAccountId is the numeric WhatsApp Business Account id of a WhatsApp channel",
-                ));
-            }
-            Ok(id.to_owned())
-        })
-        .transpose()?;
+        .map(|id| waba_id(new.platform, id))
+        .transpose()?
+        .flatten();
     let access_token = secret("accessToken", &new.access_token)?;
     let app_secret = secret("appSecret", &new.app_secret)?;
     let verify_token = secret("verifyToken", &new.verify_token)?;
@@ -145,6 +138,12 @@ pub async fn update(
         changes.verify_token_enc =
             Some(secrets.seal(secret("verifyToken", verify)?, &aad(id.0, "verify_token")));
     }
+    if let Some(id_text) = &update.business_account_id {
+        let channel = channels::find(conn, org, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        changes.business_account_id = waba_id(channel.platform, id_text)?;
+    }
     match update.enabled {
         Some(false) => {
             changes.status = Some(ChannelStatus::Disabled);
@@ -175,4 +174,20 @@ fn secret<'a>(field: &str, value: &'a str) -> AppResult<&'a str> {
     } else {
         Ok(value)
     }
+}
+
+/// A WhatsApp Business Account id as given (`None` when blank), refused unless numeric
+/// and on a WhatsApp channel.
+fn waba_id(platform: Platform, id: &str) -> AppResult<Option<String>> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Ok(None);
+    }
+    let numeric = id.len() <= 100 && id.bytes().all(|b| b.is_ascii_digit());
+    if platform != Platform::WhatsApp || !numeric {
+        return Err(AppError::bad_input(
+            "businessAccountId is the numeric WhatsApp Business Account id of a WhatsApp channel",
+        ));
+    }
+    Ok(Some(id.to_owned()))
 }

@@ -408,3 +408,50 @@ async fn templates_are_only_for_whatsapp_tickets_of_the_callers_org() {
         .await;
     assert_eq!(error_code(&response), "NOT_FOUND");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_sandbox_lists_templates_and_accepts_a_template_after_24_hours() {
+    let sandbox = delightchat::sandbox::Sandbox::bind().await.unwrap();
+    let url = sandbox.url().to_owned();
+    let app = TestApp::with_config(|c| c.graph_api_base_url = url).await;
+    sandbox.start(app.state.clone(), "127.0.0.1:9".parse().unwrap());
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let channel = app.create_channel(&admin, "WHATSAPP", WA, SECRET).await;
+    // Connected without a WABA id first: adding it syncs the templates.
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $c: ID!) { updateChannel(orgId: $o, id: $c, input: {businessAccountId: \"218600000000401\"}) { id } }",
+        json!({"o": admin.org_id, "c": channel}),
+    )
+    .await;
+    let s = Setup {
+        app,
+        admin,
+        graph: MockServer::start().await,
+        channel,
+    };
+    let names: Vec<String> = s
+        .templates()
+        .await
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["follow_up", "hello_world"]);
+    let ticket = s.customer_writes(Duration::hours(30)).await;
+    let response = s
+        .send_template(
+            &ticket,
+            json!({"name": "follow_up", "language": "en_US", "parameters": [{"text": "Ada"}, {"text": "#1042"}]}),
+        )
+        .await;
+    assert_eq!(
+        response["data"]["sendTemplate"]["text"],
+        "Hi Ada, we are following up on your request #1042.\nReply STOP to opt out"
+    );
+    s.drain_outbound().await;
+    let sent = s
+        .app
+        .count("SELECT count(*) AS n FROM messages WHERE direction = 'OUTBOUND' AND status = 'SENT' AND external_id LIKE 'wamid.SANDBOX%'")
+        .await;
+    assert_eq!(sent, 1);
+}

@@ -61,6 +61,9 @@ pub struct UpdateChannelInput {
     enabled: Option<bool>,
     /// Allow or forbid the HUMAN_AGENT tag.
     human_agent_enabled: Option<bool>,
+    /// WhatsApp: set the WhatsApp Business Account id (templates are synced again).
+    #[graphql(validator(max_length = 100))]
+    business_account_id: Option<String>,
 }
 
 /// Channel management.
@@ -90,10 +93,7 @@ impl ChannelMutation {
         let channel =
             channel_ops::create(&mut call.conn, call.state.secrets(), call.org, new).await?;
         if channel.business_account_id.is_some() {
-            // On connect; a failure is only logged (syncTemplates retries on demand).
-            if let Err(e) = crate::jobs::templates::sync(call.state, channel.id).await {
-                tracing::warn!(channel.id = %channel.id, error = ?e, "syncing WhatsApp templates on connect failed");
-            }
+            sync_on_connect(call.state, &channel).await;
         }
         Ok(Channel(channel))
     }
@@ -115,10 +115,15 @@ impl ChannelMutation {
             verify_token: input.verify_token,
             enabled: input.enabled,
             human_agent_enabled: input.human_agent_enabled,
+            business_account_id: input.business_account_id,
         };
-        Ok(Channel(
-            channel_ops::update(&mut call.conn, call.state.secrets(), call.org, id, update).await?,
-        ))
+        let resync = update.business_account_id.is_some();
+        let channel =
+            channel_ops::update(&mut call.conn, call.state.secrets(), call.org, id, update).await?;
+        if resync && channel.business_account_id.is_some() {
+            sync_on_connect(call.state, &channel).await;
+        }
+        Ok(Channel(channel))
     }
 
     /// Disconnects a channel. Its conversations stay readable; its webhooks stop.
@@ -133,5 +138,13 @@ impl ChannelMutation {
         } else {
             Err(AppError::NotFound.into())
         }
+    }
+}
+
+/// Syncs a WhatsApp channel's templates once it is connected; a failure is only logged
+/// (`syncTemplates` retries on demand).
+async fn sync_on_connect(state: &crate::state::AppState, channel: &channels::Channel) {
+    if let Err(e) = crate::jobs::templates::sync(state, channel.id).await {
+        tracing::warn!(channel.id = %channel.id, error = ?e, "syncing WhatsApp templates on connect failed");
     }
 }
