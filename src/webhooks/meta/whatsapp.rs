@@ -771,4 +771,27 @@ mod tests {
             "missing reacted message id"
         );
     }
+
+    #[test]
+    fn template_status_updates_route_by_the_business_account() {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "218604771935502",
+            "time": 1_785_000_000, "changes": [{"field": "message_template_status_update", "value": {
+                "event": "REJECTED", "message_template_id": 594_425_479_261_596_u64,
+                "message_template_name": "order_update", "message_template_language": "en_US",
+                "reason": "INCORRECT_CATEGORY"}}]}]});
+        let parsed = delivery(&serde_json::to_vec(&body).unwrap_or_default());
+        assert_eq!(parsed.entries[0].account_id, "218604771935502");
+        assert_eq!(
+            parsed.entries[0].events,
+            vec![NormalizedEvent::TemplateStatus(
+                crate::inbox::normalized::TemplateStatusUpdate {
+                    template_id: Some("594425479261596".into()),
+                    name: "order_update".into(),
+                    language: "en_US".into(),
+                    status: crate::db::enums::TemplateStatus::Rejected,
+                    reason: Some("INCORRECT_CATEGORY".into()),
+                }
+            )]
+        );
+    }
 }
