@@ -48,6 +48,9 @@ pub struct Channel {
     pub human_agent_enabled: bool,
     /// Team that new tickets of the channel go to.
     pub default_team_id: Option<TeamId>,
+    /// WhatsApp: the WhatsApp Business Account (WABA) id the phone number belongs to
+    /// (templates are synced from it; template webhooks route by it).
+    pub business_account_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -74,6 +77,7 @@ impl Channel {
             deleted_at: None,
             human_agent_enabled: false,
             default_team_id: None,
+            business_account_id: None,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct ChannelChanges {
     pub human_agent_enabled: Option<bool>,
     /// New default team (`Some(None)` clears it).
     pub default_team_id: Option<Option<TeamId>>,
+    /// New WhatsApp Business Account id.
+    pub business_account_id: Option<String>,
 }
 
 /// Inserts a channel; `Ok(false)` when another live channel already has this account.
@@ -153,7 +159,8 @@ pub async fn find_live(
         .optional()
 }
 
-/// Live channels by platform and account id (the webhook routing key).
+/// Live channels by platform and account id (the webhook routing key), or by WhatsApp
+/// Business Account id (template webhooks name only that).
 pub async fn find_by_accounts(
     conn: &mut AsyncPgConnection,
     platform: Platform,
@@ -161,7 +168,11 @@ pub async fn find_by_accounts(
 ) -> QueryResult<Vec<Channel>> {
     channels::table
         .filter(channels::platform.eq(platform))
-        .filter(channels::external_account_id.eq_any(account_ids))
+        .filter(
+            channels::external_account_id
+                .eq_any(account_ids)
+                .or(channels::business_account_id.eq_any(account_ids)),
+        )
         .filter(channels::deleted_at.is_null())
         .select(Channel::as_select())
         .load(conn)

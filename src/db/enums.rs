@@ -383,6 +383,34 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Meta's review status of a WhatsApp message template.
+    TemplateStatus {
+        /// Can be sent.
+        Approved => "APPROVED",
+        /// Under review.
+        Pending => "PENDING",
+        /// Refused by Meta's review.
+        Rejected => "REJECTED",
+        /// Paused by Meta for low quality.
+        Paused => "PAUSED",
+        /// Disabled by Meta.
+        Disabled => "DISABLED",
+        /// The business appealed a rejection.
+        InAppeal => "IN_APPEAL",
+        /// Being deleted.
+        PendingDeletion => "PENDING_DELETION",
+        /// Deleted.
+        Deleted => "DELETED",
+        /// The account's template limit was reached.
+        LimitExceeded => "LIMIT_EXCEEDED",
+        /// Archived.
+        Archived => "ARCHIVED",
+        /// A status this server does not know yet.
+        Unknown => "UNKNOWN",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

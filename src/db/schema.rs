@@ -39,6 +39,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         human_agent_enabled -> Bool,
         default_team_id -> Nullable<Uuid>,
+        business_account_id -> Nullable<Text>,
     }
 }
 
@@ -397,6 +398,22 @@ diesel::table! {
 }
 
 diesel::joinable!(attachments -> media_objects (media_object_id));
+diesel::table! {
+    whatsapp_templates (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        channel_id -> Uuid,
+        external_id -> Nullable<Text>,
+        name -> Text,
+        language -> Text,
+        category -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        components -> Jsonb,
+        synced_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(attachments -> orgs (org_id));
 diesel::joinable!(channels -> orgs (org_id));
@@ -446,6 +463,8 @@ diesel::joinable!(tickets -> teams (team_id));
 diesel::joinable!(user_presence -> users (user_id));
 diesel::joinable!(tickets -> users (assignee_id));
 diesel::joinable!(webhook_events -> channels (channel_id));
+diesel::joinable!(whatsapp_templates -> channels (channel_id));
+diesel::joinable!(whatsapp_templates -> orgs (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     attachments,
@@ -475,4 +494,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_presence,
     users,
     webhook_events,
+    whatsapp_templates,
 );

@@ -29,6 +29,8 @@ pub struct NewChannel {
     pub human_agent_enabled: bool,
     /// Team that new tickets go to.
     pub default_team: Option<TeamId>,
+    /// WhatsApp Business Account id (WhatsApp only).
+    pub business_account_id: Option<String>,
 }
 
 /// Changes an admin may make; `None` keeps the current value.
@@ -48,6 +50,8 @@ pub struct ChannelUpdate {
     pub human_agent_enabled: Option<bool>,
     /// New default team (`Some(None)` clears it).
     pub default_team: Option<Option<TeamId>>,
+    /// WhatsApp Business Account id (WhatsApp only).
+    pub business_account_id: Option<String>,
 }
 
 /// The Meta account id of a channel to connect, trimmed, or why it cannot be one.
@@ -75,6 +79,12 @@ pub async fn create(
 ) -> AppResult<Channel> {
     let name = crate::auth::non_blank("name", &new.name)?;
     let account = account_id(&new.external_account_id)?;
+    let business_account_id = new
+        .business_account_id
+        .as_deref()
+        .map(|id| waba_id(new.platform, id))
+        .transpose()?
+        .flatten();
     let access_token = secret("accessToken", &new.access_token)?;
     let app_secret = secret("appSecret", &new.app_secret)?;
     let verify_token = secret("verifyToken", &new.verify_token)?;
@@ -99,6 +109,7 @@ pub async fn create(
         deleted_at: None,
         human_agent_enabled: new.human_agent_enabled,
         default_team_id: new.default_team,
+        business_account_id,
     };
     if !channels::insert(conn, &channel).await? {
         return Err(AppError::bad_input(
@@ -144,6 +155,12 @@ pub async fn update(
         changes.verify_token_enc =
             Some(secrets.seal(secret("verifyToken", verify)?, &aad(id.0, "verify_token")));
     }
+    if let Some(id_text) = &update.business_account_id {
+        let channel = channels::find(conn, org, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        changes.business_account_id = waba_id(channel.platform, id_text)?;
+    }
     match update.enabled {
         Some(false) => {
             changes.status = Some(ChannelStatus::Disabled);
@@ -186,4 +203,20 @@ fn secret<'a>(field: &str, value: &'a str) -> AppResult<&'a str> {
     } else {
         Ok(value)
     }
+}
+
+/// A WhatsApp Business Account id as given (`None` when blank), refused unless numeric
+/// and on a WhatsApp channel.
+fn waba_id(platform: Platform, id: &str) -> AppResult<Option<String>> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Ok(None);
+    }
+    let numeric = id.len() <= 100 && id.bytes().all(|b| b.is_ascii_digit());
+    if platform != Platform::WhatsApp || !numeric {
+        return Err(AppError::bad_input(
+            "businessAccountId is the numeric WhatsApp Business Account id of a WhatsApp channel",
+        ));
+    }
+    Ok(Some(id.to_owned()))
 }

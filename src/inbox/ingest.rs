@@ -130,6 +130,23 @@ async fn apply_event(
             let fact = Fact::Status(status.clone());
             facts::record(conn, channel, &status.external_id, fact, outbox).await
         }
+        NormalizedEvent::TemplateStatus(update) => {
+            let Some(waba) = channel.business_account_id.as_deref() else {
+                return Ok(());
+            };
+            let changed = crate::db::templates::set_status(
+                conn,
+                waba,
+                update.template_id.as_deref(),
+                &update.name,
+                &update.language,
+                update.status,
+                update.reason.as_deref(),
+            )
+            .await?;
+            tracing::info!(channel.id = %channel.id, template = %update.name, status = %update.status, changed, "WhatsApp template status updated");
+            Ok(())
+        }
         NormalizedEvent::PlatformError { code, message } => {
             tracing::warn!(channel.id = %channel.id, code, "meta reported a platform error: {message}");
             Ok(())
@@ -178,9 +195,9 @@ fn lock_keys(routed: &[Routed<'_>]) -> Vec<String> {
                     ..
                 } => (Some(customer_id.as_str()), Some(external_id)),
                 NormalizedEvent::Status(s) => (s.customer_id.as_deref(), Some(&s.external_id)),
-                NormalizedEvent::PlatformError { .. } | NormalizedEvent::Skipped { .. } => {
-                    (None, None)
-                }
+                NormalizedEvent::PlatformError { .. }
+                | NormalizedEvent::Skipped { .. }
+                | NormalizedEvent::TemplateStatus(_) => (None, None),
             };
             keys.extend(customer.map(|c| customer_key(id, c)));
             keys.extend(message.map(|m| message_key(id, m)));

@@ -15,5 +15,6 @@ pub mod profiles;
 pub mod replies;
 pub mod status;
 pub mod teams;
+pub mod templates;
 pub mod tickets;
 pub mod updates;

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::db::enums::{AttachmentType, MessageKind, MessageStatus};
+use crate::db::enums::{AttachmentType, MessageKind, MessageStatus, TemplateStatus};
 
 /// Who the customer is on this channel.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -173,6 +173,21 @@ pub struct StatusUpdate {
     pub error_message: Option<String>,
 }
 
+/// A WhatsApp template's new review status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateStatusUpdate {
+    /// Meta's template id.
+    pub template_id: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Its language code.
+    pub language: String,
+    /// The new status (`event`).
+    pub status: TemplateStatus,
+    /// Meta's reason, when it gives one other than `NONE`.
+    pub reason: Option<String>,
+}
+
 /// One thing that happened, normalized across platforms.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NormalizedEvent {
@@ -213,6 +228,8 @@ pub enum NormalizedEvent {
     },
     /// Delivery status of outbound messages moved on (one item per message id).
     Status(StatusUpdate),
+    /// Meta reviewed a WhatsApp message template again (`message_template_status_update`).
+    TemplateStatus(TemplateStatusUpdate),
     /// Meta reported an account-level problem inside the value (WhatsApp `value.errors`).
     PlatformError {
         /// Meta's error code.

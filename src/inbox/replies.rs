@@ -130,7 +130,8 @@ pub async fn retry(
             .ok_or(AppError::NotFound)?;
         let channel = channels::get(conn, ticket.channel_id).await?;
         usable_channel(&channel)?;
-        if ticket.kind == TicketKind::Direct {
+        // Template messages are allowed outside the window.
+        if ticket.kind == TicketKind::Direct && !super::templates::is_template(&message) {
             direct_window(&ticket, channel.human_agent_enabled, channel.platform)?;
         }
         let changes = MessageChanges {

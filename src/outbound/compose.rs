@@ -4,6 +4,7 @@ use super::graph::{Content, MessagingType, Recipient, SendRequest};
 use crate::db::channels::Channel;
 use crate::db::enums::{AttachmentType, MessageKind, Platform};
 use crate::db::messages::{Attachment, Message};
+use crate::inbox::templates::CONTEXT_KEY as TEMPLATE_KEY;
 use crate::inbox::updates::SEND_METADATA_PREFIX;
 
 /// Everything needed to address a reply.
@@ -52,6 +53,28 @@ pub fn compose(out: &Outgoing<'_>) -> Result<SendRequest, String> {
         .ok_or("the customer has no identity on this channel")?
         .to_owned();
     let reply_to = message.reply_to_external_id.clone();
+    if let Some(template) = message.context.get(TEMPLATE_KEY) {
+        if out.channel.platform != Platform::WhatsApp {
+            return Err("templates can only be sent on WhatsApp".into());
+        }
+        let text = |key: &str| {
+            template
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("the template message has no {key}"))
+        };
+        return Ok(SendRequest::WhatsAppTemplate {
+            phone_number_id: account,
+            to: recipient,
+            name: text("name")?,
+            language: text("language")?,
+            components: template
+                .get("components")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!([])),
+        });
+    }
     match out.channel.platform {
         Platform::WhatsApp => Ok(SendRequest::WhatsApp {
             phone_number_id: account,

@@ -8,6 +8,7 @@
 //! | `POST /{version}/{comment-id}/replies` | `{"id"}` |
 //! | `GET /{version}/{IGSID}?fields=name,username,..` (Instagram User Profile API) | `{"name", "username", "profile_pic", "is_verified_user", "follower_count", "id"}` |
 //! | `GET /{version}/{PSID}?fields=first_name,..` (Messenger User Profile API) | `{"first_name", "last_name", "profile_pic", "id"}` |
+//! | `GET /{version}/{waba-id}/message_templates` | `{"data": [two approved templates], "paging": {"cursors"}}` |
 //! | anything else | 400 with Meta's error shape, code 100 |
 
 use crate::db::enums::Platform;
@@ -37,7 +38,7 @@ pub struct SandboxState {
 /// The fake's routes: add new fake endpoints here.
 pub fn routes(state: SandboxState) -> Router {
     Router::new()
-        .route("/{version}/{node}/{edge}", post(post_edge))
+        .route("/{version}/{node}/{edge}", post(post_edge).get(get_edge))
         .route("/{version}/{node}", get(get_node))
         .fallback(unsupported)
         .with_state(state)
@@ -92,6 +93,27 @@ async fn get_node(
         .into_response();
     }
     unsupported().await
+}
+
+/// WhatsApp message templates: two approved ones, on one page.
+async fn get_edge(Path((_, node, edge)): Path<(String, String, String)>) -> Response {
+    if edge != "message_templates" {
+        return unsupported().await;
+    }
+    axum::Json(json!({
+        "data": [
+            {"name": "hello_world", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+             "id": format!("{node}01"), "components": [
+                {"type": "BODY", "text": "Welcome and congratulations!! This message comes from the sandbox."}]},
+            {"name": "follow_up", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+             "id": format!("{node}02"), "components": [
+                {"type": "BODY", "text": "Hi {{1}}, we are following up on your request {{2}}.",
+                 "example": {"body_text": [["Ada", "#1042"]]}},
+                {"type": "FOOTER", "text": "Reply STOP to opt out"}]}
+        ],
+        "paging": {"cursors": {"before": "QVFIUmxz", "after": "QVFIUmxz"}}
+    }))
+    .into_response()
 }
 
 /// Instagram and Messenger Send API.

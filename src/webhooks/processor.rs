@@ -285,7 +285,8 @@ fn route<'a>(
         .filter_map(|entry| {
             let channel = channels.iter().find(|c| {
                 delivery.platform == Some(c.platform)
-                    && c.external_account_id == entry.account_id
+                    && (c.external_account_id == entry.account_id
+                        || c.business_account_id.as_deref() == Some(entry.account_id.as_str()))
                     && claimed.secret_fingerprint.as_ref().is_none_or(|fp| *fp == c.app_secret_fingerprint)
             });
             match channel {

@@ -26,6 +26,7 @@ mod relay;
 mod sandbox;
 mod schema_file;
 mod team;
+mod templates;
 mod tenancy;
 mod webhooks;
 mod workers;

@@ -199,6 +199,7 @@ async fn channels_for_orgs(
             deleted_at: None,
             human_agent_enabled: false,
             default_team_id: None,
+            business_account_id: None,
         };
         channels::insert(conn, &channel).await?;
         orgs.push(BenchOrg {

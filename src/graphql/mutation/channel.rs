@@ -41,6 +41,10 @@ pub struct CreateChannelInput {
     human_agent_enabled: bool,
     /// Team that new tickets of the channel go to.
     default_team_id: Option<ID>,
+    /// WhatsApp: the WhatsApp Business Account id of the phone number (its message
+    /// templates are synced on connect).
+    #[graphql(validator(max_length = 100))]
+    business_account_id: Option<String>,
 }
 
 /// Changes to a channel; omitted fields stay as they are.
@@ -64,6 +68,9 @@ pub struct UpdateChannelInput {
     human_agent_enabled: Option<bool>,
     /// Team that new tickets of the channel go to; null clears it.
     default_team_id: MaybeUndefined<ID>,
+    /// WhatsApp: set the WhatsApp Business Account id (templates are synced again).
+    #[graphql(validator(max_length = 100))]
+    business_account_id: Option<String>,
 }
 
 /// Refuses a token that is not `account`'s, before anything is stored (see
@@ -122,10 +129,14 @@ impl ChannelMutation {
                 .default_team_id
                 .map(|t| parse_id(&t, TeamId::parse))
                 .transpose()?,
+            business_account_id: input.business_account_id,
         };
-        Ok(Channel(
-            channel_ops::create(&mut call.conn, call.state.secrets(), call.org, new).await?,
-        ))
+        let channel =
+            channel_ops::create(&mut call.conn, call.state.secrets(), call.org, new).await?;
+        if channel.business_account_id.is_some() {
+            sync_on_connect(call.state, &channel).await;
+        }
+        Ok(Channel(channel))
     }
 
     /// Renames a channel, rotates its secrets or turns it on or off.
@@ -159,10 +170,15 @@ impl ChannelMutation {
             enabled: input.enabled,
             human_agent_enabled: input.human_agent_enabled,
             default_team: maybe_id(input.default_team_id, TeamId::parse)?,
+            business_account_id: input.business_account_id,
         };
-        Ok(Channel(
-            channel_ops::update(&mut call.conn, call.state.secrets(), call.org, id, update).await?,
-        ))
+        let resync = update.business_account_id.is_some();
+        let channel =
+            channel_ops::update(&mut call.conn, call.state.secrets(), call.org, id, update).await?;
+        if resync && channel.business_account_id.is_some() {
+            sync_on_connect(call.state, &channel).await;
+        }
+        Ok(Channel(channel))
     }
 
     /// Disconnects a channel. Its conversations stay readable; its webhooks stop.
@@ -177,5 +193,13 @@ impl ChannelMutation {
         } else {
             Err(AppError::NotFound.into())
         }
+    }
+}
+
+/// Syncs a WhatsApp channel's templates once it is connected; a failure is only logged
+/// (`syncTemplates` retries on demand).
+async fn sync_on_connect(state: &crate::state::AppState, channel: &channels::Channel) {
+    if let Err(e) = crate::jobs::templates::sync(state, channel.id).await {
+        tracing::warn!(channel.id = %channel.id, error = ?e, "syncing WhatsApp templates on connect failed");
     }
 }

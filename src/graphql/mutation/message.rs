@@ -1,16 +1,18 @@
-//! `sendMessage`, `retryMessage`.
+//! `sendMessage`, `retryMessage`, `sendTemplate`, `syncTemplates`.
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use crate::db::enums::AttachmentType;
 use crate::db::enums::Role;
-use crate::db::ids::{MediaId, MessageId, TicketId};
+use crate::db::ids::{ChannelId, MediaId, MessageId, TicketId};
 use crate::db::media;
 use crate::error::AppError;
 use crate::graphql::context::org_call;
 use crate::graphql::types::message::Message;
 use crate::graphql::types::parse_id;
+use crate::graphql::types::template::WhatsAppTemplate;
 use crate::inbox::replies::{self, AttachmentSource, Reply};
+use crate::inbox::templates::{self, Parameter};
 
 /// A reply (or internal note) to send on a ticket.
 #[derive(InputObject)]
@@ -39,6 +41,32 @@ pub struct SendMessageInput {
     /// instead of sending twice.
     #[graphql(validator(max_length = 128))]
     client_message_id: Option<String>,
+}
+
+/// One parameter of a template message: `text` for a text variable, `mediaUrl` (https)
+/// for a media header.
+#[derive(InputObject)]
+pub struct TemplateParameterInput {
+    /// Text.
+    #[graphql(validator(max_length = 1024))]
+    text: Option<String>,
+    /// Media by https URL.
+    #[graphql(validator(max_length = 2048))]
+    media_url: Option<String>,
+}
+
+/// A WhatsApp template message to send.
+#[derive(InputObject)]
+pub struct SendTemplateInput {
+    /// The template's name.
+    #[graphql(validator(max_length = 512))]
+    name: String,
+    /// Its language code, e.g. `en_US`.
+    #[graphql(validator(max_length = 20))]
+    language: String,
+    /// One per variable, in the order of `WhatsAppTemplate.variables`.
+    #[graphql(default, validator(max_items = 50))]
+    parameters: Vec<TemplateParameterInput>,
 }
 
 /// Sending replies.
@@ -108,6 +136,57 @@ impl MessageMutation {
             call.state.wakeups().outbound.notify_waiters();
         }
         Ok(Message(message))
+    }
+
+    /// Queues an approved WhatsApp template message (allowed more than 24 hours after the
+    /// customer's last message); the message shows the rendered text.
+    async fn send_template(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        ticket_id: ID,
+        input: SendTemplateInput,
+    ) -> Result<Message> {
+        let ticket = parse_id(&ticket_id, TicketId::parse)?;
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
+        let parameters: Vec<Parameter> = input
+            .parameters
+            .into_iter()
+            .map(|p| Parameter {
+                text: p.text,
+                media_url: p.media_url,
+            })
+            .collect();
+        let sent = templates::send(
+            &mut call.conn,
+            call.org,
+            ticket,
+            call.user,
+            input.name.trim(),
+            input.language.trim(),
+            &parameters,
+        )
+        .await?;
+        let message = call.state.publish(sent);
+        call.state.wakeups().outbound.notify_waiters();
+        Ok(Message(message))
+    }
+
+    /// Fetches a WhatsApp channel's templates from Meta now; the synced templates.
+    async fn sync_templates(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        channel_id: ID,
+    ) -> Result<Vec<WhatsAppTemplate>> {
+        let channel = parse_id(&channel_id, ChannelId::parse)?;
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
+        let found = crate::db::channels::find(&mut call.conn, call.org, channel)
+            .await
+            .map_err(AppError::from)?
+            .ok_or(AppError::NotFound)?;
+        let synced = crate::jobs::templates::sync(call.state, found.id).await?;
+        Ok(synced.into_iter().map(WhatsAppTemplate).collect())
     }
 
     /// Sends a FAILED reply again.

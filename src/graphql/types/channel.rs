@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::team::Team;
+use super::template::WhatsAppTemplate;
 use super::to_id;
 use crate::crypto::aad;
 use crate::db::channels;
@@ -33,6 +34,23 @@ impl Channel {
     /// IG account id, Page id or WhatsApp phone number id.
     async fn external_account_id(&self) -> &str {
         &self.0.external_account_id
+    }
+
+    /// WhatsApp: the WhatsApp Business Account id (templates are synced from it).
+    async fn business_account_id(&self) -> Option<&str> {
+        self.0.business_account_id.as_deref()
+    }
+
+    /// WhatsApp: the message templates as last synced (empty on other platforms).
+    async fn templates(&self, ctx: &Context<'_>) -> Result<Vec<WhatsAppTemplate>> {
+        if self.0.platform != Platform::WhatsApp {
+            return Ok(Vec::new());
+        }
+        let mut conn = crate::graphql::context::conn(ctx).await?;
+        let rows = crate::db::templates::list(&mut conn, self.0.id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(WhatsAppTemplate).collect())
     }
 
     async fn status(&self) -> Result<ChannelStatus> {

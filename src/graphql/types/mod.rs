@@ -8,6 +8,7 @@ pub mod message;
 pub mod notification;
 pub mod org;
 pub mod team;
+pub mod template;
 pub mod ticket;
 pub mod user;
 

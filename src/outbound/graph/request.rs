@@ -43,6 +43,22 @@ pub enum SendRequest {
         /// The wamid being replied to, if any.
         context_message_id: Option<String>,
     },
+    /// A WhatsApp template message: `POST /{version}/{phone_number_id}/messages` with
+    /// `{"messaging_product":"whatsapp","recipient_type":"individual","to":..,"type":"template",
+    /// "template":{"name":..,"language":{"code":..},"components":[..]}}` (components only
+    /// when the template has parameters).
+    WhatsAppTemplate {
+        /// The business phone number id sending the message.
+        phone_number_id: String,
+        /// The customer's phone number or WhatsApp id.
+        to: String,
+        /// The template's name.
+        name: String,
+        /// Its language code.
+        language: String,
+        /// The parameters per component, in the Cloud API's shape.
+        components: Value,
+    },
 }
 
 impl SendRequest {
@@ -53,6 +69,9 @@ impl SendRequest {
             Self::CommentReply { comment_id, .. } => (comment_id, "replies"),
             Self::WhatsApp {
                 phone_number_id, ..
+            }
+            | Self::WhatsAppTemplate {
+                phone_number_id, ..
             } => (phone_number_id, "messages"),
         }
     }
@@ -62,7 +81,7 @@ impl SendRequest {
         match self {
             Self::Message { .. } => SuccessShape::SendApi,
             Self::CommentReply { .. } => SuccessShape::CommentReply,
-            Self::WhatsApp { .. } => SuccessShape::WhatsApp,
+            Self::WhatsApp { .. } | Self::WhatsAppTemplate { .. } => SuccessShape::WhatsApp,
         }
     }
 
@@ -149,6 +168,28 @@ impl SendRequest {
                     body.insert("context".to_owned(), json!({ "message_id": message_id }));
                 }
                 Value::Object(body)
+            }
+            Self::WhatsAppTemplate {
+                to,
+                name,
+                language,
+                components,
+                ..
+            } => {
+                let mut template = json_object(json!({
+                    "name": name,
+                    "language": { "code": language },
+                }));
+                if components.as_array().is_some_and(|c| !c.is_empty()) {
+                    template.insert("components".to_owned(), components.clone());
+                }
+                json!({
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "to": to,
+                    "type": "template",
+                    "template": template,
+                })
             }
         }
     }

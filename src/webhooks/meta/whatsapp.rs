@@ -7,6 +7,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::db::enums::TemplateStatus;
+use crate::inbox::normalized::TemplateStatusUpdate;
+
 use super::{
     Attachment, AttachmentType, Contact, Entry, InboundMessage, MessageKind, MessageStatus,
     NormalizedEvent, Reaction, StatusUpdate, Thread, context_value, id_string, insert_present,
@@ -19,7 +22,10 @@ type Outcome = Result<NormalizedEvent, &'static str>;
 /// Parses one WhatsApp `entry[]` into one [`Entry`] per `changes[]` item.
 pub(super) fn parse_entry(entry: &Value) -> Vec<Entry> {
     match entry.get("changes").and_then(Value::as_array) {
-        Some(changes) => changes.iter().map(parse_change).collect(),
+        Some(changes) => {
+            let waba = id_string(entry.get("id")).unwrap_or_default();
+            changes.iter().map(|c| parse_change(c, &waba)).collect()
+        }
         None => {
             let reason = if entry.is_object() {
                 "missing changes"
@@ -34,11 +40,19 @@ pub(super) fn parse_entry(entry: &Value) -> Vec<Entry> {
     }
 }
 
-/// One change, routed by its phone number id (empty when missing).
-fn parse_change(change: &Value) -> Entry {
+/// One change, routed by its phone number id (empty when missing); a template status
+/// change names only the WhatsApp Business Account `waba` and is routed by it.
+fn parse_change(change: &Value, waba: &str) -> Entry {
     let value = change.get("value").unwrap_or(&Value::Null);
+    let field = change.get("field").and_then(Value::as_str);
+    if field == Some("message_template_status_update") {
+        return Entry {
+            account_id: waba.to_owned(),
+            events: vec![template_status(value)],
+        };
+    }
     let account_id = id_string(value.pointer("/metadata/phone_number_id")).unwrap_or_default();
-    let events = match change.get("field").and_then(Value::as_str) {
+    let events = match field {
         Some("messages") => parse_value(value),
         Some(field) => vec![NormalizedEvent::skipped(
             format!("changes.{field}"),
@@ -47,6 +61,28 @@ fn parse_change(change: &Value) -> Entry {
         None => vec![NormalizedEvent::skipped("changes", "missing field")],
     };
     Entry { account_id, events }
+}
+
+/// A `message_template_status_update` value: `{event, message_template_id,
+/// message_template_name, message_template_language, reason}`.
+fn template_status(value: &Value) -> NormalizedEvent {
+    let (Some(name), Some(language), Some(event)) = (
+        string(value.get("message_template_name")),
+        string(value.get("message_template_language")),
+        string(value.get("event")),
+    ) else {
+        return NormalizedEvent::skipped(
+            "changes.message_template_status_update",
+            "missing template name, language or event",
+        );
+    };
+    NormalizedEvent::TemplateStatus(TemplateStatusUpdate {
+        template_id: id_string(value.get("message_template_id")),
+        name,
+        language,
+        status: event.parse().unwrap_or(TemplateStatus::Unknown),
+        reason: string(value.get("reason")).filter(|r| r != "NONE"),
+    })
 }
 
 /// The array at `v`, or an empty slice when it is missing or not an array.
@@ -733,6 +769,29 @@ mod tests {
         assert_eq!(
             skipped_reason(&events[8], "messages.reaction"),
             "missing reacted message id"
+        );
+    }
+
+    #[test]
+    fn template_status_updates_route_by_the_business_account() {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "218604771935502",
+            "time": 1_785_000_000, "changes": [{"field": "message_template_status_update", "value": {
+                "event": "REJECTED", "message_template_id": 594_425_479_261_596_u64,
+                "message_template_name": "order_update", "message_template_language": "en_US",
+                "reason": "INCORRECT_CATEGORY"}}]}]});
+        let parsed = delivery(&serde_json::to_vec(&body).unwrap_or_default());
+        assert_eq!(parsed.entries[0].account_id, "218604771935502");
+        assert_eq!(
+            parsed.entries[0].events,
+            vec![NormalizedEvent::TemplateStatus(
+                crate::inbox::normalized::TemplateStatusUpdate {
+                    template_id: Some("594425479261596".into()),
+                    name: "order_update".into(),
+                    language: "en_US".into(),
+                    status: crate::db::enums::TemplateStatus::Rejected,
+                    reason: Some("INCORRECT_CATEGORY".into()),
+                }
+            )]
         );
     }
 }

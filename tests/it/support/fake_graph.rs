@@ -47,10 +47,12 @@ impl Respond for Ownership {
     }
 }
 
-/// Mounts the ownership reads on `server` (every GET).
+/// Mounts the ownership reads on `server`: every GET that no other mock of the test
+/// answers (they have the lowest priority).
 pub async fn mount_ownership(server: &MockServer) {
     Mock::given(method("GET"))
         .respond_with(Ownership)
+        .with_priority(u8::MAX)
         .mount(server)
         .await;
 }
