@@ -1,5 +1,5 @@
 //! The background workers of one process: the inbound processor loops, the outbound
-//! sender, the pruner and the cross-process listener. `serve` runs them beside the HTTP
+//! sender, the pruner, the snooze waker and the cross-process listener. `serve` runs them beside the HTTP
 //! server unless `--no-workers`; `worker` runs only them.
 
 use std::future::Future;
@@ -30,6 +30,7 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) -> anyhow:
         tasks.spawn(inbound_loop(state.clone(), worker.clone(), stop.clone()));
     }
     tasks.spawn(prune_loop(state.clone(), stop.clone()));
+    tasks.spawn(snooze_loop(state.clone(), worker.clone(), stop.clone()));
     tasks.spawn(crate::outbound::sender::run(
         state.clone(),
         worker.clone(),
@@ -79,6 +80,21 @@ async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
                 "pruned {n} live events older than the retention"
             ),
             Err(e) => tracing::warn!(error = %e, "pruning live events failed"),
+        }
+    }
+}
+
+/// Reopens snoozed tickets when their time comes, checking every poll interval.
+async fn snooze_loop(state: AppState, worker: WorkerConfig, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match crate::jobs::snooze::run_once(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tickets = n, "woke {n} snoozed tickets"),
+            Err(e) => tracing::warn!(error = %e, "waking snoozed tickets failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(worker.poll_interval) => {}
+            _ = stop.changed() => {}
         }
     }
 }

@@ -9,8 +9,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::canned_responses::CannedResponse;
+use super::customers::Customer;
 use super::enums::EventKind;
-use super::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
+use super::ids::{
+    CannedResponseId, CustomerId, LabelId, MessageId, NotificationId, OrgId, TicketId, UserId,
+};
+use super::labels::Label;
 use super::messages::Message;
 use super::notifications::Notification;
 use super::schema::{events, org_event_seqs};
@@ -29,6 +34,19 @@ pub struct NewEvent {
     pub notification_id: Option<NotificationId>,
     /// For notification events: the only user allowed to see it.
     pub user_id: Option<UserId>,
+    /// For events about something other than tickets, messages and notifications.
+    pub subject: Option<Subject>,
+}
+
+/// What an event is about, when that is not a ticket, message or notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// A label.
+    Label(LabelId),
+    /// A canned response.
+    CannedResponse(CannedResponseId),
+    /// A customer.
+    Customer(CustomerId),
 }
 
 /// A stored event.
@@ -78,6 +96,15 @@ pub struct Snapshot {
     /// The notification concerned.
     #[serde(default)]
     pub notification: Option<Notification>,
+    /// The label concerned.
+    #[serde(default)]
+    pub label: Option<Label>,
+    /// The canned response concerned.
+    #[serde(default)]
+    pub canned_response: Option<CannedResponse>,
+    /// The customer concerned.
+    #[serde(default)]
+    pub customer: Option<Customer>,
 }
 
 impl Event {

@@ -86,3 +86,11 @@ id_type!(
     /// A notification of a user.
     NotificationId
 );
+id_type!(
+    /// A label of an org.
+    LabelId
+);
+id_type!(
+    /// A saved reply (org-wide or personal).
+    CannedResponseId
+);

@@ -18,6 +18,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    canned_responses (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        owner_id -> Nullable<Uuid>,
+        short_code -> Text,
+        body -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     channels (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -55,6 +67,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_labels (customer_id, label_id) {
+        org_id -> Uuid,
+        customer_id -> Uuid,
+        label_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     customers (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -63,6 +84,8 @@ diesel::table! {
         notes -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        blocked_at -> Nullable<Timestamptz>,
+        blocked_by -> Nullable<Uuid>,
     }
 }
 
@@ -77,6 +100,18 @@ diesel::table! {
         user_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         payload -> Jsonb,
+    }
+}
+
+diesel::table! {
+    labels (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        name -> Text,
+        colour -> Text,
+        description -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -230,6 +265,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    ticket_labels (ticket_id, label_id) {
+        org_id -> Uuid,
+        ticket_id -> Uuid,
+        label_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tickets (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -248,6 +292,11 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         customer_read_at -> Nullable<Timestamptz>,
+        snoozed_until -> Nullable<Timestamptz>,
+        waiting_since -> Nullable<Timestamptz>,
+        last_response_at -> Nullable<Timestamptz>,
+        first_response_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -280,12 +329,17 @@ diesel::table! {
 
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(attachments -> orgs (org_id));
+diesel::joinable!(canned_responses -> orgs (org_id));
+diesel::joinable!(canned_responses -> users (owner_id));
 diesel::joinable!(channels -> orgs (org_id));
+diesel::joinable!(customer_labels -> customers (customer_id));
+diesel::joinable!(customer_labels -> labels (label_id));
 diesel::joinable!(customer_identities -> channels (channel_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
 diesel::joinable!(customer_identities -> orgs (org_id));
 diesel::joinable!(customers -> orgs (org_id));
 diesel::joinable!(events -> orgs (org_id));
+diesel::joinable!(labels -> orgs (org_id));
 diesel::joinable!(memberships -> orgs (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(messages -> channels (channel_id));
@@ -304,6 +358,8 @@ diesel::joinable!(pending_facts -> channels (channel_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(reactions -> orgs (org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(ticket_labels -> labels (label_id));
+diesel::joinable!(ticket_labels -> tickets (ticket_id));
 diesel::joinable!(ticket_reads -> orgs (org_id));
 diesel::joinable!(ticket_reads -> tickets (ticket_id));
 diesel::joinable!(ticket_reads -> users (user_id));
@@ -315,10 +371,13 @@ diesel::joinable!(webhook_events -> channels (channel_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     attachments,
+    canned_responses,
     channels,
     customer_identities,
+    customer_labels,
     customers,
     events,
+    labels,
     login_throttles,
     memberships,
     messages,
@@ -329,6 +388,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pending_facts,
     reactions,
     refresh_tokens,
+    ticket_labels,
     ticket_reads,
     tickets,
     users,

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod customers;
 pub mod facts;
 pub mod ingest;
+pub mod labels;
 pub mod normalized;
 pub mod notifications;
 pub mod outbox;

@@ -7,9 +7,12 @@ use std::collections::{HashMap, HashSet};
 
 use diesel_async::AsyncPgConnection;
 
+use crate::db::canned_responses::CannedResponse;
+use crate::db::customers::Customer;
 use crate::db::enums::EventKind;
-use crate::db::events::{self, Event, NewEvent, Snapshot};
+use crate::db::events::{self, Event, NewEvent, Snapshot, Subject};
 use crate::db::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
+use crate::db::labels::Label;
 use crate::db::messages::{self, Message};
 use crate::db::notifications::{self, Notification};
 use crate::db::tickets::{self, Ticket};
@@ -46,6 +49,29 @@ pub struct Outbox {
     /// forgets it.
     known_tickets: HashMap<TicketId, Ticket>,
     known_messages: HashMap<MessageId, Message>,
+    /// Snapshots of the other rows events are about, as the operation left them.
+    subjects: HashMap<Subject, SubjectRow>,
+}
+
+/// A row an event is about other than a ticket, message or notification.
+#[derive(Debug, Clone)]
+pub enum SubjectRow {
+    /// A label.
+    Label(Label),
+    /// A canned response.
+    CannedResponse(CannedResponse),
+    /// A customer.
+    Customer(Customer),
+}
+
+impl SubjectRow {
+    fn key(&self) -> Subject {
+        match self {
+            SubjectRow::Label(l) => Subject::Label(l.id),
+            SubjectRow::CannedResponse(c) => Subject::CannedResponse(c.id),
+            SubjectRow::Customer(c) => Subject::Customer(c.id),
+        }
+    }
 }
 
 impl Outbox {
@@ -63,6 +89,7 @@ impl Outbox {
         }
         self.known_tickets.extend(other.known_tickets);
         self.known_messages.extend(other.known_messages);
+        self.subjects.extend(other.subjects);
     }
 
     /// Queues a ticket event about `ticket` as it now is (its snapshot needs no query).
@@ -88,6 +115,7 @@ impl Outbox {
                 message_id: None,
                 notification_id: None,
                 user_id: None,
+                subject: None,
             },
         );
     }
@@ -103,6 +131,7 @@ impl Outbox {
                 message_id: Some(message),
                 notification_id: None,
                 user_id: None,
+                subject: None,
             },
         );
     }
@@ -124,6 +153,25 @@ impl Outbox {
                 message_id: None,
                 notification_id: Some(notification),
                 user_id: Some(user),
+                subject: None,
+            },
+        );
+    }
+
+    /// Queues an event about `row` as the operation left it (a deleted row as it was),
+    /// visible to the whole org, or only to `user` when given.
+    pub fn subject(&mut self, org: OrgId, kind: EventKind, row: SubjectRow, user: Option<UserId>) {
+        let key = row.key();
+        self.subjects.insert(key, row);
+        self.push(
+            org,
+            NewEvent {
+                kind,
+                ticket_id: None,
+                message_id: None,
+                notification_id: None,
+                user_id: user,
+                subject: Some(key),
             },
         );
     }
@@ -147,13 +195,14 @@ impl Outbox {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = Rows::load(
+        let mut rows = Rows::load(
             conn,
             &pending,
             std::mem::take(&mut self.known_tickets),
             std::mem::take(&mut self.known_messages),
         )
         .await?;
+        rows.subjects = std::mem::take(&mut self.subjects);
         // Stable sort keeps each org's events in the order they happened.
         pending.sort_by_key(|(org, _)| *org);
         let mut stored = Vec::with_capacity(pending.len());
@@ -174,6 +223,7 @@ struct Rows {
     tickets: HashMap<TicketId, Ticket>,
     messages: HashMap<MessageId, Message>,
     notifications: HashMap<NotificationId, Notification>,
+    subjects: HashMap<Subject, SubjectRow>,
 }
 
 impl Rows {
@@ -223,11 +273,25 @@ impl Rows {
                 .into_iter()
                 .map(|n| (n.id, n))
                 .collect(),
+            subjects: HashMap::new(),
         })
     }
 
     fn snapshot(&self, event: &NewEvent) -> serde_json::Value {
+        let subject = event.subject.and_then(|s| self.subjects.get(&s));
         let snapshot = Snapshot {
+            label: match subject {
+                Some(SubjectRow::Label(l)) => Some(l.clone()),
+                _ => None,
+            },
+            canned_response: match subject {
+                Some(SubjectRow::CannedResponse(c)) => Some(c.clone()),
+                _ => None,
+            },
+            customer: match subject {
+                Some(SubjectRow::Customer(c)) => Some(c.clone()),
+                _ => None,
+            },
             ticket: event
                 .ticket_id
                 .and_then(|id| self.tickets.get(&id).cloned()),

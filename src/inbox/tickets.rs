@@ -1,24 +1,59 @@
-//! Agent actions on tickets that need no Meta call: status, priority, assignment and
-//! read position. Each change appends its live events in the same transaction.
+//! Agent actions on tickets that need no Meta call: status, priority, assignment,
+//! labels (one ticket or up to [`BULK_LIMIT`] at once), snoozing and read position. Each
+//! change appends its live events in the same transaction.
 
+use chrono::{DateTime, Duration, Utc};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 
 use crate::db::enums::{EventKind, NotificationType, TicketPriority, TicketStatus};
-use crate::db::ids::{OrgId, TicketId, UserId};
+use crate::db::ids::{LabelId, OrgId, TicketId, UserId};
 use crate::db::tickets::{self, Ticket, TicketChanges};
-use crate::db::{notifications, orgs};
+use crate::db::{labels, notifications, orgs};
 use crate::error::{AppError, AppResult};
 use crate::inbox::outbox::{Committed, Outbox};
 
 /// What an agent changes on a ticket; `None` keeps the value.
 #[derive(Debug, Default, Clone)]
 pub struct TicketUpdate {
-    /// New status.
+    /// New status (SNOOZED only through [`snooze`], which needs a time).
     pub status: Option<TicketStatus>,
     /// New priority.
     pub priority: Option<TicketPriority>,
     /// New assignee; `Some(None)` unassigns.
     pub assignee: Option<Option<UserId>>,
+}
+
+/// Most tickets one bulk update may change.
+pub const BULK_LIMIT: usize = 100;
+
+/// What a bulk update changes on every ticket it names; `None` keeps the value.
+#[derive(Debug, Default, Clone)]
+pub struct BulkUpdate {
+    /// Status, priority and assignee.
+    pub fields: TicketUpdate,
+    /// Labels to set.
+    pub add_labels: Vec<LabelId>,
+    /// Labels to remove.
+    pub remove_labels: Vec<LabelId>,
+}
+
+/// The column changes of `update`: a status change also clears the snooze and sets or
+/// clears `resolved_at`.
+fn changes_of(update: &TicketUpdate) -> AppResult<TicketChanges> {
+    if update.status == Some(TicketStatus::Snoozed) {
+        return Err(AppError::bad_input(
+            "a ticket is snoozed with snoozeTicket, which needs a time",
+        ));
+    }
+    Ok(TicketChanges {
+        status: update.status,
+        priority: update.priority,
+        assignee_id: update.assignee,
+        snoozed_until: update.status.map(|_| None),
+        resolved_at: update
+            .status
+            .map(|s| (s == TicketStatus::Resolved).then(Utc::now)),
+    })
 }
 
 /// Applies `update` to a ticket of `org` on behalf of `actor`.
@@ -29,32 +64,128 @@ pub async fn update(
     actor: UserId,
     update: TicketUpdate,
 ) -> AppResult<Committed<Ticket>> {
+    let bulk = BulkUpdate {
+        fields: update,
+        ..Default::default()
+    };
+    let mut committed = update_many(conn, org, &[id], actor, bulk).await?;
+    let ticket = committed.value.pop().ok_or(AppError::NotFound)?;
+    Ok(Committed {
+        value: ticket,
+        events: committed.events,
+    })
+}
+
+/// Applies one change to up to [`BULK_LIMIT`] tickets of `org`, all or nothing, in one
+/// transaction: any id that is not a ticket (or label) of `org` is NOT_FOUND and changes
+/// nothing. Returns the tickets in the order asked.
+pub async fn update_many(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    ids: &[TicketId],
+    actor: UserId,
+    update: BulkUpdate,
+) -> AppResult<Committed<Vec<Ticket>>> {
+    if ids.len() > BULK_LIMIT {
+        return Err(AppError::bad_input(format!(
+            "at most {BULK_LIMIT} tickets can be updated at once"
+        )));
+    }
+    let changes = changes_of(&update.fields)?;
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
     conn.transaction(async |conn| {
-        if let Some(Some(assignee)) = update.assignee
+        if let Some(Some(assignee)) = update.fields.assignee
             && orgs::membership(conn, org, assignee).await?.is_none()
         {
             return Err(AppError::bad_input("assignee must be a member of the org"));
         }
-        let before = tickets::find(conn, org, id)
-            .await?
-            .ok_or(AppError::NotFound)?;
+        super::labels::check_owned(conn, org, &update.add_labels).await?;
+        super::labels::check_owned(conn, org, &update.remove_labels).await?;
+        let before = tickets::lock_many(conn, org, &sorted).await?;
+        if before.len() != sorted.len() {
+            return Err(AppError::NotFound);
+        }
+        let updated = tickets::update_many(conn, org, &sorted, &changes).await?;
+        labels::set_on_tickets(
+            conn,
+            org,
+            &sorted,
+            &update.add_labels,
+            &update.remove_labels,
+        )
+        .await?;
+        let mut outbox = Outbox::default();
+        for ticket in &updated {
+            outbox.ticket_row(EventKind::TicketUpdated, ticket);
+            let was = before.iter().find(|b| b.id == ticket.id);
+            if let Some(assignee) = ticket.assignee_id
+                && was.and_then(|b| b.assignee_id) != Some(assignee)
+                && assignee != actor
+            {
+                notify_assigned(conn, &mut outbox, ticket, assignee).await?;
+            }
+        }
+        let mut in_order = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(t) = updated.iter().find(|t| t.id == *id) {
+                in_order.push(t.clone());
+            }
+        }
+        Ok(outbox.commit(conn, in_order).await?)
+    })
+    .await
+}
+
+/// Longest snooze.
+const MAX_SNOOZE: Duration = Duration::days(366);
+
+/// Snoozes a ticket of `org` until `until` (in the future, at most a year away): it
+/// reopens then ([`wake_due`]), or as soon as the customer writes.
+pub async fn snooze(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: TicketId,
+    until: DateTime<Utc>,
+) -> AppResult<Committed<Ticket>> {
+    let now = Utc::now();
+    if until <= now || until > now + MAX_SNOOZE {
+        return Err(AppError::bad_input(
+            "until must be in the future and at most a year away",
+        ));
+    }
+    conn.transaction(async |conn| {
         let changes = TicketChanges {
-            status: update.status,
-            priority: update.priority,
-            assignee_id: update.assignee,
+            status: Some(TicketStatus::Snoozed),
+            snoozed_until: Some(Some(until)),
+            resolved_at: Some(None),
+            ..Default::default()
         };
         let ticket = tickets::update(conn, org, id, &changes)
             .await?
             .ok_or(AppError::NotFound)?;
         let mut outbox = Outbox::default();
-        outbox.ticket(org, EventKind::TicketUpdated, id);
-        if let Some(assignee) = ticket.assignee_id
-            && before.assignee_id != Some(assignee)
-            && assignee != actor
-        {
-            notify_assigned(conn, &mut outbox, &ticket, assignee).await?;
-        }
+        outbox.ticket_row(EventKind::TicketUpdated, &ticket);
         Ok(outbox.commit(conn, ticket).await?)
+    })
+    .await
+}
+
+/// Reopens up to `limit` snoozed tickets whose time has come, in one transaction. Each
+/// is woken exactly once however many workers run this at the same time: the rows are
+/// claimed with `SKIP LOCKED` and the update re-checks the SNOOZED status.
+pub async fn wake_due(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> diesel::QueryResult<Committed<Vec<Ticket>>> {
+    conn.transaction(async |conn| {
+        let woken = tickets::wake_due(conn, limit).await?;
+        let mut outbox = Outbox::default();
+        for ticket in &woken {
+            outbox.ticket_row(EventKind::TicketUpdated, ticket);
+        }
+        outbox.commit(conn, woken).await
     })
     .await
 }

@@ -5,6 +5,7 @@
 
 pub mod backoff;
 pub mod listener;
+pub mod snooze;
 
 use std::time::Duration;
 

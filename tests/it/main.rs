@@ -24,3 +24,4 @@ mod schema_file;
 mod tenancy;
 mod webhooks;
 mod workers;
+mod workflow;

@@ -2,6 +2,7 @@
 
 mod auth;
 mod channel;
+mod label;
 mod message;
 mod notification;
 mod org;
@@ -18,4 +19,5 @@ pub struct Mutation(
     ticket::TicketMutation,
     message::MessageMutation,
     notification::NotificationMutation,
+    label::LabelMutation,
 );
