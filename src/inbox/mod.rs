@@ -2,6 +2,7 @@
 //! one transaction and appends its live events to the outbox in that transaction.
 
 pub mod arrivals;
+pub mod canned;
 pub mod channels;
 pub mod customers;
 pub mod facts;

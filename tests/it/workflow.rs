@@ -642,3 +642,202 @@ async fn a_blocked_customers_messages_are_kept_but_reopen_and_notify_nothing() {
         customer.as_str()
     );
 }
+
+async fn create_canned(
+    app: &TestApp,
+    who: &Session,
+    code: &str,
+    body: &str,
+    personal: bool,
+) -> Value {
+    app.graphql(
+        Some(&who.token),
+        "mutation($o: ID!, $i: CreateCannedResponseInput!) { createCannedResponse(orgId: $o, input: $i) { id shortCode personal } }",
+        json!({"o": who.org_id, "i": {"shortCode": code, "body": body, "personal": personal}}),
+    )
+    .await
+}
+
+async fn send_note_with(app: &TestApp, who: &Session, ticket: &str, canned: &str) -> Value {
+    app.graphql(
+        Some(&who.token),
+        "mutation($o: ID!, $t: ID!, $c: ID!) { sendMessage(orgId: $o, ticketId: $t, input: {cannedResponseId: $c, privateNote: true}) { text } }",
+        json!({"o": who.org_id, "t": ticket, "c": canned}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canned_responses_render_placeholders_and_refuse_unknown_ones_by_name() {
+    let app = TestApp::new().await;
+    let org = org(&app, "Canned Shop", IG).await;
+    let ids = tickets(&app, &org, 1).await;
+    let r = create_canned(
+        &app,
+        &org.admin,
+        "hi",
+        "Hi {{customer.name}}, {{agent.name}} here ({{ticket.id}})",
+        false,
+    )
+    .await;
+    let id = r["data"]["createCannedResponse"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r:#}"))
+        .to_owned();
+    let r = send_note_with(&app, &org.agent, &ids[0], &id).await;
+    assert_eq!(
+        r["data"]["sendMessage"]["text"],
+        format!("Hi Customer0, Member here ({})", ids[0]).as_str(),
+        "{r:#}"
+    );
+    let r = app
+        .graphql(
+            Some(&org.agent.token),
+            "mutation($o: ID!, $c: ID!, $t: ID!) { renderCannedResponse(orgId: $o, id: $c, ticketId: $t) }",
+            json!({"o": org.agent.org_id, "c": id, "t": ids[0]}),
+        )
+        .await;
+    assert_eq!(
+        r["data"]["renderCannedResponse"],
+        format!("Hi Customer0, Member here ({})", ids[0]).as_str()
+    );
+
+    // Unknown placeholders are refused when saved...
+    let r = create_canned(&app, &org.admin, "bad", "Your order {{order.id}}", false).await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("{{order.id}}"),
+        "{r:#}"
+    );
+    // ...and when sent (a body that got in another way): nothing is stored.
+    app.execute(&format!(
+        "UPDATE canned_responses SET body = 'Your order {{{{order.id}}}}' WHERE id = '{id}'"
+    ))
+    .await;
+    let before = app.count("SELECT count(*) AS n FROM messages").await;
+    let r = send_note_with(&app, &org.agent, &ids[0], &id).await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("{{order.id}}"),
+        "{r:#}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM messages").await,
+        before
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM messages WHERE text LIKE '%{{%'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canned_response_role_matrix_personal_privacy_and_other_orgs() {
+    let app = TestApp::new().await;
+    let a = org(&app, "Alpha Canned", IG).await;
+    let b = org(&app, "Beta Canned", "17841400000000888").await;
+    let a_ticket = tickets(&app, &a, 1).await.remove(0);
+    // Org-wide: ADMIN only; personal: anyone.
+    assert_eq!(
+        error_code(&create_canned(&app, &a.agent, "orgwide", "x", false).await),
+        "FORBIDDEN"
+    );
+    let org_wide =
+        create_canned(&app, &a.admin, "orgwide", "x", false).await["data"]["createCannedResponse"]
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let mine = create_canned(&app, &a.agent, "mine", "y", true).await["data"]["createCannedResponse"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        error_code(&create_canned(&app, &a.agent, "mine", "z", true).await),
+        "BAD_USER_INPUT"
+    );
+    let theirs = create_canned(&app, &b.admin, "theirs", "z", false).await["data"]["createCannedResponse"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let update = |who: &Session, id: &str| {
+        let vars = json!({"o": who.org_id, "c": id});
+        let token = who.token.clone();
+        let app = &app;
+        async move {
+            app.graphql(
+                Some(&token),
+                "mutation($o: ID!, $c: ID!) { updateCannedResponse(orgId: $o, id: $c, input: {body: \"new\"}) { body } }",
+                vars,
+            )
+            .await
+        }
+    };
+    assert_eq!(error_code(&update(&a.agent, &org_wide).await), "FORBIDDEN");
+    assert_eq!(
+        update(&a.admin, &org_wide).await["data"]["updateCannedResponse"]["body"],
+        "new"
+    );
+    assert_eq!(
+        update(&a.agent, &mine).await["data"]["updateCannedResponse"]["body"],
+        "new"
+    );
+    // Another member's personal response and another org's are NOT_FOUND.
+    assert_eq!(error_code(&update(&a.admin, &mine).await), "NOT_FOUND");
+    assert_eq!(error_code(&update(&a.admin, &theirs).await), "NOT_FOUND");
+    assert_eq!(
+        error_code(&send_note_with(&app, &a.admin, &a_ticket, &mine).await),
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        error_code(&send_note_with(&app, &a.admin, &a_ticket, &theirs).await),
+        "NOT_FOUND"
+    );
+    let r = app
+        .graphql(
+            Some(&a.admin.token),
+            "mutation($o: ID!, $c: ID!) { deleteCannedResponse(orgId: $o, id: $c) { id } }",
+            json!({"o": a.admin.org_id, "c": theirs}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "NOT_FOUND");
+    let list = |who: &Session| {
+        let vars = json!({"o": who.org_id});
+        let token = who.token.clone();
+        let app = &app;
+        async move {
+            let d = app
+                .gql_ok(
+                    Some(&token),
+                    "query($o: ID!) { org(id: $o) { cannedResponses { shortCode } } }",
+                    vars,
+                )
+                .await;
+            d["org"]["cannedResponses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["shortCode"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(&a.agent).await, vec!["mine", "orgwide"]);
+    assert_eq!(list(&a.admin).await, vec!["orgwide"]);
+    assert_eq!(list(&b.admin).await, vec!["theirs"]);
+    // The personal response's events reach only its owner.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM events WHERE kind LIKE 'CANNED%' AND user_id = '{}'",
+            a.agent.user_id
+        ))
+        .await,
+        2
+    );
+}

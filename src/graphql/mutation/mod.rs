@@ -1,6 +1,7 @@
 //! Mutation root, merged from one object per area.
 
 mod auth;
+mod canned;
 mod channel;
 mod label;
 mod message;
@@ -20,4 +21,5 @@ pub struct Mutation(
     message::MessageMutation,
     notification::NotificationMutation,
     label::LabelMutation,
+    canned::CannedMutation,
 );
