@@ -8,6 +8,7 @@ pub mod customers;
 pub mod facts;
 pub mod ingest;
 pub mod labels;
+pub mod mentions;
 pub mod normalized;
 pub mod notifications;
 pub mod outbox;

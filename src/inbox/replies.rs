@@ -1,6 +1,7 @@
 //! Agents' replies: validated, checked against the platform's messaging window, and
 //! stored as a QUEUED message together with its delivery job in one transaction (the
-//! outbound worker sends it). Private notes are stored and never sent.
+//! outbound worker sends it). Private notes are stored and never sent; the members they
+//! @mention are notified ([`super::mentions`]).
 //!
 //! Windows: Instagram, Messenger and WhatsApp allow free-form replies for 24 hours after
 //! the customer's last message; Instagram and Messenger channels approved for it may
@@ -439,5 +440,9 @@ async fn store(
         outbox.ticket_row(EventKind::TicketUpdated, &ticket);
     }
     outbox.message_row(EventKind::MessageAdded, &message);
+    if message.is_private_note {
+        let text = message.text.as_deref().unwrap_or_default();
+        super::mentions::notify(conn, &mut outbox, ticket, message.id, author, text).await?;
+    }
     outbox.commit(conn, message).await
 }

@@ -841,3 +841,95 @@ async fn canned_response_role_matrix_personal_privacy_and_other_orgs() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_in_a_note_notify_exactly_the_mentioned_members_of_the_org() {
+    let app = TestApp::new().await;
+    let a = org(&app, "Mention Shop", IG).await;
+    let b = org(&app, "Other Shop", "17841400000000888").await;
+    let third = app
+        .add_member(&a.admin, "carol@mentionshop.example", "AGENT")
+        .await;
+    let ticket = tickets(&app, &a, 1).await.remove(0);
+    let note = |text: &str| {
+        let vars = json!({"o": a.admin.org_id, "t": ticket, "x": text});
+        let token = a.admin.token.clone();
+        let app = &app;
+        async move {
+            app.gql_ok(
+                Some(&token),
+                "mutation($o: ID!, $t: ID!, $x: String!) { sendMessage(orgId: $o, ticketId: $t, input: {text: $x, privateNote: true}) { isPrivateNote } }",
+                vars,
+            )
+            .await
+        }
+    };
+    // The agent by email local part, an outsider by full email, the author themself.
+    note("@agent please check; also @agent@othershop.example and @admin").await;
+    let mention_rows = |user: &str| {
+        format!(
+            "SELECT count(*) AS n FROM notifications WHERE type = 'MENTION' AND user_id = '{user}'"
+        )
+    };
+    assert_eq!(app.count(&mention_rows(&a.agent.user_id)).await, 1);
+    assert_eq!(
+        app.count(&mention_rows(&b.agent.user_id)).await,
+        0,
+        "not a member of the org"
+    );
+    assert_eq!(
+        app.count(&mention_rows(&a.admin.user_id)).await,
+        0,
+        "not the author"
+    );
+    assert_eq!(
+        app.count(&mention_rows(&third.user_id)).await,
+        0,
+        "not mentioned"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM notifications WHERE type = 'MENTION'")
+            .await,
+        1
+    );
+    // A second mention coalesces into the unread notification; carol gets her own.
+    note("@AGENT and @carol@mentionshop.example").await;
+    assert_eq!(
+        app.count(&format!("SELECT sum(count)::bigint AS n FROM notifications WHERE type = 'MENTION' AND user_id = '{}'", a.agent.user_id)).await,
+        2
+    );
+    assert_eq!(app.count(&mention_rows(&third.user_id)).await, 1);
+    // Live, to the mentioned user only; and the notes never go out.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM events WHERE kind = 'NOTIFICATION_ADDED' AND user_id = '{}'",
+            a.agent.user_id
+        ))
+        .await,
+        2
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM outbound_jobs").await,
+        0
+    );
+    let data = app
+        .gql_ok(
+            Some(&a.agent.token),
+            "query($o: ID!) { org(id: $o) { notifications { edges { node { type } } } } }",
+            json!({"o": a.agent.org_id}),
+        )
+        .await;
+    assert_eq!(
+        data["org"]["notifications"]["edges"][0]["node"]["type"],
+        "MENTION"
+    );
+    // Org B's view has nothing of org A's notes.
+    let data = app
+        .gql_ok(
+            Some(&b.agent.token),
+            "query($o: ID!) { org(id: $o) { unreadNotificationCount } }",
+            json!({"o": b.agent.org_id}),
+        )
+        .await;
+    assert_eq!(data["org"]["unreadNotificationCount"], 0);
+}
