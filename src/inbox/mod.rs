@@ -13,6 +13,7 @@ pub mod normalized;
 pub mod notifications;
 pub mod outbox;
 pub mod replies;
+pub mod reply_options;
 pub mod status;
 pub mod tickets;
 pub mod updates;

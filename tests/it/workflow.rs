@@ -933,3 +933,107 @@ async fn mentions_in_a_note_notify_exactly_the_mentioned_members_of_the_org() {
         .await;
     assert_eq!(data["org"]["unreadNotificationCount"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_options_and_send_message_agree_for_every_window_case() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Window Shop", "admin@windowshop.example").await;
+    let ig = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let wa = app
+        .create_channel(&admin, "WHATSAPP", "310000000000777", SECRET)
+        .await;
+    let ig_human = app
+        .create_channel(&admin, "MESSENGER", "104400000000777", SECRET)
+        .await;
+    let ig_reauth = app
+        .create_channel(&admin, "INSTAGRAM", "17841400000000999", SECRET)
+        .await;
+    app.execute(&format!(
+        "UPDATE channels SET human_agent_enabled = true WHERE id = '{ig_human}'"
+    ))
+    .await;
+    app.execute(&format!(
+        "UPDATE channels SET status = 'NEEDS_REAUTH' WHERE id = '{ig_reauth}'"
+    ))
+    .await;
+    let h = Duration::hours;
+    // (case, channel, hours since the customer's last message, blocked, expected mode)
+    let cases = [
+        ("fresh instagram", &ig, h(1), false, "FREE_TEXT"),
+        ("instagram after 24h", &ig, h(30), false, "NONE"),
+        ("instagram after 7d", &ig, h(200), false, "NONE"),
+        ("fresh whatsapp", &wa, h(23), false, "FREE_TEXT"),
+        ("whatsapp after 24h", &wa, h(25), false, "TEMPLATES_ONLY"),
+        ("human agent fresh", &ig_human, h(2), false, "FREE_TEXT"),
+        (
+            "human agent after 24h",
+            &ig_human,
+            h(72),
+            false,
+            "HUMAN_AGENT",
+        ),
+        ("human agent after 7d", &ig_human, h(170), false, "NONE"),
+        ("needs reauth", &ig_reauth, h(1), false, "NONE"),
+        ("blocked customer", &ig, h(1), true, "NONE"),
+    ];
+    for (i, (case, channel, ago, blocked, mode)) in cases.into_iter().enumerate() {
+        let c = seed::conversation(
+            &app,
+            &admin.org_id,
+            channel,
+            &format!("C{i}"),
+            &format!("ext-{i}"),
+            1,
+            Utc::now() - ago,
+        )
+        .await;
+        if blocked {
+            app.execute(&format!(
+                "UPDATE customers SET blocked_at = now() WHERE id = '{}'",
+                c.customer_id
+            ))
+            .await;
+        }
+        let data = app
+            .gql_ok(
+                Some(&admin.token),
+                "query($o: ID!, $t: ID!) { org(id: $o) { ticket(id: $t) { replyOptions { mode reason freeTextUntil humanAgentExtends } } } }",
+                json!({"o": admin.org_id, "t": c.ticket_id}),
+            )
+            .await;
+        let options = &data["org"]["ticket"]["replyOptions"];
+        assert_eq!(options["mode"], mode, "{case}: {options:#}");
+        let r = app
+            .graphql(
+                Some(&admin.token),
+                "mutation($o: ID!, $t: ID!) { sendMessage(orgId: $o, ticketId: $t, input: {text: \"hello\"}) { status } }",
+                json!({"o": admin.org_id, "t": c.ticket_id}),
+            )
+            .await;
+        if mode == "FREE_TEXT" || mode == "HUMAN_AGENT" {
+            assert_eq!(
+                r["data"]["sendMessage"]["status"], "QUEUED",
+                "{case}: {r:#}"
+            );
+            assert!(options["reason"].is_null(), "{case}");
+            assert!(options["freeTextUntil"].is_string(), "{case}");
+            assert_eq!(options["humanAgentExtends"], *channel == ig_human, "{case}");
+        } else {
+            assert_eq!(error_code(&r), "BAD_USER_INPUT", "{case}: {r:#}");
+            assert_eq!(
+                r["errors"][0]["message"], options["reason"],
+                "{case}: same reason"
+            );
+            assert!(
+                options["reason"].as_str().is_some_and(|s| !s.is_empty()),
+                "{case}"
+            );
+        }
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM messages WHERE direction = 'OUTBOUND'")
+            .await,
+        4,
+        "exactly the allowed cases were queued"
+    );
+}

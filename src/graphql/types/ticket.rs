@@ -19,6 +19,7 @@ use crate::graphql::connection::{TotalCount, complexity, connection, connection_
 use crate::graphql::context::conn;
 use crate::graphql::loaders::{LabelsOfTicket, Loaders, ReadCountOf};
 use crate::graphql::prefetch;
+use crate::inbox::reply_options::{self, ReplyMode};
 
 /// A conversation between a customer and the org on one channel.
 pub struct Ticket(pub tickets::Ticket);
@@ -40,6 +41,37 @@ pub async fn page(
     drop(conn);
     prefetch::tickets(ctx, &rows.rows).await?;
     Ok(connection(rows, &page, |t| filter.sort.key(t), Ticket))
+}
+
+/// What can be sent on a ticket now.
+pub struct ReplyOptions(pub reply_options::ReplyOptions);
+
+#[Object]
+impl ReplyOptions {
+    /// What can be sent.
+    async fn mode(&self) -> ReplyMode {
+        self.0.mode
+    }
+
+    /// Free text is possible until then (including the HUMAN_AGENT extension, when the
+    /// channel has it).
+    async fn free_text_until(&self) -> Option<DateTime<Utc>> {
+        self.0.free_text_until
+    }
+
+    /// Whether HUMAN_AGENT extends the window on this ticket (and until when).
+    async fn human_agent_extends(&self) -> bool {
+        self.0.human_agent_until.is_some()
+    }
+
+    async fn human_agent_until(&self) -> Option<DateTime<Utc>> {
+        self.0.human_agent_until
+    }
+
+    /// Why something is not possible; `sendMessage` refuses with this same message.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
 }
 
 #[Object]
@@ -125,6 +157,16 @@ impl Ticket {
     /// When the ticket was resolved (null unless RESOLVED).
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at
+    }
+
+    /// What the caller can send on this ticket now, and why not (the same decision
+    /// `sendMessage` enforces).
+    async fn reply_options(&self, ctx: &Context<'_>) -> Result<ReplyOptions> {
+        let mut conn = conn(ctx).await?;
+        let (options, _) = crate::inbox::replies::options_of(&mut conn, &self.0)
+            .await
+            .map_err(AppError::from)?;
+        Ok(ReplyOptions(options))
     }
 
     async fn labels(&self, ctx: &Context<'_>) -> Result<Vec<Label>> {
