@@ -94,3 +94,11 @@ id_type!(
     /// An invitation to join an org.
     InvitationId
 );
+id_type!(
+    /// A label of an org.
+    LabelId
+);
+id_type!(
+    /// A saved reply (org-wide or personal).
+    CannedResponseId
+);

@@ -28,3 +28,4 @@ mod team;
 mod tenancy;
 mod webhooks;
 mod workers;
+mod workflow;

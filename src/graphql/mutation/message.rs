@@ -4,11 +4,12 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use crate::db::enums::AttachmentType;
 use crate::db::enums::Role;
-use crate::db::ids::{MessageId, TicketId};
+use crate::db::ids::{CannedResponseId, MessageId, TicketId};
 use crate::error::AppError;
 use crate::graphql::context::org_call;
 use crate::graphql::types::message::Message;
 use crate::graphql::types::parse_id;
+use crate::inbox::canned;
 use crate::inbox::replies::{self, Reply};
 
 /// A reply (or internal note) to send on a ticket.
@@ -31,6 +32,9 @@ pub struct SendMessageInput {
     /// An internal note: stored and shown to agents, never sent.
     #[graphql(default)]
     private_note: bool,
+    /// Send this canned response (rendered on the server for this ticket and sender)
+    /// instead of `text`.
+    canned_response_id: Option<ID>,
     /// Your idempotency key: retrying with the same key returns the same message
     /// instead of sending twice.
     #[graphql(validator(max_length = 128))]
@@ -62,8 +66,18 @@ impl MessageMutation {
                 );
             }
         };
+        let text = match input.canned_response_id {
+            None => input.text,
+            Some(_) if input.text.is_some() => {
+                return Err(AppError::bad_input("give text or cannedResponseId, not both").into());
+            }
+            Some(id) => {
+                let id = parse_id(&id, CannedResponseId::parse)?;
+                Some(canned::render_for(&mut call.conn, call.org, call.user, id, ticket).await?)
+            }
+        };
         let reply = Reply {
-            text: input.text,
+            text,
             attachment,
             reply_to: input
                 .reply_to_message_id
