@@ -1,6 +1,7 @@
 //! The background workers of one process: the inbound processor loops, the outbound
-//! sender, the profile fetcher, the media copier, the pruner and the cross-process listener. `serve` runs them beside the HTTP
-//! server unless `--no-workers`; `worker` runs only them.
+//! sender, the profile fetcher, the media copier, the pruner, the snooze waker and the
+//! cross-process listener. `serve` runs them beside the HTTP server unless `--no-workers`;
+//! `worker` runs only them.
 
 use std::future::Future;
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) -> anyhow:
     }
     tasks.spawn(prune_loop(state.clone(), stop.clone()));
     tasks.spawn(presence_loop(state.clone(), stop.clone()));
+    tasks.spawn(snooze_loop(state.clone(), worker.clone(), stop.clone()));
     tasks.spawn(crate::outbound::sender::run(
         state.clone(),
         worker.clone(),
@@ -108,6 +110,21 @@ async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
                 "pruned {n} live events older than the retention"
             ),
             Err(e) => tracing::warn!(error = %e, "pruning live events failed"),
+        }
+    }
+}
+
+/// Reopens snoozed tickets when their time comes, checking every poll interval.
+async fn snooze_loop(state: AppState, worker: WorkerConfig, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match crate::jobs::snooze::run_once(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tickets = n, "woke {n} snoozed tickets"),
+            Err(e) => tracing::warn!(error = %e, "waking snoozed tickets failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(worker.poll_interval) => {}
+            _ = stop.changed() => {}
         }
     }
 }

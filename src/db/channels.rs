@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{ChannelStatus, Platform};
-use super::ids::{ChannelId, OrgId, TeamId};
+use super::ids::{ChannelId, CustomerId, OrgId, TeamId};
 use super::schema::channels;
 
 /// A channel row.
@@ -259,4 +259,26 @@ pub async fn mark_needs_reauth(
         .execute(conn)
         .await?;
     Ok(n == 1)
+}
+
+/// A channel by id, and whether `customer` is blocked, in one query (what a reply's
+/// checks need).
+pub async fn get_with_blocked(
+    conn: &mut AsyncPgConnection,
+    id: ChannelId,
+    customer: CustomerId,
+) -> QueryResult<(Channel, bool)> {
+    use super::schema::customers;
+    channels::table
+        .find(id)
+        .select((
+            Channel::as_select(),
+            diesel::dsl::exists(
+                customers::table
+                    .filter(customers::id.eq(customer))
+                    .filter(customers::blocked_at.is_not_null()),
+            ),
+        ))
+        .first(conn)
+        .await
 }

@@ -7,12 +7,12 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::enums::{NameSource, Platform};
-use super::ids::{ChannelId, CustomerId, OrgId};
+use super::ids::{ChannelId, CustomerId, OrgId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{customer_identities, customers};
 
 /// A customer row.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = customers)]
 pub struct Customer {
     /// Id.
@@ -29,6 +29,11 @@ pub struct Customer {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// When an agent blocked the customer (their messages are kept but reopen and
+    /// notify nothing, and replies are refused).
+    pub blocked_at: Option<DateTime<Utc>>,
+    /// Who blocked them.
+    pub blocked_by: Option<UserId>,
     /// Who set `name`.
     pub name_source: NameSource,
 }
@@ -76,6 +81,8 @@ pub struct CustomerFilter {
     pub platform: Option<Platform>,
     /// Case-insensitive substring of the name or of an identity's username / name.
     pub search: Option<String>,
+    /// Only blocked (`true`) or only unblocked (`false`) customers.
+    pub blocked: Option<bool>,
 }
 
 /// A page of `org`'s customers, newest first.
@@ -97,6 +104,11 @@ pub async fn list(
                 .filter(customer_identities::customer_id.eq(customers::id))
                 .filter(customer_identities::platform.eq(platform)),
         ));
+    }
+    match filter.blocked {
+        Some(true) => query = query.filter(customers::blocked_at.is_not_null()),
+        Some(false) => query = query.filter(customers::blocked_at.is_null()),
+        None => {}
     }
     if let Some(search) = &filter.search {
         let pattern = format!("%{}%", escape_like(search));
@@ -431,6 +443,28 @@ pub async fn set_name(
         .optional()
 }
 
+/// Blocks (`Some(user)`) or unblocks (`None`) a customer of `org`; the row, if it exists.
+pub async fn set_blocked(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: CustomerId,
+    by: Option<UserId>,
+) -> QueryResult<Option<Customer>> {
+    let at = by.map(|_| Utc::now());
+    diesel::update(customers::table)
+        .filter(customers::id.eq(id))
+        .filter(customers::org_id.eq(org))
+        .set((
+            customers::blocked_at.eq(at),
+            customers::blocked_by.eq(by),
+            customers::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Customer::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
 /// The ids of a customer's tickets.
 pub async fn ticket_ids(
     conn: &mut AsyncPgConnection,
@@ -440,6 +474,19 @@ pub async fn ticket_ids(
     t::table
         .filter(t::customer_id.eq(id))
         .select(t::id)
+        .load(conn)
+        .await
+}
+
+/// Which of these customers are blocked.
+pub async fn blocked_among(
+    conn: &mut AsyncPgConnection,
+    ids: &[CustomerId],
+) -> QueryResult<Vec<CustomerId>> {
+    customers::table
+        .filter(customers::id.eq_any(ids))
+        .filter(customers::blocked_at.is_not_null())
+        .select(customers::id)
         .load(conn)
         .await
 }

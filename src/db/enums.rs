@@ -272,6 +272,8 @@ text_enum!(
         NewComment => "NEW_COMMENT",
         /// A ticket was assigned to the user.
         Assigned => "ASSIGNED",
+        /// The user was @mentioned in a private note.
+        Mention => "MENTION",
     }
 );
 
@@ -302,6 +304,16 @@ text_enum!(
         TeamUpdated => "TEAM_UPDATED",
         /// A team was deleted.
         TeamDeleted => "TEAM_DELETED",
+        /// A label was created or changed.
+        LabelChanged => "LABEL_CHANGED",
+        /// A label was deleted (and removed from every ticket and customer).
+        LabelDeleted => "LABEL_DELETED",
+        /// A customer changed (blocked, unblocked, labels).
+        CustomerUpdated => "CUSTOMER_UPDATED",
+        /// A canned response was created or changed.
+        CannedResponseChanged => "CANNED_RESPONSE_CHANGED",
+        /// A canned response was deleted.
+        CannedResponseDeleted => "CANNED_RESPONSE_DELETED",
     }
 );
 

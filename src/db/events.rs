@@ -9,8 +9,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::canned_responses::CannedResponse;
+use super::customers::Customer;
 use super::enums::EventKind;
-use super::ids::{MessageId, NotificationId, OrgId, TeamId, TicketId, UserId};
+use super::ids::{
+    CannedResponseId, CustomerId, LabelId, MessageId, NotificationId, OrgId, TeamId, TicketId,
+    UserId,
+};
+use super::labels::Label;
 use super::messages::Message;
 use super::notifications::Notification;
 use super::orgs::Membership;
@@ -31,13 +37,20 @@ pub struct NewEvent {
     pub notification_id: Option<NotificationId>,
     /// For notification events: the only user allowed to see it.
     pub user_id: Option<UserId>,
-    /// The member or team concerned (their rows travel in the payload).
+    /// For events about something other than tickets, messages and notifications (the
+    /// subject's row travels in the payload).
     pub subject: Option<Subject>,
 }
 
-/// What a member or team event is about.
+/// What an event is about, when that is not a ticket, message or notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Subject {
+    /// A label.
+    Label(LabelId),
+    /// A canned response.
+    CannedResponse(CannedResponseId),
+    /// A customer.
+    Customer(CustomerId),
     /// A member of the org.
     Member(UserId),
     /// A team of the org.
@@ -97,6 +110,15 @@ pub struct Snapshot {
     /// The team concerned (as it was before a deletion).
     #[serde(default)]
     pub team: Option<Team>,
+    /// The label concerned.
+    #[serde(default)]
+    pub label: Option<Label>,
+    /// The canned response concerned.
+    #[serde(default)]
+    pub canned_response: Option<CannedResponse>,
+    /// The customer concerned.
+    #[serde(default)]
+    pub customer: Option<Customer>,
 }
 
 impl Event {

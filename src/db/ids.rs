@@ -98,3 +98,11 @@ id_type!(
     /// A file in our media storage.
     MediaId
 );
+id_type!(
+    /// A label of an org.
+    LabelId
+);
+id_type!(
+    /// A saved reply (org-wide or personal).
+    CannedResponseId
+);

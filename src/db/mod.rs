@@ -4,12 +4,14 @@
 //! Query functions take `&mut AsyncPgConnection` so callers choose the transaction, and
 //! every org-scoped function takes the [`OrgId`](ids::OrgId) it filters on.
 
+pub mod canned_responses;
 pub mod channels;
 pub mod customers;
 pub mod enums;
 pub mod events;
 pub mod ids;
 pub mod invitations;
+pub mod labels;
 pub mod media;
 pub mod messages;
 pub mod nodes;

@@ -226,3 +226,17 @@ pub async fn remove_member(
         .await
         .optional()
 }
+/// Every member of `org` with their (lower-cased) email.
+pub async fn member_emails(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+) -> QueryResult<Vec<(UserId, String)>> {
+    use super::schema::users;
+    memberships::table
+        .inner_join(users::table)
+        .filter(memberships::org_id.eq(org))
+        .order(memberships::user_id)
+        .select((memberships::user_id, users::email))
+        .load(conn)
+        .await
+}

@@ -21,6 +21,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    canned_responses (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        owner_id -> Nullable<Uuid>,
+        short_code -> Text,
+        body -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     channels (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -64,6 +76,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_labels (customer_id, label_id) {
+        org_id -> Uuid,
+        customer_id -> Uuid,
+        label_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     customers (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -72,6 +93,8 @@ diesel::table! {
         notes -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        blocked_at -> Nullable<Timestamptz>,
+        blocked_by -> Nullable<Uuid>,
         name_source -> Text,
     }
 }
@@ -87,6 +110,18 @@ diesel::table! {
         user_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         payload -> Jsonb,
+    }
+}
+
+diesel::table! {
+    labels (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        name -> Text,
+        colour -> Text,
+        description -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -338,6 +373,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    ticket_labels (ticket_id, label_id) {
+        org_id -> Uuid,
+        ticket_id -> Uuid,
+        label_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tickets (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -357,6 +401,11 @@ diesel::table! {
         updated_at -> Timestamptz,
         customer_read_at -> Nullable<Timestamptz>,
         team_id -> Nullable<Uuid>,
+        snoozed_until -> Nullable<Timestamptz>,
+        waiting_since -> Nullable<Timestamptz>,
+        last_response_at -> Nullable<Timestamptz>,
+        first_response_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -416,8 +465,12 @@ diesel::table! {
 
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(attachments -> orgs (org_id));
+diesel::joinable!(canned_responses -> orgs (org_id));
+diesel::joinable!(canned_responses -> users (owner_id));
 diesel::joinable!(channels -> orgs (org_id));
 diesel::joinable!(channels -> teams (default_team_id));
+diesel::joinable!(customer_labels -> customers (customer_id));
+diesel::joinable!(customer_labels -> labels (label_id));
 diesel::joinable!(customer_identities -> channels (channel_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
 diesel::joinable!(customer_identities -> orgs (org_id));
@@ -428,6 +481,7 @@ diesel::joinable!(mail_outbox -> orgs (org_id));
 diesel::joinable!(media_jobs -> attachments (attachment_id));
 diesel::joinable!(media_jobs -> orgs (org_id));
 diesel::joinable!(media_objects -> orgs (org_id));
+diesel::joinable!(labels -> orgs (org_id));
 diesel::joinable!(memberships -> orgs (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(messages -> channels (channel_id));
@@ -453,6 +507,8 @@ diesel::joinable!(team_members -> orgs (org_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 diesel::joinable!(teams -> orgs (org_id));
+diesel::joinable!(ticket_labels -> labels (label_id));
+diesel::joinable!(ticket_labels -> tickets (ticket_id));
 diesel::joinable!(ticket_reads -> orgs (org_id));
 diesel::joinable!(ticket_reads -> tickets (ticket_id));
 diesel::joinable!(ticket_reads -> users (user_id));
@@ -468,11 +524,14 @@ diesel::joinable!(whatsapp_templates -> orgs (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     attachments,
+    canned_responses,
     channels,
     customer_identities,
+    customer_labels,
     customers,
     events,
     invitations,
+    labels,
     login_throttles,
     mail_outbox,
     media_jobs,
@@ -489,6 +548,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     team_members,
     teams,
+    ticket_labels,
     ticket_reads,
     tickets,
     user_presence,

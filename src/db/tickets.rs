@@ -7,9 +7,9 @@ use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{TicketKind, TicketPriority, TicketStatus};
-use super::ids::{ChannelId, CustomerId, MessageId, OrgId, TeamId, TicketId, UserId};
+use super::ids::{ChannelId, CustomerId, LabelId, MessageId, OrgId, TeamId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
-use super::schema::{ticket_reads, tickets};
+use super::schema::{ticket_labels, ticket_reads, tickets};
 
 /// A ticket row.
 #[derive(
@@ -54,6 +54,17 @@ pub struct Ticket {
     /// The team working it.
     #[serde(default)]
     pub team_id: Option<TeamId>,
+    /// When a SNOOZED ticket reopens (set exactly when the status is SNOOZED).
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// The oldest customer message after the business's latest reply (none: nothing
+    /// unanswered).
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// The business's latest reply.
+    pub last_response_at: Option<DateTime<Utc>>,
+    /// The business's first reply.
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// When the ticket was last resolved (cleared when it reopens).
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 /// Filters of the inbox list.
@@ -63,10 +74,40 @@ pub struct TicketFilter {
     pub status: Option<TicketStatus>,
     /// Only this channel.
     pub channel_id: Option<ChannelId>,
-    /// Only this assignee.
-    pub assignee_id: Option<UserId>,
+    /// Only this assignee (`Some(None)`: only unassigned tickets).
+    pub assignee_id: Option<Option<UserId>>,
     /// Only this customer.
     pub customer_id: Option<CustomerId>,
+    /// Only tickets carrying this label.
+    pub label_id: Option<LabelId>,
+    /// Only this team's tickets.
+    pub team_id: Option<TeamId>,
+    /// The order.
+    pub sort: TicketSort,
+}
+
+/// Orders of the inbox list.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum TicketSort {
+    /// Most recently active first.
+    #[default]
+    LastActivity,
+    /// Waiting tickets only, the longest-waiting first.
+    WaitingSince,
+}
+
+impl TicketSort {
+    /// The keyset position of `ticket` in this order.
+    pub fn key(self, ticket: &Ticket) -> Keyset {
+        let at = match self {
+            TicketSort::LastActivity => ticket.last_message_at,
+            TicketSort::WaitingSince => ticket.waiting_since.unwrap_or(ticket.last_message_at),
+        };
+        Keyset {
+            at,
+            id: ticket.id.0,
+        }
+    }
 }
 
 /// Columns an agent may change; `None` leaves a column as it is.
@@ -81,9 +122,14 @@ pub struct TicketChanges {
     pub assignee_id: Option<Option<UserId>>,
     /// New team (`Some(None)` removes it).
     pub team_id: Option<Option<TeamId>>,
+    /// Snooze end (`Some(None)` clears it; set with the SNOOZED status only).
+    pub snoozed_until: Option<Option<DateTime<Utc>>>,
+    /// Resolution time (`Some(None)` clears it).
+    pub resolved_at: Option<Option<DateTime<Utc>>>,
 }
 
-/// A page of `org`'s tickets by last activity, newest first.
+/// A page of `org`'s tickets in `filter.sort` order. Every filter and order is served by
+/// an index that leads with the org.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -93,7 +139,6 @@ pub async fn list(
     let mut query = tickets::table
         .filter(tickets::org_id.eq(org))
         .select(Ticket::as_select())
-        .order((tickets::last_message_at.desc(), tickets::id.desc()))
         .limit(page.limit + 1)
         .into_boxed();
     if let Some(status) = filter.status {
@@ -102,18 +147,48 @@ pub async fn list(
     if let Some(channel) = filter.channel_id {
         query = query.filter(tickets::channel_id.eq(channel));
     }
-    if let Some(assignee) = filter.assignee_id {
-        query = query.filter(tickets::assignee_id.eq(assignee));
+    match filter.assignee_id {
+        Some(Some(assignee)) => query = query.filter(tickets::assignee_id.eq(assignee)),
+        Some(None) => query = query.filter(tickets::assignee_id.is_null()),
+        None => {}
     }
     if let Some(customer) = filter.customer_id {
         query = query.filter(tickets::customer_id.eq(customer));
     }
-    if let Some(Keyset { at, id }) = page.cursor {
-        query = query.filter(
-            tickets::last_message_at.lt(at).or(tickets::last_message_at
-                .eq(at)
-                .and(tickets::id.lt(TicketId(id)))),
-        );
+    if let Some(team) = filter.team_id {
+        query = query.filter(tickets::team_id.eq(team));
+    }
+    if let Some(label) = filter.label_id {
+        query = query.filter(diesel::dsl::exists(
+            ticket_labels::table
+                .filter(ticket_labels::org_id.eq(org))
+                .filter(ticket_labels::label_id.eq(label))
+                .filter(ticket_labels::ticket_id.eq(tickets::id)),
+        ));
+    }
+    match filter.sort {
+        TicketSort::LastActivity => {
+            query = query.order((tickets::last_message_at.desc(), tickets::id.desc()));
+            if let Some(Keyset { at, id }) = page.cursor {
+                query = query.filter(
+                    tickets::last_message_at.lt(at).or(tickets::last_message_at
+                        .eq(at)
+                        .and(tickets::id.lt(TicketId(id)))),
+                );
+            }
+        }
+        TicketSort::WaitingSince => {
+            query = query
+                .filter(tickets::waiting_since.is_not_null())
+                .order((tickets::waiting_since.asc(), tickets::id.asc()));
+            if let Some(Keyset { at, id }) = page.cursor {
+                query = query.filter(
+                    tickets::waiting_since.gt(at).or(tickets::waiting_since
+                        .eq(at)
+                        .and(tickets::id.gt(TicketId(id)))),
+                );
+            }
+        }
     }
     Ok(PageRows::from_fetched(query.load(conn).await?, page))
 }
@@ -169,6 +244,64 @@ pub async fn update(
         .get_result(conn)
         .await
         .optional()
+}
+
+/// Tickets of `org` among `ids`, locked for update in id order.
+pub async fn lock_many(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    ids: &[TicketId],
+) -> QueryResult<Vec<Ticket>> {
+    tickets::table
+        .filter(tickets::org_id.eq(org))
+        .filter(tickets::id.eq_any(ids))
+        .order(tickets::id)
+        .for_update()
+        .select(Ticket::as_select())
+        .load(conn)
+        .await
+}
+
+/// Applies the same changes to tickets of `org` (locked by the caller); the rows.
+pub async fn update_many(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    ids: &[TicketId],
+    changes: &TicketChanges,
+) -> QueryResult<Vec<Ticket>> {
+    let any = changes.status.is_some()
+        || changes.priority.is_some()
+        || changes.assignee_id.is_some()
+        || changes.team_id.is_some()
+        || changes.snoozed_until.is_some()
+        || changes.resolved_at.is_some();
+    if !any {
+        // Nothing to set (a labels-only change): the rows as they are.
+        return lock_many(conn, org, ids).await;
+    }
+    diesel::update(tickets::table)
+        .filter(tickets::id.eq_any(ids))
+        .filter(tickets::org_id.eq(org))
+        .set((changes, tickets::updated_at.eq(diesel::dsl::now)))
+        .returning(Ticket::as_returning())
+        .get_results(conn)
+        .await
+}
+
+/// Reopens up to `limit` SNOOZED tickets whose time has come; the rows woken. Rows
+/// another transaction holds are skipped, and the update re-checks the status, so a
+/// ticket is woken once however many callers race.
+pub async fn wake_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Ticket>> {
+    diesel::sql_query(
+        "UPDATE tickets SET status = 'OPEN', snoozed_until = NULL, updated_at = now() \
+         WHERE id IN (SELECT id FROM tickets WHERE status = 'SNOOZED' AND snoozed_until <= now() \
+                      ORDER BY snoozed_until LIMIT $1 FOR UPDATE SKIP LOCKED) \
+           AND status = 'SNOOZED' \
+         RETURNING *",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await
 }
 
 /// Records that `user` has read everything in `ticket` so far.
@@ -341,8 +474,11 @@ impl<'a> Activity<'a> {
 /// the latest time seen; the last message and its preview are those of the latest visible
 /// message (ordered by time, then platform id), or of the latest unsent one while nothing
 /// visible exists; inbound messages also bump the unread counter, extend the reply window
-/// and reopen a resolved or snoozed ticket. The caller holds the tickets' row locks and
-/// names each ticket once.
+/// and reopen a resolved or snoozed ticket (unless the customer is blocked). Response
+/// times are set functions too: `last_response_at` is the latest business reply,
+/// `first_response_at` the earliest, and `waiting_since` the oldest customer message
+/// after `last_response_at`, so they end the same in any order. The caller holds the
+/// tickets' row locks and names each ticket once.
 pub async fn record_activities(
     conn: &mut AsyncPgConnection,
     activities: &[Activity<'_>],
@@ -360,8 +496,12 @@ pub async fn record_activities(
            SELECT i.*, (m.id IS NULL OR (m.is_deleted AND NOT i.deleted) \
                   OR (m.is_deleted = i.deleted \
                       AND (m.sent_at, coalesce(m.external_id, '')) <= (i.at, coalesce(i.external_id, '')))) \
-                  AS replaces \
-           FROM input i JOIN tickets t ON t.id = i.ticket_id LEFT JOIN messages m ON m.id = t.last_message_id) \
+                  AS replaces, \
+                  (i.inbound > 0 AND c.blocked_at IS NULL) AS reopens, \
+                  CASE WHEN i.inbound = 0 THEN greatest(t.last_response_at, i.latest_at) \
+                       ELSE t.last_response_at END AS responded_at \
+           FROM input i JOIN tickets t ON t.id = i.ticket_id JOIN customers c ON c.id = t.customer_id \
+           LEFT JOIN messages m ON m.id = t.last_message_id) \
          UPDATE tickets SET \
            last_message_id = CASE WHEN d.replaces THEN d.message_id ELSE last_message_id END, \
            last_message_preview = CASE WHEN d.replaces THEN d.preview ELSE last_message_preview END, \
@@ -369,7 +509,16 @@ pub async fn record_activities(
            inbound_count = inbound_count + d.inbound, \
            last_inbound_at = CASE WHEN d.inbound > 0 THEN greatest(last_inbound_at, d.latest_inbound_at) \
                                   ELSE last_inbound_at END, \
-           status = CASE WHEN d.inbound > 0 AND status IN ('RESOLVED', 'SNOOZED') THEN 'OPEN' ELSE status END, \
+           status = CASE WHEN d.reopens AND status IN ('RESOLVED', 'SNOOZED') THEN 'OPEN' ELSE status END, \
+           snoozed_until = CASE WHEN d.reopens THEN NULL ELSE snoozed_until END, \
+           resolved_at = CASE WHEN d.reopens THEN NULL ELSE resolved_at END, \
+           last_response_at = d.responded_at, \
+           first_response_at = CASE WHEN d.inbound = 0 THEN least(first_response_at, d.latest_at) \
+                                    ELSE first_response_at END, \
+           waiting_since = CASE WHEN d.inbound > 0 AND NOT d.reopens THEN waiting_since ELSE \
+             (SELECT min(w.sent_at) FROM messages w WHERE w.ticket_id = tickets.id \
+                AND w.direction = 'INBOUND' \
+                AND w.sent_at > coalesce(d.responded_at, '-infinity'::timestamptz)) END, \
            updated_at = now() \
          FROM decision d WHERE tickets.id = d.ticket_id RETURNING tickets.*",
     )

@@ -10,7 +10,9 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use crate::db::ids::{
     ChannelId, CustomerId, MessageId, NotificationId, OrgId, TeamId, TicketId, UserId,
 };
-use crate::db::{channels, customers, messages, notifications, orgs, teams, tickets, users};
+use crate::db::{
+    channels, customers, labels, messages, notifications, orgs, teams, tickets, users,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -49,6 +51,12 @@ pub struct ReactionsOf(pub MessageId);
 /// Key: members of a team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MembersOf(pub TeamId);
+/// Key: labels of a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LabelsOfTicket(pub TicketId);
+/// Key: labels of a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LabelsOfCustomer(pub CustomerId);
 /// Key: how many inbound messages of a ticket the viewer has read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReadCountOf(pub TicketId);
@@ -177,6 +185,40 @@ impl Loader<ReadCountOf> for DbLoader {
         Ok(keys
             .iter()
             .map(|k| (*k, read.get(&k.0).copied().unwrap_or(0)))
+            .collect())
+    }
+}
+
+impl Loader<LabelsOfTicket> for DbLoader {
+    type Value = Vec<labels::Label>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[LabelsOfTicket]) -> LoadResult<LabelsOfTicket, Self::Value> {
+        let ids: Vec<TicketId> = keys.iter().map(|k| k.0).collect();
+        let rows = labels::of_tickets(&mut *self.conn().await?, &ids)
+            .await
+            .map_err(db_error)?;
+        let grouped = group(keys, rows, |(t, _)| LabelsOfTicket(*t));
+        Ok(grouped
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(|(_, l)| l).collect()))
+            .collect())
+    }
+}
+
+impl Loader<LabelsOfCustomer> for DbLoader {
+    type Value = Vec<labels::Label>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[LabelsOfCustomer]) -> LoadResult<LabelsOfCustomer, Self::Value> {
+        let ids: Vec<CustomerId> = keys.iter().map(|k| k.0).collect();
+        let rows = labels::of_customers(&mut *self.conn().await?, &ids)
+            .await
+            .map_err(db_error)?;
+        let grouped = group(keys, rows, |(c, _)| LabelsOfCustomer(*c));
+        Ok(grouped
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(|(_, l)| l).collect()))
             .collect())
     }
 }

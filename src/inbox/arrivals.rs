@@ -144,6 +144,8 @@ pub(super) async fn customers_of(
                     created_at: now,
                     updated_at: now,
                     name_source: NameSource::Platform,
+                    blocked_at: None,
+                    blocked_by: None,
                 };
                 new_identities.push(Identity {
                     id: Uuid::new_v4(),
@@ -573,7 +575,7 @@ struct Stored<'a> {
 }
 
 /// NEW_MESSAGE / NEW_COMMENT for each ticket's assignee, or for every member of the org
-/// when unassigned: one notification per user and ticket, counting the new messages and
+/// when unassigned (nobody for a blocked customer's messages): one notification per user and ticket, counting the new messages and
 /// pointing at the latest of them.
 async fn notify(
     conn: &mut AsyncPgConnection,
@@ -583,10 +585,15 @@ async fn notify(
 ) -> diesel::QueryResult<()> {
     let mut members = Members::default();
     let mut bumps = Vec::new();
+    let customers: Vec<CustomerId> = tickets.iter().map(|t| t.customer_id).collect();
+    let blocked = customers::blocked_among(conn, &customers).await?;
     for ticket in tickets {
         let Some(group) = by_ticket.get(&ticket.id) else {
             continue;
         };
+        if blocked.contains(&ticket.customer_id) {
+            continue;
+        }
         let latest = group
             .iter()
             .map(|s| s.row)

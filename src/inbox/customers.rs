@@ -1,10 +1,12 @@
-//! Merging two customers who turned out to be the same person.
+//! Merging two customers who turned out to be the same person, and blocking one.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
+use crate::db::customers as customer_rows;
 use crate::db::customers::Customer;
 use crate::db::enums::EventKind;
+use crate::db::ids::UserId;
 use crate::db::ids::{CustomerId, OrgId};
 use crate::db::schema::{
     customer_identities, customers as customers_t, messages, notifications, ticket_reads,
@@ -12,7 +14,32 @@ use crate::db::schema::{
 };
 use crate::db::tickets::Ticket;
 use crate::error::{AppError, AppResult};
-use crate::inbox::outbox::{Committed, Outbox};
+use crate::inbox::outbox::{Committed, Outbox, SubjectRow};
+
+/// Blocks (`Some(actor)`) or unblocks (`None`) a customer of `org`. A blocked customer's
+/// messages are still stored, but reopen no ticket and notify nobody, and replies to
+/// them are refused ([`super::reply_options`]).
+pub async fn set_blocked(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: CustomerId,
+    by: Option<UserId>,
+) -> AppResult<Committed<Customer>> {
+    conn.transaction(async |conn| {
+        let customer = customer_rows::set_blocked(conn, org, id, by)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let mut outbox = Outbox::default();
+        outbox.subject(
+            org,
+            EventKind::CustomerUpdated,
+            SubjectRow::Customer(customer.clone()),
+            None,
+        );
+        Ok(outbox.commit(conn, customer).await?)
+    })
+    .await
+}
 
 /// Moves everything of `source` (identities, tickets, messages) to `target` in one
 /// transaction and deletes `source`. Tickets on the same thread are merged into the

@@ -3,16 +3,20 @@
 
 pub mod arrivals;
 pub mod assignment;
+pub mod canned;
 pub mod channels;
 pub mod customers;
 pub mod facts;
 pub mod ingest;
+pub mod labels;
 pub mod members;
+pub mod mentions;
 pub mod normalized;
 pub mod notifications;
 pub mod outbox;
 pub mod profiles;
 pub mod replies;
+pub mod reply_options;
 pub mod status;
 pub mod teams;
 pub mod templates;

@@ -7,9 +7,12 @@ use std::collections::{HashMap, HashSet};
 
 use diesel_async::AsyncPgConnection;
 
+use crate::db::canned_responses::CannedResponse;
+use crate::db::customers::Customer;
 use crate::db::enums::EventKind;
 use crate::db::events::{self, Event, NewEvent, Snapshot, Subject};
-use crate::db::ids::{MessageId, NotificationId, OrgId, TeamId, TicketId, UserId};
+use crate::db::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
+use crate::db::labels::Label;
 use crate::db::messages::{self, Message};
 use crate::db::notifications::{self, Notification};
 use crate::db::orgs::Membership;
@@ -56,9 +59,36 @@ pub struct Outbox {
     /// forgets it.
     known_tickets: HashMap<TicketId, Ticket>,
     known_messages: HashMap<MessageId, Message>,
-    /// Member and team events always carry their rows (a removed row cannot be loaded).
-    members: HashMap<(OrgId, UserId), Membership>,
-    teams: HashMap<TeamId, Team>,
+    /// Snapshots of the other rows events are about, as the operation left them (a
+    /// removed row cannot be loaded, so these always travel with their events).
+    subjects: HashMap<(OrgId, Subject), SubjectRow>,
+}
+
+/// A row an event is about other than a ticket, message or notification.
+#[derive(Debug, Clone)]
+pub enum SubjectRow {
+    /// A label.
+    Label(Label),
+    /// A canned response.
+    CannedResponse(CannedResponse),
+    /// A customer.
+    Customer(Customer),
+    /// A membership (a member of the org).
+    Member(Membership),
+    /// A team.
+    Team(Team),
+}
+
+impl SubjectRow {
+    fn key(&self) -> Subject {
+        match self {
+            SubjectRow::Label(l) => Subject::Label(l.id),
+            SubjectRow::CannedResponse(c) => Subject::CannedResponse(c.id),
+            SubjectRow::Customer(c) => Subject::Customer(c.id),
+            SubjectRow::Member(m) => Subject::Member(m.user_id),
+            SubjectRow::Team(t) => Subject::Team(t.id),
+        }
+    }
 }
 
 impl Outbox {
@@ -76,41 +106,18 @@ impl Outbox {
         }
         self.known_tickets.extend(other.known_tickets);
         self.known_messages.extend(other.known_messages);
-        self.members.extend(other.members);
-        self.teams.extend(other.teams);
+        self.subjects.extend(other.subjects);
     }
 
     /// Queues a member event about `member` as it now is (or was, before a removal).
     pub fn member_row(&mut self, kind: EventKind, member: &Membership) {
-        self.members
-            .insert((member.org_id, member.user_id), member.clone());
-        self.push(
-            member.org_id,
-            NewEvent {
-                kind,
-                ticket_id: None,
-                message_id: None,
-                notification_id: None,
-                user_id: None,
-                subject: Some(Subject::Member(member.user_id)),
-            },
-        );
+        let row = SubjectRow::Member(member.clone());
+        self.subject(member.org_id, kind, row, None);
     }
 
     /// Queues a team event about `team` as it now is (or was, before a deletion).
     pub fn team_row(&mut self, kind: EventKind, team: &Team) {
-        self.teams.insert(team.id, team.clone());
-        self.push(
-            team.org_id,
-            NewEvent {
-                kind,
-                ticket_id: None,
-                message_id: None,
-                notification_id: None,
-                user_id: None,
-                subject: Some(Subject::Team(team.id)),
-            },
-        );
+        self.subject(team.org_id, kind, SubjectRow::Team(team.clone()), None);
     }
 
     /// Queues a ticket event about `ticket` as it now is (its snapshot needs no query).
@@ -179,6 +186,24 @@ impl Outbox {
         );
     }
 
+    /// Queues an event about `row` as the operation left it (a deleted row as it was),
+    /// visible to the whole org, or only to `user` when given.
+    pub fn subject(&mut self, org: OrgId, kind: EventKind, row: SubjectRow, user: Option<UserId>) {
+        let key = row.key();
+        self.subjects.insert((org, key), row);
+        self.push(
+            org,
+            NewEvent {
+                kind,
+                ticket_id: None,
+                message_id: None,
+                notification_id: None,
+                user_id: user,
+                subject: Some(key),
+            },
+        );
+    }
+
     /// [`Outbox::flush`], with the operation's result.
     pub async fn commit<T>(
         &mut self,
@@ -205,8 +230,7 @@ impl Outbox {
             std::mem::take(&mut self.known_messages),
         )
         .await?;
-        rows.members = std::mem::take(&mut self.members);
-        rows.teams = std::mem::take(&mut self.teams);
+        rows.subjects = std::mem::take(&mut self.subjects);
         // Stable sort keeps each org's events in the order they happened.
         pending.sort_by_key(|(org, _)| *org);
         let mut stored = Vec::with_capacity(pending.len());
@@ -227,8 +251,7 @@ struct Rows {
     tickets: HashMap<TicketId, Ticket>,
     messages: HashMap<MessageId, Message>,
     notifications: HashMap<NotificationId, Notification>,
-    members: HashMap<(OrgId, UserId), Membership>,
-    teams: HashMap<TeamId, Team>,
+    subjects: HashMap<(OrgId, Subject), SubjectRow>,
 }
 
 impl Rows {
@@ -278,12 +301,12 @@ impl Rows {
                 .into_iter()
                 .map(|n| (n.id, n))
                 .collect(),
-            members: HashMap::new(),
-            teams: HashMap::new(),
+            subjects: HashMap::new(),
         })
     }
 
     fn snapshot(&self, org: OrgId, event: &NewEvent) -> serde_json::Value {
+        let subject = event.subject.and_then(|s| self.subjects.get(&(org, s)));
         let snapshot = Snapshot {
             ticket: event
                 .ticket_id
@@ -294,12 +317,24 @@ impl Rows {
             notification: event
                 .notification_id
                 .and_then(|id| self.notifications.get(&id).cloned()),
-            member: match event.subject {
-                Some(Subject::Member(user)) => self.members.get(&(org, user)).cloned(),
+            member: match subject {
+                Some(SubjectRow::Member(m)) => Some(m.clone()),
                 _ => None,
             },
-            team: match event.subject {
-                Some(Subject::Team(team)) => self.teams.get(&team).cloned(),
+            team: match subject {
+                Some(SubjectRow::Team(t)) => Some(t.clone()),
+                _ => None,
+            },
+            label: match subject {
+                Some(SubjectRow::Label(l)) => Some(l.clone()),
+                _ => None,
+            },
+            canned_response: match subject {
+                Some(SubjectRow::CannedResponse(c)) => Some(c.clone()),
+                _ => None,
+            },
+            customer: match subject {
+                Some(SubjectRow::Customer(c)) => Some(c.clone()),
                 _ => None,
             },
         };

@@ -1,24 +1,26 @@
 //! Agents' replies: validated, checked against the platform's messaging window, and
 //! stored as a QUEUED message together with its delivery job in one transaction (the
-//! outbound worker sends it). Private notes are stored and never sent.
+//! outbound worker sends it). Private notes are stored and never sent; the members they
+//! @mention are notified ([`super::mentions`]).
 //!
-//! Windows: Instagram, Messenger and WhatsApp allow free-form replies for 24 hours after
-//! the customer's last message; Instagram and Messenger channels approved for it may
-//! answer up to 7 days later with the HUMAN_AGENT tag (only then is it used); public
-//! comment replies have no window; a private reply to a comment must come within 7 days
-//! and only once per comment. Refusals say why, rather than burning a Graph call.
+//! What may be sent at all (channel, blocked customer, messaging windows) is decided by
+//! [`super::reply_options::decide`], the same decision `Ticket.replyOptions` shows; this
+//! module adds the per-message rules (a private reply to a comment must come within 7
+//! days and only once per comment, text limits). Refusals say why, rather than burning
+//! a Graph call.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::ingest::preview;
 use super::outbox::{Committed, Outbox};
+use super::reply_options::{self, EXTENDED_WINDOW, ReplyMode, ReplyOptions};
 use crate::db::channels::{self, Channel};
 use crate::db::enums::{
-    AttachmentType, AuthorType, ChannelStatus, EventKind, MediaStorage, MessageDirection,
-    MessageKind, MessageStatus, Platform, TicketKind,
+    AttachmentType, AuthorType, EventKind, MediaStorage, MessageDirection, MessageKind,
+    MessageStatus, Platform, TicketKind,
 };
 use crate::db::ids::{MessageId, OrgId, TicketId, UserId};
 use crate::db::media::MediaObject;
@@ -28,10 +30,6 @@ use crate::db::tickets::{self, Activity, Ticket};
 use crate::error::{AppError, AppResult};
 use crate::media::limits;
 
-/// The standard reply window.
-pub const STANDARD_WINDOW: Duration = Duration::hours(24);
-/// The HUMAN_AGENT window, and the private-reply window of comments.
-pub const EXTENDED_WINDOW: Duration = Duration::days(7);
 /// Longest private note.
 const NOTE_CHARS: usize = 10_000;
 
@@ -128,11 +126,12 @@ pub async fn retry(
         let ticket = tickets::find_for_update(conn, org, message.ticket_id)
             .await?
             .ok_or(AppError::NotFound)?;
-        let channel = channels::get(conn, ticket.channel_id).await?;
-        usable_channel(&channel)?;
-        // Template messages are allowed outside the window.
-        if ticket.kind == TicketKind::Direct && !super::templates::is_template(&message) {
-            direct_window(&ticket, channel.human_agent_enabled, channel.platform)?;
+        let (options, _) = options_of(conn, &ticket).await?;
+        // A template may go out where free text may not (after WhatsApp's 24 hours).
+        let template_allowed = matches!(options.mode, ReplyMode::TemplatesOnly)
+            && super::templates::is_template(&message);
+        if !template_allowed {
+            refusal(&options)?;
         }
         let changes = MessageChanges {
             status: Some(MessageStatus::Queued),
@@ -197,8 +196,8 @@ struct Plan {
 
 /// Checks the channel, the target and the window; the plan or why the reply is refused.
 async fn plan(conn: &mut AsyncPgConnection, ticket: &Ticket, reply: &Reply) -> AppResult<Plan> {
-    let channel = channels::get(conn, ticket.channel_id).await?;
-    usable_channel(&channel)?;
+    let (options, channel) = options_of(conn, ticket).await?;
+    refusal(&options)?;
     let reply_to = match reply.reply_to {
         Some(id) => match messages::find(conn, ticket.org_id, id).await? {
             Some(m) if m.ticket_id == ticket.id => Some(m),
@@ -221,7 +220,11 @@ async fn plan(conn: &mut AsyncPgConnection, ticket: &Ticket, reply: &Reply) -> A
                 "privateReply only applies to comment tickets",
             ));
         }
-        let delivery = direct_window(ticket, channel.human_agent_enabled, channel.platform)?;
+        let delivery = if options.mode == ReplyMode::HumanAgent {
+            Delivery::HumanAgent
+        } else {
+            Delivery::Standard
+        };
         Plan { delivery, reply_to }
     };
     check_text(&channel, plan.delivery, reply)?;
@@ -291,48 +294,30 @@ async fn comment_plan(
     })
 }
 
-fn usable_channel(channel: &Channel) -> AppResult<()> {
-    match (channel.deleted_at, channel.status) {
-        (Some(_), _) => Err(AppError::bad_input(
-            "the ticket's channel was deleted; replies cannot be sent",
-        )),
-        (None, ChannelStatus::Disabled) => Err(AppError::bad_input(
-            "the ticket's channel is disabled; enable it to reply",
-        )),
-        (None, ChannelStatus::NeedsReauth) => Err(AppError::bad_input(
-            "the ticket's channel needs to be reconnected: Meta rejected its access token",
-        )),
-        (None, ChannelStatus::Active) => Ok(()),
-    }
+/// The reply options of `ticket` now, with its channel: the decision that both
+/// `Ticket.replyOptions` shows and [`send`] / [`retry`] enforce.
+pub async fn options_of(
+    conn: &mut AsyncPgConnection,
+    ticket: &Ticket,
+) -> diesel::QueryResult<(ReplyOptions, Channel)> {
+    let (channel, blocked) =
+        channels::get_with_blocked(conn, ticket.channel_id, ticket.customer_id).await?;
+    let latest = match ticket.kind {
+        TicketKind::Comment => messages::latest_inbound_comment(conn, ticket.id).await?,
+        TicketKind::Direct => None,
+    };
+    let options = reply_options::decide(ticket, &channel, blocked, latest.as_ref(), Utc::now());
+    Ok((options, channel))
 }
 
-/// The delivery allowed on a direct ticket now, or why none is.
-fn direct_window(ticket: &Ticket, human_agent: bool, platform: Platform) -> AppResult<Delivery> {
-    let Some(last) = ticket.last_inbound_at else {
-        return Err(AppError::bad_input(
-            "the customer has not written yet: Meta only allows replies to conversations customers started",
-        ));
-    };
-    let elapsed = Utc::now() - last;
-    if elapsed <= STANDARD_WINDOW {
-        return Ok(Delivery::Standard);
+/// Refuses, with the decision's reason, when nothing the inbox can send is allowed.
+fn refusal(options: &ReplyOptions) -> AppResult<()> {
+    match options.mode {
+        ReplyMode::None | ReplyMode::TemplatesOnly => Err(AppError::bad_input(
+            options.reason.clone().unwrap_or_default(),
+        )),
+        _ => Ok(()),
     }
-    if platform == Platform::WhatsApp {
-        return Err(AppError::bad_input(
-            "more than 24 hours have passed since the customer's last message: WhatsApp only allows approved template messages now",
-        ));
-    }
-    if elapsed <= EXTENDED_WINDOW && human_agent {
-        return Ok(Delivery::HumanAgent);
-    }
-    if elapsed <= EXTENDED_WINDOW {
-        return Err(AppError::bad_input(
-            "more than 24 hours have passed since the customer's last message; enable the HUMAN_AGENT tag on this channel (7-day window) or wait for the customer to write",
-        ));
-    }
-    Err(AppError::bad_input(
-        "more than 7 days have passed since the customer's last message: Meta does not allow a reply until they write again",
-    ))
 }
 
 fn check_text(channel: &Channel, delivery: Delivery, reply: &Reply) -> AppResult<()> {
@@ -468,5 +453,9 @@ async fn store(
         outbox.ticket_row(EventKind::TicketUpdated, &ticket);
     }
     outbox.message_row(EventKind::MessageAdded, &message);
+    if message.is_private_note {
+        let text = message.text.as_deref().unwrap_or_default();
+        super::mentions::notify(conn, &mut outbox, ticket, message.id, author, text).await?;
+    }
     outbox.commit(conn, message).await
 }

@@ -6,6 +6,7 @@
 pub mod backoff;
 pub mod listener;
 pub mod profiles;
+pub mod snooze;
 pub mod templates;
 
 use std::time::Duration;

@@ -30,3 +30,4 @@ mod templates;
 mod tenancy;
 mod webhooks;
 mod workers;
+mod workflow;

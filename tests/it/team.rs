@@ -662,6 +662,76 @@ async fn an_assignee_must_belong_to_the_tickets_team() {
     );
 }
 
+async fn update_tickets(app: &TestApp, member: &Session, ids: &[&str], input: Value) -> Value {
+    app.graphql(
+        Some(&member.token),
+        "mutation($o: ID!, $ids: [ID!]!, $i: UpdateTicketsInput!) { updateTickets(orgId: $o, ids: $ids, input: $i) { id assignee { id } team { id } } }",
+        json!({"o": member.org_id, "ids": ids, "i": input}),
+    )
+    .await
+}
+
+async fn team_inbox(app: &TestApp, who: &Session, team: &str) -> Vec<String> {
+    let data = app
+        .gql_ok(
+            Some(&who.token),
+            "query($o: ID!, $t: ID) { org(id: $o) { tickets(teamId: $t) { edges { node { id } } } } }",
+            json!({"o": who.org_id, "t": team}),
+        )
+        .await;
+    let mut ids: Vec<String> = data["org"]["tickets"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_updates_keep_assignees_in_the_tickets_team_and_the_inbox_filters_by_team() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let inside = app.add_member(&admin, "in@example.com", "AGENT").await;
+    let outside = app.add_member(&admin, "out@example.com", "AGENT").await;
+    let team = create_team(&app, &admin, "Support", false, 5).await;
+    add_to_team(&app, &admin, &team, &inside.user_id, None).await;
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let ids = tickets(&app, &admin, &channel, 3, "b").await;
+    let (a, b) = (ids[0].as_str(), ids[1].as_str());
+    update_ticket(&app, &admin, a, json!({"assigneeId": outside.user_id})).await;
+    update_ticket(&app, &admin, b, json!({"assigneeId": inside.user_id})).await;
+
+    let refused = update_tickets(
+        &app,
+        &inside,
+        &[a, b],
+        json!({"teamId": team, "assigneeId": outside.user_id}),
+    )
+    .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM tickets WHERE team_id IS NOT NULL")
+            .await,
+        0
+    );
+    assert!(team_inbox(&app, &inside, &team).await.is_empty());
+
+    let moved = update_tickets(&app, &inside, &[a, b], json!({"teamId": team})).await;
+    let rows = moved["data"]["updateTickets"].as_array().expect("tickets");
+    assert_eq!(rows[0]["team"]["id"], team.as_str(), "{moved}");
+    assert_eq!(rows[0]["assignee"], Value::Null, "{moved}");
+    assert_eq!(
+        rows[1]["assignee"]["id"],
+        inside.user_id.as_str(),
+        "{moved}"
+    );
+    let mut expected = vec![a.to_owned(), b.to_owned()];
+    expected.sort();
+    assert_eq!(team_inbox(&app, &inside, &team).await, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channels_default_team_gets_its_new_tickets_assigned_to_an_online_agent() {
     let app = TestApp::new().await;

@@ -4,13 +4,14 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use crate::db::enums::AttachmentType;
 use crate::db::enums::Role;
-use crate::db::ids::{ChannelId, MediaId, MessageId, TicketId};
+use crate::db::ids::{CannedResponseId, ChannelId, MediaId, MessageId, TicketId};
 use crate::db::media;
 use crate::error::AppError;
 use crate::graphql::context::org_call;
 use crate::graphql::types::message::Message;
 use crate::graphql::types::parse_id;
 use crate::graphql::types::template::WhatsAppTemplate;
+use crate::inbox::canned;
 use crate::inbox::replies::{self, AttachmentSource, Reply};
 use crate::inbox::templates::{self, Parameter};
 
@@ -37,6 +38,9 @@ pub struct SendMessageInput {
     /// An internal note: stored and shown to agents, never sent.
     #[graphql(default)]
     private_note: bool,
+    /// Send this canned response (rendered on the server for this ticket and sender)
+    /// instead of `text`.
+    canned_response_id: Option<ID>,
     /// Your idempotency key: retrying with the same key returns the same message
     /// instead of sending twice.
     #[graphql(validator(max_length = 128))]
@@ -118,8 +122,18 @@ impl MessageMutation {
                 );
             }
         };
+        let text = match input.canned_response_id {
+            None => input.text,
+            Some(_) if input.text.is_some() => {
+                return Err(AppError::bad_input("give text or cannedResponseId, not both").into());
+            }
+            Some(id) => {
+                let id = parse_id(&id, CannedResponseId::parse)?;
+                Some(canned::render_for(&mut call.conn, call.org, call.user, id, ticket).await?)
+            }
+        };
         let reply = Reply {
-            text: input.text,
+            text,
             attachment,
             reply_to: input
                 .reply_to_message_id

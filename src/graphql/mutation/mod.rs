@@ -1,7 +1,9 @@
 //! Mutation root, merged from one object per area.
 
 mod auth;
+mod canned;
 mod channel;
+mod label;
 mod message;
 mod notification;
 mod org;
@@ -20,4 +22,6 @@ pub struct Mutation(
     ticket::TicketMutation,
     message::MessageMutation,
     notification::NotificationMutation,
+    label::LabelMutation,
+    canned::CannedMutation,
 );

@@ -1,16 +1,20 @@
-//! `updateTicket`, `markTicketRead`, `mergeCustomers`, `updateCustomer`.
+//! `updateTicket`, `updateTickets`, `snoozeTicket`, `markTicketRead`, `mergeCustomers`,
+//! `updateCustomer`.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 
+use super::label::label_ids;
 use crate::db::enums::Role;
 use crate::db::enums::{TicketPriority, TicketStatus};
 use crate::db::ids::{CustomerId, TeamId, TicketId, UserId};
+use crate::error::AppError;
 use crate::graphql::context::org_call;
 use crate::graphql::types::customer::Customer;
 use crate::graphql::types::ticket::Ticket;
 use crate::graphql::types::{maybe_id, parse_id};
-use crate::inbox::tickets::TicketUpdate;
+use crate::inbox::tickets::{BULK_LIMIT, BulkUpdate, TicketUpdate};
 use crate::inbox::{customers as customer_ops, profiles, tickets as ticket_ops};
+use chrono::{DateTime, Utc};
 
 /// Changes to a ticket; omitted fields stay as they are, `assigneeId: null` unassigns.
 #[derive(InputObject)]
@@ -33,6 +37,27 @@ pub struct UpdateCustomerInput {
     /// null (or blank) hands naming back to the platform.
     #[graphql(validator(max_length = 200))]
     name: Option<String>,
+}
+
+/// One change to many tickets; omitted fields stay as they are, `assigneeId: null`
+/// unassigns.
+#[derive(InputObject)]
+pub struct UpdateTicketsInput {
+    /// New status (not SNOOZED: use snoozeTicket).
+    status: Option<TicketStatus>,
+    /// New assignee (a member of the org), or null to unassign.
+    assignee_id: MaybeUndefined<ID>,
+    /// New priority.
+    priority: Option<TicketPriority>,
+    /// New team, or null to remove it. The assignee must belong to each ticket's team;
+    /// moving a ticket to a team its assignee is not in unassigns it.
+    team_id: MaybeUndefined<ID>,
+    /// Labels to add.
+    #[graphql(default)]
+    add_label_ids: Vec<ID>,
+    /// Labels to remove.
+    #[graphql(default)]
+    remove_label_ids: Vec<ID>,
 }
 
 /// Agent actions on tickets and customers.
@@ -59,6 +84,60 @@ impl TicketMutation {
         };
         let updated = ticket_ops::update(&mut call.conn, call.org, id, call.user, update).await?;
         Ok(Ticket(call.state.publish(updated)))
+    }
+
+    /// Applies one change (status, assignee, team, priority, labels) to up to 100 tickets, all
+    /// or nothing, in one transaction; returns them in the order given.
+    async fn update_tickets(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        ids: Vec<ID>,
+        input: UpdateTicketsInput,
+    ) -> Result<Vec<Ticket>> {
+        if ids.len() > BULK_LIMIT {
+            return Err(AppError::bad_input(format!(
+                "at most {BULK_LIMIT} tickets can be updated at once"
+            ))
+            .into());
+        }
+        let ids: Vec<TicketId> = ids
+            .iter()
+            .map(|id| parse_id(id, TicketId::parse))
+            .collect::<Result<_, _>>()?;
+        let update = BulkUpdate {
+            fields: TicketUpdate {
+                status: input.status,
+                priority: input.priority,
+                assignee: maybe_id(input.assignee_id, UserId::parse)?,
+                team: maybe_id(input.team_id, TeamId::parse)?,
+            },
+            add_labels: label_ids(&input.add_label_ids)?,
+            remove_labels: label_ids(&input.remove_label_ids)?,
+        };
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
+        let updated =
+            ticket_ops::update_many(&mut call.conn, call.org, &ids, call.user, update).await?;
+        Ok(call
+            .state
+            .publish(updated)
+            .into_iter()
+            .map(Ticket)
+            .collect())
+    }
+
+    /// Snoozes a ticket until `until`: it reopens then, or as soon as the customer writes.
+    async fn snooze_ticket(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        id: ID,
+        until: DateTime<Utc>,
+    ) -> Result<Ticket> {
+        let id = parse_id(&id, TicketId::parse)?;
+        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
+        let snoozed = ticket_ops::snooze(&mut call.conn, call.org, id, until).await?;
+        Ok(Ticket(call.state.publish(snoozed)))
     }
 
     /// Marks every message of the ticket read for the caller (its unreadCount becomes 0).

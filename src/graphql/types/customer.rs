@@ -5,12 +5,13 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::channel::Channel;
+use super::label::Label;
 use super::ticket::{self, Ticket};
 use super::to_id;
 use crate::db::enums::{NameSource, Platform};
 use crate::db::{customers, tickets};
 use crate::graphql::connection::complexity;
-use crate::graphql::loaders::{IdentitiesOf, Loaders};
+use crate::graphql::loaders::{IdentitiesOf, LabelsOfCustomer, Loaders};
 
 /// Someone who wrote to the org, on one or more channels.
 pub struct Customer(pub customers::Customer);
@@ -37,6 +38,24 @@ impl Customer {
 
     async fn notes(&self) -> Option<&str> {
         self.0.notes.as_deref()
+    }
+
+    /// Blocked customers' messages are kept but reopen and notify nothing, and replies
+    /// to them are refused.
+    async fn blocked(&self) -> bool {
+        self.0.blocked_at.is_some()
+    }
+
+    async fn blocked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.blocked_at
+    }
+
+    async fn labels(&self, ctx: &Context<'_>) -> Result<Vec<Label>> {
+        let rows = ctx
+            .data::<Loaders>()?
+            .load_one(LabelsOfCustomer(self.0.id))
+            .await?;
+        Ok(rows.unwrap_or_default().into_iter().map(Label).collect())
     }
 
     /// Who the customer is on each channel.

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use async_graphql::{Context, Object, Result};
 use chrono::{DateTime, Utc};
 
+use super::customer::Customer;
+use super::label::{CannedResponse, Label};
 use super::message::Message;
 use super::notification::Notification;
 use super::team::Team;
@@ -26,7 +28,9 @@ impl InboxEvent {
 
     /// `MESSAGE_ADDED`, `MESSAGE_UPDATED`, `TICKET_CREATED`, `TICKET_UPDATED`,
     /// `NOTIFICATION_ADDED`, `NOTIFICATION_READ`, `MEMBER_ADDED`, `MEMBER_UPDATED`,
-    /// `MEMBER_REMOVED`, `TEAM_CREATED`, `TEAM_UPDATED` or `TEAM_DELETED`.
+    /// `MEMBER_REMOVED`, `TEAM_CREATED`, `TEAM_UPDATED`, `TEAM_DELETED`, `LABEL_CHANGED`,
+    /// `LABEL_DELETED`, `CUSTOMER_UPDATED`, `CANNED_RESPONSE_CHANGED` or
+    /// `CANNED_RESPONSE_DELETED`.
     async fn kind(&self) -> &str {
         self.0.event.kind.as_str()
     }
@@ -68,5 +72,20 @@ impl InboxEvent {
     /// The notification concerned, as of the event (only ever the subscriber's own).
     async fn notification(&self) -> Option<Notification> {
         self.0.snapshot.notification.clone().map(Notification)
+    }
+
+    /// The label concerned (as it was, for LABEL_DELETED).
+    async fn label(&self) -> Option<Label> {
+        self.0.snapshot.label.clone().map(Label)
+    }
+
+    /// The canned response concerned (personal ones only reach their owner).
+    async fn canned_response(&self) -> Option<CannedResponse> {
+        self.0.snapshot.canned_response.clone().map(CannedResponse)
+    }
+
+    /// The customer concerned.
+    async fn customer(&self) -> Option<Customer> {
+        self.0.snapshot.customer.clone().map(Customer)
     }
 }

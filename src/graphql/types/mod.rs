@@ -4,6 +4,7 @@ pub mod channel;
 pub mod customer;
 pub mod inbox_event;
 pub mod invitation;
+pub mod label;
 pub mod message;
 pub mod notification;
 pub mod org;

@@ -8,18 +8,40 @@ use chrono::{DateTime, Utc};
 use super::channel::Channel;
 use super::customer::Customer;
 use super::invitation::Invitation;
+use super::label::{CannedResponse, Label};
 use super::notification::Notification;
 use super::team::Team;
 use super::ticket::{self, Ticket};
 use super::user::Membership;
 use super::{parse_id, to_id};
 use crate::db::enums::{Platform, Role, TicketStatus};
-use crate::db::ids::{ChannelId, CustomerId, TeamId, TicketId, UserId};
+use crate::db::ids::{ChannelId, CustomerId, LabelId, TeamId, TicketId, UserId};
 use crate::db::page::Keyset;
-use crate::db::{channels, customers, invitations, notifications, orgs, teams, tickets};
+use crate::db::{
+    canned_responses, channels, customers, invitations, labels, notifications, orgs, teams, tickets,
+};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::{conn, viewer};
+
+/// Whose tickets, relative to the caller.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeScope {
+    /// Assigned to the caller.
+    Me,
+    /// Assigned to nobody.
+    Unassigned,
+}
+
+/// Orders of the inbox.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TicketOrder {
+    /// Most recently active first.
+    #[default]
+    LastActivity,
+    /// Waiting tickets only, the longest-waiting first.
+    WaitingSince,
+}
 
 /// An organisation, as seen by one of its members.
 pub struct Org {
@@ -117,6 +139,7 @@ impl Org {
         ctx: &Context<'_>,
         platform: Option<Platform>,
         #[graphql(validator(max_length = 200))] search: Option<String>,
+        blocked: Option<bool>,
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Customer>> {
@@ -126,6 +149,7 @@ impl Org {
             search: search
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty()),
+            blocked,
         };
         let mut conn = conn(ctx).await?;
         let rows = customers::list(&mut conn, self.row.id, &filter, &page)
@@ -151,30 +175,74 @@ impl Org {
             .map(Customer))
     }
 
-    /// The inbox: tickets by last activity, newest first.
+    /// The inbox: tickets by last activity, newest first, or (`sort: WAITING_SINCE`) the
+    /// tickets waiting for an answer, longest-waiting first. `assignee: ME` / `UNASSIGNED`
+    /// and `assigneeId` are exclusive; `teamId` keeps one team's tickets.
     #[graphql(complexity = "complexity(first, None, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
     async fn tickets(
         &self,
         ctx: &Context<'_>,
         status: Option<TicketStatus>,
         channel_id: Option<ID>,
         assignee_id: Option<ID>,
+        assignee: Option<AssigneeScope>,
+        label_id: Option<ID>,
+        team_id: Option<ID>,
+        #[graphql(default)] sort: TicketOrder,
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Ticket>> {
+        let assignee_id = match (assignee, assignee_id) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::bad_input("give assignee or assigneeId, not both").into());
+            }
+            (Some(AssigneeScope::Me), None) => Some(Some(viewer(ctx)?.user_id)),
+            (Some(AssigneeScope::Unassigned), None) => Some(None),
+            (None, Some(id)) => Some(Some(parse_id(&id, UserId::parse)?)),
+            (None, None) => None,
+        };
         let filter = tickets::TicketFilter {
             status,
             channel_id: channel_id
                 .as_ref()
                 .map(|id| parse_id(id, ChannelId::parse))
                 .transpose()?,
-            assignee_id: assignee_id
-                .as_ref()
-                .map(|id| parse_id(id, UserId::parse))
-                .transpose()?,
+            assignee_id,
             customer_id: None,
+            label_id: label_id
+                .as_ref()
+                .map(|id| parse_id(id, LabelId::parse))
+                .transpose()?,
+            team_id: team_id
+                .as_ref()
+                .map(|id| parse_id(id, TeamId::parse))
+                .transpose()?,
+            sort: match sort {
+                TicketOrder::LastActivity => tickets::TicketSort::LastActivity,
+                TicketOrder::WaitingSince => tickets::TicketSort::WaitingSince,
+            },
         };
         ticket::page(ctx, self.row.id, &filter, first, after).await
+    }
+
+    /// The org's labels, by name.
+    async fn labels(&self, ctx: &Context<'_>) -> Result<Vec<Label>> {
+        let mut conn = conn(ctx).await?;
+        let rows = labels::list(&mut conn, self.row.id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(Label).collect())
+    }
+
+    /// The canned responses the caller may use: org-wide ones and their own, by code.
+    async fn canned_responses(&self, ctx: &Context<'_>) -> Result<Vec<CannedResponse>> {
+        let user = viewer(ctx)?.user_id;
+        let mut conn = conn(ctx).await?;
+        let rows = canned_responses::visible_to(&mut conn, self.row.id, user)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(CannedResponse).collect())
     }
 
     async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ticket>> {

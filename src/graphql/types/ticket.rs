@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::channel::Channel;
 use super::customer::Customer;
+use super::label::Label;
 use super::message::Message;
 use super::team::Team;
 use super::to_id;
@@ -17,14 +18,15 @@ use crate::db::{messages, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::conn;
-use crate::graphql::loaders::{Loaders, ReadCountOf};
+use crate::graphql::loaders::{LabelsOfTicket, Loaders, ReadCountOf};
 use crate::graphql::prefetch;
+use crate::inbox::reply_options::{self, ReplyMode};
 
 /// A conversation between a customer and the org on one channel.
 pub struct Ticket(pub tickets::Ticket);
 
-/// A page of `org`'s tickets matching `filter`, most recently active first, with what
-/// the selection asks for prefetched.
+/// A page of `org`'s tickets matching `filter`, in its order, with what the selection
+/// asks for prefetched.
 pub async fn page(
     ctx: &Context<'_>,
     org: OrgId,
@@ -39,15 +41,38 @@ pub async fn page(
         .map_err(AppError::from)?;
     drop(conn);
     prefetch::tickets(ctx, &rows.rows).await?;
-    Ok(connection(
-        rows,
-        &page,
-        |t| Keyset {
-            at: t.last_message_at,
-            id: t.id.0,
-        },
-        Ticket,
-    ))
+    Ok(connection(rows, &page, |t| filter.sort.key(t), Ticket))
+}
+
+/// What can be sent on a ticket now.
+pub struct ReplyOptions(pub reply_options::ReplyOptions);
+
+#[Object]
+impl ReplyOptions {
+    /// What can be sent.
+    async fn mode(&self) -> ReplyMode {
+        self.0.mode
+    }
+
+    /// Free text is possible until then (including the HUMAN_AGENT extension, when the
+    /// channel has it).
+    async fn free_text_until(&self) -> Option<DateTime<Utc>> {
+        self.0.free_text_until
+    }
+
+    /// Whether HUMAN_AGENT extends the window on this ticket (and until when).
+    async fn human_agent_extends(&self) -> bool {
+        self.0.human_agent_until.is_some()
+    }
+
+    async fn human_agent_until(&self) -> Option<DateTime<Utc>> {
+        self.0.human_agent_until
+    }
+
+    /// Why something is not possible; `sendMessage` refuses with this same message.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
 }
 
 #[Object]
@@ -121,6 +146,44 @@ impl Ticket {
     /// When the customer last wrote (the platforms' 24 h reply window starts there).
     async fn last_inbound_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_inbound_at
+    }
+
+    /// When a SNOOZED ticket reopens by itself (it also reopens when the customer writes).
+    async fn snoozed_until(&self) -> Option<DateTime<Utc>> {
+        self.0.snoozed_until
+    }
+
+    /// The oldest customer message not answered yet (null: nothing unanswered).
+    async fn waiting_since(&self) -> Option<DateTime<Utc>> {
+        self.0.waiting_since
+    }
+
+    /// The business's first reply.
+    async fn first_response_at(&self) -> Option<DateTime<Utc>> {
+        self.0.first_response_at
+    }
+
+    /// When the ticket was resolved (null unless RESOLVED).
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+
+    /// What the caller can send on this ticket now, and why not (the same decision
+    /// `sendMessage` enforces).
+    async fn reply_options(&self, ctx: &Context<'_>) -> Result<ReplyOptions> {
+        let mut conn = conn(ctx).await?;
+        let (options, _) = crate::inbox::replies::options_of(&mut conn, &self.0)
+            .await
+            .map_err(AppError::from)?;
+        Ok(ReplyOptions(options))
+    }
+
+    async fn labels(&self, ctx: &Context<'_>) -> Result<Vec<Label>> {
+        let rows = ctx
+            .data::<Loaders>()?
+            .load_one(LabelsOfTicket(self.0.id))
+            .await?;
+        Ok(rows.unwrap_or_default().into_iter().map(Label).collect())
     }
 
     /// Inbound messages the caller has not read yet.

@@ -1,0 +1,2 @@
+DROP INDEX tickets_org_team_waiting_idx;
+DROP INDEX tickets_org_team_activity_idx;
