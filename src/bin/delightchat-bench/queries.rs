@@ -1,5 +1,6 @@
 //! The dashboard's read queries at 64 concurrent clients: the inbox page, a
-//! conversation page and the notification count.
+//! conversation page and the notification count; and at one client, the inbox page
+//! filtered by a label and sorted by `waitingSince`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,12 @@ const INBOX: &str = "query($o: ID!) { org(id: $o) { tickets(first: 50) { edges {
 const CONVERSATION: &str = "query($o: ID!, $t: ID!) { org(id: $o) { ticket(id: $t) { id status customer { name }
   messages(last: 50) { edges { node { id direction kind text status createdAt attachments { type url } reactions { emoji }
   author { type } } } pageInfo { hasPreviousPage startCursor } } } } }";
+const LABELLED: &str = "query($o: ID!, $l: ID!) { org(id: $o) { tickets(first: 50, labelId: $l) { edges { cursor node { id status
+  lastMessageAt lastMessagePreview unreadCount customer { id name } channel { id name } lastMessage { id text } } } pageInfo { hasNextPage endCursor } } } }";
+const WAITING: &str = "query($o: ID!) { org(id: $o) { tickets(first: 50, sort: WAITING_SINCE) { edges { cursor node { id status
+  waitingSince lastMessagePreview unreadCount customer { id name } channel { id name } lastMessage { id text } } } pageInfo { hasNextPage endCursor } } } }";
+/// Every third ticket of each org carries this label (added before the phase, once).
+const BENCH_LABEL: &str = "bench-vip";
 const COUNT: &str = "query($o: ID!) { org(id: $o) { unreadNotificationCount } }";
 
 /// Clients of the low-concurrency latency run.
@@ -38,6 +45,48 @@ pub struct Queries {
     pub conversation_page_light: Measured,
     /// Unread notification count.
     pub notification_count: Measured,
+    /// The inbox page filtered by a label on a third of the tickets, 1 client.
+    pub inbox_page_labelled_light: Measured,
+    /// The inbox page of waiting tickets, longest wait first, 1 client.
+    pub inbox_page_waiting_light: Measured,
+}
+
+#[derive(QueryableByName)]
+struct LabelRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    org_id: uuid::Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: uuid::Uuid,
+}
+
+/// Gives each org the bench label on every third ticket (idempotent); the label ids.
+async fn label_every_third_ticket(
+    conn: &mut AsyncPgConnection,
+) -> anyhow::Result<Vec<(String, String)>> {
+    diesel::sql_query(format!(
+        "INSERT INTO labels (id, org_id, name, colour) \
+         SELECT gen_random_uuid(), id, '{BENCH_LABEL}', '#ff8800' FROM orgs \
+         ON CONFLICT DO NOTHING"
+    ))
+    .execute(conn)
+    .await?;
+    diesel::sql_query(format!(
+        "INSERT INTO ticket_labels (org_id, ticket_id, label_id) \
+         SELECT t.org_id, t.id, l.id FROM tickets t \
+         JOIN labels l ON l.org_id = t.org_id AND l.name = '{BENCH_LABEL}' \
+         WHERE get_byte(uuid_send(t.id), 15) % 3 = 0 ON CONFLICT DO NOTHING"
+    ))
+    .execute(conn)
+    .await?;
+    let labels: Vec<LabelRow> = diesel::sql_query(format!(
+        "SELECT org_id, id FROM labels WHERE name = '{BENCH_LABEL}'"
+    ))
+    .load(conn)
+    .await?;
+    Ok(labels
+        .iter()
+        .map(|l| (l.org_id.to_string(), l.id.to_string()))
+        .collect())
 }
 
 #[derive(QueryableByName)]
@@ -69,6 +118,7 @@ pub async fn run(
             .await?;
     }
     anyhow::ensure!(!tickets.is_empty(), "the dataset has no tickets");
+    let labels = Arc::new(label_every_third_ticket(&mut conn).await?);
     let tickets: Arc<Vec<(String, String)>> = Arc::new(
         tickets
             .iter()
@@ -131,10 +181,10 @@ pub async fn run(
         p(to(&org), CONVERSATION, json!({"o": org, "t": ticket}))
     })
     .await;
-    let (p, tk) = (post.clone(), tickets.clone());
+    let (p, tk, to) = (post.clone(), tickets.clone(), token_of.clone());
     let conversation_page_light = closed_loop(LIGHT_CLIENTS, duration, move |n| {
         let (org, ticket) = tk[(n as usize) % tk.len()].clone();
-        p(token_of(&org), CONVERSATION, json!({"o": org, "t": ticket}))
+        p(to(&org), CONVERSATION, json!({"o": org, "t": ticket}))
     })
     .await;
     let (p, t) = (post.clone(), tokens.clone());
@@ -143,7 +193,21 @@ pub async fn run(
         p(token, COUNT, json!({"o": org}))
     })
     .await;
+    let (p, to, l) = (post.clone(), token_of, labels.clone());
+    let inbox_page_labelled_light = closed_loop(LIGHT_CLIENTS, duration, move |n| {
+        let (org, label) = l[(n as usize) % l.len()].clone();
+        p(to(&org), LABELLED, json!({"o": org, "l": label}))
+    })
+    .await;
+    let (p, t) = (post.clone(), tokens.clone());
+    let inbox_page_waiting_light = closed_loop(LIGHT_CLIENTS, duration, move |n| {
+        let (org, token) = t[(n as usize) % t.len()].clone();
+        p(token, WAITING, json!({"o": org}))
+    })
+    .await;
     Ok(Queries {
+        inbox_page_labelled_light,
+        inbox_page_waiting_light,
         inbox_page,
         inbox_page_light,
         inbox_page_cpu_ms,

@@ -186,6 +186,16 @@ pub fn markdown(r: &Results) -> String {
         );
         let light = format!("inbox page, {} client(s)", super::queries::LIGHT_CLIENTS);
         row(&mut out, &light, &q.inbox_page_light, http);
+        let labelled = format!(
+            "inbox page filtered by a label (a third of the tickets), {} client(s)",
+            super::queries::LIGHT_CLIENTS
+        );
+        row(&mut out, &labelled, &q.inbox_page_labelled_light, http);
+        let waiting = format!(
+            "inbox page sorted by waitingSince, {} client(s)",
+            super::queries::LIGHT_CLIENTS
+        );
+        row(&mut out, &waiting, &q.inbox_page_waiting_light, http);
         row(
             &mut out,
             "conversation page (50 messages)",
