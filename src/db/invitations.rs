@@ -51,6 +51,15 @@ pub struct OutgoingMail {
     pub link_enc: Vec<u8>,
 }
 
+/// Not accepted, revoked or expired: the link still works.
+#[diesel::dsl::auto_type]
+fn is_open() -> _ {
+    invitations::accepted_at
+        .is_null()
+        .and(invitations::revoked_at.is_null())
+        .and(invitations::expires_at.gt(diesel::dsl::now))
+}
+
 /// Stores an invitation and its mail, in the caller's transaction.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
@@ -76,9 +85,7 @@ pub async fn lock_open(
 ) -> QueryResult<Option<Invitation>> {
     invitations::table
         .filter(invitations::token_hash.eq(token_hash))
-        .filter(invitations::accepted_at.is_null())
-        .filter(invitations::revoked_at.is_null())
-        .filter(invitations::expires_at.gt(diesel::dsl::now))
+        .filter(is_open())
         .select(Invitation::as_select())
         .for_update()
         .first(conn)
@@ -99,9 +106,7 @@ pub async fn mark_accepted(conn: &mut AsyncPgConnection, id: InvitationId) -> Qu
 pub async fn list_open(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Invitation>> {
     invitations::table
         .filter(invitations::org_id.eq(org))
-        .filter(invitations::accepted_at.is_null())
-        .filter(invitations::revoked_at.is_null())
-        .filter(invitations::expires_at.gt(diesel::dsl::now))
+        .filter(is_open())
         .order(invitations::created_at.desc())
         .limit(500)
         .select(Invitation::as_select())
@@ -153,9 +158,7 @@ pub async fn find_open(
 ) -> QueryResult<Option<Invitation>> {
     invitations::table
         .filter(invitations::token_hash.eq(token_hash))
-        .filter(invitations::accepted_at.is_null())
-        .filter(invitations::revoked_at.is_null())
-        .filter(invitations::expires_at.gt(diesel::dsl::now))
+        .filter(is_open())
         .select(Invitation::as_select())
         .first(conn)
         .await
