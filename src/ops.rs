@@ -25,7 +25,7 @@ pub async fn readyz(State(state): State<AppState>) -> StatusCode {
     if state.is_shutting_down() {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
-    let ready = match state.conn().await {
+    let ready = match state.system_conn().await {
         Ok(mut conn) => conn.batch_execute("SELECT 1").await.is_ok(),
         Err(_) => false,
     };
@@ -77,7 +77,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         "SQL statements run by this process.",
         state.query_count(),
     );
-    if let Ok(mut conn) = state.conn().await {
+    if let Ok(mut conn) = state.system_conn().await {
         if let Ok((pending, oldest)) = webhook_events::backlog(&mut conn).await {
             gauge(
                 &mut text,

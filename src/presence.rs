@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::db::ids::UserId;
+use crate::db::scope::Scope;
 use crate::db::{Pool, presence};
 use crate::state::AppState;
 
@@ -126,7 +127,7 @@ async fn write_loop(inner: Weak<Inner>, pool: Pool) {
         version += 1;
         let counts: Vec<(UserId, i32, i64)> =
             rows.into_iter().map(|(u, n)| (u, n, version)).collect();
-        let written = match pool.get().await {
+        let written = match pool.checkout(Scope::System).await {
             Ok(mut conn) => presence::record(&mut conn, instance, &counts)
                 .await
                 .map_err(anyhow::Error::from),
@@ -150,7 +151,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<usize> {
     let now = chrono::Utc::now();
     let offline_after = chrono::Duration::from_std(state.config().agent_offline_after)?;
     let stale_after = chrono::Duration::from_std(STALE_AFTER)?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.system_conn().await?;
     let swept =
         crate::inbox::members::sweep_offline(&mut conn, now - offline_after, now - stale_after)
             .await?;

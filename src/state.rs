@@ -12,6 +12,7 @@ use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::ids::UserId;
+use crate::db::scope::Scope;
 use crate::db::{self, Pool, PoolError, PooledConn, QueryCounter};
 use crate::events::Bus;
 use crate::inbox::outbox::Committed;
@@ -133,9 +134,21 @@ impl App {
         self.queries.get()
     }
 
-    /// A pooled connection (fails fast when the pool is exhausted).
-    pub async fn conn(&self) -> Result<PooledConn, PoolError> {
-        self.pool.get().await
+    /// Of those, the statements that scoped a checkout (row-level security): one per
+    /// checkout.
+    pub fn scoping_count(&self) -> u64 {
+        self.queries.scoping()
+    }
+
+    /// A pooled connection that sees every org, for trusted server-side work (fails fast
+    /// when the pool is exhausted).
+    pub async fn system_conn(&self) -> Result<PooledConn, PoolError> {
+        self.pool.checkout(Scope::System).await
+    }
+
+    /// A pooled connection that sees only the orgs `user` is a member of.
+    pub async fn viewer_conn(&self, user: UserId) -> Result<PooledConn, PoolError> {
+        self.pool.checkout(Scope::Viewer(user)).await
     }
 
     /// Encryption of secrets at rest.

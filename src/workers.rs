@@ -93,7 +93,7 @@ async fn prune_loop(state: AppState, mut stop: watch::Receiver<bool>) {
         let cutoff = chrono::Utc::now() - retention;
         let pending_retention = chrono::Duration::from_std(state.config().pending_fact_retention)
             .unwrap_or(chrono::Duration::days(7));
-        let pruned = match state.conn().await {
+        let pruned = match state.system_conn().await {
             Ok(mut conn) => async {
                 let facts_cutoff = chrono::Utc::now() - pending_retention;
                 crate::db::pending_facts::prune(&mut conn, facts_cutoff).await?;

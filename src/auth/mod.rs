@@ -17,6 +17,7 @@ use diesel_async::AsyncConnection as _;
 
 use crate::db::enums::Role;
 use crate::db::ids::{OrgId, UserId};
+use crate::db::scope::Scope;
 use crate::db::{Pool, PoolError, PooledConn};
 use crate::db::{orgs, users};
 use crate::error::{AppError, AppResult};
@@ -45,7 +46,7 @@ impl<'a> Auth<'a> {
     }
 
     async fn conn(&self) -> Result<PooledConn, PoolError> {
-        self.pool.get().await
+        self.pool.checkout(Scope::System).await
     }
 
     fn jwt(&self) -> &jwt::JwtKeys {

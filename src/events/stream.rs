@@ -21,6 +21,7 @@ use super::Bus;
 use super::LiveEvent;
 use crate::db::enums::EventKind;
 use crate::db::ids::{OrgId, UserId};
+use crate::db::scope::Scope;
 use crate::db::{Pool, events, orgs};
 use crate::error::{AppError, AppResult};
 
@@ -68,7 +69,7 @@ pub async fn open(
     let live = bus.subscribe(org).await;
     let resyncs = bus.resyncs();
     let (last_seq, pruned_through) = {
-        let mut conn = pool.get().await?;
+        let mut conn = pool.checkout(Scope::Viewer(user)).await?;
         events::watermarks(&mut conn, org).await?
     };
     let start = match after {
@@ -157,7 +158,7 @@ fn accept_live(st: &mut State, event: Arc<LiveEvent>) {
 }
 
 async fn replay(st: &mut State) -> Result<(), AppError> {
-    let mut conn = st.pool.get().await?;
+    let mut conn = st.pool.checkout(Scope::Viewer(st.user)).await?;
     let batch = events::after(&mut conn, st.org, st.last, REPLAY_BATCH).await?;
     if (batch.len() as i64) < REPLAY_BATCH {
         st.replay = false;
@@ -197,7 +198,7 @@ async fn check_membership(st: &mut State) -> Result<(), AppError> {
     st.checked_at = Instant::now();
     let (pool, org, user) = (&st.pool, st.org, st.user);
     let lookup = async {
-        let mut conn = pool.get().await?;
+        let mut conn = pool.checkout(Scope::Viewer(user)).await?;
         AppResult::Ok(orgs::membership(&mut conn, org, user).await?.is_some())
     };
     let member = st

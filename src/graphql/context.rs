@@ -10,8 +10,9 @@ use async_graphql::{Context, ID};
 
 use crate::auth::viewer::Viewer;
 use crate::db::enums::Role;
-use crate::db::ids::OrgId;
+use crate::db::ids::{OrgId, UserId};
 use crate::db::orgs;
+use crate::db::scope::Scope;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -23,9 +24,39 @@ pub struct RequestContext {
     pub request_id: String,
     /// The client's address (the TCP peer), when the transport knows it.
     pub client_ip: Option<std::net::IpAddr>,
+    /// Whose rows the request's connections see.
+    pub reads_as: ReadsAs,
     memberships: Mutex<HashMap<OrgId, MembershipCell>>,
     auth_attempted: AtomicBool,
     outcome: Arc<Outcome>,
+}
+
+/// Whose rows a request's connections see (row-level security): the caller, or else the
+/// account that a `signup`, `login` or `refreshToken` of this very request signed in, so
+/// that its payload (`user { memberships { org } }`) can be read; nobody's before that.
+/// Shared by the request's context and its loaders.
+#[derive(Debug, Clone, Default)]
+pub struct ReadsAs(Arc<std::sync::OnceLock<UserId>>);
+
+impl ReadsAs {
+    /// Reads as `viewer`, or as nobody yet.
+    pub fn new(viewer: Option<UserId>) -> Self {
+        let reads_as = Self::default();
+        if let Some(viewer) = viewer {
+            reads_as.0.get_or_init(|| viewer);
+        }
+        reads_as
+    }
+
+    /// From now on reads as `user`, unless the request already reads as someone.
+    pub fn signed_in(&self, user: UserId) {
+        self.0.get_or_init(|| user);
+    }
+
+    /// The scope of the request's connections.
+    pub fn scope(&self) -> Scope {
+        self.0.get().copied().map_or(Scope::Nothing, Scope::Viewer)
+    }
 }
 
 /// What the transport learns about a request once it ran.
@@ -79,6 +110,7 @@ impl RequestContext {
             viewer,
             request_id: request_id.into(),
             client_ip: None,
+            reads_as: ReadsAs::new(viewer.map(|v| v.user_id)),
             memberships: Mutex::default(),
             auth_attempted: AtomicBool::new(false),
             outcome: Arc::default(),
@@ -105,10 +137,12 @@ pub fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {
         .map_err(|_| AppError::internal(anyhow::anyhow!("app state missing")))
 }
 
-/// A pooled database connection; failing to get one is an internal error (the pool's
-/// text never reaches the client).
+/// A pooled database connection that sees the caller's orgs only (nothing when nobody
+/// is signed in); failing to get one is an internal error (the pool's text never
+/// reaches the client).
 pub async fn conn(ctx: &Context<'_>) -> AppResult<crate::db::PooledConn> {
-    Ok(state(ctx)?.conn().await?)
+    let scope = request(ctx)?.reads_as.scope();
+    Ok(state(ctx)?.pool().checkout(scope).await?)
 }
 
 /// The request context.
@@ -196,11 +230,12 @@ pub async fn org_call<'a>(ctx: &Context<'a>, org_id: &ID, needs: Role) -> AppRes
         (Role::Admin | Role::Agent, _) => {}
     }
     let state = state(ctx)?;
+    let user = viewer(ctx)?.user_id;
     Ok(OrgCall {
         org,
-        user: viewer(ctx)?.user_id,
+        user,
         state,
-        conn: state.conn().await?,
+        conn: state.viewer_conn(user).await?,
     })
 }
 

@@ -317,9 +317,8 @@ async fn execute(
     }
     let context = RequestContext::new(viewer, request_id.clone()).from_ip(client_ip);
     let outcome = context.outcome();
-    request = request
-        .data(context)
-        .data(loaders(gql.app.clone(), viewer.map(|v| v.user_id)));
+    let loaders = loaders(gql.app.clone(), &context);
+    request = request.data(context).data(loaders);
     let mut response = gql.schema.execute(request).await;
     finish_response(&mut response, &request_id);
     let request_error = !outcome.executed();

@@ -10,16 +10,19 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use crate::db::ids::{
     ChannelId, CustomerId, MessageId, NotificationId, OrgId, TeamId, TicketId, UserId,
 };
+
 use crate::db::{
     channels, customers, labels, messages, notifications, orgs, teams, tickets, users,
 };
 use crate::error::AppError;
+use crate::graphql::context::{ReadsAs, RequestContext};
 use crate::state::AppState;
 
 /// Loads rows for one request.
 pub struct DbLoader {
     state: AppState,
     viewer: Option<UserId>,
+    reads_as: ReadsAs,
 }
 
 /// The request's loader. Its cache lives as long as the request, so a row reached twice
@@ -30,9 +33,15 @@ pub type Loaders = DataLoader<DbLoader, HashMapCache>;
 /// while its resolvers are polled, before the spawned load runs (and pages prefetch their
 /// rows in batches anyway, see [`super::prefetch`]); the zero-length wait runs on Tokio's
 /// own timer, so no timer thread is added.
-pub fn loaders(state: AppState, viewer: Option<UserId>) -> Loaders {
+pub fn loaders(state: AppState, request: &RequestContext) -> Loaders {
+    let viewer = request.viewer.map(|v| v.user_id);
+    let reads_as = request.reads_as.clone();
     DataLoader::with_cache(
-        DbLoader { state, viewer },
+        DbLoader {
+            state,
+            viewer,
+            reads_as,
+        },
         tokio::spawn,
         HashMapCache::default(),
     )
@@ -64,8 +73,14 @@ pub struct ReadCountOf(pub TicketId);
 type LoadResult<K, V> = Result<HashMap<K, V>, async_graphql::Error>;
 
 impl DbLoader {
+    /// A connection that sees what the request may read ([`ReadsAs`]).
     async fn conn(&self) -> Result<crate::db::PooledConn, async_graphql::Error> {
-        Ok(self.state.conn().await.map_err(AppError::from)?)
+        Ok(self
+            .state
+            .pool()
+            .checkout(self.reads_as.scope())
+            .await
+            .map_err(AppError::from)?)
     }
 }
 

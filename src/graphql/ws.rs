@@ -336,9 +336,9 @@ impl Connection {
 
     fn start(&mut self, id: String, viewer: Viewer, request: async_graphql::Request) {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let request = request
-            .data(RequestContext::new(Some(viewer), request_id.clone()))
-            .data(loaders(self.gql.app.clone(), Some(viewer.user_id)));
+        let context = RequestContext::new(Some(viewer), request_id.clone());
+        let loaders = loaders(self.gql.app.clone(), &context);
+        let request = request.data(context).data(loaders);
         let mut responses = self.gql.schema.execute_stream(request);
         let queue = self.queue.clone();
         let overflow = self.overflow.clone();

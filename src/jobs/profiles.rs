@@ -80,12 +80,12 @@ pub async fn run(state: AppState, worker: WorkerConfig, mut stop: watch::Receive
 /// with it).
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let jobs = {
-        let mut conn = state.conn().await?;
+        let mut conn = state.system_conn().await?;
         profile_jobs::claim(&mut conn, BATCH_SIZE, LEASE).await?
     };
     let count = jobs.len();
     let outcomes = futures_util::future::join_all(jobs.iter().map(|job| process(state, job))).await;
-    let mut conn = state.conn().await?;
+    let mut conn = state.system_conn().await?;
     for (job, outcome) in jobs.iter().zip(outcomes) {
         let outcome = outcome.unwrap_or_else(|e| {
             if job.attempts >= MAX_ATTEMPTS {
@@ -115,7 +115,7 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
 /// Fetches and stores one profile.
 async fn process(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> {
     let (channel, identity) = {
-        let mut conn = state.conn().await?;
+        let mut conn = state.system_conn().await?;
         let channel = channels::get(&mut conn, job.channel_id).await?;
         let identity = customers::identities_by_ids(&mut conn, &[job.identity_id]).await?;
         (channel, identity.into_iter().next())
@@ -147,7 +147,7 @@ async fn process(state: &AppState, job: &ClaimedJob) -> anyhow::Result<Outcome> 
     let outcome = match answer {
         Ok(body) => {
             let profile = Profile::parse(channel.platform, &body);
-            let mut conn = state.conn().await?;
+            let mut conn = state.system_conn().await?;
             state.publish(profiles::apply(&mut conn, identity.id, &profile).await?);
             Outcome::Fetched
         }

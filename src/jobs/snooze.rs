@@ -11,7 +11,7 @@ const BATCH: i64 = 200;
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
-        let mut conn = state.conn().await?;
+        let mut conn = state.system_conn().await?;
         let woken = crate::inbox::tickets::wake_due(&mut conn, BATCH).await?;
         let n = state.publish(woken).len();
         total += n;

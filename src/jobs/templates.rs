@@ -24,7 +24,7 @@ const MAX_PAGES: usize = 100;
 /// the stored templates. Meta's refusals come back as BAD_USER_INPUT with Meta's reason.
 pub async fn sync(state: &AppState, channel_id: ChannelId) -> AppResult<Vec<Template>> {
     let channel = {
-        let mut conn = state.conn().await?;
+        let mut conn = state.system_conn().await?;
         channels::get(&mut conn, channel_id).await?
     };
     let Some(waba) = channel.business_account_id.clone() else {
@@ -76,7 +76,7 @@ pub async fn sync(state: &AppState, channel_id: ChannelId) -> AppResult<Vec<Temp
             break;
         }
     }
-    let mut conn = state.conn().await?;
+    let mut conn = state.system_conn().await?;
     templates::replace_all(&mut conn, channel.id, &found).await?;
     tracing::info!(channel.id = %channel.id, templates = found.len(), "synced WhatsApp templates");
     Ok(templates::list(&mut conn, channel.id).await?)

@@ -80,7 +80,7 @@ pub async fn run(state: AppState, worker: WorkerConfig, mut stop: watch::Receive
 /// it handled (tests and benchmarks drain the queue with it).
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let (claimed, rows) = {
-        let mut conn = state.conn().await?;
+        let mut conn = state.system_conn().await?;
         let claimed = media::claim(&mut conn, BATCH_SIZE, LEASE).await?;
         let ids: Vec<_> = claimed.iter().map(|j| j.attachment_id).collect();
         let rows = media::attachments_with_channel(&mut conn, &ids).await?;
@@ -108,7 +108,7 @@ async fn record(
     attachment: Option<&Attachment>,
     outcome: Result<MediaObject, Failure>,
 ) -> anyhow::Result<()> {
-    let mut conn = state.conn().await?;
+    let mut conn = state.system_conn().await?;
     let failure = match outcome {
         Ok(object) => {
             use diesel_async::AsyncConnection as _;
@@ -159,7 +159,7 @@ async fn copy(
         ));
     }
     let (channel, used) = {
-        let mut conn = state.conn().await.map_err(|e| transient(&e))?;
+        let mut conn = state.system_conn().await.map_err(|e| transient(&e))?;
         let channel = channels::get(&mut conn, channel)
             .await
             .map_err(|e| transient(&e))?;

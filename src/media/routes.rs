@@ -89,7 +89,7 @@ async fn store_upload(
     let viewer =
         Viewer::from_authorization(authorization, state.jwt())?.ok_or(AppError::Unauthenticated)?;
     let org = OrgId::parse(&query.org_id).ok_or(AppError::NotFound)?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.system_conn().await?;
     orgs::membership(&mut conn, org, viewer.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -151,7 +151,7 @@ pub async fn get(
     let (Some(id), Some(exp), Some(sig)) = (MediaId::parse(&id), signed.exp, signed.sig) else {
         return not_found();
     };
-    let object = match state.conn().await {
+    let object = match state.system_conn().await {
         Ok(mut conn) => media::get_object(&mut conn, id).await,
         Err(e) => return unavailable(&e),
     };

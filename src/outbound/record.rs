@@ -56,7 +56,7 @@ pub(super) async fn record_all(state: &AppState, outcomes: Vec<(ClaimedJob, Outc
     if outcomes.is_empty() {
         return;
     }
-    let together = match state.conn().await {
+    let together = match state.system_conn().await {
         Ok(mut conn) => record_in_one_transaction(&mut conn, &outcomes).await,
         Err(e) => Err(e.into()),
     };

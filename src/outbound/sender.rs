@@ -148,7 +148,7 @@ async fn claim(
     worker: &WorkerConfig,
     limit: i64,
 ) -> anyhow::Result<(Vec<ClaimedJob>, Arc<Batch>)> {
-    let mut conn = state.conn().await?;
+    let mut conn = state.system_conn().await?;
     let jobs = outbound_jobs::claim(&mut conn, limit, LEASE, &worker.id).await?;
     if jobs.is_empty() {
         return Ok((jobs, Arc::default()));
@@ -340,7 +340,7 @@ async fn attempt(state: &AppState, job: &ClaimedJob, batch: &Batch) -> anyhow::R
             code, kind, reason, ..
         }) => {
             if kind == PermanentKind::TokenInvalid {
-                let mut conn = state.conn().await?;
+                let mut conn = state.system_conn().await?;
                 if channels::mark_needs_reauth(&mut conn, channel.id, &reason).await? {
                     tracing::warn!(channel.id = %channel.id, "Meta rejected the channel's token; channel needs re-authorisation");
                 }

@@ -84,7 +84,7 @@ async fn play(sandbox: &SandboxState, sent: &Sent) -> anyhow::Result<()> {
 async fn wait_until_recorded(sandbox: &SandboxState, sent: &Sent) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + RECORD_TIMEOUT;
     loop {
-        let mut conn = sandbox.app.conn().await?;
+        let mut conn = sandbox.app.system_conn().await?;
         if messages::id_by_external_id(&mut conn, sent.channel.id, &sent.message_id)
             .await?
             .is_some()

@@ -179,7 +179,7 @@ async fn channel(
     platforms: &[Platform],
     account: &str,
 ) -> Option<channels::Channel> {
-    let mut conn = app.conn().await.ok()?;
+    let mut conn = app.system_conn().await.ok()?;
     for platform in platforms {
         let found = channels::find_by_accounts(&mut conn, *platform, &[account.to_owned()])
             .await

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::crypto::{SecretBox, aad};
 use crate::db::ids::ChannelId;
+use crate::db::scope::Scope;
 use crate::db::{Pool, channels};
 
 /// How long a looked-up secret is trusted.
@@ -48,7 +49,10 @@ impl KeyCache {
         if let Some(key) = self.cached(id) {
             return Ok(Some(key));
         }
-        let mut conn = pool.get().await.map_err(|e| KeyError(e.to_string()))?;
+        let mut conn = pool
+            .checkout(Scope::System)
+            .await
+            .map_err(|e| KeyError(e.to_string()))?;
         let Some(channel) = channels::find_live(&mut conn, id)
             .await
             .map_err(|e| KeyError(e.to_string()))?

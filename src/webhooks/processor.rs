@@ -34,7 +34,7 @@ pub const MAX_ATTEMPTS: i32 = 10;
 /// Claims and processes one batch as `worker`; returns how many deliveries it handled.
 pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result<usize> {
     let claimed = {
-        let mut conn = state.conn().await?;
+        let mut conn = state.system_conn().await?;
         webhook_events::claim(&mut conn, worker.inbound_batch, LEASE).await?
     };
     let count = claimed.len();
@@ -44,7 +44,7 @@ pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result
             Ok(parsed_body) => parsed.push((delivery, parsed_body)),
             Err(e) => {
                 // Retrying cannot fix a body that is not a Meta delivery: park it at once.
-                let mut conn = state.conn().await?;
+                let mut conn = state.system_conn().await?;
                 webhook_events::park(&mut conn, delivery.id, &e.to_string(), &worker.id).await?;
                 state.metrics().webhook_parked();
                 tracing::warn!(webhook.id = delivery.id, error = %e, "unparseable webhook delivery parked");
@@ -99,7 +99,7 @@ async fn isolate_entries(
     if parts.len() < 2 {
         return record_failure(state, worker, delivery, failure).await;
     }
-    let mut conn = state.conn().await?;
+    let mut conn = state.system_conn().await?;
     let delay = Backoff::INBOUND.delay(u32::try_from(delivery.attempts).unwrap_or(1));
     let committed = conn
         .transaction(async |conn| {
@@ -176,7 +176,7 @@ async fn record_failure(
     failure: &str,
 ) -> anyhow::Result<()> {
     let (id, attempts) = (delivery.id, delivery.attempts);
-    let mut conn = state.conn().await?;
+    let mut conn = state.system_conn().await?;
     if retry_or_park(&mut conn, worker, id, attempts, failure).await? {
         state.metrics().webhook_parked();
         tracing::error!(webhook.id = id, attempts, error = %failure, "webhook delivery parked after {attempts} attempts");
@@ -194,7 +194,7 @@ async fn apply_group(
     worker: &WorkerConfig,
     group: &[(ClaimedDelivery, Delivery)],
 ) -> anyhow::Result<()> {
-    let mut conn = state.conn().await?;
+    let mut conn = state.system_conn().await?;
     let channels = route_candidates(&mut conn, group.iter().map(|(_, d)| d)).await?;
     let routed: Vec<Routed<'_>> = group
         .iter()

@@ -34,7 +34,7 @@ pub async fn verify_channel(
     let Some(id) = ChannelId::parse(&channel_id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let channel = match state.conn().await {
+    let channel = match state.system_conn().await {
         Ok(mut conn) => channels::find_live(&mut conn, id)
             .await
             .map_err(|e| e.to_string()),

@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use crate::db::Pool;
 use crate::db::ids::ChannelId;
 use crate::db::schema::webhook_events;
+use crate::db::scope::Scope;
 use crate::jobs::Wakeups;
 
 /// Most deliveries written by one INSERT.
@@ -126,7 +127,10 @@ async fn insert(pool: &Pool, batch: &[Pending]) -> Result<(), StoreError> {
             body: &p.delivery.body,
         })
         .collect();
-    let mut conn = pool.get().await.map_err(|e| StoreError(e.to_string()))?;
+    let mut conn = pool
+        .checkout(Scope::System)
+        .await
+        .map_err(|e| StoreError(e.to_string()))?;
     diesel::insert_into(webhook_events::table)
         .values(&rows)
         .execute(&mut conn)

@@ -398,7 +398,7 @@ async fn facts_whose_message_never_comes_are_counted_on_metrics_and_pruned() {
         text.contains("delightchat_pending_facts{kind=\"REACTION\"} 1"),
         "{text}"
     );
-    let mut conn = i.app.state.conn().await.unwrap();
+    let mut conn = i.app.state.system_conn().await.unwrap();
     let in_a_minute = chrono::Utc::now() + chrono::Duration::minutes(1);
     let kept_recent = delightchat::db::pending_facts::prune(
         &mut conn,

@@ -87,8 +87,9 @@ async fn inbox_pages_through_tickets_by_last_activity_without_gaps_or_repeats() 
 async fn an_inbox_page_of_50_costs_a_constant_number_of_queries() {
     let (app, admin, channel) = setup().await;
     let now = Utc::now();
+    // (queries, statements that scoped a checkout for row-level security, tickets)
     let count_for = async |app: &TestApp| {
-        let before = app.state.query_count();
+        let before = (app.state.query_count(), app.state.scoping_count());
         let data = app
             .gql_ok(
                 Some(&admin.token),
@@ -96,8 +97,10 @@ async fn an_inbox_page_of_50_costs_a_constant_number_of_queries() {
                 json!({"o": admin.org_id, "first": 50}),
             )
             .await;
+        let scoping = app.state.scoping_count() - before.1;
         (
-            app.state.query_count() - before,
+            app.state.query_count() - before.0 - scoping,
+            scoping,
             ids(&data["org"]["tickets"]).len(),
         )
     };
@@ -113,7 +116,7 @@ async fn an_inbox_page_of_50_costs_a_constant_number_of_queries() {
         )
         .await;
     }
-    let (small, n) = count_for(&app).await;
+    let (small, small_scoping, n) = count_for(&app).await;
     assert_eq!(n, 5);
     for i in 5..50 {
         seed::conversation(
@@ -127,12 +130,21 @@ async fn an_inbox_page_of_50_costs_a_constant_number_of_queries() {
         )
         .await;
     }
-    let (large, n) = count_for(&app).await;
+    let (large, large_scoping, n) = count_for(&app).await;
     assert_eq!(n, 50);
     assert_eq!(small, large, "queries must not grow with the page");
+    assert_eq!(
+        small_scoping, large_scoping,
+        "checkouts must not grow with the page"
+    );
     // org with membership + tickets + customers + identities + last messages + read counts + channels
     assert!(large <= 7, "inbox page took {large} queries");
-    println!("inbox page of 50 tickets: {large} SQL queries");
+    // Each query on a connection of its own, scoped once when checked out.
+    assert!(
+        large_scoping <= large,
+        "{large_scoping} checkouts for {large} queries"
+    );
+    println!("inbox page of 50 tickets: {large} SQL queries, {large_scoping} scoping statements");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

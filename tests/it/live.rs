@@ -166,7 +166,7 @@ async fn events_committed_during_a_replay_are_neither_lost_nor_doubled() {
         let app_state = app.state.clone();
         tokio::spawn(async move {
             for _ in 0..50 {
-                let mut conn = app_state.conn().await.unwrap();
+                let mut conn = app_state.system_conn().await.unwrap();
                 use diesel_async::AsyncConnection as _;
                 let committed = conn
                     .transaction(async |conn| {

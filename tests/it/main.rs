@@ -23,6 +23,7 @@ mod network;
 mod outbound;
 mod profiles;
 mod relay;
+mod row_level_security;
 mod sandbox;
 mod schema_file;
 mod team;

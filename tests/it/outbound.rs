@@ -839,11 +839,14 @@ async fn a_reply_is_queued_in_a_handful_of_statements() {
         .customer_writes(Kind::IgDm, IG, Duration::minutes(1))
         .await;
     s.send_ok(&ticket, json!({"text": "warm-up"})).await;
-    let before = s.app.state.query_count();
+    let before = (s.app.state.query_count(), s.app.state.scoping_count());
     s.send_ok(&ticket, json!({"text": "counted"})).await;
-    let statements = s.app.state.query_count() - before;
+    let scoping = s.app.state.scoping_count() - before.1;
+    let statements = s.app.state.query_count() - before.0 - scoping;
     // Membership; then in one transaction: the ticket (locked), its channel, the message,
     // its job, the ticket's summary, the live events (one statement: the rows' snapshots
     // are already in hand), and BEGIN/COMMIT.
     assert!(statements <= 9, "{statements} statements");
+    // Two checkouts (the membership check, the transaction), each scoped once.
+    assert!(scoping <= 2, "{scoping} scoping statements");
 }

@@ -8,7 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use tokio::sync::Mutex;
 
 use super::stats::{Measured, closed_loop};
-use delightchat::db::{self, QueryCounter, SessionLimits};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 
 /// Single-row INSERTs, each its own transaction, from `clients` connections. With one
 /// client every row pays a full commit (one WAL flush); with many, PostgreSQL already
@@ -50,7 +50,12 @@ pub async fn trivial_queries(
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
-    let pool = db::pool(url, pool_size, SessionLimits::API, QueryCounter::default())?;
+    // A bare pool, as the owner: the ceiling is PostgreSQL's, without the server's
+    // session setup or row-level security scoping.
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    let pool = diesel_async::pooled_connection::deadpool::Pool::builder(manager)
+        .max_size(pool_size)
+        .build()?;
     Ok(closed_loop(clients, duration, move |_| {
         let pool = pool.clone();
         async move {

@@ -5,8 +5,8 @@ use async_graphql::{Context, InputObject, Object, Result};
 
 use crate::auth::{self, SignupRequest, invitations};
 use crate::db::users;
-use crate::error::AppError;
-use crate::graphql::context::{conn, request, state, take_auth_attempt, viewer};
+use crate::error::{AppError, AppResult};
+use crate::graphql::context::{request, state, take_auth_attempt, viewer};
 use crate::graphql::types::user::{AuthPayload, Membership};
 
 /// A new org and its first admin.
@@ -56,7 +56,7 @@ impl AuthMutation {
             password: input.password,
         };
         let (session, _org) = auth::signup(&state(ctx)?.auth(), request).await?;
-        Ok(AuthPayload(session))
+        Ok(signed_in(ctx, session)?)
     }
 
     /// Signs in. Wrong email or password give the same UNAUTHENTICATED error.
@@ -67,9 +67,8 @@ impl AuthMutation {
         #[graphql(validator(max_length = 1024))] password: String,
     ) -> Result<AuthPayload> {
         take_auth_attempt(ctx)?;
-        Ok(AuthPayload(
-            auth::login(&state(ctx)?.auth(), &email, password).await?,
-        ))
+        let session = auth::login(&state(ctx)?.auth(), &email, password).await?;
+        Ok(signed_in(ctx, session)?)
     }
 
     /// Exchanges a refresh token for new tokens; the old refresh token stops working.
@@ -79,9 +78,8 @@ impl AuthMutation {
         #[graphql(validator(max_length = 2048))] token: String,
     ) -> Result<AuthPayload> {
         take_auth_attempt(ctx)?;
-        Ok(AuthPayload(
-            auth::refresh_session(&state(ctx)?.auth(), &token).await?,
-        ))
+        let session = auth::refresh_session(&state(ctx)?.auth(), &token).await?;
+        Ok(signed_in(ctx, session)?)
     }
 
     /// Joins the org of an invitation addressed to the caller's email. Unknown, used,
@@ -92,7 +90,8 @@ impl AuthMutation {
         #[graphql(validator(max_length = 256))] token: String,
     ) -> Result<Membership> {
         let caller = viewer(ctx)?;
-        let mut conn = conn(ctx).await?;
+        // The invitation is another org's until accepted: only the token says it is ours.
+        let mut conn = state(ctx)?.system_conn().await.map_err(AppError::from)?;
         let user = users::find(&mut conn, caller.user_id)
             .await
             .map_err(AppError::from)?
@@ -115,7 +114,8 @@ impl AuthMutation {
             input.password,
         )
         .await?;
-        Ok(AuthPayload(state(ctx)?.publish(session)))
+        let session = state(ctx)?.publish(session);
+        Ok(signed_in(ctx, session)?)
     }
 
     /// Ends the caller's session: its refresh tokens stop working, and so do its access
@@ -158,4 +158,10 @@ impl AuthMutation {
         .await?;
         Ok(true)
     }
+}
+
+/// The payload of a new session, which the rest of the request reads as its user.
+fn signed_in(ctx: &Context<'_>, session: auth::Session) -> AppResult<AuthPayload> {
+    request(ctx)?.reads_as.signed_in(session.user.id);
+    Ok(AuthPayload(session))
 }
