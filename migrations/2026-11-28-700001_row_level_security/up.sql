@@ -10,9 +10,13 @@
 -- workers, sign-in) sees everything; a connection with neither setting sees no row.
 
 -- The role is cluster-wide: several databases (tests run in parallel) may create it at once.
+-- Creating it needs CREATEROLE; where the migrating role has none, an administrator creates
+-- it first (`CREATE ROLE delightchat_app NOLOGIN; GRANT delightchat_app TO <migrating role>`).
 DO $$
 BEGIN
-    CREATE ROLE delightchat_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'delightchat_app') THEN
+        CREATE ROLE delightchat_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
+    END IF;
 EXCEPTION
     WHEN duplicate_object OR unique_violation THEN NULL;
 END

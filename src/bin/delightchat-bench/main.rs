@@ -18,6 +18,7 @@ mod live;
 mod outbound;
 mod queries;
 mod report;
+mod row_security;
 mod seed;
 mod server;
 mod stats;
@@ -56,11 +57,11 @@ struct BenchArgs {
     /// Use Redis (`REDIS_URL`) for the server's bus instead of the in-process one.
     #[arg(long)]
     pub redis: bool,
-    /// Phases to run (ceilings, reads, ingest, live, outbound, hostile); all by default.
+    /// Phases to run (ceilings, reads, ingest, live, outbound, rls, hostile); all by default.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceilings,reads,ingest,live,outbound,hostile"
+        default_value = "ceilings,reads,ingest,live,outbound,rls,hostile"
     )]
     pub phases: Vec<String>,
     /// Reuse the dataset of the previous run instead of seeding a new one.
@@ -231,6 +232,12 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ));
         outbound_drain = Some(outbound::drain(&bench_url, &fake, args.replies, 50).await?);
     }
+    let row_security = if run("rls") {
+        progress("row-level security: read queries scoped and as the owner, 1 client");
+        Some(row_security::run(&bench_url, &orgs[0], duration).await?)
+    } else {
+        None
+    };
     server.stop().await;
     let hostile = if run("hostile") {
         progress("hostile client: a normal client alone, then under attack (production limits)");
@@ -257,6 +264,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ceilings,
         reads,
         ingest,
+        row_security,
         live: live_runs,
         outbound: outbound_runs,
         outbound_drain,

@@ -92,6 +92,8 @@ pub struct Results {
     pub outbound_drain: Option<super::outbound::Drain>,
     /// A normal client next to a hostile one.
     pub hostile: Option<super::hostile::Hostile>,
+    /// Row-level security's cost on the read queries.
+    pub row_security: Option<super::row_security::RowSecurity>,
 }
 
 fn row(out: &mut String, name: &str, m: &Measured, ceiling: Option<(&str, &Measured)>) {
@@ -305,6 +307,35 @@ pub fn markdown(r: &Results) -> String {
             h.rss_before_kib as f64 / 1024.0,
             h.rss_peak_kib as f64 / 1024.0
         );
+    }
+    if let Some(rls) = &r.row_security {
+        let _ = writeln!(out, "\n## Row-level security\n");
+        let _ = writeln!(
+            out,
+            "The same queries at 1 client, as the server runs them (a checkout scoped to a viewer, one statement, then the query under the policies) and as the tables' owner (neither).\n"
+        );
+        let _ = writeln!(
+            out,
+            "| query | scoped p50 ms | owner p50 ms | scoped/owner (p50) | scoped/owner (per second) |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for (name, scoped, owner) in [
+            ("inbox: 50 tickets", &rls.inbox_scoped, &rls.inbox_owner),
+            (
+                "conversation: last 50 messages",
+                &rls.messages_scoped,
+                &rls.messages_owner,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "| {name} | {:.3} | {:.3} | {:.2}x | {:.2}x |",
+                scoped.p50_ms,
+                owner.p50_ms,
+                scoped.p50_ms / owner.p50_ms.max(1e-9),
+                scoped.per_second / owner.per_second.max(1e-9)
+            );
+        }
     }
     let _ = writeln!(out, "\n## Targets\n");
     if let (Some(i), Some(c)) = (&r.ingest, c) {
