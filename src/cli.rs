@@ -79,6 +79,7 @@ async fn serve(mut config: Config, with_workers: bool) -> anyhow::Result<()> {
         );
         let sandbox = crate::sandbox::Sandbox::bind().await?;
         config.graph_api_base_url = sandbox.url().to_owned();
+        config.sandbox_url = Some(sandbox.url().to_owned());
         // The sandbox cannot know whose a token is: ownership is Meta's to prove.
         config.verify_channel_ownership = false;
         Some(sandbox)

@@ -118,6 +118,9 @@ pub struct Config {
     pub media_url_ttl: Duration,
     /// Media bytes one org may keep.
     pub media_org_quota_bytes: i64,
+    /// Base URL of the local Meta sandbox while `serve` runs one (never in production):
+    /// the media job fetches the sandbox's CDN links from it.
+    pub sandbox_url: Option<String>,
 }
 
 /// Which of the two keys a development server takes from its key file.
@@ -222,6 +225,7 @@ impl Config {
         let bind_addr: SocketAddr =
             parse_or("BIND_ADDR", get("BIND_ADDR"), ([127, 0, 0, 1], 3001).into())?;
         Ok(Config {
+            sandbox_url: None,
             media_dir: get("MEDIA_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("media")),

@@ -20,6 +20,8 @@ use crate::webhooks::signature;
 pub enum Kind {
     /// Instagram direct message.
     IgDm,
+    /// Instagram direct message with an image (on the local sandbox's CDN).
+    IgImage,
     /// Instagram reply to the business's story.
     IgStoryReply,
     /// Instagram story mentioning the business.
@@ -30,6 +32,8 @@ pub enum Kind {
     MessengerText,
     /// WhatsApp text message.
     WaText,
+    /// WhatsApp image with `--text` as its caption (served by the local sandbox).
+    WaImage,
     /// WhatsApp delivery status of one of our messages.
     WaStatus,
 }
@@ -38,11 +42,13 @@ impl Kind {
     /// The channel platform this kind of delivery belongs to.
     pub fn platform(self) -> Platform {
         match self {
-            Kind::IgDm | Kind::IgStoryReply | Kind::IgStoryMention | Kind::IgComment => {
-                Platform::Instagram
-            }
+            Kind::IgDm
+            | Kind::IgImage
+            | Kind::IgStoryReply
+            | Kind::IgStoryMention
+            | Kind::IgComment => Platform::Instagram,
             Kind::MessengerText => Platform::Messenger,
-            Kind::WaText | Kind::WaStatus => Platform::WhatsApp,
+            Kind::WaText | Kind::WaImage | Kind::WaStatus => Platform::WhatsApp,
         }
     }
 
@@ -87,6 +93,10 @@ pub struct SimulateArgs {
     /// For `wa-status`: sent, delivered, read or failed.
     #[arg(long, default_value = "delivered")]
     pub status: String,
+    /// Date the delivery this many hours back (e.g. 25: the customer's 24-hour window
+    /// has closed).
+    #[arg(long, default_value_t = 0)]
+    pub hours_ago: u32,
     /// App secret to sign with; read from the channel in the database when omitted.
     #[arg(long)]
     pub app_secret: Option<String>,
@@ -145,7 +155,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         status: args.status.clone(),
         unique: uuid::Uuid::new_v4().simple().to_string(),
     };
-    let body = build(args.kind, &params, Utc::now())?;
+    let at = Utc::now() - chrono::Duration::hours(i64::from(args.hours_ago));
+    let body = build(args.kind, &params, at)?;
     let url = format!(
         "{}/webhook/{}",
         args.url.trim_end_matches('/'),
@@ -220,8 +231,19 @@ async fn channel_credentials(channel: &str, latest: bool) -> anyhow::Result<Loca
     })
 }
 
-/// The raw body of a delivery of `kind`.
+/// The raw body of a delivery of `kind`, dated `now`; Instagram images link to the local
+/// sandbox's CDN.
 pub fn build(kind: Kind, p: &Params, now: DateTime<Utc>) -> anyhow::Result<Vec<u8>> {
+    build_with_cdn(kind, p, now, crate::sandbox::media::CDN_ORIGIN)
+}
+
+/// [`build`], with Instagram images linking to the CDN at origin `cdn`.
+pub fn build_with_cdn(
+    kind: Kind,
+    p: &Params,
+    now: DateTime<Utc>,
+    cdn: &str,
+) -> anyhow::Result<Vec<u8>> {
     let ms = now.timestamp_millis();
     let secs = now.timestamp();
     let mid = format!("aWdfZAG1faXRlbToxOlNJTV9{}", p.unique);
@@ -231,6 +253,9 @@ pub fn build(kind: Kind, p: &Params, now: DateTime<Utc>) -> anyhow::Result<Vec<u
     let body = match kind {
         Kind::IgDm => messaging(json!({"sender": from, "recipient": to, "timestamp": ms,
             "message": {"mid": mid, "text": p.text}})),
+        Kind::IgImage => messaging(json!({"sender": from, "recipient": to, "timestamp": ms,
+            "message": {"mid": mid, "attachments": [{"type": "image", "payload": {
+                "url": format!("{cdn}{}?asset_id={}&signature=sim", crate::sandbox::media::CDN_PATH, p.unique)}}]}})),
         Kind::IgStoryReply => messaging(json!({"sender": from, "recipient": to, "timestamp": ms,
             "message": {"mid": mid, "text": p.text, "reply_to": {"story": {"id": format!("1800{}", &p.unique[..8]),
                 "url": format!("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id={}&signature=sim", p.unique)}}}})),
@@ -253,6 +278,14 @@ pub fn build(kind: Kind, p: &Params, now: DateTime<Utc>) -> anyhow::Result<Vec<u
             "contacts": [{"profile": {"name": p.name}, "wa_id": p.from}],
             "messages": [{"from": p.from, "id": format!("wamid.SIM{}", p.unique), "timestamp": secs.to_string(),
                 "type": "text", "text": {"body": p.text}}]}),
+        ),
+        Kind::WaImage => whatsapp(
+            p,
+            json!({
+            "contacts": [{"profile": {"name": p.name}, "wa_id": p.from}],
+            "messages": [{"from": p.from, "id": format!("wamid.SIM{}", p.unique), "timestamp": secs.to_string(),
+                "type": "image", "image": {"caption": p.text, "mime_type": crate::sandbox::media::SAMPLE_TYPE,
+                    "sha256": crate::sandbox::media::sample_sha256(), "id": format!("1385{}", numeric(&p.unique))}}]}),
         ),
         Kind::WaStatus => {
             let id = p
@@ -359,13 +392,40 @@ mod tests {
                 (Kind::WaStatus, NormalizedEvent::Status(s)) => {
                     assert_eq!(s.external_id, "wamid.OUT")
                 }
-                (Kind::IgStoryMention, NormalizedEvent::Message(m)) => assert!(m.text.is_none()),
+                (Kind::IgStoryMention | Kind::IgImage, NormalizedEvent::Message(m)) => {
+                    assert!(m.text.is_none())
+                }
                 (_, NormalizedEvent::Message(m)) => {
                     assert_eq!(m.text.as_deref(), Some("Olá ❤️ 🚀 / ok"))
                 }
                 other => panic!("unexpected {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn image_kinds_carry_the_sandbox_sample() {
+        let message = |kind, cdn| {
+            let body = build_with_cdn(kind, &params(), Utc::now(), cdn).unwrap();
+            match meta::parse(&body).unwrap().entries[0].events.remove(0) {
+                NormalizedEvent::Message(m) => m,
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        let wa = message(Kind::WaImage, "http://unused");
+        let image = &wa.attachments[0];
+        assert!(image.is_copied() && image.media_id.is_some());
+        assert_eq!(
+            image.sha256.as_deref(),
+            Some(crate::sandbox::media::sample_sha256().as_str())
+        );
+        let ig = message(Kind::IgImage, crate::sandbox::media::CDN_ORIGIN);
+        let link = ig.attachments[0].url.clone().unwrap();
+        assert!(ig.attachments[0].is_copied());
+        assert!(crate::sandbox::media::resolve("http://127.0.0.1:9", &link).is_some());
+        let bench = message(Kind::IgImage, "http://127.0.0.1:9");
+        let link = bench.attachments[0].url.clone().unwrap();
+        assert!(link.starts_with("http://127.0.0.1:9/ig_messaging_cdn/?asset_id="));
     }
 
     #[test]

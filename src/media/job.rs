@@ -1,7 +1,8 @@
 //! The media job: copies inbound attachments into our storage, outside the webhook
 //! transaction. WhatsApp: `GET /{media-id}` with the channel's token gives a short-lived
 //! URL, downloaded with the same token and checked against the webhook's `sha256`.
-//! Instagram and Messenger: the CDN URL from the webhook. The bytes are capped per
+//! Instagram and Messenger: the CDN URL from the webhook (a link of the local sandbox's
+//! CDN is fetched from the sandbox, when this server runs one). The bytes are capped per
 //! platform and kind while they arrive, their type is sniffed and checked against the
 //! declared one, and the copy counts toward the org's media usage.
 //!
@@ -181,7 +182,9 @@ async fn copy(
                 .url
                 .as_deref()
                 .ok_or_else(|| Failure::Permanent("the platform gave no URL".into()))?;
-            download(state, url, None, cap).await?
+            let sandboxed = (state.config().sandbox_url.as_deref())
+                .and_then(|sandbox| crate::sandbox::media::resolve(sandbox, url));
+            download(state, sandboxed.as_deref().unwrap_or(url), None, cap).await?
         }
     };
     let digest = Sha256::digest(&downloaded.bytes);

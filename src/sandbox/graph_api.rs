@@ -9,6 +9,8 @@
 //! | `GET /{version}/{IGSID}?fields=name,username,..` (Instagram User Profile API) | `{"name", "username", "profile_pic", "is_verified_user", "follower_count", "id"}` |
 //! | `GET /{version}/{PSID}?fields=first_name,..` (Messenger User Profile API) | `{"first_name", "last_name", "profile_pic", "id"}` |
 //! | `GET /{version}/{waba-id}/message_templates` | `{"data": [two approved templates], "paging": {"cursors"}}` |
+//! | `GET /{version}/{media-id}` (WhatsApp media URL) | `{"url", "mime_type", "sha256", "file_size", "id", "messaging_product"}` |
+//! | `GET /whatsapp_business/attachments/?mid=..` (with the bearer token), `GET /ig_messaging_cdn/?..` | the sample image ([`super::media`]) |
 //! | anything else | 400 with Meta's error shape, code 100 |
 
 use crate::db::enums::Platform;
@@ -21,6 +23,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::feedback::{self, Sent};
+use super::media;
 use crate::db::channels;
 use crate::state::AppState;
 
@@ -33,6 +36,8 @@ pub struct SandboxState {
     pub webhook_base: String,
     /// Client of those deliveries.
     pub http: reqwest::Client,
+    /// Base URL of the sandbox itself (its media downloads).
+    pub url: String,
 }
 
 /// The fake's routes: add new fake endpoints here.
@@ -40,6 +45,8 @@ pub fn routes(state: SandboxState) -> Router {
     Router::new()
         .route("/{version}/{node}/{edge}", post(post_edge).get(get_edge))
         .route("/{version}/{node}", get(get_node))
+        .route(media::WHATSAPP_DOWNLOAD, get(media::whatsapp_download))
+        .route(media::CDN_PATH, get(media::cdn))
         .fallback(unsupported)
         .with_state(state)
 }
@@ -63,12 +70,16 @@ async fn post_edge(
     }
 }
 
-/// The User Profile APIs: a made-up but stable person per scoped id.
+/// The User Profile APIs (a made-up but stable person per scoped id) and, without
+/// `fields`, the WhatsApp media URL of a media id.
 async fn get_node(
+    State(sandbox): State<SandboxState>,
     Path((_, node)): Path<(String, String)>,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let fields = query.get("fields").map(String::as_str).unwrap_or_default();
+    let Some(fields) = query.get("fields").map(String::as_str) else {
+        return media::media_url(&sandbox.url, &node);
+    };
     let suffix: String = node
         .chars()
         .rev()

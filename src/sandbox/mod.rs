@@ -8,12 +8,16 @@
 //! route. A reply therefore goes QUEUED → SENT → DELIVERED → READ live in the inbox,
 //! through exactly the code paths real Meta traffic takes.
 //!
+//! It serves media too ([`media`]): simulated WhatsApp and Instagram images are fetched
+//! from it by the media job and end STORED.
+//!
 //! Adding a fake endpoint is adding a route in [`graph_api::routes`]. Production refuses
 //! the sandbox ([`crate::config`]); `delightchat worker` processes cannot host it (they
 //! have no webhook route of their own to deliver to).
 
 pub mod feedback;
 pub mod graph_api;
+pub mod media;
 
 use std::net::SocketAddr;
 
@@ -54,6 +58,7 @@ impl Sandbox {
             app: state,
             webhook_base,
             http: reqwest::Client::new(),
+            url: self.url.clone(),
         });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(self.listener, app).await {

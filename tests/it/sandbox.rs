@@ -1,7 +1,8 @@
 //! The local loop without Meta: the sandbox (`GRAPH_API_BASE_URL=sandbox`) takes a
 //! reply all the way to READ through the real binary, a development server that cannot
-//! reach Meta says so at once, and `simulate` targets the latest reply and refuses a
-//! delivery of another platform than the channel's.
+//! reach Meta says so at once, `simulate` targets the latest reply and refuses a
+//! delivery of another platform than the channel's, and simulated images are copied
+//! from the sandbox and open through their signed URLs.
 
 use std::time::{Duration, Instant};
 
@@ -304,4 +305,74 @@ async fn outbound_statuses(app: &TestApp, admin: &Session) -> (Value, Vec<String
         .map(|e| e["node"]["status"].as_str().unwrap().to_owned())
         .collect();
     (node, statuses)
+}
+
+const ATTACHMENTS: &str = "query($o: ID!) { org(id: $o) { tickets(first: 5) { edges { node {
+    messages(last: 5) { edges { node { attachments { storage storageError url } } } } } } } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_images_are_stored_from_the_sandbox_and_open_through_signed_urls() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let wa = "310000000000001";
+    let ig = "17841400000000101";
+    let wa_channel = app.create_channel(&admin, "WHATSAPP", wa, SECRET).await;
+    let ig_channel = app.create_channel(&admin, "INSTAGRAM", ig, SECRET).await;
+    let server = Process::serve(&app.db.url(), &[], &[("GRAPH_API_BASE_URL", "sandbox")]).await;
+    let url = server.url();
+    let client = reqwest::Client::new();
+    for (channel, kind, account) in [
+        (&wa_channel, Kind::WaImage, wa),
+        (&ig_channel, Kind::IgImage, ig),
+    ] {
+        let body = build(kind, &customer_dm(account), Utc::now()).unwrap();
+        let status = client
+            .post(format!("{url}/webhook/{channel}"))
+            .header(
+                "x-hub-signature-256",
+                delightchat::webhooks::signature::sign(&body, SECRET.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let attachments = loop {
+        let data = gql(
+            &client,
+            &url,
+            &admin.token,
+            ATTACHMENTS,
+            json!({"o": admin.org_id}),
+        )
+        .await;
+        let attachments: Vec<Value> = data["org"]["tickets"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| t["node"]["messages"]["edges"].as_array().unwrap().clone())
+            .flat_map(|m| m["node"]["attachments"].as_array().unwrap().clone())
+            .collect();
+        if attachments.len() == 2 && attachments.iter().all(|a| a["storage"] != "PENDING") {
+            break attachments;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the images were never copied: {attachments:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for attachment in attachments {
+        assert_eq!(attachment["storage"], "STORED", "{attachment:#}");
+        let signed = attachment["url"].as_str().unwrap();
+        assert!(signed.contains("/media/"), "{signed}");
+        let response = client.get(signed).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "image/png");
+        let bytes = response.bytes().await.unwrap();
+        assert_eq!(bytes.as_ref(), delightchat::sandbox::media::SAMPLE_IMAGE);
+    }
 }

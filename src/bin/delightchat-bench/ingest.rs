@@ -38,6 +38,19 @@ pub struct Ingest {
 
 /// A signed IG DM delivery for one of the orgs.
 pub fn delivery(orgs: &[BenchOrg], n: u64, text: &str) -> (String, Vec<u8>, String) {
+    signed(orgs, n, text, |params| {
+        build(Kind::IgDm, params, chrono::Utc::now()).unwrap_or_default()
+    })
+}
+
+/// The `n`th delivery, of body `body`, for one of the orgs: its channel, the body and
+/// its signature.
+pub fn signed(
+    orgs: &[BenchOrg],
+    n: u64,
+    text: &str,
+    body: impl FnOnce(&Params) -> Vec<u8>,
+) -> (String, Vec<u8>, String) {
     let org = &orgs[(n as usize) % orgs.len()];
     let params = Params {
         account_id: org.account.clone(),
@@ -48,7 +61,7 @@ pub fn delivery(orgs: &[BenchOrg], n: u64, text: &str) -> (String, Vec<u8>, Stri
         status: "delivered".into(),
         unique: uuid::Uuid::new_v4().simple().to_string(),
     };
-    let body = build(Kind::IgDm, &params, chrono::Utc::now()).unwrap_or_default();
+    let body = body(&params);
     let signature = signature::sign(&body, org.app_secret.as_bytes());
     (org.channel.to_string(), body, signature)
 }

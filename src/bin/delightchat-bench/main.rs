@@ -15,6 +15,7 @@ mod fake_graph;
 mod hostile;
 mod ingest;
 mod live;
+mod media;
 mod outbound;
 mod queries;
 mod report;
@@ -57,13 +58,18 @@ struct BenchArgs {
     /// Use Redis (`REDIS_URL`) for the server's bus instead of the in-process one.
     #[arg(long)]
     pub redis: bool,
-    /// Phases to run (ceilings, reads, ingest, live, outbound, rls, hostile); all by default.
+    /// Phases to run (ceilings, reads, ingest, live, outbound, rls, media, hostile); all
+    /// by default.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceilings,reads,ingest,live,outbound,rls,hostile"
+        default_value = "ceilings,reads,ingest,live,outbound,rls,media,hostile"
     )]
     pub phases: Vec<String>,
+    /// Image deliveries of the media phase (enough to keep the media worker busy through
+    /// an ingest window).
+    #[arg(long, default_value_t = 10_000)]
+    pub images: u64,
     /// Reuse the dataset of the previous run instead of seeding a new one.
     #[arg(long)]
     pub reuse: bool,
@@ -130,12 +136,16 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let seed_seconds = seed_started.elapsed().as_secs_f64();
 
     let (graph_url, fake) = fake_graph::start().await?;
+    // The media phase's copies, out of the way and fresh each run.
+    let media_dir = std::env::temp_dir().join("delightchat-bench-media");
+    let _ = std::fs::remove_dir_all(&media_dir);
     let mut env = vec![
         ("DATABASE_URL", bench_url.clone()),
         ("JWT_SECRET", JWT_SECRET.to_owned()),
         ("SECRET_KEY", SECRET_KEY.to_owned()),
         ("ACCESS_TOKEN_TTL_SECS", "86400".to_owned()),
-        ("GRAPH_API_BASE_URL", graph_url),
+        ("GRAPH_API_BASE_URL", graph_url.clone()),
+        ("MEDIA_DIR", media_dir.display().to_string()),
     ];
     if args.redis {
         let redis = config
@@ -238,7 +248,30 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let media = if run("media") {
+        progress(&format!(
+            "media: ingest alone, then beside the copies of {} images from a CDN answering in 50 ms",
+            args.images
+        ));
+        Some(
+            media::run(
+                &server.base_url,
+                &bench_url,
+                &graph_url,
+                &fake,
+                orgs.clone(),
+                args.clients,
+                duration,
+                args.images,
+                50,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     server.stop().await;
+    let _ = std::fs::remove_dir_all(&media_dir);
     let hostile = if run("hostile") {
         progress("hostile client: a normal client alone, then under attack (production limits)");
         // A server of its own, with the limits a deployment has (the others lift the
@@ -268,6 +301,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         live: live_runs,
         outbound: outbound_runs,
         outbound_drain,
+        media,
         hostile,
     };
     std::fs::write(&args.json, serde_json::to_string_pretty(&results)?)?;

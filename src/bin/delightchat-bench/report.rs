@@ -90,6 +90,8 @@ pub struct Results {
     pub outbound: Vec<Outbound>,
     /// The outbound worker draining a pre-filled queue.
     pub outbound_drain: Option<super::outbound::Drain>,
+    /// The media job against a fake CDN, and ingest beside it.
+    pub media: Option<super::media::Media>,
     /// A normal client next to a hostile one.
     pub hostile: Option<super::hostile::Hostile>,
     /// Row-level security's cost on the read queries.
@@ -108,6 +110,42 @@ fn row(out: &mut String, name: &str, m: &Measured, ceiling: Option<(&str, &Measu
         out,
         "| {name} | {:.0}/s | {:.2} | {:.2} | {} | {ratio} |",
         m.per_second, m.p50_ms, m.p99_ms, m.errors
+    );
+}
+
+/// The media job's throughput, and ingest beside it.
+fn media_section(out: &mut String, m: &super::media::Media) {
+    let _ = writeln!(
+        out,
+        "\n## Media (Instagram image deliveries, {} KiB images from a fake CDN answering in {} ms)\n",
+        m.image_bytes / 1024,
+        m.cdn_latency_ms
+    );
+    let _ = writeln!(
+        out,
+        "| phase | rate | p50 ms | p99 ms | errors | vs ceiling |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    row(out, "webhook ingest, no media jobs", &m.ingest_alone, None);
+    row(
+        out,
+        "webhook ingest while the media worker copies",
+        &m.ingest_with_media,
+        Some(("ingest without media", &m.ingest_alone)),
+    );
+    let _ = writeln!(
+        out,
+        "\n{} images: {} STORED, {} FAILED. The media worker stored {:.0} copies/s beside that ingest \
+         ({} jobs were still waiting when it ended) and {:.0} copies/s with nothing else running; \
+         {} CDN downloads in flight at most. Ingest with media jobs running / without: {:.2}.",
+        m.images,
+        m.stored,
+        m.failed,
+        m.stored_per_second_under_ingest,
+        m.backlog_after_ingest,
+        m.stored_per_second_alone,
+        m.cdn_max_in_flight,
+        m.ingest_ratio
     );
 }
 
@@ -283,6 +321,9 @@ pub fn markdown(r: &Results) -> String {
             "\nThe outbound worker alone, {} replies queued at once, Graph API answering in {} ms: {:.0} SENT/s, {} calls in flight at most.",
             d.replies, d.graph_latency_ms, d.sent_per_second, d.max_in_flight
         );
+    }
+    if let Some(m) = &r.media {
+        media_section(&mut out, m);
     }
     if let Some(h) = &r.hostile {
         let _ = writeln!(out, "\n## A normal client next to a hostile one\n");

@@ -119,14 +119,15 @@ pub async fn seed(
     )
     .await?;
     diesel::sql_query(
-        "INSERT INTO tickets (id, org_id, channel_id, customer_id, kind, thread_key, status, last_message_at, \
-           last_inbound_at, inbound_count, last_message_preview) \
+        "INSERT INTO tickets (id, org_id, channel_id, customer_id, kind, thread_key, status, snoozed_until, \
+           last_message_at, last_inbound_at, inbound_count, last_message_preview) \
          SELECT gen_random_uuid(), ci.org_id, ci.channel_id, ci.customer_id, \
                 CASE k WHEN 0 THEN 'DIRECT' ELSE 'COMMENT' END, CASE k WHEN 0 THEN '' ELSE 'media' || k END, \
-                (ARRAY['OPEN', 'PENDING', 'RESOLVED', 'SNOOZED'])[1 + (hashtext(ci.id::text || k) & 3)], \
+                st.status, CASE st.status WHEN 'SNOOZED' THEN now() + interval '1 day' END, \
                 t, t, $2, 'Message of a bench conversation' \
          FROM customer_identities ci, generate_series(0, $1 - 1) k, \
-              LATERAL (SELECT now() - (abs(hashtext(ci.id::text || k)) % 2592000) * interval '1 second' AS t) s",
+              LATERAL (SELECT now() - (abs(hashtext(ci.id::text || k)) % 2592000) * interval '1 second' AS t) s, \
+              LATERAL (SELECT (ARRAY['OPEN', 'PENDING', 'RESOLVED', 'SNOOZED'])[1 + (hashtext(ci.id::text || k) & 3)] AS status) st",
     )
     .bind::<BigInt, _>(sizes.tickets_per_customer)
     .bind::<BigInt, _>(sizes.messages_per_ticket)
