@@ -323,7 +323,10 @@ async fn refusal(
         ReplyMode::None => options.reason.clone(),
         ReplyMode::TemplatesOnly => {
             let sendable = super::templates::sendable(templates::list(conn, channel).await?);
-            options.clone().with_sendable_templates(sendable.len()).reason
+            options
+                .clone()
+                .with_sendable_templates(sendable.len())
+                .reason
         }
         _ => return Ok(()),
     };

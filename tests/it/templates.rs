@@ -510,7 +510,10 @@ async fn after_24_hours_reply_options_list_the_approved_templates_and_one_reache
         )
         .await;
     assert_eq!(error_code(&text), "BAD_USER_INPUT");
-    assert_eq!(text["errors"][0]["message"], options["reason"], "same reason");
+    assert_eq!(
+        text["errors"][0]["message"], options["reason"],
+        "same reason"
+    );
     Mock::given(method("POST"))
         .and(path(format!("/v25.0/{WA}/messages")))
         .and(body_json(json!({
@@ -572,10 +575,7 @@ async fn inside_the_window_reply_options_list_no_templates() {
         unique: uuid::Uuid::new_v4().simple().to_string(),
     };
     let body = build(Kind::IgDm, &params, Utc::now() - Duration::hours(1)).unwrap();
-    assert_eq!(
-        s.app.post_webhook(&ig, &body, SECRET).await,
-        StatusCode::OK
-    );
+    assert_eq!(s.app.post_webhook(&ig, &body, SECRET).await, StatusCode::OK);
     s.app.drain_inbound().await;
     let data = s
         .app
@@ -608,7 +608,10 @@ async fn templates_of_a_page_cost_one_query_and_none_unless_asked_for() {
             "query($o: ID!) {{ org(id: $o) {{ tickets(first: 50) {{ edges {{ node {{ id replyOptions {{ {fields} }} }} }} }} }} }}"
         )
     };
-    let (bare, full) = (page("mode"), page("mode reason templates { name variables { key } }"));
+    let (bare, full) = (
+        page("mode"),
+        page("mode reason templates { name variables { key } }"),
+    );
     let count = async |query: &str| {
         let before = s.app.state.query_count();
         let data = s
@@ -639,9 +642,19 @@ async fn templates_of_a_page_cost_one_query_and_none_unless_asked_for() {
         let (with, edges) = count(&full).await;
         assert_eq!(edges.len(), to);
         for edge in &edges {
-            assert_eq!(edge["node"]["replyOptions"]["templates"].as_array().unwrap().len(), 2);
+            assert_eq!(
+                edge["node"]["replyOptions"]["templates"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                2
+            );
         }
         extra.push(with - without);
     }
-    assert_eq!(extra, [1, 1], "one templates query per page, whatever its size");
+    assert_eq!(
+        extra,
+        [1, 1],
+        "one templates query per page, whatever its size"
+    );
 }

@@ -99,7 +99,11 @@ impl ReplyOptions {
             return Ok(self.options.reason.clone());
         }
         let sendable = self.sendable_templates(ctx).await?.len();
-        Ok(self.options.clone().with_sendable_templates(sendable).reason)
+        Ok(self
+            .options
+            .clone()
+            .with_sendable_templates(sendable)
+            .reason)
     }
 
     /// TEMPLATES_ONLY: the channel's approved templates, to send with `sendTemplate`
