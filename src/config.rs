@@ -30,6 +30,7 @@
 //! | `PUBLIC_ORIGIN` | `http://BIND_ADDR` | this server's public origin, for media URLs handed to Meta and dashboards |
 //! | `MEDIA_URL_TTL_SECS` | `900` | lifetime of signed media URLs shown to dashboards (Meta's fetch URLs live a day) |
 //! | `MEDIA_ORG_QUOTA_BYTES` | `10737418240` (10 GiB) | media one org may keep |
+//! | `MEDIA_UPLOAD_MAX_BYTES` | `104857600` (100 MiB, WhatsApp's document cap, the most any platform takes) | largest file an agent may upload (`POST /media`, `uploadAttachment`) |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
@@ -121,6 +122,8 @@ pub struct Config {
     /// Base URL of the local Meta sandbox while `serve` runs one (never in production):
     /// the media job fetches the sandbox's CDN links from it.
     pub sandbox_url: Option<String>,
+    /// Largest file an agent may upload.
+    pub media_upload_max_bytes: usize,
 }
 
 /// Which of the two keys a development server takes from its key file.
@@ -243,6 +246,11 @@ impl Config {
                 "MEDIA_ORG_QUOTA_BYTES",
                 get("MEDIA_ORG_QUOTA_BYTES"),
                 10 * 1024 * 1024 * 1024,
+            )?,
+            media_upload_max_bytes: parse_or(
+                "MEDIA_UPLOAD_MAX_BYTES",
+                get("MEDIA_UPLOAD_MAX_BYTES"),
+                crate::media::upload::DEFAULT_MAX_BYTES,
             )?,
             app_env,
             database_url: get("DATABASE_URL")

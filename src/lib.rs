@@ -58,7 +58,8 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::http::get).post(graphql::http::post),
         )
-        .layer(DefaultBodyLimit::max(graphql::http::MAX_BODY_BYTES))
+        // No `DefaultBodyLimit`: the handler bounds each content type itself (JSON at
+        // 256 KiB, multipart uploads at the upload cap).
         .with_state(graphql_state);
     let webhook_routes = Router::new()
         .route(
@@ -73,7 +74,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone());
     let media_routes = Router::new()
         .route("/media", axum::routing::post(media::routes::upload))
-        .layer(DefaultBodyLimit::max(media::routes::MAX_UPLOAD_BYTES))
+        .layer(DefaultBodyLimit::max(state.config().media_upload_max_bytes))
         .with_state(state.clone());
     let request_id = HeaderName::from_static("x-request-id");
     let metrics_state = state.clone();

@@ -87,8 +87,16 @@ pub async fn replace_all(
 
 /// The channel's templates by name, then language.
 pub async fn list(conn: &mut AsyncPgConnection, channel: ChannelId) -> QueryResult<Vec<Template>> {
+    list_of(conn, &[channel]).await
+}
+
+/// The templates of several channels in one query, by name, then language.
+pub async fn list_of(
+    conn: &mut AsyncPgConnection,
+    channels: &[ChannelId],
+) -> QueryResult<Vec<Template>> {
     whatsapp_templates::table
-        .filter(whatsapp_templates::channel_id.eq(channel))
+        .filter(whatsapp_templates::channel_id.eq_any(channels))
         .order((whatsapp_templates::name, whatsapp_templates::language))
         .select(Template::as_select())
         .load(conn)

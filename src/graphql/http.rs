@@ -1,7 +1,9 @@
 //! `/graphql` over HTTP, per the GraphQL-over-HTTP spec including its SHOULDs.
 //!
-//! - POST runs any operation from an `application/json` body; GET runs queries only
-//!   (mutations are refused with 405), or opens a WebSocket, or serves GraphiQL.
+//! - POST runs any operation from an `application/json` body (at most
+//!   [`MAX_BODY_BYTES`]), or from a `multipart/form-data` file upload of a signed-in
+//!   client ([`super::upload`]); GET runs queries only (mutations are refused with 405),
+//!   or opens a WebSocket, or serves GraphiQL.
 //! - The response media type is negotiated by `Accept`: `application/graphql-response+json`
 //!   when the client asks for it, `application/json` for `*/*`, a missing header and
 //!   legacy clients, 406 when neither is acceptable.
@@ -19,7 +21,6 @@
 //! No batches, a real body-size limit, and every error carries `extensions.code`.
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use std::net::{IpAddr, SocketAddr};
 
@@ -108,52 +109,112 @@ impl MediaType {
     }
 }
 
-/// `POST /graphql`.
+/// `POST /graphql`: an `application/json` body of at most [`MAX_BODY_BYTES`], or a
+/// `multipart/form-data` upload ([`super::upload`]) from a signed-in client.
 pub async fn post(
     State(gql): State<GraphqlState>,
     ClientIp(client_ip): ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();
     };
-    if !is_json(&headers) {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
-            "content-type must be application/json",
-        );
-    }
-    if let Err(too_deep) = super::nesting::check_json(&body) {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            &too_deep.to_string(),
-        );
-    }
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => {
+    let request = if is_json(&headers) {
+        let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BAD_USER_INPUT",
+                &format!("a JSON body is at most {MAX_BODY_BYTES} bytes"),
+            );
+        };
+        match request_of_json(&body) {
+            Ok(request) => request,
+            Err(problem) => {
+                return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &problem);
+            }
+        }
+    } else if let Some(boundary) = multipart_boundary(&headers) {
+        let Some(boundary) = boundary else {
             return error_response(
                 StatusCode::BAD_REQUEST,
                 "BAD_USER_INPUT",
-                "body is not valid JSON",
+                "a multipart/form-data body needs a boundary",
             );
+        };
+        match receive_multipart(&gql, &headers, body, boundary).await {
+            Ok(request) => request,
+            Err(refused) => return refused,
         }
-    };
-    if value.is_array() {
+    } else {
         return error_response(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
-            "batch requests are not supported",
+            "content-type must be application/json (or multipart/form-data to upload a file)",
         );
-    }
-    let request = match request_of(value) {
-        Ok(r) => r,
-        Err(problem) => return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", problem),
     };
     execute(&gql, client_ip, &headers, media, request, Method::Post).await
+}
+
+/// A JSON request body (or a multipart request's `operations` part) as a request:
+/// nesting bounded before decoding, no batches, parameters of the right JSON types.
+fn request_of_json(body: &[u8]) -> Result<async_graphql::Request, String> {
+    super::nesting::check_json(body).map_err(|too_deep| too_deep.to_string())?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| "body is not valid JSON".to_owned())?;
+    if value.is_array() {
+        return Err("batch requests are not supported".into());
+    }
+    request_of(value).map_err(str::to_owned)
+}
+
+/// Reads a multipart upload. Only a signed-in client may send one: multipart is a
+/// content type a cross-site HTML form can send, and a form cannot set
+/// `Authorization`, so no operation (`signup` included) runs from one. The token and
+/// the `Content-Length` (when given) are checked before anything is read.
+async fn receive_multipart(
+    gql: &GraphqlState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    boundary: String,
+) -> Result<async_graphql::Request, Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    // A bad or expired token is refused before the body is read.
+    let signed_in = match Viewer::from_authorization(authorization, gql.app.jwt()) {
+        Ok(viewer) => viewer.is_some(),
+        Err(e) => return Err(token_refused(&e)),
+    };
+    if !signed_in {
+        let mut response = error_response(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "uploads need a bearer token",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"delightchat\""),
+        );
+        return Err(response);
+    }
+    let max_file = gql.app.config().media_upload_max_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let limit = super::upload::max_body_bytes(max_file);
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BAD_USER_INPUT",
+            &format!("the request is larger than {limit} bytes"),
+        ));
+    }
+    super::upload::receive(body, boundary, max_file, request_of_json)
+        .await
+        .map_err(|refused| error_response(refused.status, "BAD_USER_INPUT", &refused.message))
 }
 
 /// Checks the parameters' JSON types (the spec's "well-formed request") and builds the
@@ -310,6 +371,11 @@ async fn execute(
         finish_response(&mut response, &request_id);
         return respond(media, &response, true, false);
     }
+    if let Err(forged) = super::upload::check_markers(&request) {
+        let mut response = async_graphql::Response::from_errors(vec![forged]);
+        finish_response(&mut response, &request_id);
+        return respond(media, &response, true, false);
+    }
     if method == Method::Get
         && !matches!(operation_type(&request), Some(OperationType::Query) | None)
     {
@@ -435,6 +501,14 @@ fn is_websocket(headers: &HeaderMap) -> bool {
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// For a `multipart/form-data` body: its boundary (`None` inside when it has none).
+fn multipart_boundary(headers: &HeaderMap) -> Option<Option<String>> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    mime.eq_ignore_ascii_case("multipart/form-data")
+        .then(|| multer::parse_boundary(content_type).ok())
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

@@ -12,7 +12,7 @@ use crate::db::ids::{
 };
 
 use crate::db::{
-    channels, customers, labels, messages, notifications, orgs, teams, tickets, users,
+    channels, customers, labels, messages, notifications, orgs, teams, templates, tickets, users,
 };
 use crate::error::AppError;
 use crate::graphql::context::{ReadsAs, RequestContext};
@@ -66,6 +66,9 @@ pub struct LabelsOfTicket(pub TicketId);
 /// Key: labels of a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LabelsOfCustomer(pub CustomerId);
+/// Key: the WhatsApp templates of a channel (all statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TemplatesOf(pub ChannelId);
 /// Key: how many inbound messages of a ticket the viewer has read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReadCountOf(pub TicketId);
@@ -235,5 +238,18 @@ impl Loader<LabelsOfCustomer> for DbLoader {
             .into_iter()
             .map(|(k, v)| (k, v.into_iter().map(|(_, l)| l).collect()))
             .collect())
+    }
+}
+
+impl Loader<TemplatesOf> for DbLoader {
+    type Value = Vec<templates::Template>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[TemplatesOf]) -> LoadResult<TemplatesOf, Self::Value> {
+        let ids: Vec<ChannelId> = keys.iter().map(|k| k.0).collect();
+        let rows = templates::list_of(&mut *self.conn().await?, &ids)
+            .await
+            .map_err(db_error)?;
+        Ok(group(keys, rows, |r| TemplatesOf(r.channel_id)))
     }
 }

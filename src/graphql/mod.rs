@@ -17,6 +17,7 @@ pub mod query;
 pub mod subscription;
 pub mod text_input;
 pub mod types;
+pub mod upload;
 pub mod ws;
 
 use async_graphql::{Schema, SchemaBuilder};

@@ -308,8 +308,14 @@ impl Connection {
                     .cloned()
                     .and_then(|p| serde_json::from_value(p).ok())
                     .ok_or((4400, "invalid subscribe payload"))?;
-                if let Err(too_deep) = super::nesting::check_request(&request) {
-                    let error = json!([{"message": too_deep.to_string(), "extensions": {"code": "BAD_USER_INPUT"}}]);
+                let refused = super::nesting::check_request(&request)
+                    .map_err(|too_deep| too_deep.to_string())
+                    .and_then(|()| {
+                        super::upload::check_markers(&request).map_err(|forged| forged.message)
+                    });
+                if let Err(message) = refused {
+                    let error =
+                        json!([{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]);
                     self.send(json!({"type": "error", "id": id, "payload": error}))
                         .map_err(|_| too_slow())?;
                     return Ok(None);

@@ -22,10 +22,11 @@ use crate::db::enums::{
     AttachmentType, AuthorType, EventKind, MediaStorage, MessageDirection, MessageKind,
     MessageStatus, Platform, TicketKind,
 };
-use crate::db::ids::{MessageId, OrgId, TicketId, UserId};
+use crate::db::ids::{ChannelId, MessageId, OrgId, TicketId, UserId};
 use crate::db::media::MediaObject;
 use crate::db::messages::{self, Message, MessageChanges};
 use crate::db::outbound_jobs;
+use crate::db::templates;
 use crate::db::tickets::{self, Activity, Ticket};
 use crate::error::{AppError, AppResult};
 use crate::media::limits;
@@ -131,7 +132,7 @@ pub async fn retry(
         let template_allowed = matches!(options.mode, ReplyMode::TemplatesOnly)
             && super::templates::is_template(&message);
         if !template_allowed {
-            refusal(&options)?;
+            refusal(conn, &options, ticket.channel_id).await?;
         }
         let changes = MessageChanges {
             status: Some(MessageStatus::Queued),
@@ -197,7 +198,7 @@ struct Plan {
 /// Checks the channel, the target and the window; the plan or why the reply is refused.
 async fn plan(conn: &mut AsyncPgConnection, ticket: &Ticket, reply: &Reply) -> AppResult<Plan> {
     let (options, channel) = options_of(conn, ticket).await?;
-    refusal(&options)?;
+    refusal(conn, &options, channel.id).await?;
     let reply_to = match reply.reply_to {
         Some(id) => match messages::find(conn, ticket.org_id, id).await? {
             Some(m) if m.ticket_id == ticket.id => Some(m),
@@ -310,14 +311,26 @@ pub async fn options_of(
     Ok((options, channel))
 }
 
-/// Refuses, with the decision's reason, when nothing the inbox can send is allowed.
-fn refusal(options: &ReplyOptions) -> AppResult<()> {
-    match options.mode {
-        ReplyMode::None | ReplyMode::TemplatesOnly => Err(AppError::bad_input(
-            options.reason.clone().unwrap_or_default(),
-        )),
-        _ => Ok(()),
-    }
+/// Refuses, with the decision's reason, when free text and comment replies are not
+/// allowed; for TEMPLATES_ONLY the reason points at `channel`'s sendable templates, as
+/// `Ticket.replyOptions` does.
+async fn refusal(
+    conn: &mut AsyncPgConnection,
+    options: &ReplyOptions,
+    channel: ChannelId,
+) -> AppResult<()> {
+    let reason = match options.mode {
+        ReplyMode::None => options.reason.clone(),
+        ReplyMode::TemplatesOnly => {
+            let sendable = super::templates::sendable(templates::list(conn, channel).await?);
+            options
+                .clone()
+                .with_sendable_templates(sendable.len())
+                .reason
+        }
+        _ => return Ok(()),
+    };
+    Err(AppError::bad_input(reason.unwrap_or_default()))
 }
 
 fn check_text(channel: &Channel, delivery: Delivery, reply: &Reply) -> AppResult<()> {

@@ -28,7 +28,8 @@ pub enum ReplyMode {
     FreeText,
     /// Free text with the HUMAN_AGENT tag (24 hours to 7 days).
     HumanAgent,
-    /// Only approved templates (WhatsApp after 24 hours); the inbox cannot send them yet.
+    /// Only approved templates (WhatsApp after 24 hours), sent with `sendTemplate`;
+    /// `ReplyOptions.templates` lists the ones the channel can send.
     TemplatesOnly,
     /// A public reply to a comment, or a private reply (Instagram, within 7 days).
     CommentReply,
@@ -64,6 +65,31 @@ impl ReplyOptions {
     /// Free text can be sent (possibly with the HUMAN_AGENT tag).
     pub fn allows_free_text(&self) -> bool {
         matches!(self.mode, ReplyMode::FreeText | ReplyMode::HumanAgent)
+    }
+
+    /// The decision with its TEMPLATES_ONLY reason pointing at the `sendable` templates
+    /// of the channel (how many can be sent now), or saying there are none. Other
+    /// decisions are returned unchanged.
+    pub fn with_sendable_templates(mut self, sendable: usize) -> Self {
+        if self.mode == ReplyMode::TemplatesOnly {
+            self.reason = Some(templates_only_reason(Some(sendable)));
+        }
+        self
+    }
+}
+
+/// Why only templates can be sent; with the number of templates the channel can send
+/// when it is known.
+fn templates_only_reason(sendable: Option<usize>) -> String {
+    const CLOSED: &str = "more than 24 hours have passed since the customer's last message: WhatsApp only allows approved template messages now";
+    match sendable {
+        None => format!("{CLOSED}; send one with sendTemplate"),
+        Some(0) => format!(
+            "{CLOSED}, and this channel has no approved template (have one approved in WhatsApp Manager, then run syncTemplates)"
+        ),
+        Some(n) => format!(
+            "{CLOSED}: send one of the channel's {n} approved template(s) listed in replyOptions.templates with sendTemplate"
+        ),
     }
 }
 
@@ -132,10 +158,7 @@ pub fn decide(
         };
     }
     if channel.platform == Platform::WhatsApp {
-        return ReplyOptions::refused(
-            ReplyMode::TemplatesOnly,
-            "more than 24 hours have passed since the customer's last message: WhatsApp only allows approved template messages now",
-        );
+        return ReplyOptions::refused(ReplyMode::TemplatesOnly, &templates_only_reason(None));
     }
     match human_agent_until {
         Some(until) if now <= until => ReplyOptions {

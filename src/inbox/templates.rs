@@ -257,6 +257,14 @@ pub fn refusal(template: &Template) -> Option<String> {
     })
 }
 
+/// The templates among `templates` that can be sent now (no [`refusal`]), in order.
+pub fn sendable(templates: impl IntoIterator<Item = Template>) -> Vec<Template> {
+    templates
+        .into_iter()
+        .filter(|t| refusal(t).is_none())
+        .collect()
+}
+
 /// A template filled in: the text the conversation shows and the components the
 /// WhatsApp Cloud API takes.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,7 @@
 //! - [`store`]: the object store (local directory by default, S3-compatible by URL).
 //! - [`signing`]: `/media/{id}?exp=..&sig=..` URLs.
 //! - [`routes`]: serving a signed URL (with ranges) and agents' uploads.
+//! - [`upload`]: storing an agent's upload (`POST /media` and GraphQL alike).
 //! - [`limits`], [`sniff`]: per-platform caps and content types from magic bytes.
 
 pub mod job;
@@ -13,6 +14,7 @@ pub mod routes;
 pub mod signing;
 pub mod sniff;
 pub mod store;
+pub mod upload;
 
 use crate::db::ids::{MediaId, OrgId};
 use crate::state::AppState;

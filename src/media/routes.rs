@@ -1,9 +1,8 @@
 //! `POST /media?orgId=..&filename=..`: an agent uploads a file (the raw body, its
 //! `Content-Type` declared) to send later with `sendMessage(input: { attachmentId })`;
 //! answers `201 {"id", "contentType", "byteSize"}`. A bearer token of a member is
-//! required, the body is capped at [`MAX_UPLOAD_BYTES`] (the largest any platform
-//! accepts; each platform's own rules apply when it is sent), and the file counts
-//! toward the org's media usage.
+//! required; the file is checked and stored by [`super::upload::store`], as GraphQL's
+//! `uploadAttachment` does (the body is capped at `MEDIA_UPLOAD_MAX_BYTES`).
 //!
 //! `GET /media/{id}?exp=..&sig=..`: a stored file, to whoever holds an unexpired signed
 //! URL. Served with its stored content type, `Content-Disposition` (inline only for
@@ -20,17 +19,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 
-use super::sniff;
+use super::upload;
 use crate::auth::viewer::Viewer;
 use crate::db::ids::{MediaId, OrgId};
 use crate::db::{media, orgs};
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// Largest upload (WhatsApp documents, the most any platform accepts).
-pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
 
 /// The query of an upload.
 #[derive(Debug, serde::Deserialize)]
@@ -93,45 +88,14 @@ async fn store_upload(
     orgs::membership(&mut conn, org, viewer.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    if body.is_empty() {
-        return Err(AppError::bad_input("the file is empty"));
-    }
-    let filename = query
-        .filename
-        .map(|f| {
-            f.chars()
-                .filter(|c| !c.is_control())
-                .take(255)
-                .collect::<String>()
-        })
-        .filter(|f| !f.is_empty());
-    let declared = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let sniffed = sniff::sniff(&body);
-    let id = MediaId::new();
-    let object = media::MediaObject {
-        id,
-        org_id: org,
-        storage_key: super::storage_key(org, id),
-        content_type: sniff::stored_type(sniffed, declared),
-        byte_size: body.len() as i64,
-        sha256: hex::encode(Sha256::digest(&body)),
-        filename,
-        created_at: chrono::Utc::now(),
+    let file = upload::NewFile {
+        filename: query.filename.as_deref(),
+        declared_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        body,
     };
-    state
-        .media_store()
-        .put(&object.storage_key, body)
-        .await
-        .map_err(AppError::internal)?;
-    if !media::insert_object(&mut conn, &object, state.config().media_org_quota_bytes).await? {
-        let _ = state.media_store().delete(&object.storage_key).await;
-        return Err(AppError::bad_input(
-            "the organisation's media storage quota is used up",
-        ));
-    }
-    Ok(object)
+    upload::store(state, &mut conn, org, file).await
 }
 
 /// The query of a signed URL.

@@ -704,3 +704,357 @@ async fn an_uploaded_file_goes_to_whatsapp_by_media_upload_then_id() {
         json!({"id": "990011223344", "caption": "the receipt"})
     );
 }
+
+const UPLOAD: &str = "mutation($o: ID!, $f: Upload!) { uploadAttachment(orgId: $o, file: $f) { id contentType byteSize } }";
+
+/// A GraphQL multipart request body (operations, map, then the files as
+/// `(field, filename, content type, bytes)`); its content type and bytes.
+fn multipart(
+    operations: &str,
+    map: &str,
+    files: &[(&str, &str, &str, &[u8])],
+) -> (String, Vec<u8>) {
+    const BOUNDARY: &str = "----delightchat-test-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in [("operations", operations), ("map", map)] {
+        body.extend(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (field, filename, content_type, bytes) in files {
+        body.extend(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{BOUNDARY}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
+}
+
+impl Setup {
+    /// POSTs a multipart body to `/graphql` as `session`; status and JSON answer.
+    async fn post_multipart(
+        &self,
+        session: Option<&Session>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, content_type);
+        if let Some(session) = session {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {}", session.token));
+        }
+        let (status, _, body) = self
+            .app
+            .request(request.body(Body::from(body)).unwrap())
+            .await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// `uploadAttachment` of one file into `org` as `session`.
+    async fn upload_multipart(
+        &self,
+        session: &Session,
+        org: &str,
+        bytes: &[u8],
+    ) -> (StatusCode, Value) {
+        let operations = json!({"query": UPLOAD, "variables": {"o": org, "f": null}}).to_string();
+        let (content_type, body) = multipart(
+            &operations,
+            r#"{"0": ["variables.f"]}"#,
+            &[("0", "photo.png", "image/png", bytes)],
+        );
+        self.post_multipart(Some(session), &content_type, body)
+            .await
+    }
+
+    async fn stored_files(&self) -> i64 {
+        self.app
+            .count("SELECT count(*) AS n FROM media_objects")
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_upload_goes_to_instagram_as_a_signed_url_of_our_copy() {
+    let s = setup("INSTAGRAM", IG).await;
+    let ticket = s.customer_writes(IG).await;
+    let (status, response) = s.upload_multipart(&s.admin, &s.admin.org_id, &png()).await;
+    assert_eq!(status, StatusCode::OK, "{response:#}");
+    let uploaded = &response["data"]["uploadAttachment"];
+    assert_eq!(uploaded["contentType"], "image/png", "{response:#}");
+    assert_eq!(uploaded["byteSize"], png().len());
+    let filename = s
+        .app
+        .rows("SELECT coalesce(filename, '') || ':' || org_id::text AS row FROM media_objects")
+        .await;
+    assert_eq!(filename, [format!("photo.png:{}", s.admin.org_id)]);
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{IG}/messages")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"recipient_id": "5500000000000011", "message_id": "aWdfsent2"}),
+            ),
+        )
+        .expect(1)
+        .mount(&s.graph)
+        .await;
+    let sent = s
+        .send(&ticket, json!({"attachmentId": uploaded["id"]}))
+        .await;
+    assert_eq!(sent["data"]["sendMessage"]["status"], "QUEUED", "{sent:#}");
+    while delightchat::outbound::sender::run_once(
+        &s.app.state,
+        &delightchat::jobs::WorkerConfig::for_this_process(),
+    )
+    .await
+    .unwrap()
+        > 0
+    {}
+    let requests = s.graph.received_requests().await.unwrap();
+    let send = requests
+        .iter()
+        .find(|r| r.method.as_str() == "POST")
+        .unwrap();
+    let body: Value = serde_json::from_slice(&send.body).unwrap();
+    let url = body["message"]["attachment"]["payload"]["url"]
+        .as_str()
+        .unwrap();
+    let prefix = format!(
+        "https://inbox.example.test/media/{}?exp=",
+        uploaded["id"].as_str().unwrap()
+    );
+    assert!(url.starts_with(&prefix), "{url}");
+    assert!(url.contains("&sig="), "{url}");
+    let (status, _, bytes) = s.get(url, None).await;
+    assert_eq!(status, StatusCode::OK, "Meta can fetch our copy");
+    assert_eq!(bytes, png());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_upload_is_refused_and_nothing_is_stored() {
+    let s = setup_with("INSTAGRAM", IG, |c| c.media_upload_max_bytes = 4096).await;
+    let mut big = png();
+    big.resize(4097, 7);
+    let (status, response) = s.upload_multipart(&s.admin, &s.admin.org_id, &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{response:#}");
+    assert_eq!(crate::support::error_code(&response), "BAD_USER_INPUT");
+    let message = response["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("upload limit of 4096 bytes"), "{message}");
+    // A declared length over the bound is refused before the body is read.
+    let operations =
+        json!({"query": UPLOAD, "variables": {"o": s.admin.org_id, "f": null}}).to_string();
+    let (content_type, body) = multipart(
+        &operations,
+        r#"{"0": ["variables.f"]}"#,
+        &[("0", "photo.png", "image/png", &png()[..1000])],
+    );
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::AUTHORIZATION, format!("Bearer {}", s.admin.token))
+        .header(header::CONTENT_LENGTH, "99999999999")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _, _) = s.app.request(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // POST /media has the same cap.
+    let (status, _) = s
+        .upload(Some(&s.admin), &s.admin.org_id, "image/png", big.clone())
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(s.stored_files().await, 0, "nothing was stored");
+    // At the cap it goes.
+    big.truncate(4096);
+    let (status, response) = s.upload_multipart(&s.admin, &s.admin.org_id, &big).await;
+    assert_eq!(status, StatusCode::OK, "{response:#}");
+    assert_eq!(response["data"]["uploadAttachment"]["byteSize"], 4096);
+    assert_eq!(s.stored_files().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_files_when_one_is_allowed_are_refused() {
+    let s = setup("INSTAGRAM", IG).await;
+    let query = "mutation($o: ID!, $f: Upload!, $g: Upload!) { a: uploadAttachment(orgId: $o, file: $f) { id } b: uploadAttachment(orgId: $o, file: $g) { id } }";
+    let operations =
+        json!({"query": query, "variables": {"o": s.admin.org_id, "f": null, "g": null}})
+            .to_string();
+    let png = png();
+    let (content_type, body) = multipart(
+        &operations,
+        r#"{"0": ["variables.f"], "1": ["variables.g"]}"#,
+        &[
+            ("0", "a.png", "image/png", &png),
+            ("1", "b.png", "image/png", &png),
+        ],
+    );
+    let (status, response) = s.post_multipart(Some(&s.admin), &content_type, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response:#}");
+    assert_eq!(crate::support::error_code(&response), "BAD_USER_INPUT");
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1 file"),
+        "{response:#}"
+    );
+    // A second file part the map does not name is refused as well.
+    let operations =
+        json!({"query": UPLOAD, "variables": {"o": s.admin.org_id, "f": null}}).to_string();
+    let (content_type, body) = multipart(
+        &operations,
+        r#"{"0": ["variables.f"]}"#,
+        &[
+            ("0", "a.png", "image/png", &png),
+            ("1", "b.png", "image/png", &png),
+        ],
+    );
+    let (status, response) = s.post_multipart(Some(&s.admin), &content_type, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response:#}");
+    assert_eq!(crate::support::error_code(&response), "BAD_USER_INPUT");
+    assert_eq!(s.stored_files().await, 0, "nothing was stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_need_a_member_and_stay_in_their_org() {
+    let s = setup("INSTAGRAM", IG).await;
+    let ticket = s.customer_writes(IG).await;
+    let other = s.app.signup("Other Shop", "eve@example.com").await;
+    let (status, refused) = s.upload_multipart(&other, &s.admin.org_id, &png()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        crate::support::error_code(&refused),
+        "FORBIDDEN",
+        "{refused:#}"
+    );
+    let operations =
+        json!({"query": UPLOAD, "variables": {"o": s.admin.org_id, "f": null}}).to_string();
+    let (content_type, body) = multipart(
+        &operations,
+        r#"{"0": ["variables.f"]}"#,
+        &[("0", "photo.png", "image/png", &png())],
+    );
+    let (status, refused) = s.post_multipart(None, &content_type, body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused:#}");
+    assert_eq!(crate::support::error_code(&refused), "UNAUTHENTICATED");
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::AUTHORIZATION, "Bearer not-a-token")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _, _) = s.app.request(request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a bad token is refused");
+    assert_eq!(s.stored_files().await, 0);
+    let (_, theirs) = s.upload_multipart(&other, &other.org_id, &png()).await;
+    let id = &theirs["data"]["uploadAttachment"]["id"];
+    assert!(id.is_string(), "{theirs:#}");
+    let refused = s.send(&ticket, json!({"attachmentId": id})).await;
+    assert_eq!(
+        crate::support::error_code(&refused),
+        "NOT_FOUND",
+        "{refused:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_multipart_bodies_get_400_with_a_graphql_error() {
+    let s = setup("INSTAGRAM", IG).await;
+    let o = &s.admin.org_id;
+    let good_ops = json!({"query": UPLOAD, "variables": {"o": o, "f": null}}).to_string();
+    let png = png();
+    let file = [("0", "photo.png", "image/png", png.as_slice())];
+    let deep = format!(
+        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"x\": {}1{}}}}}",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let batch = json!([{"query": UPLOAD, "variables": {"o": o, "f": null}}]).to_string();
+    let cases: Vec<(&str, (String, Vec<u8>))> = vec![
+        (
+            "not multipart at all",
+            (
+                "multipart/form-data; boundary=abc".into(),
+                b"{\"query\": \"{ __typename }\"}".to_vec(),
+            ),
+        ),
+        ("cut short", {
+            let (ct, mut body) = multipart(&good_ops, r#"{"0": ["variables.f"]}"#, &file);
+            body.truncate(body.len() / 2);
+            (ct, body)
+        }),
+        ("no boundary", ("multipart/form-data".into(), b"x".to_vec())),
+        (
+            "operations not JSON",
+            multipart("{not json", r#"{"0": ["variables.f"]}"#, &file),
+        ),
+        (
+            "operations a batch",
+            multipart(&batch, r#"{"0": ["0.variables.f"]}"#, &file),
+        ),
+        (
+            "operations nested too deep",
+            multipart(&deep, r#"{"0": ["variables.f"]}"#, &file),
+        ),
+        ("map not JSON", multipart(&good_ops, "nope", &file)),
+        (
+            "map path to nothing",
+            multipart(&good_ops, r#"{"0": ["variables.nothing"]}"#, &file),
+        ),
+        (
+            "map names a missing file",
+            multipart(&good_ops, r#"{"0": ["variables.f"]}"#, &[]),
+        ),
+        (
+            "no file",
+            multipart(&json!({"query": "{ __typename }"}).to_string(), "{}", &[]),
+        ),
+    ];
+    for (case, (content_type, body)) in cases {
+        let (status, response) = s.post_multipart(Some(&s.admin), &content_type, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {response:#}");
+        assert_eq!(
+            crate::support::error_code(&response),
+            "BAD_USER_INPUT",
+            "{case}: {response:#}"
+        );
+    }
+    // `operations` is capped like a JSON body.
+    let padded =
+        json!({"query": UPLOAD, "variables": {"o": o, "f": null, "pad": "x".repeat(300 * 1024)}})
+            .to_string();
+    let (content_type, body) = multipart(&padded, r#"{"0": ["variables.f"]}"#, &file);
+    let (status, response) = s.post_multipart(Some(&s.admin), &content_type, body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{response:#}");
+    assert_eq!(crate::support::error_code(&response), "BAD_USER_INPUT");
+    // A file reference a client writes itself is refused, not resolved (or panicked on).
+    for forged in ["#__graphql_file__:0", "#__graphql_file__:x"] {
+        let response = s
+            .app
+            .graphql(Some(&s.admin.token), UPLOAD, json!({"o": o, "f": forged}))
+            .await;
+        assert_eq!(
+            crate::support::error_code(&response),
+            "BAD_USER_INPUT",
+            "{response:#}"
+        );
+    }
+    // Mutations still need POST.
+    let uri = format!(
+        "/graphql?query={}",
+        "mutation%20%7B%20uploadAttachment(orgId%3A%20%22x%22%2C%20file%3A%20null)%20%7B%20id%20%7D%20%7D"
+    );
+    let (status, _, _) = s
+        .app
+        .request(
+            Request::get(uri)
+                .header(header::AUTHORIZATION, format!("Bearer {}", s.admin.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(s.stored_files().await, 0);
+}

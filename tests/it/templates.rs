@@ -461,3 +461,202 @@ async fn the_local_sandbox_lists_templates_and_accepts_a_template_after_24_hours
         .await;
     assert_eq!(sent, 1);
 }
+
+const REPLY_OPTIONS: &str = "query($o: ID!, $t: ID!) { org(id: $o) { ticket(id: $t) { replyOptions {
+    mode reason templates { name language category status variables { place key kind example } } } } } }";
+
+impl Setup {
+    async fn reply_options(&self, ticket: &str) -> Value {
+        let data = self
+            .app
+            .gql_ok(
+                Some(&self.admin.token),
+                REPLY_OPTIONS,
+                json!({"o": self.admin.org_id, "t": ticket}),
+            )
+            .await;
+        data["org"]["ticket"]["replyOptions"].clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_24_hours_reply_options_list_the_approved_templates_and_one_reaches_whatsapp() {
+    let mut paused = welcome();
+    paused["status"] = json!("PAUSED");
+    let s = setup(vec![order_update("APPROVED"), paused], vec![follow_up()]).await;
+    let ticket = s.customer_writes(Duration::hours(25)).await;
+    let options = s.reply_options(&ticket).await;
+    assert_eq!(options["mode"], "TEMPLATES_ONLY", "{options:#}");
+    assert_eq!(
+        options["templates"],
+        json!([{"name": "order_update", "language": "en_US", "category": "UTILITY", "status": "APPROVED",
+            "variables": [
+                {"place": "HEADER", "key": "IMAGE", "kind": "IMAGE", "example": "https://scontent.example.test/h.jpg"},
+                {"place": "BODY", "key": "1", "kind": "TEXT", "example": "Ada"},
+                {"place": "BODY", "key": "2", "kind": "TEXT", "example": "#1042"}]}]),
+        "the paused and the rejected template are not offered"
+    );
+    let reason = options["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("1 approved template(s)") && reason.contains("sendTemplate"),
+        "{reason}"
+    );
+    let text = s
+        .app
+        .graphql(
+            Some(&s.admin.token),
+            "mutation($o: ID!, $t: ID!) { sendMessage(orgId: $o, ticketId: $t, input: {text: \"Hello?\"}) { id } }",
+            json!({"o": s.admin.org_id, "t": ticket}),
+        )
+        .await;
+    assert_eq!(error_code(&text), "BAD_USER_INPUT");
+    assert_eq!(
+        text["errors"][0]["message"], options["reason"],
+        "same reason"
+    );
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{WA}/messages")))
+        .and(body_json(json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
+            "type": "template", "template": {"name": "order_update", "language": {"code": "en_US"},
+                "components": [
+                    {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://cdn.example.test/kettle.jpg"}}]},
+                    {"type": "body", "parameters": [{"type": "text", "text": "Ada"}, {"type": "text", "text": "#1042"}]}
+                ]}
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp", "contacts": [{"input": CUSTOMER, "wa_id": CUSTOMER}],
+            "messages": [{"id": "wamid.LISTED01", "message_status": "accepted"}]})))
+        .expect(1)
+        .mount(&s.graph)
+        .await;
+    let listed = &options["templates"][0];
+    let response = s
+        .send_template(
+            &ticket,
+            json!({"name": listed["name"], "language": listed["language"], "parameters": [
+                {"mediaUrl": "https://cdn.example.test/kettle.jpg"}, {"text": "Ada"}, {"text": "#1042"}]}),
+        )
+        .await;
+    assert_eq!(
+        response["data"]["sendTemplate"]["status"], "QUEUED",
+        "{response}"
+    );
+    s.drain_outbound().await;
+    let sent = s
+        .app
+        .rows("SELECT status || ':' || coalesce(external_id, '') AS row FROM messages WHERE direction = 'OUTBOUND'")
+        .await;
+    assert_eq!(sent, ["SENT:wamid.LISTED01"]);
+
+    // Paused too: nothing is offered, and the reason says so.
+    s.status_webhook("PAUSED", "Low quality").await;
+    let options = s.reply_options(&ticket).await;
+    assert_eq!(options["mode"], "TEMPLATES_ONLY");
+    assert_eq!(options["templates"], json!([]));
+    let reason = options["reason"].as_str().unwrap();
+    assert!(reason.contains("no approved template"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_the_window_reply_options_list_no_templates() {
+    let s = setup(vec![order_update("APPROVED")], vec![]).await;
+    let ig = s
+        .app
+        .create_channel(&s.admin, "INSTAGRAM", "17841400000000401", SECRET)
+        .await;
+    let params = Params {
+        account_id: "17841400000000401".into(),
+        from: "5500000000000401".into(),
+        name: "Ada".into(),
+        text: "Is the kettle back?".into(),
+        message_id: None,
+        status: "delivered".into(),
+        unique: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let body = build(Kind::IgDm, &params, Utc::now() - Duration::hours(1)).unwrap();
+    assert_eq!(s.app.post_webhook(&ig, &body, SECRET).await, StatusCode::OK);
+    s.app.drain_inbound().await;
+    let data = s
+        .app
+        .gql_ok(
+            Some(&s.admin.token),
+            "query($o: ID!, $c: ID!) { org(id: $o) { tickets(first: 1, channelId: $c) { edges { node { id } } } } }",
+            json!({"o": s.admin.org_id, "c": ig}),
+        )
+        .await;
+    let ticket = data["org"]["tickets"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let options = s.reply_options(&ticket).await;
+    assert_eq!(options["mode"], "FREE_TEXT", "{options:#}");
+    assert_eq!(options["templates"], json!([]));
+    assert_eq!(options["reason"], Value::Null);
+    // A WhatsApp customer inside the window: free text, no templates either.
+    let ticket = s.customer_writes(Duration::hours(2)).await;
+    let options = s.reply_options(&ticket).await;
+    assert_eq!(options["mode"], "FREE_TEXT", "{options:#}");
+    assert_eq!(options["templates"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_of_a_page_are_batched_and_not_loaded_unless_asked_for() {
+    let s = setup(vec![order_update("APPROVED"), welcome()], vec![]).await;
+    let page = |fields: &str| {
+        format!(
+            "query($o: ID!) {{ org(id: $o) {{ tickets(first: 50) {{ edges {{ node {{ id replyOptions {{ {fields} }} }} }} }} }} }}"
+        )
+    };
+    let (bare, full) = (
+        page("mode"),
+        page("mode reason templates { name variables { key } }"),
+    );
+    let count = async |query: &str| {
+        let before = s.app.state.query_count();
+        let data = s
+            .app
+            .gql_ok(Some(&s.admin.token), query, json!({"o": s.admin.org_id}))
+            .await;
+        let edges = data["org"]["tickets"]["edges"].as_array().unwrap().clone();
+        for edge in &edges {
+            assert_eq!(edge["node"]["replyOptions"]["mode"], "TEMPLATES_ONLY");
+        }
+        (s.app.state.query_count() - before, edges)
+    };
+    let mut extra = Vec::new();
+    for (from, to) in [(0, 3), (3, 12)] {
+        for i in from..to {
+            crate::support::seed::conversation(
+                &s.app,
+                &s.admin.org_id,
+                &s.channel,
+                &format!("C{i}"),
+                &format!("4477009{i:05}"),
+                1,
+                Utc::now() - Duration::hours(30),
+            )
+            .await;
+        }
+        let (without, _) = count(&bare).await;
+        let (with, edges) = count(&full).await;
+        assert_eq!(edges.len(), to);
+        for edge in &edges {
+            assert_eq!(
+                edge["node"]["replyOptions"]["templates"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                2
+            );
+        }
+        extra.push(with - without);
+    }
+    // The DataLoader batches the keys queued in one tick; resolvers that finish their
+    // own queries at different times can make a second batch, never one per ticket.
+    assert!(extra[0] >= 1, "{extra:?}");
+    assert!(
+        (1..12).contains(&extra[1]),
+        "templates are batched, not loaded per ticket: {extra:?}"
+    );
+}

@@ -27,7 +27,8 @@ pub struct SendMessageInput {
     /// IMAGE, VIDEO, AUDIO or FILE (required with `attachmentUrl`; with `attachmentId`
     /// the default follows the file's type).
     attachment_type: Option<AttachmentType>,
-    /// A file uploaded with `POST /media` (instead of `attachmentUrl`).
+    /// A file uploaded with `uploadAttachment` or `POST /media` (instead of
+    /// `attachmentUrl`).
     attachment_id: Option<ID>,
     /// The message answered. On COMMENT tickets: the comment to answer (default: the
     /// latest inbound comment).

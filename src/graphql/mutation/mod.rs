@@ -4,6 +4,7 @@ mod auth;
 mod canned;
 mod channel;
 mod label;
+mod media;
 mod message;
 mod notification;
 mod org;
@@ -24,4 +25,5 @@ pub struct Mutation(
     notification::NotificationMutation,
     label::LabelMutation,
     canned::CannedMutation,
+    media::MediaMutation,
 );

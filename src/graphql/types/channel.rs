@@ -12,6 +12,7 @@ use crate::db::channels;
 use crate::db::enums::{ChannelStatus, Platform};
 use crate::error::AppError;
 use crate::graphql::context::{admin, state};
+use crate::graphql::loaders::{Loaders, TemplatesOf};
 
 /// A connected Instagram account, Facebook Page or WhatsApp number.
 pub struct Channel(pub channels::Channel);
@@ -46,11 +47,15 @@ impl Channel {
         if self.0.platform != Platform::WhatsApp {
             return Ok(Vec::new());
         }
-        let mut conn = crate::graphql::context::conn(ctx).await?;
-        let rows = crate::db::templates::list(&mut conn, self.0.id)
-            .await
-            .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(WhatsAppTemplate).collect())
+        let rows = ctx
+            .data::<Loaders>()?
+            .load_one(TemplatesOf(self.0.id))
+            .await?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(WhatsAppTemplate)
+            .collect())
     }
 
     async fn status(&self) -> Result<ChannelStatus> {

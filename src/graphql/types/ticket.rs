@@ -9,18 +9,20 @@ use super::customer::Customer;
 use super::label::Label;
 use super::message::Message;
 use super::team::Team;
+use super::template::WhatsAppTemplate;
 use super::to_id;
 use super::user::User;
 use crate::db::enums::{TicketKind, TicketPriority, TicketStatus};
-use crate::db::ids::OrgId;
+use crate::db::ids::{ChannelId, OrgId};
 use crate::db::page::Keyset;
-use crate::db::{messages, tickets};
+use crate::db::{messages, templates, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::conn;
-use crate::graphql::loaders::{LabelsOfTicket, Loaders, ReadCountOf};
+use crate::graphql::loaders::{LabelsOfTicket, Loaders, ReadCountOf, TemplatesOf};
 use crate::graphql::prefetch;
 use crate::inbox::reply_options::{self, ReplyMode};
+use crate::inbox::templates as template_ops;
 
 /// A conversation between a customer and the org on one channel.
 pub struct Ticket(pub tickets::Ticket);
@@ -45,33 +47,70 @@ pub async fn page(
 }
 
 /// What can be sent on a ticket now.
-pub struct ReplyOptions(pub reply_options::ReplyOptions);
+pub struct ReplyOptions {
+    /// The decision.
+    options: reply_options::ReplyOptions,
+    /// The ticket's channel (whose templates TEMPLATES_ONLY offers).
+    channel: ChannelId,
+}
+
+impl ReplyOptions {
+    /// The templates the channel can send when only templates are allowed (empty
+    /// otherwise), through the request's loader: one query for all the channels of a
+    /// page, and none unless a field needs them.
+    async fn sendable_templates(&self, ctx: &Context<'_>) -> Result<Vec<templates::Template>> {
+        if self.options.mode != ReplyMode::TemplatesOnly {
+            return Ok(Vec::new());
+        }
+        let rows = ctx
+            .data::<Loaders>()?
+            .load_one(TemplatesOf(self.channel))
+            .await?;
+        Ok(template_ops::sendable(rows.unwrap_or_default()))
+    }
+}
 
 #[Object]
 impl ReplyOptions {
     /// What can be sent.
     async fn mode(&self) -> ReplyMode {
-        self.0.mode
+        self.options.mode
     }
 
     /// Free text is possible until then (including the HUMAN_AGENT extension, when the
     /// channel has it).
     async fn free_text_until(&self) -> Option<DateTime<Utc>> {
-        self.0.free_text_until
+        self.options.free_text_until
     }
 
     /// Whether HUMAN_AGENT extends the window on this ticket (and until when).
     async fn human_agent_extends(&self) -> bool {
-        self.0.human_agent_until.is_some()
+        self.options.human_agent_until.is_some()
     }
 
     async fn human_agent_until(&self) -> Option<DateTime<Utc>> {
-        self.0.human_agent_until
+        self.options.human_agent_until
     }
 
     /// Why something is not possible; `sendMessage` refuses with this same message.
-    async fn reason(&self) -> Option<&str> {
-        self.0.reason.as_deref()
+    /// TEMPLATES_ONLY: points at `templates`, or says the channel has none approved.
+    async fn reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        if self.options.mode != ReplyMode::TemplatesOnly {
+            return Ok(self.options.reason.clone());
+        }
+        let sendable = self.sendable_templates(ctx).await?.len();
+        Ok(self
+            .options
+            .clone()
+            .with_sendable_templates(sendable)
+            .reason)
+    }
+
+    /// TEMPLATES_ONLY: the channel's approved templates, to send with `sendTemplate`
+    /// (each lists the `variables` its parameters fill). Empty in every other mode.
+    async fn templates(&self, ctx: &Context<'_>) -> Result<Vec<WhatsAppTemplate>> {
+        let rows = self.sendable_templates(ctx).await?;
+        Ok(rows.into_iter().map(WhatsAppTemplate).collect())
     }
 }
 
@@ -175,7 +214,10 @@ impl Ticket {
         let (options, _) = crate::inbox::replies::options_of(&mut conn, &self.0)
             .await
             .map_err(AppError::from)?;
-        Ok(ReplyOptions(options))
+        Ok(ReplyOptions {
+            options,
+            channel: self.0.channel_id,
+        })
     }
 
     async fn labels(&self, ctx: &Context<'_>) -> Result<Vec<Label>> {
