@@ -86,7 +86,7 @@ impl QueryCounter {
         AtomicU64::load(&self.statements, Ordering::Relaxed)
     }
 
-    /// Statements that scoped a checkout ([`scope::checkout`]) so far: one per checkout.
+    /// Statements that scoped a checkout ([`Pool::checkout`]) so far: one per checkout.
     pub fn scoping(&self) -> u64 {
         AtomicU64::load(&self.scoping, Ordering::Relaxed)
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Context, ID};
@@ -36,16 +36,12 @@ pub struct RequestContext {
 /// that its payload (`user { memberships { org } }`) can be read; nobody's before that.
 /// Shared by the request's context and its loaders.
 #[derive(Debug, Clone, Default)]
-pub struct ReadsAs(Arc<std::sync::OnceLock<UserId>>);
+pub struct ReadsAs(Arc<OnceLock<UserId>>);
 
 impl ReadsAs {
     /// Reads as `viewer`, or as nobody yet.
     pub fn new(viewer: Option<UserId>) -> Self {
-        let reads_as = Self::default();
-        if let Some(viewer) = viewer {
-            reads_as.0.get_or_init(|| viewer);
-        }
-        reads_as
+        Self(Arc::new(viewer.map_or_else(OnceLock::new, OnceLock::from)))
     }
 
     /// From now on reads as `user`, unless the request already reads as someone.
