@@ -3,16 +3,19 @@
 //!
 //! Pooled connections run as the role `delightchat_app` (set when a connection opens; the
 //! tables belong to the role that migrates), and the policies of the migration
-//! `row_level_security` read two settings that [`Pool::checkout`](super::Pool::checkout)
-//! sets on every checkout, in one statement, so no connection keeps the scope of its
-//! previous user:
+//! `row_level_security` and `row_security_org_array` read three settings that
+//! [`Pool::checkout`](super::Pool::checkout) sets on every checkout, in one statement, so no
+//! connection keeps the scope of its previous user: `delightchat.scope`,
+//! `delightchat.user_id` and `delightchat.org_ids` (the viewer's orgs, looked up by that
+//! statement, so the policies compare against an array instead of querying `memberships`
+//! in every statement).
 //! - [`Scope::Viewer`]: the rows of the orgs the user is a member of (GraphQL requests,
 //!   subscriptions);
 //! - [`Scope::System`]: every row (webhook processing, workers, sign-in, operations);
 //! - [`Scope::Nothing`]: no row of any table with an owner (what a connection sees before
 //!   anyone says who it works for).
 
-use diesel::sql_types::Text;
+use diesel::sql_types::{Nullable, Text};
 use diesel_async::RunQueryDsl;
 
 use super::ids::UserId;
@@ -34,11 +37,11 @@ pub enum Scope {
 
 impl Scope {
     /// The values of `delightchat.scope` and `delightchat.user_id`.
-    fn settings(self) -> (&'static str, String) {
+    fn settings(self) -> (&'static str, Option<uuid::Uuid>) {
         match self {
-            Scope::Viewer(user) => ("viewer", user.0.to_string()),
-            Scope::System => ("system", String::new()),
-            Scope::Nothing => ("", String::new()),
+            Scope::Viewer(user) => ("viewer", Some(user.0)),
+            Scope::System => ("system", None),
+            Scope::Nothing => ("", None),
         }
     }
 }
@@ -48,10 +51,12 @@ pub(super) async fn apply(mut conn: PooledConn, scope: Scope) -> Result<PooledCo
     let (kind, user) = scope.settings();
     let scoped = diesel::sql_query(
         "SELECT set_config('delightchat.scope', $1, false), \
-                set_config('delightchat.user_id', $2, false)",
+                set_config('delightchat.user_id', coalesce($2::text, ''), false), \
+                set_config('delightchat.org_ids', \
+                           CASE WHEN $2 IS NULL THEN '{}' ELSE app_orgs_of($2) END, false)",
     )
     .bind::<Text, _>(kind)
-    .bind::<Text, _>(user)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(user)
     .execute(&mut conn)
     .await;
     match scoped {

@@ -155,6 +155,50 @@ async fn a_viewer_sees_only_their_orgs_rows_even_without_a_filter() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_org_list_of_a_checkout_counts_only_for_a_viewer_and_follows_memberships() {
+    let app = TestApp::new().await;
+    let (ana, bo) = two_orgs_with_conversations(&app).await;
+    let ana = UserId::parse(&ana).unwrap();
+
+    // The org list alone, without the viewer scope, opens nothing.
+    let mut conn = app.state.viewer_conn(ana).await.unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM tickets").await,
+        1
+    );
+    conn.batch_execute("RESET delightchat.scope").await.unwrap();
+    for (table, n) in visible_rows(&mut conn).await {
+        assert_eq!(n, 0, "{table} with an org list but no viewer scope");
+    }
+    drop(conn);
+
+    // Adding Ana to Bo's org shows its rows from her next checkout on; removing her hides
+    // them again.
+    let bo = UserId::parse(&bo).unwrap();
+    let add = format!(
+        "INSERT INTO memberships (org_id, user_id, role, created_at)          SELECT org_id, '{}', 'AGENT', now() FROM memberships WHERE user_id = '{}'",
+        ana.0, bo.0
+    );
+    TestApp::execute(&app, &add).await;
+    let mut conn = app.state.viewer_conn(ana).await.unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM tickets").await,
+        2
+    );
+    drop(conn);
+    let remove = format!(
+        "DELETE FROM memberships WHERE user_id = '{}'          AND org_id IN (SELECT org_id FROM memberships WHERE user_id = '{}')",
+        ana.0, bo.0
+    );
+    TestApp::execute(&app, &remove).await;
+    let mut conn = app.state.viewer_conn(ana).await.unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM tickets").await,
+        1
+    );
+}
+
 #[derive(diesel::QueryableByName)]
 struct Role {
     #[diesel(sql_type = Text)]
