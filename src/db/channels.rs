@@ -194,6 +194,31 @@ pub async fn find_many(
         .await
 }
 
+/// Channels by id, and the channels of these customers' identities, deleted ones included:
+/// everything a page of tickets shows of channels, in one query.
+pub async fn find_for_tickets(
+    conn: &mut AsyncPgConnection,
+    ids: &[ChannelId],
+    customers: &[CustomerId],
+) -> QueryResult<Vec<Channel>> {
+    use crate::db::schema::customer_identities;
+    if ids.is_empty() && customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let of_customers = customer_identities::table
+        .filter(customer_identities::customer_id.eq_any(customers))
+        .select(customer_identities::channel_id);
+    channels::table
+        .filter(
+            channels::id
+                .eq_any(ids)
+                .or(channels::id.eq_any(of_customers)),
+        )
+        .select(Channel::as_select())
+        .load(conn)
+        .await
+}
+
 /// Live channels of `org`, oldest first.
 pub async fn list(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Channel>> {
     channels::table

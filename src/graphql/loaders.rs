@@ -87,6 +87,21 @@ impl DbLoader {
     }
 }
 
+impl DbLoader {
+    /// The channels a page of tickets shows: the tickets' own (`ids`) and those of their
+    /// customers' identities, in one query (see [`channels::find_for_tickets`]).
+    pub async fn channels_for_tickets(
+        &self,
+        ids: &[ChannelId],
+        customers: &[CustomerId],
+    ) -> LoadResult<ChannelId, channels::Channel> {
+        let rows = channels::find_for_tickets(&mut *self.conn().await?, ids, customers)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+    }
+}
+
 fn db_error(e: diesel::result::Error) -> async_graphql::Error {
     AppError::from(e).into()
 }

@@ -13,7 +13,6 @@ use std::hash::Hash;
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Lookahead, Result};
 
-use crate::db::customers::Identity;
 use crate::db::ids::{ChannelId, CustomerId};
 use crate::db::{messages, tickets};
 use crate::graphql::loaders::{
@@ -28,10 +27,10 @@ pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> 
     let identity_channels = customer.field("identities").field("channel");
     let customers = async {
         if !customer.exists() {
-            return Ok(Default::default());
+            return Ok(());
         }
         let ids: Vec<CustomerId> = rows.iter().map(|t| t.customer_id).collect();
-        let (_, identities) = futures_util::try_join!(
+        futures_util::try_join!(
             load(loaders, ids.clone()),
             load_if(
                 loaders,
@@ -39,10 +38,34 @@ pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> 
                 ids.into_iter().map(IdentitiesOf)
             ),
         )?;
-        Ok::<_, async_graphql::Error>(identities)
+        Ok::<_, async_graphql::Error>(())
     };
-    let (identities, _, _, _) = futures_util::try_join!(
+    // Channels in the same round: the tickets' own and those of the customers' identities
+    // come from one query keyed by customer, so it need not wait for the identities.
+    let channels = async {
+        let ids: Vec<ChannelId> = if node.field("channel").exists() {
+            unique(rows.iter().map(|t| t.channel_id))
+        } else {
+            Vec::new()
+        };
+        let customers: Vec<CustomerId> = if identity_channels.exists() {
+            unique(rows.iter().map(|t| t.customer_id))
+        } else {
+            Vec::new()
+        };
+        if ids.is_empty() && customers.is_empty() {
+            return Ok(());
+        }
+        let loaded = loaders
+            .loader()
+            .channels_for_tickets(&ids, &customers)
+            .await?;
+        loaders.feed_many(loaded).await;
+        Ok::<_, async_graphql::Error>(())
+    };
+    futures_util::try_join!(
         customers,
+        channels,
         load_if(
             loaders,
             node.field("assignee"),
@@ -59,21 +82,6 @@ pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> 
             rows.iter().map(|t| ReadCountOf(t.id))
         ),
     )?;
-    // Channels last, in one batch: the tickets' and the identities' are mostly the same,
-    // and two overlapping batches in flight would each query.
-    let mut channel_ids: Vec<ChannelId> = Vec::new();
-    if node.field("channel").exists() {
-        channel_ids.extend(rows.iter().map(|t| t.channel_id));
-    }
-    if identity_channels.exists() {
-        channel_ids.extend(
-            identities
-                .values()
-                .flatten()
-                .map(|i: &Identity| i.channel_id),
-        );
-    }
-    load(loaders, channel_ids).await?;
     Ok(())
 }
 
@@ -137,15 +145,19 @@ where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     DbLoader: Loader<K, Error = async_graphql::Error>,
 {
-    let unique: Vec<K> = keys
-        .into_iter()
-        .collect::<HashSet<K>>()
-        .into_iter()
-        .collect();
+    let unique = unique(keys);
     if unique.is_empty() {
         return Ok(Default::default());
     }
     let loaded = loaders.loader().load(&unique).await?;
     loaders.feed_many(loaded.clone()).await;
     Ok(loaded)
+}
+
+/// `keys` without repetitions.
+fn unique<K: Hash + Eq>(keys: impl IntoIterator<Item = K>) -> Vec<K> {
+    keys.into_iter()
+        .collect::<HashSet<K>>()
+        .into_iter()
+        .collect()
 }
