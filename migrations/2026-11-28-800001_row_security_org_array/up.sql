@@ -10,11 +10,17 @@
 -- it an array expression rather than `= ANY (subquery)`).
 
 -- The orgs of `user_id`, as an array literal for `delightchat.org_ids` ('{}' for none).
--- SECURITY DEFINER: the checkout reads `memberships` before its own scope is set.
+-- SECURITY DEFINER: the checkout reads `memberships` before its own scope is set. PL/pgSQL
+-- rather than SQL: it keeps its plan for the session, where a SQL function that cannot be
+-- inlined (SECURITY DEFINER) is planned again on every call.
 CREATE FUNCTION app_orgs_of(user_id uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
-    AS $$ SELECT coalesce(array_agg(m.org_id)::text, '{}') FROM memberships m
-          WHERE m.user_id = app_orgs_of.user_id $$;
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+    AS $$
+    BEGIN
+        RETURN (SELECT coalesce(array_agg(m.org_id)::text, '{}') FROM memberships m
+                WHERE m.user_id = app_orgs_of.user_id);
+    END
+    $$;
 REVOKE ALL ON FUNCTION app_orgs_of(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app_orgs_of(uuid) TO delightchat_app;
 

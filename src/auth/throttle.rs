@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::db::prepared::PrepareOnce as _;
 use crate::db::schema::login_throttles;
 
 #[derive(QueryableByName)]
@@ -49,6 +50,7 @@ pub async fn attempt(
          RETURNING last_failure_at = now() AS counted, locked_until",
     )
     .bind::<Text, _>(email)
+    .prepared()
     .get_result(conn)
     .await?;
     Ok(match attempt {

@@ -23,6 +23,7 @@ use super::orgs::Membership;
 use super::schema::{events, org_event_seqs};
 use super::teams::Team;
 use super::tickets::Ticket;
+use crate::db::prepared::PrepareOnce as _;
 
 /// An event to append.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -160,6 +161,7 @@ pub async fn append(
     )
     .bind::<Array<Nullable<SqlUuid>>, _>(new.iter().map(|(e, _)| e.user_id).collect::<Vec<_>>())
     .bind::<Array<Jsonb>, _>(new.iter().map(|(_, p)| p).collect::<Vec<_>>())
+    .prepared()
     .load(conn)
     .await?;
     if stored.len() != new.len() {
@@ -207,6 +209,7 @@ pub async fn prune(conn: &mut AsyncPgConnection, cutoff: DateTime<Utc>) -> Query
          SELECT count(*) AS n FROM gone",
     )
     .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+    .prepared()
     .get_result::<Count>(conn)
     .await
     .map(|c| usize::try_from(c.n).unwrap_or(0))

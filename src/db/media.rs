@@ -14,6 +14,7 @@ use super::ids::{ChannelId, MediaId, OrgId};
 use super::messages::Attachment;
 use super::queue::{MEDIA_JOBS, interval, truncate_error};
 use super::schema::{attachments, media_objects, messages, orgs};
+use crate::db::prepared::PrepareOnce as _;
 
 /// A stored file.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -62,6 +63,7 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, pending: &[(OrgId, Uuid)]) ->
     )
     .bind::<Array<SqlUuid>, _>(pending.iter().map(|p| p.0.0).collect::<Vec<_>>())
     .bind::<Array<SqlUuid>, _>(pending.iter().map(|p| p.1).collect::<Vec<_>>())
+    .prepared()
     .execute(conn)
     .await?;
     Ok(())
@@ -76,6 +78,7 @@ pub async fn claim(
     diesel::sql_query(MEDIA_JOBS.claim_sql(", updated_at = now()", "id, attachment_id, attempts"))
         .bind::<BigInt, _>(limit)
         .bind::<Interval, _>(interval(lease))
+        .prepared()
         .load(conn)
         .await
 }
@@ -172,6 +175,7 @@ pub async fn finish(
     .bind::<Integer, _>(job.attempts)
     .bind::<Text, _>(state)
     .bind::<diesel::sql_types::Nullable<Text>, _>(error.as_deref())
+    .prepared()
     .execute(conn)
     .await?;
     if n == 0 {
@@ -207,6 +211,7 @@ pub async fn retry_later(
     .bind::<Integer, _>(job.attempts)
     .bind::<Interval, _>(interval(delay))
     .bind::<Text, _>(truncate_error(error))
+    .prepared()
     .execute(conn)
     .await?;
     Ok(n == 1)

@@ -12,6 +12,7 @@ use super::enums::{
 use super::ids::{ChannelId, CustomerId, MediaId, MessageId, OrgId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{attachments, messages, reactions};
+use crate::db::prepared::PrepareOnce as _;
 
 /// A message row.
 #[derive(
@@ -336,6 +337,7 @@ pub async fn record_platform_ids(
     )
     .bind::<Array<SqlUuid>, _>(sent.iter().map(|s| s.0).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(sent.iter().map(|s| s.1).collect::<Vec<_>>())
+    .prepared()
     .load(conn)
     .await
 }
@@ -529,6 +531,7 @@ pub async fn upsert_reaction(
     .bind::<Nullable<Text>, _>(reaction.reaction)
     .bind::<Bool, _>(reaction.removed)
     .bind::<Timestamptz, _>(reaction.reacted_at)
+    .prepared()
     .execute(conn)
     .await?;
     Ok(changed == 1)
@@ -670,6 +673,7 @@ pub async fn link_waiting_replies(
     .bind::<Array<SqlUuid>, _>(new.iter().map(|n| n.0).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(new.iter().map(|n| n.1).collect::<Vec<_>>())
     .bind::<Array<SqlUuid>, _>(new.iter().map(|n| n.2).collect::<Vec<_>>())
+    .prepared()
     .execute(conn)
     .await
 }

@@ -20,6 +20,7 @@ pub mod orgs;
 pub mod outbound_jobs;
 pub mod page;
 pub mod pending_facts;
+pub mod prepared;
 pub mod presence;
 pub mod profile_jobs;
 pub mod queue;

@@ -13,6 +13,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::ids::UserId;
+use crate::db::prepared::PrepareOnce as _;
 
 /// Kinds of object `node` can return, as the UNION names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,7 @@ pub async fn find_visible(
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<SqlUuid, _>(user.0)
+    .prepared()
     .load(conn)
     .await?;
     Ok(rows

@@ -8,6 +8,7 @@ use super::enums::NotificationType;
 use super::ids::{MessageId, NotificationId, OrgId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::notifications;
+use crate::db::prepared::PrepareOnce as _;
 
 /// A notification row.
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, serde::Deserialize)]
@@ -209,6 +210,7 @@ pub async fn bump_batch(
     .bind::<Array<SqlUuid>, _>(bumps.iter().map(|b| b.ticket_id).collect::<Vec<_>>())
     .bind::<Array<Nullable<SqlUuid>>, _>(bumps.iter().map(|b| b.message_id).collect::<Vec<_>>())
     .bind::<Array<Integer>, _>(bumps.iter().map(|b| b.count).collect::<Vec<_>>())
+    .prepared()
     .load(conn)
     .await?;
     Ok(rows

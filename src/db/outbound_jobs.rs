@@ -11,6 +11,7 @@ use super::enums::JobState;
 use super::ids::{ChannelId, MessageId, OrgId};
 use super::queue::{OUTBOUND_JOBS, interval};
 use super::schema::outbound_jobs;
+use crate::db::prepared::PrepareOnce as _;
 
 /// A claimed job.
 #[derive(Debug, Clone, QueryableByName)]
@@ -84,6 +85,7 @@ pub async fn claim(
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(interval(lease))
     .bind::<Text, _>(worker)
+    .prepared()
     .load(conn)
     .await
 }
@@ -104,6 +106,7 @@ pub async fn finish(
     .bind::<SqlUuid, _>(lease)
     .bind::<Text, _>(state)
     .bind::<Nullable<Text>, _>(error)
+    .prepared()
     .execute(conn)
     .await?;
     Ok(n == 1)
@@ -125,6 +128,7 @@ pub async fn finish_done_many(
     .bind::<diesel::sql_types::Array<BigInt>, _>(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(jobs.iter().map(|j| j.lease_id).collect::<Vec<_>>())
     .bind::<Text, _>(JobState::Done)
+    .prepared()
     .execute(conn)
     .await
 }
@@ -150,6 +154,7 @@ pub async fn retry_later(
     .bind::<Interval, _>(interval(delay))
     .bind::<Text, _>(error)
     .bind::<diesel::sql_types::Bool, _>(uncertain)
+    .prepared()
     .execute(conn)
     .await?;
     Ok(n == 1)

@@ -15,6 +15,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::enums::FactKind;
 use super::ids::ChannelId;
 use super::schema::pending_facts;
+use crate::db::prepared::PrepareOnce as _;
 
 /// A fact to keep until its message arrives.
 #[derive(Debug, Clone)]
@@ -63,6 +64,7 @@ pub async fn keep(conn: &mut AsyncPgConnection, fact: &NewFact<'_>) -> QueryResu
     .bind::<Integer, _>(fact.rank)
     .bind::<Timestamptz, _>(fact.occurred_at)
     .bind::<Jsonb, _>(&fact.payload)
+    .prepared()
     .execute(conn)
     .await?;
     Ok(())
@@ -122,6 +124,7 @@ pub async fn take_many(
     .bind::<Array<SqlUuid>, _>(keys.iter().map(|k| k.0).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(keys.iter().map(|k| k.1).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(kinds)
+    .prepared()
     .load(conn)
     .await
 }

@@ -11,6 +11,7 @@ use super::enums::Availability;
 use super::ids::UserId;
 use super::orgs::Membership;
 use super::schema::user_presence;
+use crate::db::prepared::PrepareOnce as _;
 
 /// Records that `instance` has `sockets` open for each user, as of write `version` of
 /// that instance; a row already at a newer version is left alone (writes of one instance
@@ -36,6 +37,7 @@ pub async fn record(
     .bind::<Array<SqlUuid>, _>(counts.iter().map(|c| c.0).collect::<Vec<_>>())
     .bind::<Array<Integer>, _>(counts.iter().map(|c| c.1).collect::<Vec<_>>())
     .bind::<Array<BigInt>, _>(counts.iter().map(|c| c.2).collect::<Vec<_>>())
+    .prepared()
     .execute(conn)
     .await?;
     Ok(())
@@ -61,6 +63,7 @@ pub async fn sweep(
     .bind::<Timestamptz, _>(offline_before)
     .bind::<Timestamptz, _>(stale_before)
     .bind::<diesel::sql_types::Text, _>(Availability::Offline)
+    .prepared()
     .load(conn)
     .await?;
     diesel::delete(user_presence::table)

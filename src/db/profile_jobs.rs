@@ -16,6 +16,7 @@ use super::enums::ProfileJobState;
 use super::ids::ChannelId;
 use super::queue::{PROFILE_JOBS, interval, truncate_error};
 use super::schema::profile_jobs;
+use crate::db::prepared::PrepareOnce as _;
 
 /// How long a fetched profile stays fresh: no new fetch before it ends.
 pub const REFRESH_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -63,6 +64,7 @@ pub async fn schedule(
     .bind::<Array<SqlUuid>, _>(channels)
     .bind::<Array<Text>, _>(external_ids)
     .bind::<Interval, _>(interval(REFRESH_AFTER))
+    .prepared()
     .execute(conn)
     .await
 }
@@ -76,6 +78,7 @@ pub async fn claim(
     diesel::sql_query(PROFILE_JOBS.claim_sql("", "id, identity_id, channel_id, attempts"))
         .bind::<BigInt, _>(limit)
         .bind::<Interval, _>(interval(lease))
+        .prepared()
         .load(conn)
         .await
 }

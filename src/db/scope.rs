@@ -19,6 +19,7 @@ use diesel::sql_types::{Nullable, Text};
 use diesel_async::RunQueryDsl;
 
 use super::ids::UserId;
+use super::prepared::PrepareOnce as _;
 use super::{PoolError, PooledConn};
 
 /// The role pooled connections switch to.
@@ -57,6 +58,7 @@ pub(super) async fn apply(mut conn: PooledConn, scope: Scope) -> Result<PooledCo
     )
     .bind::<Text, _>(kind)
     .bind::<Nullable<diesel::sql_types::Uuid>, _>(user)
+    .prepared()
     .execute(&mut conn)
     .await;
     match scoped {

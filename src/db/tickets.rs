@@ -10,6 +10,7 @@ use super::enums::{TicketKind, TicketPriority, TicketStatus};
 use super::ids::{ChannelId, CustomerId, LabelId, MessageId, OrgId, TeamId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{ticket_labels, ticket_reads, tickets};
+use crate::db::prepared::PrepareOnce as _;
 
 /// A ticket row.
 #[derive(
@@ -300,6 +301,7 @@ pub async fn wake_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<V
          RETURNING *",
     )
     .bind::<diesel::sql_types::BigInt, _>(limit)
+    .prepared()
     .load(conn)
     .await
 }
@@ -533,6 +535,7 @@ pub async fn record_activities(
     .bind::<Array<Nullable<Timestamptz>>, _>(
         activities.iter().map(|a| a.latest_inbound_at).collect::<Vec<_>>(),
     )
+    .prepared()
     .load(conn)
     .await
 }

@@ -12,10 +12,10 @@ use super::enums::DeliveryState;
 use super::ids::ChannelId;
 use super::queue::{WEBHOOK_EVENTS, interval, truncate_error};
 use super::schema::webhook_events;
+use crate::db::prepared::PrepareOnce as _;
 
 /// A delivery to store.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = webhook_events)]
+#[derive(Debug)]
 pub struct NewDelivery<'a> {
     /// The channel whose URL received it (`None` on the app-level route).
     pub channel_id: Option<ChannelId>,
@@ -45,15 +45,31 @@ pub struct ClaimedDelivery {
     pub attempts: i32,
 }
 
-/// Stores deliveries with one multi-row INSERT.
+/// Stores deliveries with one INSERT of arrays (a constant statement, prepared once per
+/// connection, whatever the number of rows).
 pub async fn insert_many(
     conn: &mut AsyncPgConnection,
     rows: &[NewDelivery<'_>],
 ) -> QueryResult<usize> {
-    diesel::insert_into(webhook_events::table)
-        .values(rows)
-        .execute(conn)
-        .await
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "INSERT INTO webhook_events (channel_id, secret_fingerprint, body) \
+         SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::bytea[])",
+    )
+    .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(
+        rows.iter().map(|r| r.channel_id).collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<Bytea>>, _>(
+        rows.iter()
+            .map(|r| r.secret_fingerprint)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Bytea>, _>(rows.iter().map(|r| r.body).collect::<Vec<_>>())
+    .prepared()
+    .execute(conn)
+    .await
 }
 
 /// Claims up to `limit` due deliveries for `lease`, skipping rows other workers hold.
@@ -67,6 +83,7 @@ pub async fn claim(
     )
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(interval(lease))
+    .prepared()
     .load(conn)
     .await
 }
@@ -92,6 +109,7 @@ pub async fn split_off(
         .bind::<Integer, _>(original.attempts)
         .bind::<Interval, _>(interval(delay))
         .bind::<Text, _>(truncate_error(error))
+        .prepared()
         .execute(conn)
         .await?;
     }
@@ -110,6 +128,7 @@ pub async fn mark_processed(
     )
     .bind::<Array<BigInt>, _>(ids)
     .bind::<Text, _>(worker)
+    .prepared()
     .execute(conn)
     .await
 }
@@ -128,6 +147,7 @@ pub async fn retry_later(
     .bind::<BigInt, _>(id)
     .bind::<Interval, _>(interval(delay))
     .bind::<Text, _>(truncate_error(error))
+    .prepared()
     .execute(conn)
     .await?;
     Ok(())
@@ -147,6 +167,7 @@ pub async fn park(
     .bind::<BigInt, _>(id)
     .bind::<Text, _>(truncate_error(error))
     .bind::<Text, _>(worker)
+    .prepared()
     .execute(conn)
     .await?;
     Ok(())

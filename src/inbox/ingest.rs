@@ -50,6 +50,7 @@ use crate::db::enums::{
 use crate::db::ids::{ChannelId, MessageId, OrgId};
 use crate::db::messages::{self, Message};
 use crate::db::pending_facts::{self, NewFact};
+use crate::db::prepared::PrepareOnce as _;
 use crate::db::tickets::{self, Activity, Ticket};
 
 /// Longest ticket preview, in characters.
@@ -250,6 +251,7 @@ async fn lock(conn: &mut AsyncPgConnection, mut keys: Vec<String>) -> diesel::Qu
          (SELECT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY 1) AS sorted",
     )
     .bind::<Array<Text>, _>(&keys)
+    .prepared()
     .execute(conn)
     .await?;
     Ok(())

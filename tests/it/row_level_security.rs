@@ -243,3 +243,18 @@ async fn the_server_runs_as_a_role_that_owns_nothing_and_every_table_has_a_polic
         "tables without row-level security: {unprotected:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scoping_statement_is_prepared_once_per_connection() {
+    let app = TestApp::new().await;
+    let mut conn = app.state.system_conn().await.unwrap();
+    // diesel prepares an uncached statement unnamed, which pg_prepared_statements omits.
+    let named = "SELECT count(*) AS n FROM pg_prepared_statements \
+                 WHERE statement LIKE 'SELECT set_config(''delightchat.scope''%'";
+    assert_eq!(count(&mut conn, named).await, 1);
+    drop(conn);
+    for _ in 0..3 {
+        let mut conn = app.state.system_conn().await.unwrap();
+        assert_eq!(count(&mut conn, named).await, 1, "prepared again");
+    }
+}
