@@ -78,7 +78,6 @@ pub async fn claim(
     diesel::sql_query(MEDIA_JOBS.claim_sql(", updated_at = now()", "id, attachment_id, attempts"))
         .bind::<BigInt, _>(limit)
         .bind::<Interval, _>(interval(lease))
-        .prepared()
         .load(conn)
         .await
 }
@@ -175,7 +174,6 @@ pub async fn finish(
     .bind::<Integer, _>(job.attempts)
     .bind::<Text, _>(state)
     .bind::<diesel::sql_types::Nullable<Text>, _>(error.as_deref())
-    .prepared()
     .execute(conn)
     .await?;
     if n == 0 {
@@ -211,7 +209,6 @@ pub async fn retry_later(
     .bind::<Integer, _>(job.attempts)
     .bind::<Interval, _>(interval(delay))
     .bind::<Text, _>(truncate_error(error))
-    .prepared()
     .execute(conn)
     .await?;
     Ok(n == 1)

@@ -85,7 +85,6 @@ pub async fn claim(
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(interval(lease))
     .bind::<Text, _>(worker)
-    .prepared()
     .load(conn)
     .await
 }
@@ -106,7 +105,6 @@ pub async fn finish(
     .bind::<SqlUuid, _>(lease)
     .bind::<Text, _>(state)
     .bind::<Nullable<Text>, _>(error)
-    .prepared()
     .execute(conn)
     .await?;
     Ok(n == 1)
@@ -128,7 +126,6 @@ pub async fn finish_done_many(
     .bind::<diesel::sql_types::Array<BigInt>, _>(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(jobs.iter().map(|j| j.lease_id).collect::<Vec<_>>())
     .bind::<Text, _>(JobState::Done)
-    .prepared()
     .execute(conn)
     .await
 }
@@ -154,7 +151,6 @@ pub async fn retry_later(
     .bind::<Interval, _>(interval(delay))
     .bind::<Text, _>(error)
     .bind::<diesel::sql_types::Bool, _>(uncertain)
-    .prepared()
     .execute(conn)
     .await?;
     Ok(n == 1)

@@ -78,7 +78,6 @@ pub async fn claim(
     diesel::sql_query(PROFILE_JOBS.claim_sql("", "id, identity_id, channel_id, attempts"))
         .bind::<BigInt, _>(limit)
         .bind::<Interval, _>(interval(lease))
-        .prepared()
         .load(conn)
         .await
 }

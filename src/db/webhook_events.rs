@@ -83,7 +83,6 @@ pub async fn claim(
     )
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(interval(lease))
-    .prepared()
     .load(conn)
     .await
 }
@@ -128,7 +127,6 @@ pub async fn mark_processed(
     )
     .bind::<Array<BigInt>, _>(ids)
     .bind::<Text, _>(worker)
-    .prepared()
     .execute(conn)
     .await
 }
@@ -147,7 +145,6 @@ pub async fn retry_later(
     .bind::<BigInt, _>(id)
     .bind::<Interval, _>(interval(delay))
     .bind::<Text, _>(truncate_error(error))
-    .prepared()
     .execute(conn)
     .await?;
     Ok(())
@@ -167,7 +164,6 @@ pub async fn park(
     .bind::<BigInt, _>(id)
     .bind::<Text, _>(truncate_error(error))
     .bind::<Text, _>(worker)
-    .prepared()
     .execute(conn)
     .await?;
     Ok(())
