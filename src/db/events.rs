@@ -129,46 +129,56 @@ impl Event {
     }
 }
 
-/// Appends `new` (each with its payload) to `org`'s stream in the caller's
-/// transaction, taking the org's next seqs and inserting the rows in one statement; the
-/// stored events, in seq order.
+/// Appends `new` (each with its org and payload) to the orgs' streams in the caller's
+/// transaction, in one statement: it locks the orgs' counter rows in org order (so
+/// concurrent appends cannot deadlock), takes each org's next seqs, numbering each org's
+/// events in the order given, and inserts the rows. The stored events, by org then seq.
 pub async fn append(
     conn: &mut AsyncPgConnection,
-    org: OrgId,
-    new: &[(NewEvent, serde_json::Value)],
+    new: &[(OrgId, NewEvent, serde_json::Value)],
 ) -> QueryResult<Vec<Event>> {
-    use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Uuid as SqlUuid};
+    use diesel::sql_types::{Array, Jsonb, Nullable, Text, Uuid as SqlUuid};
     if new.is_empty() {
         return Ok(Vec::new());
     }
+    let ids = |f: fn(&NewEvent) -> Option<uuid::Uuid>| -> Vec<Option<uuid::Uuid>> {
+        new.iter().map(|(_, e, _)| f(e)).collect()
+    };
     let mut stored: Vec<Event> = diesel::sql_query(
-        "WITH counter AS (UPDATE org_event_seqs SET last_seq = last_seq + $2 WHERE org_id = $1 \
-                          RETURNING last_seq) \
+        "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], \
+                                         $5::uuid[], $6::uuid[], $7::jsonb[]) \
+                    WITH ORDINALITY AS e(org_id, kind, ticket_id, message_id, notification_id, \
+                                         user_id, payload, ord)), \
+              counts AS (SELECT org_id, count(*) AS n FROM e GROUP BY org_id), \
+              locked AS (SELECT s.org_id FROM org_event_seqs s \
+                         WHERE s.org_id IN (SELECT org_id FROM counts) \
+                         ORDER BY s.org_id FOR UPDATE), \
+              counter AS (UPDATE org_event_seqs s SET last_seq = s.last_seq + c.n \
+                          FROM counts c \
+                          WHERE s.org_id = c.org_id AND s.org_id IN (SELECT org_id FROM locked) \
+                          RETURNING s.org_id, s.last_seq, c.n) \
          INSERT INTO events (org_id, seq, kind, ticket_id, message_id, notification_id, user_id, created_at, payload) \
-         SELECT $1, counter.last_seq - $2 + e.ord, e.kind, e.ticket_id, e.message_id, e.notification_id, \
-                e.user_id, now(), e.payload \
-         FROM counter, unnest($3::text[], $4::uuid[], $5::uuid[], $6::uuid[], $7::uuid[], $8::jsonb[]) \
-              WITH ORDINALITY AS e(kind, ticket_id, message_id, notification_id, user_id, payload, ord) \
+         SELECT e.org_id, \
+                counter.last_seq - counter.n + row_number() OVER (PARTITION BY e.org_id ORDER BY e.ord), \
+                e.kind, e.ticket_id, e.message_id, e.notification_id, e.user_id, now(), e.payload \
+         FROM e JOIN counter ON counter.org_id = e.org_id \
          RETURNING *",
     )
-    .bind::<SqlUuid, _>(org)
-    .bind::<BigInt, _>(new.len() as i64)
-    .bind::<Array<Text>, _>(new.iter().map(|(e, _)| e.kind).collect::<Vec<_>>())
-    .bind::<Array<Nullable<SqlUuid>>, _>(new.iter().map(|(e, _)| e.ticket_id).collect::<Vec<_>>())
-    .bind::<Array<Nullable<SqlUuid>>, _>(new.iter().map(|(e, _)| e.message_id).collect::<Vec<_>>())
-    .bind::<Array<Nullable<SqlUuid>>, _>(
-        new.iter().map(|(e, _)| e.notification_id).collect::<Vec<_>>(),
-    )
-    .bind::<Array<Nullable<SqlUuid>>, _>(new.iter().map(|(e, _)| e.user_id).collect::<Vec<_>>())
-    .bind::<Array<Jsonb>, _>(new.iter().map(|(_, p)| p).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(new.iter().map(|(org, _, _)| org.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(new.iter().map(|(_, e, _)| e.kind).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.ticket_id.map(|id| id.0)))
+    .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.message_id.map(|id| id.0)))
+    .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.notification_id.map(|id| id.0)))
+    .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.user_id.map(|id| id.0)))
+    .bind::<Array<Jsonb>, _>(new.iter().map(|(_, _, p)| p).collect::<Vec<_>>())
     .prepared()
     .load(conn)
     .await?;
     if stored.len() != new.len() {
-        // The org has no counter row: nothing was appended.
+        // An org has no counter row: nothing was appended.
         return Err(diesel::result::Error::NotFound);
     }
-    stored.sort_by_key(|e| e.seq);
+    stored.sort_by_key(|e| (e.org_id, e.seq));
     Ok(stored)
 }
 

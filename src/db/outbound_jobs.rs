@@ -11,7 +11,6 @@ use super::enums::JobState;
 use super::ids::{ChannelId, MessageId, OrgId};
 use super::queue::{OUTBOUND_JOBS, interval};
 use super::schema::outbound_jobs;
-use crate::db::prepared::PrepareOnce as _;
 
 /// A claimed job.
 #[derive(Debug, Clone, QueryableByName)]

@@ -233,15 +233,11 @@ impl Outbox {
         rows.subjects = std::mem::take(&mut self.subjects);
         // Stable sort keeps each org's events in the order they happened.
         pending.sort_by_key(|(org, _)| *org);
-        let mut stored = Vec::with_capacity(pending.len());
-        for chunk in pending.chunk_by(|a, b| a.0 == b.0) {
-            let org = chunk[0].0;
-            let new: Vec<(NewEvent, serde_json::Value)> = chunk
-                .iter()
-                .map(|(org, e)| (e.clone(), rows.snapshot(*org, e)))
-                .collect();
-            stored.extend(events::append(conn, org, &new).await?);
-        }
+        let new: Vec<(OrgId, NewEvent, serde_json::Value)> = pending
+            .iter()
+            .map(|(org, e)| (*org, e.clone(), rows.snapshot(*org, e)))
+            .collect();
+        let stored = events::append(conn, &new).await?;
         Ok(stored)
     }
 }

@@ -424,3 +424,64 @@ async fn resuming_from_a_pruned_position_asks_the_client_to_refetch() {
     let event = c.next_payload("2").await;
     assert!(event["data"]["inboxEvents"]["seq"].is_string(), "{event}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_append_numbers_each_orgs_events_in_order_and_a_missing_counter_appends_nothing() {
+    use delightchat::db::enums::EventKind;
+    use delightchat::db::events::{self, NewEvent};
+    use diesel_async::AsyncConnection as _;
+    let app = TestApp::new().await;
+    let a = OrgId::parse(&app.signup("Acme", "ana@example.com").await.org_id).unwrap();
+    let b = OrgId::parse(&app.signup("Globex", "bo@example.com").await.org_id).unwrap();
+    let last = |org: OrgId| {
+        format!(
+            "SELECT last_seq AS n FROM org_event_seqs WHERE org_id = '{}'",
+            org.0
+        )
+    };
+    let (a0, b0) = (app.count(&last(a)).await, app.count(&last(b)).await);
+    let event = |kind: EventKind| NewEvent {
+        kind,
+        ticket_id: None,
+        message_id: None,
+        notification_id: None,
+        user_id: None,
+        subject: None,
+    };
+    let new = vec![
+        (a, event(EventKind::TicketCreated), json!({"i": 1})),
+        (b, event(EventKind::TicketCreated), json!({"i": 2})),
+        (a, event(EventKind::TicketUpdated), json!({"i": 3})),
+        (a, event(EventKind::TicketUpdated), json!({"i": 4})),
+    ];
+    let mut conn = app.state.system_conn().await.unwrap();
+    let stored = events::append(&mut conn, &new).await.unwrap();
+    let seen: Vec<(OrgId, i64, i64)> = stored
+        .iter()
+        .map(|e| (e.org_id, e.seq, e.payload["i"].as_i64().unwrap()))
+        .collect();
+    let mut expected = vec![
+        (a, a0 + 1, 1),
+        (a, a0 + 2, 3),
+        (a, a0 + 3, 4),
+        (b, b0 + 1, 2),
+    ];
+    expected.sort_by_key(|(org, seq, _)| (*org, *seq));
+    assert_eq!(seen, expected);
+    assert_eq!(app.count(&last(a)).await, a0 + 3);
+    assert_eq!(app.count(&last(b)).await, b0 + 1);
+
+    // An org without a counter row fails the append, and with it the caller's transaction.
+    let ghost = OrgId(uuid::Uuid::new_v4());
+    let before = app.count("SELECT count(*) AS n FROM events").await;
+    let batch = [
+        (a, event(EventKind::TicketUpdated), json!({})),
+        (ghost, event(EventKind::TicketUpdated), json!({})),
+    ];
+    let refused = conn
+        .transaction(async |conn| events::append(conn, &batch).await)
+        .await;
+    drop(conn);
+    assert!(refused.is_err());
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, before);
+}
