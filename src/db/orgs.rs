@@ -1,5 +1,7 @@
 //! `orgs` and `memberships`: tenants and who belongs to them with which role.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -146,14 +148,25 @@ pub async fn members(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Ve
         .await
 }
 
-/// Ids of every member of `org`.
-pub async fn member_ids(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<UserId>> {
-    memberships::table
-        .filter(memberships::org_id.eq(org))
-        .order(memberships::user_id)
-        .select(memberships::user_id)
+/// Ids of every member of each of `orgs` (one query; an org without members is absent).
+pub async fn member_ids_of(
+    conn: &mut AsyncPgConnection,
+    orgs: &[OrgId],
+) -> QueryResult<HashMap<OrgId, Vec<UserId>>> {
+    if orgs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(OrgId, UserId)> = memberships::table
+        .filter(memberships::org_id.eq_any(orgs))
+        .order((memberships::org_id, memberships::user_id))
+        .select((memberships::org_id, memberships::user_id))
         .load(conn)
-        .await
+        .await?;
+    let mut members: HashMap<OrgId, Vec<UserId>> = HashMap::new();
+    for (org, user) in rows {
+        members.entry(org).or_default().push(user);
+    }
+    Ok(members)
 }
 
 /// Locks `org`'s row until the end of the transaction: membership changes that must keep

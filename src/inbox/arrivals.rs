@@ -7,7 +7,7 @@
 //! field, the latest visible message per ticket, counts that add up, the latest message
 //! per notification), so applying a group at once equals applying it one by one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
@@ -25,7 +25,7 @@ use crate::db::customers::{self, Customer, Identity, Profile};
 use crate::db::enums::{
     AttachmentType, EventKind, FactKind, NameSource, NotificationType, TicketKind, TicketStatus,
 };
-use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, TeamId, TicketId, UserId};
+use crate::db::ids::{ChannelId, CustomerId, MessageId, OrgId, TeamId, TicketId};
 use crate::db::messages::{self, Message};
 use crate::db::notifications::{self, Bump};
 use crate::db::orgs;
@@ -276,25 +276,6 @@ pub(super) async fn tickets_of(
         found.insert(key, (ticket, true));
     }
     Ok(found)
-}
-
-/// Per-transaction memo of org members (notification recipients).
-#[derive(Default)]
-struct Members(HashMap<OrgId, Vec<UserId>>);
-
-impl Members {
-    async fn of(
-        &mut self,
-        conn: &mut AsyncPgConnection,
-        org: OrgId,
-    ) -> diesel::QueryResult<Vec<UserId>> {
-        if let Some(members) = self.0.get(&org) {
-            return Ok(members.clone());
-        }
-        let members = orgs::member_ids(conn, org).await?;
-        self.0.insert(org, members.clone());
-        Ok(members)
-    }
 }
 
 /// The order of messages in a ticket's summary: visible before unsent, then by time,
@@ -583,10 +564,18 @@ async fn notify(
     by_ticket: &BTreeMap<TicketId, Vec<&Stored<'_>>>,
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<()> {
-    let mut members = Members::default();
     let mut bumps = Vec::new();
     let customers: Vec<CustomerId> = tickets.iter().map(|t| t.customer_id).collect();
     let blocked = customers::blocked_among(conn, &customers).await?;
+    // Every member of an unassigned ticket's org is notified: one query for all orgs.
+    let unassigned_orgs: BTreeSet<OrgId> = tickets
+        .iter()
+        .filter(|t| t.assignee_id.is_none() && by_ticket.contains_key(&t.id))
+        .filter(|t| !blocked.contains(&t.customer_id))
+        .map(|t| t.org_id)
+        .collect();
+    let unassigned_orgs: Vec<OrgId> = unassigned_orgs.into_iter().collect();
+    let members = orgs::member_ids_of(conn, &unassigned_orgs).await?;
     for ticket in tickets {
         let Some(group) = by_ticket.get(&ticket.id) else {
             continue;
@@ -600,7 +589,7 @@ async fn notify(
             .max_by_key(|m| (m.sent_at, m.external_id.as_deref().unwrap_or("")));
         let recipients = match ticket.assignee_id {
             Some(assignee) => vec![assignee],
-            None => members.of(conn, ticket.org_id).await?,
+            None => members.get(&ticket.org_id).cloned().unwrap_or_default(),
         };
         let kind = match ticket.kind {
             TicketKind::Comment => NotificationType::NewComment,

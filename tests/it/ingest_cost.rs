@@ -10,18 +10,28 @@ const SECRET: &str = "test-app-secret-0001";
 const IG: &str = "17841400000000101";
 const T0: i64 = 1_784_900_000_000;
 
-/// Statements run to apply `deliveries` new-customer messages and as many follow-ups
-/// from the same customers, in one claimed batch.
-async fn statements_for(deliveries: usize) -> (u64, usize) {
+/// Statements run to apply, in one claimed batch, `deliveries` new-customer messages and
+/// as many follow-ups from the same customers, spread over `orgs` orgs (a channel each).
+async fn statements_for(orgs: usize, deliveries: usize) -> (u64, usize) {
     let app = TestApp::new().await;
-    let admin = app.signup("Kettle Shop", "ana@example.com").await;
-    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let mut channels = Vec::new();
+    for o in 0..orgs {
+        let admin = app
+            .signup(&format!("Shop {o}"), &format!("ana{o}@example.com"))
+            .await;
+        let account = format!("{}{o}", &IG[..IG.len() - 1]);
+        let channel = app
+            .create_channel(&admin, "INSTAGRAM", &account, SECRET)
+            .await;
+        channels.push((channel, account));
+    }
     for round in 0..2 {
         for n in 0..deliveries {
+            let (channel, account) = &channels[n % orgs];
             let at = T0 + (round * 1_000_000 + n) as i64;
             let body = meta::message(
                 false,
-                IG,
+                account,
                 &format!("55{n}"),
                 &format!("mid-{round}-{n}"),
                 "hello",
@@ -29,7 +39,7 @@ async fn statements_for(deliveries: usize) -> (u64, usize) {
             );
             let bytes = serde_json::to_vec(&body).unwrap();
             assert_eq!(
-                app.post_webhook(&channel, &bytes, SECRET).await,
+                app.post_webhook(channel, &bytes, SECRET).await,
                 StatusCode::OK
             );
         }
@@ -44,8 +54,8 @@ async fn statements_for(deliveries: usize) -> (u64, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applying_a_batch_of_deliveries_costs_a_constant_number_of_statements() {
-    let (small, small_deliveries) = statements_for(5).await;
-    let (large, large_deliveries) = statements_for(50).await;
+    let (small, small_deliveries) = statements_for(1, 5).await;
+    let (large, large_deliveries) = statements_for(1, 50).await;
     println!(
         "{small} statements for {small_deliveries} deliveries, {large} for {large_deliveries}: \
          {:.2} per delivery",
@@ -57,4 +67,13 @@ async fn applying_a_batch_of_deliveries_costs_a_constant_number_of_statements() 
         large <= small + 2,
         "{small} for {small_deliveries}, {large} for {large_deliveries}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_spread_over_several_orgs_costs_what_one_orgs_batch_costs() {
+    let (one, _) = statements_for(1, 20).await;
+    let (four, deliveries) = statements_for(4, 20).await;
+    println!("{one} statements for one org, {four} for four ({deliveries} deliveries)");
+    // The live-update events of all orgs are appended in one statement, not one per org.
+    assert!(four <= one + 2, "{one} for one org, {four} for four");
 }
