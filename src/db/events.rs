@@ -1,9 +1,10 @@
 //! `events` and `org_event_seqs`: the transactional outbox of live updates.
 //!
-//! [`append`] takes the org's next seqs by updating its counter row inside the caller's
-//! transaction. The row lock is held until commit, so seq order is commit order within
-//! an org and a reader never sees seq n+1 committed before seq n. Call it last in a
-//! transaction (after every other lock) to keep the lock short and the lock order fixed.
+//! [`append`] takes each org's next seqs by updating its counter row inside the caller's
+//! transaction (all orgs of a transaction in one statement, locking their rows in org
+//! order). The row locks are held until commit, so seq order is commit order within an
+//! org and a reader never sees seq n+1 committed before seq n. Call it last in a
+//! transaction (after every other lock) to keep the locks short and their order fixed.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
