@@ -85,9 +85,7 @@ impl DbLoader {
             .await
             .map_err(AppError::from)?)
     }
-}
 
-impl DbLoader {
     /// The channels a page of tickets shows: the tickets' own (`ids`) and those of their
     /// customers' identities, in one query (see [`channels::find_for_tickets`]).
     pub async fn channels_for_tickets(

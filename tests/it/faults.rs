@@ -304,14 +304,7 @@ async fn with_a_flaky_meta_every_reply_ends_sent_or_failed_and_none_is_sent_twic
         .await;
     }
     for _ in 0..30 {
-        while delightchat::outbound::sender::run_once(
-            &app.state,
-            &delightchat::jobs::WorkerConfig::for_this_process(),
-        )
-        .await
-        .unwrap()
-            > 0
-        {}
+        app.drain_outbound().await;
         if app
             .count("SELECT count(*) AS n FROM outbound_jobs WHERE state = 'PENDING'")
             .await

@@ -534,14 +534,7 @@ async fn an_uploaded_file_goes_to_instagram_as_a_signed_url_of_our_copy() {
     assert_eq!(message["status"], "QUEUED", "{sent:#}");
     assert_eq!(message["attachments"][0]["type"], "IMAGE");
     assert_eq!(message["attachments"][0]["storage"], "STORED");
-    while delightchat::outbound::sender::run_once(
-        &s.app.state,
-        &delightchat::jobs::WorkerConfig::for_this_process(),
-    )
-    .await
-    .unwrap()
-        > 0
-    {}
+    s.app.drain_outbound().await;
     let requests = s.graph.received_requests().await.unwrap();
     let send = requests
         .iter()
@@ -665,14 +658,7 @@ async fn an_uploaded_file_goes_to_whatsapp_by_media_upload_then_id() {
         )
         .await;
     assert_eq!(sent["data"]["sendMessage"]["status"], "QUEUED", "{sent:#}");
-    while delightchat::outbound::sender::run_once(
-        &s.app.state,
-        &delightchat::jobs::WorkerConfig::for_this_process(),
-    )
-    .await
-    .unwrap()
-        > 0
-    {}
+    s.app.drain_outbound().await;
     let requests = s.graph.received_requests().await.unwrap();
     let upload = requests
         .iter()
@@ -807,14 +793,7 @@ async fn a_multipart_upload_goes_to_instagram_as_a_signed_url_of_our_copy() {
         .send(&ticket, json!({"attachmentId": uploaded["id"]}))
         .await;
     assert_eq!(sent["data"]["sendMessage"]["status"], "QUEUED", "{sent:#}");
-    while delightchat::outbound::sender::run_once(
-        &s.app.state,
-        &delightchat::jobs::WorkerConfig::for_this_process(),
-    )
-    .await
-    .unwrap()
-        > 0
-    {}
+    s.app.drain_outbound().await;
     let requests = s.graph.received_requests().await.unwrap();
     let send = requests
         .iter()

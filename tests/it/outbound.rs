@@ -90,17 +90,6 @@ impl Setup {
         r["data"]["sendMessage"].clone()
     }
 
-    async fn drain_outbound(&self) {
-        while delightchat::outbound::sender::run_once(
-            &self.app.state,
-            &delightchat::jobs::WorkerConfig::for_this_process(),
-        )
-        .await
-        .unwrap()
-            > 0
-        {}
-    }
-
     /// Makes every pending job due now (time travel for retries and reconciliation).
     async fn make_due(&self) {
         self.app.execute("UPDATE outbound_jobs SET run_at = now(), uncertain_since = uncertain_since - interval '10 minutes' WHERE state = 'PENDING'").await;
@@ -150,7 +139,7 @@ async fn an_instagram_dm_reply_goes_out_once_and_becomes_sent() {
         .send_ok(&ticket, json!({"text": "Yes, since Monday!"}))
         .await;
     assert_eq!(queued["status"], "QUEUED");
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let message = s.message(queued["id"].as_str().unwrap()).await;
     assert_eq!(
         (message["status"].as_str(), message["externalId"].as_str()),
@@ -176,7 +165,7 @@ async fn messenger_replies_carry_the_correlation_metadata() {
         .mount(&s.graph)
         .await;
     let queued = s.send_ok(&ticket, json!({"text": "Checking now"})).await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let requests = s.graph.received_requests().await.unwrap();
     let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert_eq!(
@@ -226,7 +215,7 @@ async fn comment_tickets_get_public_or_private_replies() {
             json!({"text": "Sent you the size chart", "privateReply": true}),
         )
         .await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     assert_eq!(
         s.message(public["id"].as_str().unwrap()).await["externalId"],
         "18000000000009999"
@@ -285,7 +274,7 @@ async fn whatsapp_replies_use_the_phone_number_and_reply_context() {
     let queued = s
         .send_ok(&ticket, json!({"text": "Size chart", "attachmentUrl": "https://cdn.example.com/chart.png", "attachmentType": "IMAGE", "replyToMessageId": inbound_id}))
         .await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let requests = s.graph.received_requests().await.unwrap();
     let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert!(
@@ -321,7 +310,7 @@ async fn transient_errors_are_retried_until_sent() {
     let queued = s.send_ok(&ticket, json!({"text": "hello"})).await;
     let id = queued["id"].as_str().unwrap().to_owned();
     for _ in 0..3 {
-        s.drain_outbound().await;
+        s.app.drain_outbound().await;
         s.make_due().await;
     }
     let message = s.message(&id).await;
@@ -352,9 +341,9 @@ async fn permanent_errors_fail_once_with_metas_code_and_an_expired_token_flags_t
         .mount(&s.graph)
         .await;
     let queued = s.send_ok(&ticket, json!({"text": "hello"})).await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     s.make_due().await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let message = s.message(queued["id"].as_str().unwrap()).await;
     assert_eq!(message["status"], "FAILED");
     assert_eq!(message["errorCode"], 190);
@@ -416,7 +405,7 @@ async fn replies_outside_the_window_are_refused_unless_human_agent_is_allowed() 
         .await;
     s.send_ok(&ticket, json!({"text": "Sorry for the wait"}))
         .await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
 
     // WhatsApp has no tag: 24 hours, then templates only.
     let wa = setup("WHATSAPP", WA).await;
@@ -502,7 +491,7 @@ async fn private_notes_are_never_sent_and_client_keys_make_sends_idempotent() {
         )
         .await;
     assert_eq!(first["id"], second["id"]);
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     assert_eq!(
         s.app.count("SELECT count(*) AS n FROM outbound_jobs").await,
         1
@@ -526,7 +515,7 @@ async fn a_failed_reply_can_be_retried() {
         .await;
     let queued = s.send_ok(&ticket, json!({"text": "hello"})).await;
     let id = queued["id"].as_str().unwrap().to_owned();
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     assert_eq!(s.message(&id).await["errorCode"], 551);
     let retried = s
         .app
@@ -536,7 +525,7 @@ async fn a_failed_reply_can_be_retried() {
         retried["retryMessage"],
         json!({"status": "QUEUED", "errorCode": null})
     );
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     assert_eq!(s.message(&id).await["status"], "SENT");
 }
 
@@ -575,9 +564,9 @@ async fn a_crash_between_claim_and_send_is_recovered_without_sending_twice() {
         .expect(0)
         .mount(&s.graph)
         .await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     s.make_due().await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let message = s.message(&id).await;
     assert_eq!(
         (message["status"].as_str(), message["externalId"].as_str()),
@@ -612,14 +601,14 @@ async fn an_uncertain_whatsapp_send_fails_visibly_instead_of_risking_a_duplicate
         .mount(&s.graph)
         .await;
     let queued = s.send_ok(&ticket, json!({"text": "hello"})).await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     assert_eq!(
         s.message(queued["id"].as_str().unwrap()).await["status"],
         "QUEUED",
         "waiting to reconcile"
     );
     s.make_due().await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let message = s.message(queued["id"].as_str().unwrap()).await;
     assert_eq!(message["status"], "FAILED");
     assert!(
@@ -663,7 +652,7 @@ async fn echoes_and_statuses_that_beat_the_send_response_end_in_one_message_with
         )
         .mount(&s.graph)
         .await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let message = s.message(queued["id"].as_str().unwrap()).await;
     assert_eq!(
         (message["status"].as_str(), message["externalId"].as_str()),
@@ -688,7 +677,7 @@ async fn echoes_and_statuses_that_beat_the_send_response_end_in_one_message_with
         .respond_with(sent("mid.RACE"))
         .mount(&s.graph)
         .await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     assert_eq!(
         s.app
             .count("SELECT count(*) AS n FROM messages WHERE direction = 'OUTBOUND'")
@@ -767,7 +756,7 @@ async fn every_status_change_is_a_live_event() {
     .await
     .unwrap();
     let queued = s.send_ok(&ticket, json!({"text": "hello"})).await;
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let mut statuses = Vec::new();
     use futures_util::StreamExt as _;
     while statuses.last().map(String::as_str) != Some("SENT") {
@@ -812,7 +801,7 @@ async fn statements_to_send(replies: usize) -> u64 {
             .await;
     }
     let before = s.app.state.query_count();
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let statements = s.app.state.query_count() - before;
     assert_eq!(
         s.app

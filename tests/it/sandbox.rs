@@ -202,14 +202,7 @@ async fn a_development_server_that_cannot_reach_meta_says_so_at_once() {
         json!({"o": admin.org_id, "t": ticket, "i": {"text": "Hello"}}),
     )
     .await;
-    while delightchat::outbound::sender::run_once(
-        &app.state,
-        &delightchat::jobs::WorkerConfig::for_this_process(),
-    )
-    .await
-    .unwrap()
-        > 0
-    {}
+    app.drain_outbound().await;
     let data = app
         .gql_ok(Some(&admin.token), MESSAGES, json!({"o": admin.org_id}))
         .await;
@@ -254,14 +247,7 @@ async fn simulate_targets_the_latest_reply_and_refuses_another_platforms_kind() 
         json!({"o": admin.org_id, "t": ticket, "i": {"text": "Hello"}}),
     )
     .await;
-    while delightchat::outbound::sender::run_once(
-        &app.state,
-        &delightchat::jobs::WorkerConfig::for_this_process(),
-    )
-    .await
-    .unwrap()
-        > 0
-    {}
+    app.drain_outbound().await;
     let addr = app.serve().await;
     let simulate = |args: &[&str]| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_delightchat"));

@@ -156,17 +156,6 @@ impl Setup {
             .await
     }
 
-    async fn drain_outbound(&self) {
-        while delightchat::outbound::sender::run_once(
-            &self.app.state,
-            &delightchat::jobs::WorkerConfig::for_this_process(),
-        )
-        .await
-        .unwrap()
-            > 0
-        {}
-    }
-
     async fn status_webhook(&self, event: &str, reason: &str) {
         let body = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": 1_785_000_000,
             "changes": [{"field": "message_template_status_update", "value": {
@@ -386,7 +375,7 @@ async fn after_24_hours_free_text_is_refused_but_a_template_reaches_whatsapp() {
         sent["text"],
         "[image]\nHi Ada, your order #1042 has shipped.\nKettle Shop"
     );
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let status = s
         .app
         .rows("SELECT status || ':' || coalesce(external_id, '') AS row FROM messages WHERE direction = 'OUTBOUND'")
@@ -454,7 +443,7 @@ async fn the_local_sandbox_lists_templates_and_accepts_a_template_after_24_hours
         response["data"]["sendTemplate"]["text"],
         "Hi Ada, we are following up on your request #1042.\nReply STOP to opt out"
     );
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let sent = s
         .app
         .count("SELECT count(*) AS n FROM messages WHERE direction = 'OUTBOUND' AND status = 'SENT' AND external_id LIKE 'wamid.SANDBOX%'")
@@ -542,7 +531,7 @@ async fn after_24_hours_reply_options_list_the_approved_templates_and_one_reache
         response["data"]["sendTemplate"]["status"], "QUEUED",
         "{response}"
     );
-    s.drain_outbound().await;
+    s.app.drain_outbound().await;
     let sent = s
         .app
         .rows("SELECT status || ':' || coalesce(external_id, '') AS row FROM messages WHERE direction = 'OUTBOUND'")

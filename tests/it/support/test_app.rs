@@ -278,6 +278,18 @@ impl TestApp {
         {}
     }
 
+    /// Sends queued replies until none is due, like the outbound worker would.
+    pub async fn drain_outbound(&self) {
+        while delightchat::outbound::sender::run_once(
+            &self.state,
+            &delightchat::jobs::WorkerConfig::for_this_process(),
+        )
+        .await
+        .unwrap()
+            > 0
+        {}
+    }
+
     /// Runs due media copies until none is left, like the media worker would.
     pub async fn drain_media(&self) {
         while delightchat::media::job::run_once(&self.state)
