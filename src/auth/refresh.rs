@@ -159,13 +159,13 @@ pub async fn revoke_others(
 }
 
 /// Whether session `family` was ended (its tokens carry a revocation time).
-pub async fn is_revoked(conn: &mut AsyncPgConnection, family: Uuid) -> QueryResult<bool> {
+pub async fn is_revoked(mut conn: &AsyncPgConnection, family: Uuid) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         refresh_tokens::table
             .filter(refresh_tokens::family_id.eq(family))
             .filter(refresh_tokens::revoked_at.is_not_null()),
     ))
-    .get_result(conn)
+    .get_result(&mut conn)
     .await
 }
 

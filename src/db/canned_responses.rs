@@ -49,7 +49,7 @@ pub struct CannedChanges {
 
 /// The canned responses `user` may use in `org`: org-wide ones and their own, by code.
 pub async fn visible_to(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     user: UserId,
 ) -> QueryResult<Vec<CannedResponse>> {
@@ -62,7 +62,7 @@ pub async fn visible_to(
         )
         .order((canned_responses::short_code, canned_responses::id))
         .select(CannedResponse::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

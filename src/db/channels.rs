@@ -122,7 +122,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, channel: &Channel) -> QueryRes
 
 /// A live channel of `org`.
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     id: ChannelId,
 ) -> QueryResult<Option<Channel>> {
@@ -131,7 +131,7 @@ pub async fn find(
         .filter(channels::org_id.eq(org))
         .filter(channels::deleted_at.is_null())
         .select(Channel::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
@@ -181,7 +181,7 @@ pub async fn find_by_accounts(
 
 /// Channels by id, deleted ones included (old tickets still show their channel).
 pub async fn find_many(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[ChannelId],
 ) -> QueryResult<Vec<Channel>> {
     if ids.is_empty() {
@@ -190,14 +190,14 @@ pub async fn find_many(
     channels::table
         .filter(channels::id.eq_any(ids))
         .select(Channel::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 /// Channels by id, and the channels of these customers' identities, deleted ones included:
 /// everything a page of tickets shows of channels, in one query.
 pub async fn find_for_tickets(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[ChannelId],
     customers: &[CustomerId],
 ) -> QueryResult<Vec<Channel>> {
@@ -215,18 +215,18 @@ pub async fn find_for_tickets(
                 .or(channels::id.eq_any(of_customers)),
         )
         .select(Channel::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 /// Live channels of `org`, oldest first.
-pub async fn list(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Channel>> {
+pub async fn list(mut conn: &AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Channel>> {
     channels::table
         .filter(channels::org_id.eq(org))
         .filter(channels::deleted_at.is_null())
         .order((channels::created_at, channels::id))
         .select(Channel::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
@@ -289,7 +289,7 @@ pub async fn mark_needs_reauth(
 /// A channel by id, and whether `customer` is blocked, in one query (what a reply's
 /// checks need).
 pub async fn get_with_blocked(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     id: ChannelId,
     customer: CustomerId,
 ) -> QueryResult<(Channel, bool)> {
@@ -304,6 +304,6 @@ pub async fn get_with_blocked(
                     .filter(customers::blocked_at.is_not_null()),
             ),
         ))
-        .first(conn)
+        .first(&mut conn)
         .await
 }

@@ -87,7 +87,7 @@ pub struct CustomerFilter {
 
 /// A page of `org`'s customers, newest first.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     filter: &CustomerFilter,
     page: &PageQuery,
@@ -133,12 +133,12 @@ pub async fn list(
                 .and(customers::id.lt(CustomerId(id)))),
         );
     }
-    Ok(PageRows::from_fetched(query.load(conn).await?, page))
+    Ok(PageRows::from_fetched(query.load(&mut conn).await?, page))
 }
 
 /// A customer of `org`.
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     id: CustomerId,
 ) -> QueryResult<Option<Customer>> {
@@ -146,14 +146,14 @@ pub async fn find(
         .filter(customers::id.eq(id))
         .filter(customers::org_id.eq(org))
         .select(Customer::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
 
 /// Customers by id.
 pub async fn find_many(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[CustomerId],
 ) -> QueryResult<Vec<Customer>> {
     if ids.is_empty() {
@@ -162,20 +162,20 @@ pub async fn find_many(
     customers::table
         .filter(customers::id.eq_any(ids))
         .select(Customer::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 /// Identities of these customers, oldest first.
 pub async fn identities_of(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[CustomerId],
 ) -> QueryResult<Vec<Identity>> {
     customer_identities::table
         .filter(customer_identities::customer_id.eq_any(ids))
         .order((customer_identities::created_at, customer_identities::id))
         .select(Identity::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

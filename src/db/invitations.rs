@@ -103,14 +103,14 @@ pub async fn mark_accepted(conn: &mut AsyncPgConnection, id: InvitationId) -> Qu
 }
 
 /// The org's open invitations, newest first.
-pub async fn list_open(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Invitation>> {
+pub async fn list_open(mut conn: &AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Invitation>> {
     invitations::table
         .filter(invitations::org_id.eq(org))
         .filter(is_open())
         .order(invitations::created_at.desc())
         .limit(500)
         .select(Invitation::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -50,12 +50,12 @@ pub struct LabelChanges {
 }
 
 /// The labels of `org`, by name.
-pub async fn list(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Label>> {
+pub async fn list(mut conn: &AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Label>> {
     labels::table
         .filter(labels::org_id.eq(org))
         .order((labels::name, labels::id))
         .select(Label::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
@@ -206,7 +206,7 @@ pub async fn set_on_customer(
 
 /// The labels of each of these tickets, by name.
 pub async fn of_tickets(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[TicketId],
 ) -> QueryResult<Vec<(TicketId, Label)>> {
     ticket_labels::table
@@ -214,13 +214,13 @@ pub async fn of_tickets(
         .filter(ticket_labels::ticket_id.eq_any(ids))
         .order((labels::name, labels::id))
         .select((ticket_labels::ticket_id, Label::as_select()))
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 /// The labels of each of these customers, by name.
 pub async fn of_customers(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[CustomerId],
 ) -> QueryResult<Vec<(CustomerId, Label)>> {
     customer_labels::table
@@ -228,6 +228,6 @@ pub async fn of_customers(
         .filter(customer_labels::customer_id.eq_any(ids))
         .order((labels::name, labels::id))
         .select((customer_labels::customer_id, Label::as_select()))
-        .load(conn)
+        .load(&mut conn)
         .await
 }

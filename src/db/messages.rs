@@ -138,7 +138,7 @@ pub struct Reaction {
 /// A page of a ticket's messages, oldest first. Forward pages start after the cursor;
 /// backward pages (`last`/`before`) end before it.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ticket: TicketId,
     page: &PageQuery,
 ) -> QueryResult<PageRows<Message>> {
@@ -168,15 +168,15 @@ pub async fn list(
             )
         };
     }
-    Ok(PageRows::from_fetched(query.load(conn).await?, page))
+    Ok(PageRows::from_fetched(query.load(&mut conn).await?, page))
 }
 
 /// Number of messages of `ticket` (an index range count on `(ticket_id, sent_at)`).
-pub async fn count_of_ticket(conn: &mut AsyncPgConnection, ticket: TicketId) -> QueryResult<i64> {
+pub async fn count_of_ticket(mut conn: &AsyncPgConnection, ticket: TicketId) -> QueryResult<i64> {
     messages::table
         .filter(messages::ticket_id.eq(ticket))
         .count()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
 }
 
@@ -222,7 +222,7 @@ pub async fn get(conn: &mut AsyncPgConnection, id: MessageId) -> QueryResult<Mes
 
 /// Messages by id.
 pub async fn find_many(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[MessageId],
 ) -> QueryResult<Vec<Message>> {
     if ids.is_empty() {
@@ -231,26 +231,26 @@ pub async fn find_many(
     messages::table
         .filter(messages::id.eq_any(ids))
         .select(Message::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 /// Attachments of these messages, in message order.
 pub async fn attachments_of(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[MessageId],
 ) -> QueryResult<Vec<Attachment>> {
     attachments::table
         .filter(attachments::message_id.eq_any(ids))
         .order((attachments::message_id, attachments::position))
         .select(Attachment::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 /// Current (not removed) reactions on these messages.
 pub async fn reactions_of(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[MessageId],
 ) -> QueryResult<Vec<Reaction>> {
     reactions::table
@@ -258,7 +258,7 @@ pub async fn reactions_of(
         .filter(reactions::removed.eq(false))
         .order((reactions::message_id, reactions::reacted_at))
         .select(Reaction::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
@@ -577,7 +577,7 @@ pub async fn find_by_client_key(
 
 /// The latest inbound comment of a comment ticket.
 pub async fn latest_inbound_comment(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ticket: TicketId,
 ) -> QueryResult<Option<Message>> {
     messages::table
@@ -587,7 +587,7 @@ pub async fn latest_inbound_comment(
         .filter(messages::is_deleted.eq(false))
         .order((messages::sent_at.desc(), messages::id.desc()))
         .select(Message::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }

@@ -53,7 +53,7 @@ struct Row {
 
 /// Which of `ids` `user` may see, and of what kind (in no particular order).
 pub async fn find_visible(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: UserId,
     ids: &[Uuid],
 ) -> QueryResult<Vec<Found>> {
@@ -75,7 +75,7 @@ pub async fn find_visible(
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<SqlUuid, _>(user.0)
     .prepared()
-    .load(conn)
+    .load(&mut conn)
     .await?;
     Ok(rows
         .into_iter()

@@ -38,7 +38,7 @@ pub struct Notification {
 
 /// A page of `user`'s notifications in `org`, most recently bumped first.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     user: UserId,
     unread_only: bool,
@@ -64,12 +64,12 @@ pub async fn list(
                     .and(notifications::id.lt(id))),
         );
     }
-    Ok(PageRows::from_fetched(query.load(conn).await?, page))
+    Ok(PageRows::from_fetched(query.load(&mut conn).await?, page))
 }
 
 /// Number of `user`'s notifications in `org` (all, or unread only).
 pub async fn count(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     user: UserId,
     unread_only: bool,
@@ -81,12 +81,12 @@ pub async fn count(
     if unread_only {
         query = query.filter(notifications::read_at.is_null());
     }
-    query.count().get_result(conn).await
+    query.count().get_result(&mut conn).await
 }
 
 /// Number of `user`'s unread notifications in `org`.
 pub async fn unread_count(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     user: UserId,
 ) -> QueryResult<i64> {
@@ -95,7 +95,7 @@ pub async fn unread_count(
         .filter(notifications::user_id.eq(user))
         .filter(notifications::read_at.is_null())
         .count()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
 }
 
@@ -137,7 +137,7 @@ pub async fn mark_all_read(
 
 /// Notifications by id.
 pub async fn find_many(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[NotificationId],
 ) -> QueryResult<Vec<Notification>> {
     if ids.is_empty() {
@@ -146,7 +146,7 @@ pub async fn find_many(
     notifications::table
         .filter(notifications::id.eq_any(ids))
         .select(Notification::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

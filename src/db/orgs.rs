@@ -57,14 +57,14 @@ pub async fn insert(conn: &mut AsyncPgConnection, org: &Org) -> QueryResult<()> 
 }
 
 /// Loads orgs by id.
-pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[OrgId]) -> QueryResult<Vec<Org>> {
+pub async fn find_many(mut conn: &AsyncPgConnection, ids: &[OrgId]) -> QueryResult<Vec<Org>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     orgs::table
         .filter(orgs::id.eq_any(ids))
         .select(Org::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
@@ -104,7 +104,7 @@ pub async fn membership(
 /// `org` and `user`'s role in it, if `user` is a member and their `session` (the
 /// refresh-token family their access token names, if any) has not been revoked.
 pub async fn find_for_member(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     user: UserId,
     session: Option<Uuid>,
@@ -122,29 +122,29 @@ pub async fn find_for_member(
                 .filter(refresh_tokens::revoked_at.is_not_null()),
         )));
     }
-    query.first(conn).await.optional()
+    query.first(&mut conn).await.optional()
 }
 
 /// Every membership of `user`, oldest first.
 pub async fn memberships_of_user(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: UserId,
 ) -> QueryResult<Vec<Membership>> {
     memberships::table
         .filter(memberships::user_id.eq(user))
         .order((memberships::created_at, memberships::org_id))
         .select(Membership::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 /// Every member of `org`, oldest first.
-pub async fn members(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Membership>> {
+pub async fn members(mut conn: &AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Membership>> {
     memberships::table
         .filter(memberships::org_id.eq(org))
         .order((memberships::created_at, memberships::user_id))
         .select(Membership::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

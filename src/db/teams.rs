@@ -71,7 +71,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, team: &Team) -> QueryResult<bo
 
 /// A team of `org`.
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     id: TeamId,
 ) -> QueryResult<Option<Team>> {
@@ -79,7 +79,7 @@ pub async fn find(
         .filter(teams::id.eq(id))
         .filter(teams::org_id.eq(org))
         .select(Team::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
@@ -104,24 +104,24 @@ pub async fn lock(
 }
 
 /// Teams by id.
-pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[TeamId]) -> QueryResult<Vec<Team>> {
+pub async fn find_many(mut conn: &AsyncPgConnection, ids: &[TeamId]) -> QueryResult<Vec<Team>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     teams::table
         .filter(teams::id.eq_any(ids))
         .select(Team::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 /// Every team of `org`, by name.
-pub async fn list(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Team>> {
+pub async fn list(mut conn: &AsyncPgConnection, org: OrgId) -> QueryResult<Vec<Team>> {
     teams::table
         .filter(teams::org_id.eq(org))
         .order((teams::name, teams::id))
         .select(Team::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
@@ -206,14 +206,14 @@ pub async fn is_member(
 
 /// The members of these teams, oldest first.
 pub async fn members_of(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     teams: &[TeamId],
 ) -> QueryResult<Vec<TeamMember>> {
     team_members::table
         .filter(team_members::team_id.eq_any(teams))
         .order((team_members::created_at, team_members::user_id))
         .select(TeamMember::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

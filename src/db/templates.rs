@@ -92,14 +92,14 @@ pub async fn list(conn: &mut AsyncPgConnection, channel: ChannelId) -> QueryResu
 
 /// The templates of several channels in one query, by name, then language.
 pub async fn list_of(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     channels: &[ChannelId],
 ) -> QueryResult<Vec<Template>> {
     whatsapp_templates::table
         .filter(whatsapp_templates::channel_id.eq_any(channels))
         .order((whatsapp_templates::name, whatsapp_templates::language))
         .select(Template::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -132,7 +132,7 @@ pub struct TicketChanges {
 /// A page of `org`'s tickets in `filter.sort` order. Every filter and order is served by
 /// an index that leads with the org.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     filter: &TicketFilter,
     page: &PageQuery,
@@ -191,12 +191,12 @@ pub async fn list(
             }
         }
     }
-    Ok(PageRows::from_fetched(query.load(conn).await?, page))
+    Ok(PageRows::from_fetched(query.load(&mut conn).await?, page))
 }
 
 /// A ticket of `org`.
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     id: TicketId,
 ) -> QueryResult<Option<Ticket>> {
@@ -204,7 +204,7 @@ pub async fn find(
         .filter(tickets::id.eq(id))
         .filter(tickets::org_id.eq(org))
         .select(Ticket::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
@@ -219,14 +219,14 @@ pub async fn get(conn: &mut AsyncPgConnection, id: TicketId) -> QueryResult<Tick
 }
 
 /// Tickets by id.
-pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[TicketId]) -> QueryResult<Vec<Ticket>> {
+pub async fn find_many(mut conn: &AsyncPgConnection, ids: &[TicketId]) -> QueryResult<Vec<Ticket>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     tickets::table
         .filter(tickets::id.eq_any(ids))
         .select(Ticket::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
@@ -333,7 +333,7 @@ pub async fn mark_read(
 
 /// How many inbound messages `user` has read in each of these tickets (absent = none).
 pub async fn read_counts(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: UserId,
     ids: &[TicketId],
 ) -> QueryResult<Vec<(TicketId, i64)>> {
@@ -341,7 +341,7 @@ pub async fn read_counts(
         .filter(ticket_reads::user_id.eq(user))
         .filter(ticket_reads::ticket_id.eq_any(ids))
         .select((ticket_reads::ticket_id, ticket_reads::read_inbound_count))
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -54,14 +54,14 @@ pub async fn find(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Optio
 }
 
 /// Users by id (missing ids are simply absent).
-pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[UserId]) -> QueryResult<Vec<User>> {
+pub async fn find_many(mut conn: &AsyncPgConnection, ids: &[UserId]) -> QueryResult<Vec<User>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     users::table
         .filter(users::id.eq_any(ids))
         .select(User::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

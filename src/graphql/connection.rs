@@ -148,14 +148,14 @@ pub enum TotalCount {
 impl TotalCount {
     /// How many items the connection has in all pages together.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let mut conn = conn(ctx).await?;
+        let conn = conn(ctx).await?;
         let count = match *self {
-            TotalCount::Messages(ticket) => messages::count_of_ticket(&mut conn, ticket).await,
+            TotalCount::Messages(ticket) => messages::count_of_ticket(&conn, ticket).await,
             TotalCount::Notifications {
                 org,
                 user,
                 unread_only,
-            } => notifications::count(&mut conn, org, user, unread_only).await,
+            } => notifications::count(&conn, org, user, unread_only).await,
         };
         Ok(count.map_err(AppError::from)?)
     }

@@ -9,11 +9,13 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::{Context, ID};
 
 use crate::auth::viewer::Viewer;
+use crate::db::Pool;
 use crate::db::enums::Role;
 use crate::db::ids::{OrgId, UserId};
 use crate::db::orgs;
 use crate::db::scope::Scope;
 use crate::error::{AppError, AppResult};
+use crate::graphql::reads::{ReadConn, Reads};
 use crate::state::AppState;
 
 /// Data attached to each GraphQL request (HTTP) or connection (WebSocket).
@@ -26,6 +28,8 @@ pub struct RequestContext {
     pub client_ip: Option<std::net::IpAddr>,
     /// Whose rows the request's connections see.
     pub reads_as: ReadsAs,
+    /// Where its reads get a connection.
+    pub reads: Reads,
     memberships: Mutex<HashMap<OrgId, MembershipCell>>,
     auth_attempted: AtomicBool,
     outcome: Arc<Outcome>,
@@ -100,13 +104,15 @@ impl Extension for MarkExecution {
 }
 
 impl RequestContext {
-    /// Context of a request by `viewer`.
-    pub fn new(viewer: Option<Viewer>, request_id: impl Into<String>) -> Self {
+    /// Context of a request by `viewer`, reading from `pool`.
+    pub fn new(viewer: Option<Viewer>, request_id: impl Into<String>, pool: Pool) -> Self {
+        let reads_as = ReadsAs::new(viewer.map(|v| v.user_id));
         Self {
             viewer,
             request_id: request_id.into(),
             client_ip: None,
-            reads_as: ReadsAs::new(viewer.map(|v| v.user_id)),
+            reads: Reads::new(pool, reads_as.clone()),
+            reads_as,
             memberships: Mutex::default(),
             auth_attempted: AtomicBool::new(false),
             outcome: Arc::default(),
@@ -133,12 +139,12 @@ pub fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {
         .map_err(|_| AppError::internal(anyhow::anyhow!("app state missing")))
 }
 
-/// A pooled database connection that sees the caller's orgs only (nothing when nobody
-/// is signed in); failing to get one is an internal error (the pool's text never
+/// A database connection to read through, that sees the caller's orgs only (nothing
+/// when nobody is signed in), shared with the request's other reads when it only
+/// queries ([`Reads`]); failing to get one is an internal error (the pool's text never
 /// reaches the client).
-pub async fn conn(ctx: &Context<'_>) -> AppResult<crate::db::PooledConn> {
-    let scope = request(ctx)?.reads_as.scope();
-    Ok(state(ctx)?.pool().checkout(scope).await?)
+pub async fn conn(ctx: &Context<'_>) -> AppResult<ReadConn> {
+    Ok(request(ctx)?.reads.conn().await?)
 }
 
 /// The request context.
@@ -174,11 +180,10 @@ async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<(orgs::Or
         .clone();
     let found = cell
         .get_or_try_init(|| async {
-            let mut conn = conn(ctx).await?;
-            let found =
-                orgs::find_for_member(&mut conn, org, viewer.user_id, viewer.session).await?;
+            let conn = conn(ctx).await?;
+            let found = orgs::find_for_member(&conn, org, viewer.user_id, viewer.session).await?;
             if found.is_none() {
-                signed_in(&mut conn, viewer).await?;
+                signed_in(&conn, viewer).await?;
             }
             AppResult::Ok(found)
         })
@@ -271,7 +276,7 @@ pub fn take_auth_attempt(ctx: &Context<'_>) -> AppResult<()> {
 
 /// `UNAUTHENTICATED` when the caller's session was ended (`logout`, `changePassword`
 /// elsewhere): the client must sign in again rather than think it lost access.
-async fn signed_in(conn: &mut diesel_async::AsyncPgConnection, viewer: Viewer) -> AppResult<()> {
+async fn signed_in(conn: &diesel_async::AsyncPgConnection, viewer: Viewer) -> AppResult<()> {
     match viewer.session {
         Some(session) if crate::auth::refresh::is_revoked(conn, session).await? => {
             Err(AppError::Unauthenticated)

@@ -381,9 +381,10 @@ async fn execute(
     {
         return refused_on_get();
     }
-    let context = RequestContext::new(viewer, request_id.clone()).from_ip(client_ip);
+    let context =
+        RequestContext::new(viewer, request_id.clone(), gql.app.pool().clone()).from_ip(client_ip);
     let outcome = context.outcome();
-    let loaders = loaders(gql.app.clone(), &context);
+    let loaders = loaders(&context);
     request = request.data(context).data(loaders);
     let mut response = gql.schema.execute(request).await;
     finish_response(&mut response, &request_id);

@@ -15,14 +15,13 @@ use crate::db::{
     channels, customers, labels, messages, notifications, orgs, teams, templates, tickets, users,
 };
 use crate::error::AppError;
-use crate::graphql::context::{ReadsAs, RequestContext};
-use crate::state::AppState;
+use crate::graphql::context::RequestContext;
+use crate::graphql::reads::{ReadConn, Reads};
 
 /// Loads rows for one request.
 pub struct DbLoader {
-    state: AppState,
     viewer: Option<UserId>,
-    reads_as: ReadsAs,
+    reads: Reads,
 }
 
 /// The request's loader. Its cache lives as long as the request, so a row reached twice
@@ -33,15 +32,11 @@ pub type Loaders = DataLoader<DbLoader, HashMapCache>;
 /// while its resolvers are polled, before the spawned load runs (and pages prefetch their
 /// rows in batches anyway, see [`super::prefetch`]); the zero-length wait runs on Tokio's
 /// own timer, so no timer thread is added.
-pub fn loaders(state: AppState, request: &RequestContext) -> Loaders {
+pub fn loaders(request: &RequestContext) -> Loaders {
     let viewer = request.viewer.map(|v| v.user_id);
-    let reads_as = request.reads_as.clone();
+    let reads = request.reads.clone();
     DataLoader::with_cache(
-        DbLoader {
-            state,
-            viewer,
-            reads_as,
-        },
+        DbLoader { viewer, reads },
         tokio::spawn,
         HashMapCache::default(),
     )
@@ -76,14 +71,9 @@ pub struct ReadCountOf(pub TicketId);
 type LoadResult<K, V> = Result<HashMap<K, V>, async_graphql::Error>;
 
 impl DbLoader {
-    /// A connection that sees what the request may read ([`ReadsAs`]).
-    async fn conn(&self) -> Result<crate::db::PooledConn, async_graphql::Error> {
-        Ok(self
-            .state
-            .pool()
-            .checkout(self.reads_as.scope())
-            .await
-            .map_err(AppError::from)?)
+    /// A connection that sees what the request may read ([`Reads`]).
+    async fn conn(&self) -> Result<ReadConn, async_graphql::Error> {
+        Ok(self.reads.conn().await.map_err(AppError::from)?)
     }
 
     /// The channels a page of tickets shows: the tickets' own (`ids`) and those of their
@@ -93,7 +83,7 @@ impl DbLoader {
         ids: &[ChannelId],
         customers: &[CustomerId],
     ) -> LoadResult<ChannelId, channels::Channel> {
-        let rows = channels::find_for_tickets(&mut *self.conn().await?, ids, customers)
+        let rows = channels::find_for_tickets(&**self.conn().await?, ids, customers)
             .await
             .map_err(db_error)?;
         Ok(rows.into_iter().map(|c| (c.id, c)).collect())
@@ -125,9 +115,7 @@ macro_rules! by_id_loader {
             type Error = async_graphql::Error;
 
             async fn load(&self, keys: &[$key]) -> LoadResult<$key, $row> {
-                let rows = $find(&mut *self.conn().await?, keys)
-                    .await
-                    .map_err(db_error)?;
+                let rows = $find(&**self.conn().await?, keys).await.map_err(db_error)?;
                 Ok(rows.into_iter().map(|r| (r.id, r)).collect())
             }
         }
@@ -153,7 +141,7 @@ impl Loader<IdentitiesOf> for DbLoader {
 
     async fn load(&self, keys: &[IdentitiesOf]) -> LoadResult<IdentitiesOf, Self::Value> {
         let ids: Vec<CustomerId> = keys.iter().map(|k| k.0).collect();
-        let rows = customers::identities_of(&mut *self.conn().await?, &ids)
+        let rows = customers::identities_of(&**self.conn().await?, &ids)
             .await
             .map_err(db_error)?;
         Ok(group(keys, rows, |r| IdentitiesOf(r.customer_id)))
@@ -166,7 +154,7 @@ impl Loader<MembersOf> for DbLoader {
 
     async fn load(&self, keys: &[MembersOf]) -> LoadResult<MembersOf, Self::Value> {
         let ids: Vec<TeamId> = keys.iter().map(|k| k.0).collect();
-        let rows = teams::members_of(&mut *self.conn().await?, &ids)
+        let rows = teams::members_of(&**self.conn().await?, &ids)
             .await
             .map_err(db_error)?;
         Ok(group(keys, rows, |r| MembersOf(r.team_id)))
@@ -179,7 +167,7 @@ impl Loader<AttachmentsOf> for DbLoader {
 
     async fn load(&self, keys: &[AttachmentsOf]) -> LoadResult<AttachmentsOf, Self::Value> {
         let ids: Vec<MessageId> = keys.iter().map(|k| k.0).collect();
-        let rows = messages::attachments_of(&mut *self.conn().await?, &ids)
+        let rows = messages::attachments_of(&**self.conn().await?, &ids)
             .await
             .map_err(db_error)?;
         Ok(group(keys, rows, |r| AttachmentsOf(r.message_id)))
@@ -192,7 +180,7 @@ impl Loader<ReactionsOf> for DbLoader {
 
     async fn load(&self, keys: &[ReactionsOf]) -> LoadResult<ReactionsOf, Self::Value> {
         let ids: Vec<MessageId> = keys.iter().map(|k| k.0).collect();
-        let rows = messages::reactions_of(&mut *self.conn().await?, &ids)
+        let rows = messages::reactions_of(&**self.conn().await?, &ids)
             .await
             .map_err(db_error)?;
         Ok(group(keys, rows, |r| ReactionsOf(r.message_id)))
@@ -208,7 +196,7 @@ impl Loader<ReadCountOf> for DbLoader {
             return Ok(keys.iter().map(|k| (*k, 0)).collect());
         };
         let ids: Vec<TicketId> = keys.iter().map(|k| k.0).collect();
-        let rows = tickets::read_counts(&mut *self.conn().await?, viewer, &ids)
+        let rows = tickets::read_counts(&**self.conn().await?, viewer, &ids)
             .await
             .map_err(db_error)?;
         let read: HashMap<TicketId, i64> = rows.into_iter().collect();
@@ -226,7 +214,7 @@ impl Loader<LabelsOfTicket> for DbLoader {
 
     async fn load(&self, keys: &[LabelsOfTicket]) -> LoadResult<LabelsOfTicket, Self::Value> {
         let ids: Vec<TicketId> = keys.iter().map(|k| k.0).collect();
-        let rows = labels::of_tickets(&mut *self.conn().await?, &ids)
+        let rows = labels::of_tickets(&**self.conn().await?, &ids)
             .await
             .map_err(db_error)?;
         let grouped = group(keys, rows, |(t, _)| LabelsOfTicket(*t));
@@ -243,7 +231,7 @@ impl Loader<LabelsOfCustomer> for DbLoader {
 
     async fn load(&self, keys: &[LabelsOfCustomer]) -> LoadResult<LabelsOfCustomer, Self::Value> {
         let ids: Vec<CustomerId> = keys.iter().map(|k| k.0).collect();
-        let rows = labels::of_customers(&mut *self.conn().await?, &ids)
+        let rows = labels::of_customers(&**self.conn().await?, &ids)
             .await
             .map_err(db_error)?;
         let grouped = group(keys, rows, |(c, _)| LabelsOfCustomer(*c));
@@ -260,7 +248,7 @@ impl Loader<TemplatesOf> for DbLoader {
 
     async fn load(&self, keys: &[TemplatesOf]) -> LoadResult<TemplatesOf, Self::Value> {
         let ids: Vec<ChannelId> = keys.iter().map(|k| k.0).collect();
-        let rows = templates::list_of(&mut *self.conn().await?, &ids)
+        let rows = templates::list_of(&**self.conn().await?, &ids)
             .await
             .map_err(db_error)?;
         Ok(group(keys, rows, |r| TemplatesOf(r.channel_id)))

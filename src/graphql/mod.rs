@@ -14,6 +14,7 @@ pub mod node;
 pub mod persisted;
 pub mod prefetch;
 pub mod query;
+pub mod reads;
 pub mod subscription;
 pub mod text_input;
 pub mod types;
@@ -61,6 +62,7 @@ pub fn build(state: &AppState) -> AppSchema {
         .limit_recursive_depth(32)
         .extension(limits::DocumentLimits)
         .extension(context::MarkExecution)
+        .extension(reads::ShareQueryReads)
         .extension(field_order::FieldOrder);
     if !state.config().graphql_introspection {
         builder = builder.disable_introspection().disable_suggestions();

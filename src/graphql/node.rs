@@ -59,8 +59,8 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
         .collect();
     let wanted: Vec<uuid::Uuid> = parsed.iter().flatten().copied().collect();
     let found = {
-        let mut conn = conn(ctx).await?;
-        nodes::find_visible(&mut conn, user, &wanted)
+        let conn = conn(ctx).await?;
+        nodes::find_visible(&conn, user, &wanted)
             .await
             .map_err(AppError::from)?
     };

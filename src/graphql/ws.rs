@@ -342,8 +342,12 @@ impl Connection {
 
     fn start(&mut self, id: String, viewer: Viewer, request: async_graphql::Request) {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let context = RequestContext::new(Some(viewer), request_id.clone());
-        let loaders = loaders(self.gql.app.clone(), &context);
+        let context = RequestContext::new(
+            Some(viewer),
+            request_id.clone(),
+            self.gql.app.pool().clone(),
+        );
+        let loaders = loaders(&context);
         let request = request.data(context).data(loaders);
         let mut responses = self.gql.schema.execute_stream(request);
         let queue = self.queue.clone();

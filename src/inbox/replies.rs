@@ -298,7 +298,7 @@ async fn comment_plan(
 /// The reply options of `ticket` now, with its channel: the decision that both
 /// `Ticket.replyOptions` shows and [`send`] / [`retry`] enforce.
 pub async fn options_of(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     ticket: &Ticket,
 ) -> diesel::QueryResult<(ReplyOptions, Channel)> {
     let (channel, blocked) =

@@ -155,12 +155,12 @@ async fn claim(
     }
     let message_ids: Vec<MessageId> = jobs.iter().map(|j| j.message_id).collect();
     let channel_ids: Vec<ChannelId> = jobs.iter().map(|j| j.channel_id).collect();
-    let messages: HashMap<MessageId, Message> = messages::find_many(&mut conn, &message_ids)
+    let messages: HashMap<MessageId, Message> = messages::find_many(&conn, &message_ids)
         .await?
         .into_iter()
         .map(|m| (m.id, m))
         .collect();
-    let channels = channels::find_many(&mut conn, &channel_ids)
+    let channels = channels::find_many(&conn, &channel_ids)
         .await?
         .into_iter()
         .map(|c| (c.id, c))
@@ -171,7 +171,7 @@ async fn claim(
         .into_iter()
         .collect();
     let mut attachments: HashMap<MessageId, Vec<Attachment>> = HashMap::new();
-    for attachment in messages::attachments_of(&mut conn, &message_ids).await? {
+    for attachment in messages::attachments_of(&conn, &message_ids).await? {
         attachments
             .entry(attachment.message_id)
             .or_default()

@@ -193,3 +193,28 @@ async fn only_admins_invite_and_see_invitations() {
         .await;
     assert_eq!(error_code(&r), "FORBIDDEN", "{r}");
 }
+
+/// Reads after a mutation see the memberships it made, even when an earlier field of the
+/// same document already read (a mutation document's reads do not share a connection
+/// scoped before the change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_acceptance_in_one_document_reads_the_org_it_joined() {
+    let app = TestApp::new().await;
+    let ana = app.signup("Acme", "ana@example.com").await;
+    let cleo = app.signup("Cleo's", "cleo@example.com").await;
+    let bob = app.signup("Bob's", "bob@example.com").await;
+    let first = app.invite(&ana, "bob@example.com", "AGENT").await;
+    let second = app.invite(&cleo, "bob@example.com", "ADMIN").await;
+    let r = app
+        .gql_ok(
+            Some(&bob.token),
+            "mutation($a: String!, $b: String!) {
+               a: acceptInvitation(token: $a) { role org { name } }
+               b: acceptInvitation(token: $b) { role org { name } } }",
+            json!({"a": first, "b": second}),
+        )
+        .await;
+    assert_eq!(r["a"]["org"]["name"], "Acme", "{r}");
+    assert_eq!(r["b"]["org"]["name"], "Cleo's", "{r}");
+    assert_eq!(r["b"]["role"], "ADMIN", "{r}");
+}

@@ -150,7 +150,7 @@ impl ChannelMutation {
         let id = parse_id(&id, ChannelId::parse)?;
         let mut call = org_call(ctx, &org_id, Role::Admin).await?;
         if let Some(token) = &input.access_token {
-            let channel = channels::find(&mut call.conn, call.org, id)
+            let channel = channels::find(&call.conn, call.org, id)
                 .await
                 .map_err(AppError::from)?
                 .ok_or(AppError::NotFound)?;

@@ -195,8 +195,8 @@ impl MessageMutation {
         channel_id: ID,
     ) -> Result<Vec<WhatsAppTemplate>> {
         let channel = parse_id(&channel_id, ChannelId::parse)?;
-        let mut call = org_call(ctx, &org_id, Role::Agent).await?;
-        let found = crate::db::channels::find(&mut call.conn, call.org, channel)
+        let call = org_call(ctx, &org_id, Role::Agent).await?;
+        let found = crate::db::channels::find(&call.conn, call.org, channel)
             .await
             .map_err(AppError::from)?
             .ok_or(AppError::NotFound)?;

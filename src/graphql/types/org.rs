@@ -77,8 +77,8 @@ impl Org {
     }
 
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
-        let mut conn = conn(ctx).await?;
-        let rows = orgs::members(&mut conn, self.row.id)
+        let conn = conn(ctx).await?;
+        let rows = orgs::members(&conn, self.row.id)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Membership).collect())
@@ -89,8 +89,8 @@ impl Org {
         if self.role != Role::Admin {
             return Err(AppError::Forbidden.into());
         }
-        let mut conn = conn(ctx).await?;
-        let rows = invitations::list_open(&mut conn, self.row.id)
+        let conn = conn(ctx).await?;
+        let rows = invitations::list_open(&conn, self.row.id)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Invitation).collect())
@@ -98,8 +98,8 @@ impl Org {
 
     /// The org's teams, by name.
     async fn teams(&self, ctx: &Context<'_>) -> Result<Vec<Team>> {
-        let mut conn = conn(ctx).await?;
-        let rows = teams::list(&mut conn, self.row.id)
+        let conn = conn(ctx).await?;
+        let rows = teams::list(&conn, self.row.id)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Team).collect())
@@ -108,16 +108,16 @@ impl Org {
     /// One of the org's teams.
     async fn team(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Team>> {
         let id = parse_id(&id, TeamId::parse)?;
-        let mut conn = conn(ctx).await?;
-        Ok(teams::find(&mut conn, self.row.id, id)
+        let conn = conn(ctx).await?;
+        Ok(teams::find(&conn, self.row.id, id)
             .await
             .map_err(AppError::from)?
             .map(Team))
     }
 
     async fn channels(&self, ctx: &Context<'_>) -> Result<Vec<Channel>> {
-        let mut conn = conn(ctx).await?;
-        let rows = channels::list(&mut conn, self.row.id)
+        let conn = conn(ctx).await?;
+        let rows = channels::list(&conn, self.row.id)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Channel).collect())
@@ -125,8 +125,8 @@ impl Org {
 
     async fn channel(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Channel>> {
         let id = parse_id(&id, ChannelId::parse)?;
-        let mut conn = conn(ctx).await?;
-        Ok(channels::find(&mut conn, self.row.id, id)
+        let conn = conn(ctx).await?;
+        Ok(channels::find(&conn, self.row.id, id)
             .await
             .map_err(AppError::from)?
             .map(Channel))
@@ -151,8 +151,8 @@ impl Org {
                 .filter(|s| !s.is_empty()),
             blocked,
         };
-        let mut conn = conn(ctx).await?;
-        let rows = customers::list(&mut conn, self.row.id, &filter, &page)
+        let conn = conn(ctx).await?;
+        let rows = customers::list(&conn, self.row.id, &filter, &page)
             .await
             .map_err(AppError::from)?;
         Ok(connection(
@@ -168,8 +168,8 @@ impl Org {
 
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Customer>> {
         let id = parse_id(&id, CustomerId::parse)?;
-        let mut conn = conn(ctx).await?;
-        Ok(customers::find(&mut conn, self.row.id, id)
+        let conn = conn(ctx).await?;
+        Ok(customers::find(&conn, self.row.id, id)
             .await
             .map_err(AppError::from)?
             .map(Customer))
@@ -228,8 +228,8 @@ impl Org {
 
     /// The org's labels, by name.
     async fn labels(&self, ctx: &Context<'_>) -> Result<Vec<Label>> {
-        let mut conn = conn(ctx).await?;
-        let rows = labels::list(&mut conn, self.row.id)
+        let conn = conn(ctx).await?;
+        let rows = labels::list(&conn, self.row.id)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Label).collect())
@@ -238,8 +238,8 @@ impl Org {
     /// The canned responses the caller may use: org-wide ones and their own, by code.
     async fn canned_responses(&self, ctx: &Context<'_>) -> Result<Vec<CannedResponse>> {
         let user = viewer(ctx)?.user_id;
-        let mut conn = conn(ctx).await?;
-        let rows = canned_responses::visible_to(&mut conn, self.row.id, user)
+        let conn = conn(ctx).await?;
+        let rows = canned_responses::visible_to(&conn, self.row.id, user)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(CannedResponse).collect())
@@ -247,8 +247,8 @@ impl Org {
 
     async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ticket>> {
         let id = parse_id(&id, TicketId::parse)?;
-        let mut conn = conn(ctx).await?;
-        Ok(tickets::find(&mut conn, self.row.id, id)
+        let conn = conn(ctx).await?;
+        Ok(tickets::find(&conn, self.row.id, id)
             .await
             .map_err(AppError::from)?
             .map(Ticket))
@@ -266,8 +266,8 @@ impl Org {
         let page = page_query(first, after, None, None, false)?;
         let user = viewer(ctx)?.user_id;
         let unread_only = unread_only.unwrap_or(false);
-        let mut conn = conn(ctx).await?;
-        let rows = notifications::list(&mut conn, self.row.id, user, unread_only, &page)
+        let conn = conn(ctx).await?;
+        let rows = notifications::list(&conn, self.row.id, user, unread_only, &page)
             .await
             .map_err(AppError::from)?;
         Ok(connection_with(
@@ -288,8 +288,8 @@ impl Org {
 
     async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<i64> {
         let user = viewer(ctx)?.user_id;
-        let mut conn = conn(ctx).await?;
-        Ok(notifications::unread_count(&mut conn, self.row.id, user)
+        let conn = conn(ctx).await?;
+        Ok(notifications::unread_count(&conn, self.row.id, user)
             .await
             .map_err(AppError::from)?)
     }

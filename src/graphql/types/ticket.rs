@@ -37,8 +37,8 @@ pub async fn page(
     after: Option<String>,
 ) -> Result<Connection<String, Ticket>> {
     let page = page_query(first, after, None, None, false)?;
-    let mut conn = conn(ctx).await?;
-    let rows = tickets::list(&mut conn, org, filter, &page)
+    let conn = conn(ctx).await?;
+    let rows = tickets::list(&conn, org, filter, &page)
         .await
         .map_err(AppError::from)?;
     drop(conn);
@@ -210,8 +210,8 @@ impl Ticket {
     /// What the caller can send on this ticket now, and why not (the same decision
     /// `sendMessage` enforces).
     async fn reply_options(&self, ctx: &Context<'_>) -> Result<ReplyOptions> {
-        let mut conn = conn(ctx).await?;
-        let (options, _) = crate::inbox::replies::options_of(&mut conn, &self.0)
+        let conn = conn(ctx).await?;
+        let (options, _) = crate::inbox::replies::options_of(&conn, &self.0)
             .await
             .map_err(AppError::from)?;
         Ok(ReplyOptions {
@@ -249,8 +249,8 @@ impl Ticket {
         before: Option<String>,
     ) -> Result<Connection<String, Message, TotalCount>> {
         let page = page_query(first, after, last, before, true)?;
-        let mut conn = conn(ctx).await?;
-        let rows = messages::list(&mut conn, self.0.id, &page)
+        let conn = conn(ctx).await?;
+        let rows = messages::list(&conn, self.0.id, &page)
             .await
             .map_err(AppError::from)?;
         drop(conn);

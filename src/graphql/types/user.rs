@@ -51,12 +51,12 @@ impl User {
         } else {
             viewer(ctx)?.user_id
         };
-        let mut conn = conn(ctx).await?;
-        let mut rows = orgs::memberships_of_user(&mut conn, self.row.id)
+        let conn = conn(ctx).await?;
+        let mut rows = orgs::memberships_of_user(&conn, self.row.id)
             .await
             .map_err(AppError::from)?;
         if viewer != self.row.id {
-            let mine = orgs::memberships_of_user(&mut conn, viewer)
+            let mine = orgs::memberships_of_user(&conn, viewer)
                 .await
                 .map_err(AppError::from)?;
             rows.retain(|m| mine.iter().any(|own| own.org_id == m.org_id));
