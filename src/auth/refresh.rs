@@ -158,17 +158,6 @@ pub async fn revoke_others(
         .await
 }
 
-/// Whether session `family` was ended (its tokens carry a revocation time).
-pub async fn is_revoked(mut conn: &AsyncPgConnection, family: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(family))
-            .filter(refresh_tokens::revoked_at.is_not_null()),
-    ))
-    .get_result(&mut conn)
-    .await
-}
-
 async fn revoke_family(conn: &mut AsyncPgConnection, family: Uuid) -> QueryResult<usize> {
     diesel::update(refresh_tokens::table)
         .filter(refresh_tokens::family_id.eq(family))

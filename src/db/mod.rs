@@ -103,9 +103,19 @@ pub struct Pool {
 impl Pool {
     /// Checks a connection out for `scope` (fails fast when the pool is exhausted).
     pub async fn checkout(&self, scope: scope::Scope) -> Result<PooledConn, PoolError> {
+        Ok(self.checkout_with_access(scope, None).await?.0)
+    }
+
+    /// The same, and for a viewer what the scoping statement learned of them: their
+    /// roles, and whether `session` (the one they came with) was ended.
+    pub async fn checkout_with_access(
+        &self,
+        scope: scope::Scope,
+        session: Option<uuid::Uuid>,
+    ) -> Result<(PooledConn, Option<scope::Access>), PoolError> {
         let conn = self.inner.get().await?;
         self.counter.scoping.fetch_add(1, Ordering::Relaxed);
-        scope::apply(conn, scope).await
+        scope::apply(conn, scope, session).await
     }
 }
 

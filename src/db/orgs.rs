@@ -8,8 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{Availability, Role};
 use super::ids::{OrgId, UserId};
-use super::schema::{memberships, org_event_seqs, orgs, refresh_tokens};
-use uuid::Uuid;
+use super::schema::{memberships, org_event_seqs, orgs};
 
 /// An organisation (tenant).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -99,30 +98,6 @@ pub async fn membership(
         .first(conn)
         .await
         .optional()
-}
-
-/// `org` and `user`'s role in it, if `user` is a member and their `session` (the
-/// refresh-token family their access token names, if any) has not been revoked.
-pub async fn find_for_member(
-    mut conn: &AsyncPgConnection,
-    org: OrgId,
-    user: UserId,
-    session: Option<Uuid>,
-) -> QueryResult<Option<(Org, Role)>> {
-    let mut query = orgs::table
-        .inner_join(memberships::table)
-        .filter(orgs::id.eq(org))
-        .filter(memberships::user_id.eq(user))
-        .select((Org::as_select(), memberships::role))
-        .into_boxed();
-    if let Some(session) = session {
-        query = query.filter(diesel::dsl::not(diesel::dsl::exists(
-            refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(session))
-                .filter(refresh_tokens::revoked_at.is_not_null()),
-        )));
-    }
-    query.first(&mut conn).await.optional()
 }
 
 /// Every membership of `user`, oldest first.

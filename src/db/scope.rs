@@ -8,17 +8,23 @@
 //! connection keeps the scope of its previous user: `delightchat.scope`,
 //! `delightchat.user_id` and `delightchat.org_ids` (the viewer's orgs, looked up by that
 //! statement, so the policies compare against an array instead of querying `memberships`
-//! in every statement).
+//! in every statement). A viewer's statement also returns their role in each org and
+//! whether their session was ended ([`Access`], migration `viewer_access`), which is all
+//! a GraphQL request needs to check membership.
 //! - [`Scope::Viewer`]: the rows of the orgs the user is a member of (GraphQL requests,
 //!   subscriptions);
 //! - [`Scope::System`]: every row (webhook processing, workers, sign-in, operations);
 //! - [`Scope::Nothing`]: no row of any table with an owner (what a connection sees before
 //!   anyone says who it works for).
 
-use diesel::sql_types::{Nullable, Text};
+use std::collections::HashMap;
+
+use diesel::QueryableByName;
+use diesel::sql_types::{Bool, Nullable, Text};
 use diesel_async::RunQueryDsl;
 
-use super::ids::UserId;
+use super::enums::Role;
+use super::ids::{OrgId, UserId};
 use super::prepared::PrepareOnce as _;
 use super::{PoolError, PooledConn};
 
@@ -36,33 +42,67 @@ pub enum Scope {
     Nothing,
 }
 
-impl Scope {
-    /// The values of `delightchat.scope` and `delightchat.user_id`.
-    fn settings(self) -> (&'static str, Option<uuid::Uuid>) {
-        match self {
-            Scope::Viewer(user) => ("viewer", Some(user.0)),
-            Scope::System => ("system", None),
-            Scope::Nothing => ("", None),
-        }
+/// What a viewer's checkout learned about them in its scoping statement: their role in
+/// each org they are a member of, and whether the session they came with was ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    roles: HashMap<OrgId, Role>,
+    /// The session (refresh-token family) the caller presented was ended (`logout`,
+    /// `changePassword`): they must sign in again.
+    pub session_ended: bool,
+}
+
+impl Access {
+    /// The caller's role in `org`, if they are a member.
+    pub fn role_in(&self, org: OrgId) -> Option<Role> {
+        self.roles.get(&org).copied()
     }
 }
 
-/// Scopes a freshly checked-out connection (one statement).
-pub(super) async fn apply(mut conn: PooledConn, scope: Scope) -> Result<PooledConn, PoolError> {
-    let (kind, user) = scope.settings();
-    let scoped = diesel::sql_query(
-        "SELECT set_config('delightchat.scope', $1, false), \
-                set_config('delightchat.user_id', coalesce($2::text, ''), false), \
-                set_config('delightchat.org_ids', \
-                           CASE WHEN $2 IS NULL THEN '{}' ELSE app_orgs_of($2) END, false)",
-    )
-    .bind::<Text, _>(kind)
-    .bind::<Nullable<diesel::sql_types::Uuid>, _>(user)
-    .prepared()
-    .execute(&mut conn)
-    .await;
+#[derive(QueryableByName)]
+struct ViewerScoped {
+    #[diesel(sql_type = Text)]
+    org_ids: String,
+    #[diesel(sql_type = Text)]
+    roles: String,
+    #[diesel(sql_type = Bool)]
+    session_ended: bool,
+}
+
+/// Scopes a freshly checked-out connection (one statement); for a viewer, with what that
+/// statement learned of them (`session`: the session they came with, if any).
+pub(super) async fn apply(
+    mut conn: PooledConn,
+    scope: Scope,
+    session: Option<uuid::Uuid>,
+) -> Result<(PooledConn, Option<Access>), PoolError> {
+    let scoped = match scope {
+        Scope::Viewer(user) => diesel::sql_query(
+            "SELECT set_config('delightchat.scope', 'viewer', false), \
+                    set_config('delightchat.user_id', $1::text, false), \
+                    set_config('delightchat.org_ids', a.org_ids, false) AS org_ids, \
+                    a.roles, a.session_ended \
+             FROM app_access_of($1, $2) a",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(user.0)
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(session)
+        .prepared()
+        .get_result::<ViewerScoped>(&mut conn)
+        .await
+        .map(|row| Some(access(&row))),
+        Scope::System | Scope::Nothing => diesel::sql_query(
+            "SELECT set_config('delightchat.scope', $1, false), \
+                    set_config('delightchat.user_id', '', false), \
+                    set_config('delightchat.org_ids', '{}', false)",
+        )
+        .bind::<Text, _>(if scope == Scope::System { "system" } else { "" })
+        .prepared()
+        .execute(&mut conn)
+        .await
+        .map(|_| None),
+    };
     match scoped {
-        Ok(_) => Ok(conn),
+        Ok(access) => Ok((conn, access)),
         Err(e) => {
             // Its settings are unknown now: it must not go back to the pool.
             drop(deadpool::managed::Object::take(conn));
@@ -70,5 +110,57 @@ pub(super) async fn apply(mut conn: PooledConn, scope: Scope) -> Result<PooledCo
                 diesel_async::pooled_connection::PoolError::QueryError(e),
             ))
         }
+    }
+}
+
+/// Pairs the statement's org ids with their roles (two array literals in the same order).
+fn access(row: &ViewerScoped) -> Access {
+    let roles = array_items(&row.org_ids)
+        .zip(array_items(&row.roles))
+        .filter_map(|(org, role)| Some((OrgId::parse(org)?, role.parse::<Role>().ok()?)));
+    Access {
+        roles: roles.collect(),
+        session_ended: row.session_ended,
+    }
+}
+
+/// The items of a PostgreSQL array literal of uuids or plain words (`{a,b}`).
+fn array_items(literal: &str) -> impl Iterator<Item = &str> {
+    literal
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(',')
+        .filter(|item| !item.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_pair_with_their_orgs_in_order() {
+        let a = uuid::Uuid::from_u128(1);
+        let b = uuid::Uuid::from_u128(2);
+        let row = ViewerScoped {
+            org_ids: format!("{{{a},{b}}}"),
+            roles: "{AGENT,ADMIN}".into(),
+            session_ended: false,
+        };
+        let access = access(&row);
+        assert_eq!(access.role_in(OrgId(a)), Some(Role::Agent));
+        assert_eq!(access.role_in(OrgId(b)), Some(Role::Admin));
+        assert_eq!(access.role_in(OrgId(uuid::Uuid::from_u128(3))), None);
+    }
+
+    #[test]
+    fn no_membership_is_no_role() {
+        let row = ViewerScoped {
+            org_ids: "{}".into(),
+            roles: "{}".into(),
+            session_ended: true,
+        };
+        let access = access(&row);
+        assert_eq!(access.role_in(OrgId(uuid::Uuid::from_u128(1))), None);
+        assert!(access.session_ended);
     }
 }

@@ -12,7 +12,6 @@ use crate::auth::viewer::Viewer;
 use crate::db::Pool;
 use crate::db::enums::Role;
 use crate::db::ids::{OrgId, UserId};
-use crate::db::orgs;
 use crate::db::scope::Scope;
 use crate::error::{AppError, AppResult};
 use crate::graphql::reads::{ReadConn, Reads};
@@ -111,7 +110,7 @@ impl RequestContext {
             viewer,
             request_id: request_id.into(),
             client_ip: None,
-            reads: Reads::new(pool, reads_as.clone()),
+            reads: Reads::new(pool, reads_as.clone(), viewer.and_then(|v| v.session)),
             reads_as,
             memberships: Mutex::default(),
             auth_attempted: AtomicBool::new(false),
@@ -162,33 +161,34 @@ pub fn viewer(ctx: &Context<'_>) -> AppResult<Viewer> {
     })
 }
 
-/// The caller's membership of one org, looked up at most once per request however many
+/// The caller's membership of one org, decided at most once per request however many
 /// fields (aliases included, resolved concurrently) ask for it.
-type MembershipCell = Arc<tokio::sync::OnceCell<Option<(orgs::Org, Role)>>>;
+type MembershipCell = Arc<tokio::sync::OnceCell<Option<Role>>>;
 
-/// The org and the caller's role in it, or `None` when they are not a member (or the org
-/// does not exist: the two are indistinguishable). One query per request and org; a
-/// revoked session (`logout`, `changePassword`) is `UNAUTHENTICATED`.
-async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<(orgs::Org, Role)>> {
-    let viewer = viewer(ctx)?;
-    let cell = request(ctx)?
+/// The caller's role in `org`, or `None` when they are not a member (or the org does not
+/// exist: the two are indistinguishable), as the scoping statement of the request's
+/// connection found it (no query of its own); a revoked session (`logout`,
+/// `changePassword`) is `UNAUTHENTICATED`.
+async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<Role>> {
+    viewer(ctx)?;
+    let request = request(ctx)?;
+    let cell = request
         .memberships
         .lock()
         .map_err(|_| poisoned())?
         .entry(org)
         .or_default()
         .clone();
-    let found = cell
+    let role = cell
         .get_or_try_init(|| async {
-            let conn = conn(ctx).await?;
-            let found = orgs::find_for_member(&conn, org, viewer.user_id, viewer.session).await?;
-            if found.is_none() {
-                signed_in(&conn, viewer).await?;
+            match request.reads.access().await?.as_deref() {
+                Some(access) if access.session_ended => Err(AppError::Unauthenticated),
+                Some(access) => Ok(access.role_in(org)),
+                None => Ok(None),
             }
-            AppResult::Ok(found)
         })
         .await?;
-    Ok(found.clone())
+    Ok(*role)
 }
 
 /// The caller's role in `org`; `FORBIDDEN` when they are not a member (or the org does
@@ -196,8 +196,7 @@ async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<(orgs::Or
 /// request, so a removed member or a revoked session (`logout`, `changePassword`) is
 /// refused from the next request on.
 pub async fn member(ctx: &Context<'_>, org: OrgId) -> AppResult<Role> {
-    let (_, role) = membership(ctx, org).await?.ok_or(AppError::Forbidden)?;
-    Ok(role)
+    membership(ctx, org).await?.ok_or(AppError::Forbidden)
 }
 
 /// The org itself for one of its members, with the caller's role; `FORBIDDEN` otherwise.
@@ -205,8 +204,8 @@ pub async fn member_org(
     ctx: &Context<'_>,
     org: OrgId,
 ) -> AppResult<crate::graphql::types::org::Org> {
-    let (row, role) = membership(ctx, org).await?.ok_or(AppError::Forbidden)?;
-    Ok(crate::graphql::types::org::Org::new(row, role))
+    let role = member(ctx, org).await?;
+    Ok(crate::graphql::types::org::Org::of(org, role))
 }
 
 /// An org-scoped call, checked: the org, the caller, the shared state and a connection
@@ -272,17 +271,6 @@ pub fn take_auth_attempt(ctx: &Context<'_>) -> AppResult<()> {
             ),
             retry_after,
         })
-}
-
-/// `UNAUTHENTICATED` when the caller's session was ended (`logout`, `changePassword`
-/// elsewhere): the client must sign in again rather than think it lost access.
-async fn signed_in(conn: &diesel_async::AsyncPgConnection, viewer: Viewer) -> AppResult<()> {
-    match viewer.session {
-        Some(session) if crate::auth::refresh::is_revoked(conn, session).await? => {
-            Err(AppError::Unauthenticated)
-        }
-        _ => Ok(()),
-    }
 }
 
 fn poisoned() -> AppError {

@@ -17,7 +17,7 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{ServerResult, Variables};
 use tokio::sync::Mutex;
 
-use crate::db::scope::Scope;
+use crate::db::scope::{Access, Scope};
 use crate::db::{Pool, PoolError, PooledConn};
 use crate::graphql::context::{ReadsAs, RequestContext};
 
@@ -31,21 +31,33 @@ pub type ReadConn = Arc<PooledConn>;
 pub struct Reads {
     pool: Pool,
     reads_as: ReadsAs,
+    session: Option<uuid::Uuid>,
     shared: Arc<Shared>,
+}
+
+/// A checked-out connection with the scope it was checked out for and, for a viewer, what
+/// its scoping statement learned of them.
+#[derive(Clone)]
+struct Scoped {
+    scope: Scope,
+    conn: ReadConn,
+    access: Option<Arc<Access>>,
 }
 
 #[derive(Default)]
 struct Shared {
     allowed: AtomicBool,
-    conn: Mutex<Option<(Scope, ReadConn)>>,
+    conn: Mutex<Option<Scoped>>,
 }
 
 impl Reads {
-    /// Reads of an operation whose rows are those of `reads_as`.
-    pub fn new(pool: Pool, reads_as: ReadsAs) -> Self {
+    /// Reads of an operation whose rows are those of `reads_as`, by a caller who came
+    /// with `session` (if any).
+    pub fn new(pool: Pool, reads_as: ReadsAs, session: Option<uuid::Uuid>) -> Self {
         Self {
             pool,
             reads_as,
+            session,
             shared: Arc::default(),
         }
     }
@@ -55,27 +67,42 @@ impl Reads {
         self.shared.allowed.store(true, Ordering::SeqCst);
     }
 
-    /// Whose rows the operation reads.
-    pub fn scope(&self) -> Scope {
-        self.reads_as.scope()
+    /// A connection scoped to what the operation may read now.
+    pub async fn conn(&self) -> Result<ReadConn, PoolError> {
+        Ok(self.scoped().await?.conn)
     }
 
-    /// A connection scoped to what the operation may read now (the shared one, when
-    /// sharing and checked out for the same scope).
-    pub async fn conn(&self) -> Result<ReadConn, PoolError> {
-        let scope = self.scope();
+    /// What the caller's connection was scoped with: their role in each org and whether
+    /// their session was ended (`None` when nobody is signed in).
+    pub async fn access(&self) -> Result<Option<Arc<Access>>, PoolError> {
+        Ok(self.scoped().await?.access)
+    }
+
+    /// The shared connection, when sharing and checked out for the current scope; else a
+    /// new one (kept for the next reads when sharing).
+    async fn scoped(&self) -> Result<Scoped, PoolError> {
+        let scope = self.reads_as.scope();
         if !self.shared.allowed.load(Ordering::SeqCst) {
-            return Ok(Arc::new(self.pool.checkout(scope).await?));
+            return self.checkout(scope).await;
         }
         let mut slot = self.shared.conn.lock().await;
-        if let Some((held, conn)) = slot.as_ref()
-            && *held == scope
+        if let Some(held) = slot.as_ref()
+            && held.scope == scope
         {
-            return Ok(conn.clone());
+            return Ok(held.clone());
         }
-        let conn = Arc::new(self.pool.checkout(scope).await?);
-        *slot = Some((scope, conn.clone()));
-        Ok(conn)
+        let scoped = self.checkout(scope).await?;
+        *slot = Some(scoped.clone());
+        Ok(scoped)
+    }
+
+    async fn checkout(&self, scope: Scope) -> Result<Scoped, PoolError> {
+        let (conn, access) = self.pool.checkout_with_access(scope, self.session).await?;
+        Ok(Scoped {
+            scope,
+            conn: Arc::new(conn),
+            access: access.map(Arc::new),
+        })
     }
 }
 

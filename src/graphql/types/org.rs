@@ -15,7 +15,7 @@ use super::ticket::{self, Ticket};
 use super::user::Membership;
 use super::{parse_id, to_id};
 use crate::db::enums::{Platform, Role, TicketStatus};
-use crate::db::ids::{ChannelId, CustomerId, LabelId, TeamId, TicketId, UserId};
+use crate::db::ids::{ChannelId, CustomerId, LabelId, OrgId, TeamId, TicketId, UserId};
 use crate::db::page::Keyset;
 use crate::db::{
     canned_responses, channels, customers, invitations, labels, notifications, orgs, teams, tickets,
@@ -23,6 +23,7 @@ use crate::db::{
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::{conn, viewer};
+use crate::graphql::loaders::Loaders;
 
 /// Whose tickets, relative to the caller.
 #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
@@ -43,16 +44,43 @@ pub enum TicketOrder {
     WaitingSince,
 }
 
-/// An organisation, as seen by one of its members.
+/// An organisation, as seen by one of its members. Its row is only read when a field
+/// needs it (`name`, `createdAt`): the inbox and conversation pages never do.
 pub struct Org {
-    row: orgs::Org,
+    id: OrgId,
     role: Role,
+    row: tokio::sync::OnceCell<orgs::Org>,
 }
 
 impl Org {
     /// Wraps a row the caller was checked to be a member of, with their role.
     pub fn new(row: orgs::Org, role: Role) -> Self {
-        Self { row, role }
+        Self {
+            id: row.id,
+            role,
+            row: tokio::sync::OnceCell::new_with(Some(row)),
+        }
+    }
+
+    /// Org `id`, which the caller was checked to be a member of with `role`.
+    pub fn of(id: OrgId, role: Role) -> Self {
+        Self {
+            id,
+            role,
+            row: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Its row, loaded on first use.
+    async fn row(&self, ctx: &Context<'_>) -> Result<&orgs::Org> {
+        self.row
+            .get_or_try_init(|| async {
+                ctx.data::<Loaders>()?
+                    .load_one(self.id)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound.into())
+            })
+            .await
     }
 }
 
@@ -60,11 +88,11 @@ impl Org {
 impl Org {
     /// The object's id (a UUID); `Query.node(id:)` fetches it again.
     pub(crate) async fn id(&self) -> ID {
-        to_id(self.row.id)
+        to_id(self.id)
     }
 
-    async fn name(&self) -> &str {
-        &self.row.name
+    async fn name(&self, ctx: &Context<'_>) -> Result<&str> {
+        Ok(&self.row(ctx).await?.name)
     }
 
     /// The caller's role in this org.
@@ -72,13 +100,13 @@ impl Org {
         self.role
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<DateTime<Utc>> {
+        Ok(self.row(ctx).await?.created_at)
     }
 
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
         let conn = conn(ctx).await?;
-        let rows = orgs::members(&conn, self.row.id)
+        let rows = orgs::members(&conn, self.id)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Membership).collect())
@@ -90,7 +118,7 @@ impl Org {
             return Err(AppError::Forbidden.into());
         }
         let conn = conn(ctx).await?;
-        let rows = invitations::list_open(&conn, self.row.id)
+        let rows = invitations::list_open(&conn, self.id)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Invitation).collect())
@@ -99,9 +127,7 @@ impl Org {
     /// The org's teams, by name.
     async fn teams(&self, ctx: &Context<'_>) -> Result<Vec<Team>> {
         let conn = conn(ctx).await?;
-        let rows = teams::list(&conn, self.row.id)
-            .await
-            .map_err(AppError::from)?;
+        let rows = teams::list(&conn, self.id).await.map_err(AppError::from)?;
         Ok(rows.into_iter().map(Team).collect())
     }
 
@@ -109,7 +135,7 @@ impl Org {
     async fn team(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Team>> {
         let id = parse_id(&id, TeamId::parse)?;
         let conn = conn(ctx).await?;
-        Ok(teams::find(&conn, self.row.id, id)
+        Ok(teams::find(&conn, self.id, id)
             .await
             .map_err(AppError::from)?
             .map(Team))
@@ -117,7 +143,7 @@ impl Org {
 
     async fn channels(&self, ctx: &Context<'_>) -> Result<Vec<Channel>> {
         let conn = conn(ctx).await?;
-        let rows = channels::list(&conn, self.row.id)
+        let rows = channels::list(&conn, self.id)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Channel).collect())
@@ -126,7 +152,7 @@ impl Org {
     async fn channel(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Channel>> {
         let id = parse_id(&id, ChannelId::parse)?;
         let conn = conn(ctx).await?;
-        Ok(channels::find(&conn, self.row.id, id)
+        Ok(channels::find(&conn, self.id, id)
             .await
             .map_err(AppError::from)?
             .map(Channel))
@@ -152,7 +178,7 @@ impl Org {
             blocked,
         };
         let conn = conn(ctx).await?;
-        let rows = customers::list(&conn, self.row.id, &filter, &page)
+        let rows = customers::list(&conn, self.id, &filter, &page)
             .await
             .map_err(AppError::from)?;
         Ok(connection(
@@ -169,7 +195,7 @@ impl Org {
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Customer>> {
         let id = parse_id(&id, CustomerId::parse)?;
         let conn = conn(ctx).await?;
-        Ok(customers::find(&conn, self.row.id, id)
+        Ok(customers::find(&conn, self.id, id)
             .await
             .map_err(AppError::from)?
             .map(Customer))
@@ -223,15 +249,13 @@ impl Org {
                 TicketOrder::WaitingSince => tickets::TicketSort::WaitingSince,
             },
         };
-        ticket::page(ctx, self.row.id, &filter, first, after).await
+        ticket::page(ctx, self.id, &filter, first, after).await
     }
 
     /// The org's labels, by name.
     async fn labels(&self, ctx: &Context<'_>) -> Result<Vec<Label>> {
         let conn = conn(ctx).await?;
-        let rows = labels::list(&conn, self.row.id)
-            .await
-            .map_err(AppError::from)?;
+        let rows = labels::list(&conn, self.id).await.map_err(AppError::from)?;
         Ok(rows.into_iter().map(Label).collect())
     }
 
@@ -239,7 +263,7 @@ impl Org {
     async fn canned_responses(&self, ctx: &Context<'_>) -> Result<Vec<CannedResponse>> {
         let user = viewer(ctx)?.user_id;
         let conn = conn(ctx).await?;
-        let rows = canned_responses::visible_to(&conn, self.row.id, user)
+        let rows = canned_responses::visible_to(&conn, self.id, user)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(CannedResponse).collect())
@@ -248,7 +272,7 @@ impl Org {
     async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ticket>> {
         let id = parse_id(&id, TicketId::parse)?;
         let conn = conn(ctx).await?;
-        Ok(tickets::find(&conn, self.row.id, id)
+        Ok(tickets::find(&conn, self.id, id)
             .await
             .map_err(AppError::from)?
             .map(Ticket))
@@ -267,7 +291,7 @@ impl Org {
         let user = viewer(ctx)?.user_id;
         let unread_only = unread_only.unwrap_or(false);
         let conn = conn(ctx).await?;
-        let rows = notifications::list(&conn, self.row.id, user, unread_only, &page)
+        let rows = notifications::list(&conn, self.id, user, unread_only, &page)
             .await
             .map_err(AppError::from)?;
         Ok(connection_with(
@@ -279,7 +303,7 @@ impl Org {
             },
             Notification,
             TotalCount::Notifications {
-                org: self.row.id,
+                org: self.id,
                 user,
                 unread_only,
             },
@@ -289,7 +313,7 @@ impl Org {
     async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<i64> {
         let user = viewer(ctx)?.user_id;
         let conn = conn(ctx).await?;
-        Ok(notifications::unread_count(&conn, self.row.id, user)
+        Ok(notifications::unread_count(&conn, self.id, user)
             .await
             .map_err(AppError::from)?)
     }
