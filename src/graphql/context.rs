@@ -12,7 +12,7 @@ use crate::auth::viewer::Viewer;
 use crate::db::Pool;
 use crate::db::enums::Role;
 use crate::db::ids::{OrgId, UserId};
-use crate::db::scope::Scope;
+use crate::db::scope::{Access, Scope};
 use crate::error::{AppError, AppResult};
 use crate::graphql::reads::{ReadConn, Reads};
 use crate::state::AppState;
@@ -180,15 +180,19 @@ async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<Role>> {
         .or_default()
         .clone();
     let role = cell
-        .get_or_try_init(|| async {
-            match request.reads.access().await?.as_deref() {
-                Some(access) if access.session_ended => Err(AppError::Unauthenticated),
-                Some(access) => Ok(access.role_in(org)),
-                None => Ok(None),
-            }
-        })
+        .get_or_try_init(|| async { role_in(request.reads.access().await?.as_deref(), org) })
         .await?;
     Ok(*role)
+}
+
+/// The caller's role in `org` as a checkout's `access` says; `UNAUTHENTICATED` when
+/// their session was ended.
+fn role_in(access: Option<&Access>, org: OrgId) -> AppResult<Option<Role>> {
+    match access {
+        Some(access) if access.session_ended => Err(AppError::Unauthenticated),
+        Some(access) => Ok(access.role_in(org)),
+        None => Ok(None),
+    }
 }
 
 /// The caller's role in `org`; `FORBIDDEN` when they are not a member (or the org does
@@ -225,17 +229,18 @@ pub struct OrgCall<'a> {
 /// `needs` is [`Role::Admin`].
 pub async fn org_call<'a>(ctx: &Context<'a>, org_id: &ID, needs: Role) -> AppResult<OrgCall<'a>> {
     let org = crate::graphql::types::parse_id(org_id, OrgId::parse)?;
-    match (needs, member(ctx, org).await?) {
-        (Role::Admin, Role::Agent) => return Err(AppError::Forbidden),
-        (Role::Admin | Role::Agent, _) => {}
-    }
-    let state = state(ctx)?;
     let user = viewer(ctx)?.user_id;
+    // The call's own connection; its scoping statement also says the caller's role.
+    let (conn, access) = request(ctx)?.reads.checkout().await?;
+    match (needs, role_in(access.as_ref(), org)?) {
+        (_, None) | (Role::Admin, Some(Role::Agent)) => return Err(AppError::Forbidden),
+        (Role::Admin | Role::Agent, Some(_)) => {}
+    }
     Ok(OrgCall {
         org,
         user,
-        state,
-        conn: state.viewer_conn(user).await?,
+        state: state(ctx)?,
+        conn,
     })
 }
 

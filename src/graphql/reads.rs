@@ -25,8 +25,9 @@ use crate::graphql::context::{ReadsAs, RequestContext};
 /// a query function takes `&AsyncPgConnection`).
 pub type ReadConn = Arc<PooledConn>;
 
-/// Where an operation's reads get their connection: a connection per read until
-/// [`Reads::share`] is called, then one for the rest of the operation.
+/// Where an operation gets its connections: for reads, a connection per read until
+/// [`Reads::share`] is called, then one for the rest of the operation; for writes, one
+/// of its own ([`Reads::checkout`]).
 #[derive(Clone)]
 pub struct Reads {
     pool: Pool,
@@ -83,7 +84,7 @@ impl Reads {
     async fn scoped(&self) -> Result<Scoped, PoolError> {
         let scope = self.reads_as.scope();
         if !self.shared.allowed.load(Ordering::SeqCst) {
-            return self.checkout(scope).await;
+            return self.scoped_checkout(scope).await;
         }
         let mut slot = self.shared.conn.lock().await;
         if let Some(held) = slot.as_ref()
@@ -91,12 +92,20 @@ impl Reads {
         {
             return Ok(held.clone());
         }
-        let scoped = self.checkout(scope).await?;
+        let scoped = self.scoped_checkout(scope).await?;
         *slot = Some(scoped.clone());
         Ok(scoped)
     }
 
-    async fn checkout(&self, scope: Scope) -> Result<Scoped, PoolError> {
+    /// A connection of the caller's own, never shared (for a transaction), with what its
+    /// scoping statement learned of them.
+    pub async fn checkout(&self) -> Result<(PooledConn, Option<Access>), PoolError> {
+        self.pool
+            .checkout_with_access(self.reads_as.scope(), self.session)
+            .await
+    }
+
+    async fn scoped_checkout(&self, scope: Scope) -> Result<Scoped, PoolError> {
         let (conn, access) = self.pool.checkout_with_access(scope, self.session).await?;
         Ok(Scoped {
             scope,
