@@ -142,9 +142,47 @@ pub async fn list(
     ticket: TicketId,
     page: &PageQuery,
 ) -> QueryResult<PageRows<Message>> {
+    let rows = page_of(ticket, page)
+        .select(Message::as_select())
+        .load(&mut conn)
+        .await?;
+    Ok(PageRows::from_fetched(rows, page))
+}
+
+/// The attachments of the messages [`list`] returns for the same page, by a query that
+/// does not wait for it (it selects the page's ids itself), so both can go in one round.
+pub async fn attachments_of_page(
+    mut conn: &AsyncPgConnection,
+    ticket: TicketId,
+    page: &PageQuery,
+) -> QueryResult<Vec<Attachment>> {
+    attachments::table
+        .filter(attachments::message_id.eq_any(page_of(ticket, page).select(messages::id)))
+        .order((attachments::message_id, attachments::position))
+        .select(Attachment::as_select())
+        .load(&mut conn)
+        .await
+}
+
+/// The current reactions on the messages of that page, the same way.
+pub async fn reactions_of_page(
+    mut conn: &AsyncPgConnection,
+    ticket: TicketId,
+    page: &PageQuery,
+) -> QueryResult<Vec<Reaction>> {
+    reactions::table
+        .filter(reactions::message_id.eq_any(page_of(ticket, page).select(messages::id)))
+        .filter(reactions::removed.eq(false))
+        .order((reactions::message_id, reactions::reacted_at))
+        .select(Reaction::as_select())
+        .load(&mut conn)
+        .await
+}
+
+/// A page of `ticket`'s messages (one more than asked, to tell whether more follow).
+fn page_of(ticket: TicketId, page: &PageQuery) -> messages::BoxedQuery<'static, diesel::pg::Pg> {
     let mut query = messages::table
         .filter(messages::ticket_id.eq(ticket))
-        .select(Message::as_select())
         .limit(page.limit + 1)
         .into_boxed();
     query = if page.backward {
@@ -168,7 +206,7 @@ pub async fn list(
             )
         };
     }
-    Ok(PageRows::from_fetched(query.load(&mut conn).await?, page))
+    query
 }
 
 /// Number of messages of `ticket` (an index range count on `(ticket_id, sent_at)`).

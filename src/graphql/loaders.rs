@@ -96,7 +96,7 @@ fn db_error(e: diesel::result::Error) -> async_graphql::Error {
 
 /// Groups rows into a map of vectors by a key, with an (empty) entry for every requested
 /// key so that "nothing" is cached too and not asked for again.
-fn group<K: std::hash::Hash + Eq + Copy, V>(
+pub(super) fn group<K: std::hash::Hash + Eq + Copy, V>(
     keys: &[K],
     rows: Vec<V>,
     key: impl Fn(&V) -> K,

@@ -13,10 +13,14 @@ use std::hash::Hash;
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Lookahead, Result};
 
-use crate::db::ids::{ChannelId, CustomerId};
+use diesel_async::AsyncPgConnection;
+
+use crate::db::ids::{ChannelId, CustomerId, TicketId};
+use crate::db::page::PageQuery;
 use crate::db::{messages, tickets};
+use crate::error::AppError;
 use crate::graphql::loaders::{
-    AttachmentsOf, DbLoader, IdentitiesOf, Loaders, ReactionsOf, ReadCountOf,
+    AttachmentsOf, DbLoader, IdentitiesOf, Loaders, ReactionsOf, ReadCountOf, group,
 };
 
 /// Prefetches for a page of tickets (selection `edges.node`).
@@ -85,22 +89,74 @@ pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> 
     Ok(())
 }
 
-/// Prefetches for a page of messages (selection `edges.node`).
+/// What a page of messages shows of each message (attachments, reactions, for the
+/// fields the client selected), loaded by queries that select the page themselves
+/// ([`messages::attachments_of_page`]), so they go out with the page query in one round.
+pub struct MessageChildren {
+    attachments: Option<Vec<messages::Attachment>>,
+    reactions: Option<Vec<messages::Reaction>>,
+}
+
+/// Loads [`MessageChildren`] of page `page` of `ticket`'s messages, on `conn` beside the
+/// page query itself (selection `edges.node`).
+pub async fn message_children(
+    ctx: &Context<'_>,
+    conn: &AsyncPgConnection,
+    ticket: TicketId,
+    page: &PageQuery,
+) -> Result<MessageChildren> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let (attachments, reactions) = futures_util::try_join!(
+        async {
+            if !node.field("attachments").exists() {
+                return Ok(None);
+            }
+            messages::attachments_of_page(conn, ticket, page)
+                .await
+                .map(Some)
+        },
+        async {
+            if !node.field("reactions").exists() {
+                return Ok(None);
+            }
+            messages::reactions_of_page(conn, ticket, page)
+                .await
+                .map(Some)
+        },
+    )
+    .map_err(AppError::from)?;
+    Ok(MessageChildren {
+        attachments,
+        reactions,
+    })
+}
+
+impl MessageChildren {
+    /// Puts them in the request's cache, every message of the page `rows` included (a
+    /// message without any is cached as such).
+    pub async fn feed(self, ctx: &Context<'_>, rows: &[messages::Message]) -> Result<()> {
+        let loaders = ctx.data::<Loaders>()?;
+        if let Some(attachments) = self.attachments {
+            let keys: Vec<AttachmentsOf> = rows.iter().map(|m| AttachmentsOf(m.id)).collect();
+            let grouped = group(&keys, attachments, |a| AttachmentsOf(a.message_id));
+            loaders.feed_many(grouped).await;
+        }
+        if let Some(reactions) = self.reactions {
+            let keys: Vec<ReactionsOf> = rows.iter().map(|m| ReactionsOf(m.id)).collect();
+            let grouped = group(&keys, reactions, |r| ReactionsOf(r.message_id));
+            loaders.feed_many(grouped).await;
+        }
+        Ok(())
+    }
+}
+
+/// Prefetches for a page of messages (selection `edges.node`) what depends on its rows
+/// (the rest comes with the page, [`message_children`]).
 pub async fn messages(ctx: &Context<'_>, rows: &[messages::Message]) -> Result<()> {
     let node = ctx.look_ahead().field("edges").field("node");
     let loaders = ctx.data::<Loaders>()?;
     let author = node.field("author");
     futures_util::try_join!(
-        load_if(
-            loaders,
-            node.field("attachments"),
-            rows.iter().map(|m| AttachmentsOf(m.id))
-        ),
-        load_if(
-            loaders,
-            node.field("reactions"),
-            rows.iter().map(|m| ReactionsOf(m.id))
-        ),
         load_if(
             loaders,
             node.field("replyTo"),

@@ -521,3 +521,91 @@ async fn merging_two_customers_on_the_same_channel_joins_their_conversations() {
         .collect();
     assert_eq!(ids(&ticket["messages"]), expected);
 }
+
+/// A page of messages loads its attachments and reactions with queries that select the
+/// page themselves, beside the page query (not after it): each message gets exactly its
+/// own, on every page window, in a constant number of statements on one checkout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_page_loads_its_attachments_and_reactions_beside_the_page() {
+    let (app, admin, channel) = setup().await;
+    let conv = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Dana",
+        "ig-dana",
+        6,
+        Utc::now(),
+    )
+    .await;
+    // Message i has i attachments; odd messages carry a reaction, message 5's removed.
+    for (i, id) in conv.message_ids.iter().enumerate() {
+        for position in 0..i {
+            app.execute(&format!(
+                "INSERT INTO attachments (id, org_id, message_id, position, type, url) \
+                 SELECT gen_random_uuid(), org_id, id, {position}, 'IMAGE', 'https://cdn.example/{i}-{position}' \
+                 FROM messages WHERE id = '{id}'"
+            ))
+            .await;
+        }
+        if i % 2 == 1 {
+            app.execute(&format!(
+                "INSERT INTO reactions (id, org_id, message_id, reactor_type, reactor_id, emoji, removed, reacted_at) \
+                 SELECT gen_random_uuid(), org_id, id, 'CUSTOMER', 'ig-dana', 'e{i}', {}, now() \
+                 FROM messages WHERE id = '{id}'",
+                i == 5
+            ))
+            .await;
+        }
+    }
+    let q = "query($o: ID!, $t: ID!, $last: Int, $before: String) {
+      org(id: $o) { ticket(id: $t) { customer { name } messages(last: $last, before: $before) {
+        edges { node { id attachments { url } reactions { emoji } } }
+        pageInfo { hasPreviousPage startCursor } } } } }";
+    let page = async |last: i64, before: Value| {
+        let (queries, scoping) = (app.state.query_count(), app.state.scoping_count());
+        let data = app
+            .gql_ok(
+                Some(&admin.token),
+                q,
+                json!({"o": admin.org_id, "t": conv.ticket_id, "last": last, "before": before}),
+            )
+            .await;
+        let scoping = app.state.scoping_count() - scoping;
+        let statements = app.state.query_count() - queries - scoping;
+        (
+            data["org"]["ticket"]["messages"].clone(),
+            statements,
+            scoping,
+        )
+    };
+    let expect = |messages: &Value, from: usize| {
+        for (n, edge) in messages["edges"].as_array().unwrap().iter().enumerate() {
+            let i = from + n;
+            let node = &edge["node"];
+            assert_eq!(node["id"], conv.message_ids[i].as_str());
+            let urls: Vec<String> = (0..i)
+                .map(|p| format!("https://cdn.example/{i}-{p}"))
+                .collect();
+            assert_eq!(
+                node["attachments"],
+                json!(urls.iter().map(|u| json!({"url": u})).collect::<Vec<_>>()),
+                "message {i}"
+            );
+            let reactions = if i % 2 == 1 && i != 5 {
+                json!([{"emoji": format!("e{i}")}])
+            } else {
+                json!([])
+            };
+            assert_eq!(node["reactions"], reactions, "message {i}");
+        }
+    };
+    let (latest, statements, scoping) = page(3, Value::Null).await;
+    expect(&latest, 3);
+    // ticket; then the page, its attachments, its reactions and the customer.
+    assert!(statements <= 5, "{statements} statements");
+    assert_eq!(scoping, 1, "{scoping} checkouts");
+    let (earlier, _, _) = page(3, latest["pageInfo"]["startCursor"].clone()).await;
+    expect(&earlier, 0);
+    assert_eq!(earlier["pageInfo"]["hasPreviousPage"], false);
+}

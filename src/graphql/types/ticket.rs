@@ -250,10 +250,16 @@ impl Ticket {
     ) -> Result<Connection<String, Message, TotalCount>> {
         let page = page_query(first, after, last, before, true)?;
         let conn = conn(ctx).await?;
-        let rows = messages::list(&conn, self.0.id, &page)
-            .await
-            .map_err(AppError::from)?;
+        let (rows, children) = futures_util::try_join!(
+            async {
+                messages::list(&conn, self.0.id, &page)
+                    .await
+                    .map_err(|e| AppError::from(e).into())
+            },
+            prefetch::message_children(ctx, &conn, self.0.id, &page),
+        )?;
         drop(conn);
+        children.feed(ctx, &rows.rows).await?;
         prefetch::messages(ctx, &rows.rows).await?;
         Ok(connection_with(
             rows,
