@@ -134,60 +134,114 @@ struct Walk<'a> {
     variables: &'a Variables,
 }
 
-/// The selections merged under one response key, with the field's name.
+/// The fields of an object by response key, in document order.
+type Fields<'a> = IndexMap<&'a str, Collected<'a>>;
+
+/// The selections merged under one response key, with the field's name and the named
+/// type of its value (none for `__typename`).
 struct Collected<'a> {
     name: &'a str,
+    ty: Option<String>,
     sets: Vec<&'a Positioned<SelectionSet>>,
+}
+
+/// The collected fields of objects of one type.
+struct Shape<'a> {
+    /// Whether the type was picked among an interface's or a union's types, so the next
+    /// object of a list may be of another one.
+    picked: bool,
+    fields: Fields<'a>,
 }
 
 impl<'a> Walk<'a> {
     /// Orders `value` (an object, a list of them, or a leaf) of named type `ty`.
     fn value(&self, value: &mut Value, ty: &str, sets: &[&'a Positioned<SelectionSet>]) {
+        self.value_with(value, ty, sets, &mut None);
+    }
+
+    /// [`Self::value`], reusing the shape of the previous object of a list when its type
+    /// is not abstract (the objects of a list of an object type all have its shape).
+    fn value_with(
+        &self,
+        value: &mut Value,
+        ty: &str,
+        sets: &[&'a Positioned<SelectionSet>],
+        shape: &mut Option<Shape<'a>>,
+    ) {
         match value {
             Value::List(items) => {
+                let mut shape = None;
                 for item in items {
-                    self.value(item, ty, sets);
+                    self.value_with(item, ty, sets, &mut shape);
                 }
             }
             Value::Object(object) => {
-                let ty = self.concrete_type(object, ty, sets);
-                let fields = self.collect(&ty, sets);
-                let mut ordered = IndexMap::with_capacity(object.len());
-                for (key, field) in &fields {
-                    if let Some((key, mut child)) = object.swap_remove_entry(*key) {
-                        if let Some(child_ty) = self.field_type(&ty, field.name) {
-                            self.value(&mut child, &child_ty, &field.sets);
-                        }
-                        ordered.insert(key, child);
+                if shape.as_ref().is_none_or(|s| s.picked) {
+                    let (concrete, picked) = self.concrete_type(object, ty, sets);
+                    let mut fields = self.collect(&concrete, sets);
+                    for field in fields.values_mut() {
+                        field.ty = self.field_type(&concrete, field.name);
                     }
+                    *shape = Some(Shape { picked, fields });
                 }
-                // Anything not in the document (nothing, normally) keeps its place at the end.
-                ordered.extend(object.drain(..));
-                *object = ordered;
+                if let Some(shape) = shape {
+                    self.object(object, &shape.fields);
+                }
             }
             _ => {}
         }
     }
 
+    /// Orders the fields of `object` as `fields` lists them, and then each field's
+    /// value; an object already in order is left in place.
+    fn object(&self, object: &mut IndexMap<Name, Value>, fields: &Fields<'a>) {
+        let in_order = object.len() == fields.len()
+            && object
+                .keys()
+                .zip(fields.keys())
+                .all(|(k, f)| k.as_str() == *f);
+        if in_order {
+            for (child, field) in object.values_mut().zip(fields.values()) {
+                if let Some(child_ty) = &field.ty {
+                    self.value(child, child_ty, &field.sets);
+                }
+            }
+            return;
+        }
+        let mut ordered = IndexMap::with_capacity(object.len());
+        for (key, field) in fields {
+            if let Some((key, mut child)) = object.swap_remove_entry(*key) {
+                if let Some(child_ty) = &field.ty {
+                    self.value(&mut child, child_ty, &field.sets);
+                }
+                ordered.insert(key, child);
+            }
+        }
+        // Anything not in the document (nothing, normally) keeps its place at the end.
+        ordered.extend(object.drain(..));
+        *object = ordered;
+    }
+
     /// The object type of `object`: `ty` itself, or for an interface or union the
-    /// possible type whose collected fields are exactly the object's keys.
+    /// possible type whose collected fields are exactly the object's keys (then `true`).
     fn concrete_type(
         &self,
         object: &IndexMap<Name, Value>,
         ty: &str,
         sets: &[&'a Positioned<SelectionSet>],
-    ) -> String {
+    ) -> (String, bool) {
         let Some(possible) = self.registry.types.get(ty).and_then(|t| t.possible_types()) else {
-            return ty.to_owned();
+            return (ty.to_owned(), false);
         };
-        possible
+        let picked = possible
             .iter()
             .find(|candidate| {
                 let fields = self.collect(candidate, sets);
                 fields.len() == object.len() && fields.keys().all(|k| object.contains_key(*k))
             })
             .cloned()
-            .unwrap_or_else(|| ty.to_owned())
+            .unwrap_or_else(|| ty.to_owned());
+        (picked, true)
     }
 
     /// The named type of field `name` on `ty`.
@@ -205,11 +259,7 @@ impl<'a> Walk<'a> {
     }
 
     /// CollectFields of the spec for an object of type `ty`.
-    fn collect(
-        &self,
-        ty: &str,
-        sets: &[&'a Positioned<SelectionSet>],
-    ) -> IndexMap<&'a str, Collected<'a>> {
+    fn collect(&self, ty: &str, sets: &[&'a Positioned<SelectionSet>]) -> Fields<'a> {
         let mut fields = IndexMap::new();
         let mut visited = Vec::new();
         for set in sets {
@@ -222,7 +272,7 @@ impl<'a> Walk<'a> {
         &self,
         ty: &str,
         set: &'a Positioned<SelectionSet>,
-        fields: &mut IndexMap<&'a str, Collected<'a>>,
+        fields: &mut Fields<'a>,
         visited: &mut Vec<&'a str>,
     ) {
         for item in &set.node.items {
@@ -236,6 +286,7 @@ impl<'a> Walk<'a> {
                         .entry(key)
                         .or_insert_with(|| Collected {
                             name: field.node.name.node.as_str(),
+                            ty: None,
                             sets: Vec::new(),
                         })
                         .sets

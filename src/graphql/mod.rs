@@ -4,6 +4,7 @@ pub mod connection;
 pub mod context;
 pub mod errors;
 pub mod field_order;
+pub mod flat;
 pub mod graphiql;
 pub mod http;
 pub mod limits;

@@ -609,3 +609,161 @@ async fn a_conversation_page_loads_its_attachments_and_reactions_beside_the_page
     expect(&earlier, 0);
     assert_eq!(earlier["pageInfo"]["hasPreviousPage"], false);
 }
+
+/// The argument-free leaf fields (scalars and enums) of object type `ty`, from the
+/// schema, with `__typename`.
+async fn leaf_fields(app: &TestApp, session: &Session, ty: &str) -> String {
+    let data = app
+        .gql_ok(
+            Some(&session.token),
+            "query($t: String!) { __type(name: $t) { fields { name args { name }
+               type { kind ofType { kind ofType { kind ofType { kind } } } } } } }",
+            json!({"t": ty}),
+        )
+        .await;
+    let mut leaves = vec!["__typename".to_owned()];
+    for field in data["__type"]["fields"].as_array().unwrap() {
+        let mut kind = &field["type"];
+        while ["NON_NULL", "LIST"].contains(&kind["kind"].as_str().unwrap()) {
+            kind = &kind["ofType"];
+        }
+        let leaf = ["SCALAR", "ENUM"].contains(&kind["kind"].as_str().unwrap());
+        if leaf && field["args"].as_array().unwrap().is_empty() {
+            leaves.push(field["name"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(leaves.len() > 1, "{ty} has leaf fields");
+    leaves.join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_leaf_field_reads_the_same_on_the_one_pass_path_and_on_async_graphqls() {
+    let (app, admin, channel) = setup().await;
+    let conv = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Dana",
+        "ig-dana",
+        4,
+        Utc::now(),
+    )
+    .await;
+    seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Eli",
+        "ig-eli",
+        2,
+        Utc::now(),
+    )
+    .await;
+    // Fill the nullable columns of some rows, so both null and set values are compared.
+    let (ticket, first, second) = (&conv.ticket_id, &conv.message_ids[0], &conv.message_ids[1]);
+    for sql in [
+        format!(
+            "UPDATE tickets SET status = 'SNOOZED', snoozed_until = now(), waiting_since = now(), first_response_at = now(), \
+             resolved_at = now(), last_inbound_at = now(), kind = 'COMMENT', thread_key = 'media-1' WHERE id = '{ticket}'"
+        ),
+        format!(
+            "UPDATE messages SET error_code = 10, error_message = 'outside the window', edited_at = now(), \
+             reply_to_external_id = 'm-0', is_deleted = true, context = '{{\"story\": 1}}' WHERE id = '{first}'"
+        ),
+        "UPDATE customers SET notes = 'vip', avatar_url = 'https://cdn.example/a', blocked_at = now() \
+         WHERE name = 'Dana'"
+            .to_owned(),
+        "UPDATE customer_identities SET display_name = 'Dana D', profile_pic_url = 'https://cdn.example/p', \
+         is_verified = true, follower_count = 12, profile_fetched_at = now() WHERE external_id = 'ig-dana'"
+            .to_owned(),
+        format!(
+            "INSERT INTO attachments (id, org_id, message_id, position, type, url, mime_type, media_id, title) \
+             SELECT gen_random_uuid(), org_id, id, 0, 'IMAGE', 'https://cdn.example/1', 'image/png', 'media-9', 'cat' \
+             FROM messages WHERE id = '{second}'"
+        ),
+        format!(
+            "INSERT INTO reactions (id, org_id, message_id, reactor_type, reactor_id, emoji, reaction, reacted_at) \
+             SELECT gen_random_uuid(), org_id, id, 'CUSTOMER', 'ig-dana', '❤', 'love', now() \
+             FROM messages WHERE id = '{second}'"
+        ),
+    ] {
+        app.execute(&sql).await;
+    }
+    let mut leaves = std::collections::HashMap::new();
+    for ty in [
+        "Ticket",
+        "Message",
+        "Customer",
+        "CustomerIdentity",
+        "Channel",
+        "Attachment",
+        "Reaction",
+        "Author",
+    ] {
+        leaves.insert(ty, leaf_fields(&app, &admin, ty).await);
+    }
+    // A selection set of `ty`: plain, or wrapped in an inline fragment, which takes
+    // async-graphql's own path.
+    let set = |ty: &str, children: &str, wrapped: bool| {
+        let inner = format!("{} {children}", leaves[ty]);
+        if wrapped {
+            format!("{{ ... on {ty} {{ {inner} }} }}")
+        } else {
+            format!("{{ {inner} }}")
+        }
+    };
+    let document = |wrapped: bool| {
+        let message = |children: &str| set("Message", children, wrapped);
+        let channel = set("Channel", "", wrapped);
+        let message_children = format!(
+            "attachments {} reactions {} author {}",
+            set("Attachment", "", wrapped),
+            set("Reaction", "", wrapped),
+            set("Author", "", wrapped)
+        );
+        let customer = set(
+            "Customer",
+            &format!(
+                "identities {}",
+                set("CustomerIdentity", &format!("channel {channel}"), wrapped)
+            ),
+            wrapped,
+        );
+        let ticket = set(
+            "Ticket",
+            &format!(
+                "customer {customer} channel {channel} lastMessage {} \
+                 messages(last: 10) {{ edges {{ node {} }} }}",
+                message(""),
+                message(&message_children)
+            ),
+            wrapped,
+        );
+        format!(
+            "query($o: ID!) {{ org(id: $o) {{ tickets(first: 5) {{ edges {{ node {ticket} }} }} }} }}"
+        )
+    };
+    let read = async |wrapped: bool| {
+        app.gql_ok(
+            Some(&admin.token),
+            &document(wrapped),
+            json!({"o": admin.org_id}),
+        )
+        .await
+    };
+    let (one_pass, own_path) = (read(false).await, read(true).await);
+    assert_eq!(one_pass, own_path);
+    // The comparison covered set values of every kind.
+    let text = one_pass.to_string();
+    for expected in [
+        "vip",
+        "outside the window",
+        "Dana D",
+        "image/png",
+        "love",
+        "media-1",
+        "\"followerCount\":12",
+    ] {
+        assert!(text.contains(expected), "{expected} is in {text}");
+    }
+}

@@ -12,6 +12,7 @@ use crate::db::channels;
 use crate::db::enums::{ChannelStatus, Platform};
 use crate::error::AppError;
 use crate::graphql::context::{admin, state};
+use crate::graphql::flat::{RowFields, out, text};
 use crate::graphql::loaders::{Loaders, TemplatesOf};
 
 /// A connected Instagram account, Facebook Page or WhatsApp number.
@@ -114,5 +115,28 @@ impl Channel {
 
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+}
+
+/// Every field but `verifyToken` (ADMINs only), `templates` and `defaultTeam`.
+impl RowFields for Channel {
+    fn row_field(&self, name: &str) -> Option<async_graphql::Value> {
+        let c = &self.0;
+        Some(match name {
+            "id" => out(&to_id(c.id)),
+            "platform" => out(&c.platform),
+            "name" => text(Some(&c.name)),
+            "externalAccountId" => text(Some(&c.external_account_id)),
+            "businessAccountId" => text(c.business_account_id.as_deref()),
+            "status" => out(&c.status),
+            "statusReason" => text(c.status_reason.as_deref()),
+            "webhookPath" => text(Some(&format!("/webhook/{}", c.id))),
+            "hasAccessToken" => out(&!c.access_token_enc.is_empty()),
+            "accessTokenHint" => text(Some(&c.access_token_hint)),
+            "humanAgentEnabled" => out(&c.human_agent_enabled),
+            "createdAt" => out(&c.created_at),
+            "updatedAt" => out(&c.updated_at),
+            _ => return None,
+        })
     }
 }

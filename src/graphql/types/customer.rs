@@ -11,6 +11,7 @@ use super::to_id;
 use crate::db::enums::{NameSource, Platform};
 use crate::db::{customers, tickets};
 use crate::graphql::connection::complexity;
+use crate::graphql::flat::{Flat, RowFields, out, text};
 use crate::graphql::loaders::{IdentitiesOf, LabelsOfCustomer, Loaders};
 
 /// Someone who wrote to the org, on one or more channels.
@@ -59,7 +60,7 @@ impl Customer {
     }
 
     /// Who the customer is on each channel.
-    async fn identities(&self, ctx: &Context<'_>) -> Result<Vec<CustomerIdentity>> {
+    async fn identities(&self, ctx: &Context<'_>) -> Result<Vec<Flat<CustomerIdentity>>> {
         let rows = ctx
             .data::<Loaders>()?
             .load_one(IdentitiesOf(self.0.id))
@@ -67,7 +68,7 @@ impl Customer {
         Ok(rows
             .unwrap_or_default()
             .into_iter()
-            .map(CustomerIdentity)
+            .map(|i| Flat(CustomerIdentity(i)))
             .collect())
     }
 
@@ -78,7 +79,7 @@ impl Customer {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Ticket>> {
+    ) -> Result<Connection<String, Flat<Ticket>>> {
         let filter = tickets::TicketFilter {
             customer_id: Some(self.0.id),
             ..Default::default()
@@ -133,10 +134,44 @@ impl CustomerIdentity {
         self.0.profile_fetched_at
     }
 
-    async fn channel(&self, ctx: &Context<'_>) -> Result<Channel> {
+    async fn channel(&self, ctx: &Context<'_>) -> Result<Flat<Channel>> {
         let channel = ctx.data::<Loaders>()?.load_one(self.0.channel_id).await?;
         channel
-            .map(Channel)
+            .map(|c| Flat(Channel(c)))
             .ok_or_else(|| "channel not found".into())
+    }
+}
+
+impl RowFields for Customer {
+    fn row_field(&self, name: &str) -> Option<async_graphql::Value> {
+        let c = &self.0;
+        Some(match name {
+            "id" => out(&to_id(c.id)),
+            "name" => text(c.name.as_deref()),
+            "nameSource" => out(&c.name_source),
+            "avatarUrl" => text(c.avatar_url.as_deref()),
+            "notes" => text(c.notes.as_deref()),
+            "blocked" => out(&c.blocked_at.is_some()),
+            "blockedAt" => out(&c.blocked_at),
+            "createdAt" => out(&c.created_at),
+            _ => return None,
+        })
+    }
+}
+
+impl RowFields for CustomerIdentity {
+    fn row_field(&self, name: &str) -> Option<async_graphql::Value> {
+        let i = &self.0;
+        Some(match name {
+            "platform" => out(&i.platform),
+            "externalId" => text(Some(&i.external_id)),
+            "username" => text(i.username.as_deref()),
+            "displayName" => text(i.display_name.as_deref()),
+            "profilePicUrl" => text(i.profile_pic_url.as_deref()),
+            "isVerified" => out(&i.is_verified),
+            "followerCount" => out(&i.follower_count),
+            "profileFetchedAt" => out(&i.profile_fetched_at),
+            _ => return None,
+        })
     }
 }

@@ -11,6 +11,7 @@ use crate::db::enums::{
     AttachmentType, AuthorType, MediaStorage, MessageDirection, MessageKind, MessageStatus,
 };
 use crate::db::{messages, tickets};
+use crate::graphql::flat::{Flat, RowFields, out, text};
 use crate::graphql::loaders::{AttachmentsOf, Loaders, ReactionsOf};
 
 /// One message of a conversation.
@@ -83,7 +84,7 @@ impl Message {
         self.0.reply_to_external_id.as_deref()
     }
 
-    async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<Attachment>> {
+    async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<Flat<Attachment>>> {
         if self.0.is_deleted {
             return Ok(Vec::new());
         }
@@ -94,24 +95,28 @@ impl Message {
         Ok(rows
             .unwrap_or_default()
             .into_iter()
-            .map(Attachment)
+            .map(|a| Flat(Attachment(a)))
             .collect())
     }
 
-    async fn reactions(&self, ctx: &Context<'_>) -> Result<Vec<Reaction>> {
+    async fn reactions(&self, ctx: &Context<'_>) -> Result<Vec<Flat<Reaction>>> {
         let rows = ctx
             .data::<Loaders>()?
             .load_one(ReactionsOf(self.0.id))
             .await?;
-        Ok(rows.unwrap_or_default().into_iter().map(Reaction).collect())
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| Flat(Reaction(r)))
+            .collect())
     }
 
-    async fn author(&self) -> Author {
-        Author {
+    async fn author(&self) -> Flat<Author> {
+        Flat(Author {
             author_type: self.0.author_type,
             user_id: self.0.author_user_id,
             customer_id: self.0.author_customer_id,
-        }
+        })
     }
 
     /// Platform details: story, payloads, location, referral...
@@ -243,5 +248,65 @@ impl Author {
             return Ok(None);
         };
         Ok(ctx.data::<Loaders>()?.load_one(id).await?.map(Customer))
+    }
+}
+
+impl RowFields for Message {
+    fn row_field(&self, name: &str) -> Option<async_graphql::Value> {
+        let m = &self.0;
+        Some(match name {
+            "id" => out(&to_id(m.id)),
+            "direction" => out(&m.direction),
+            "kind" => out(&m.kind),
+            "text" => text(m.text.as_deref()),
+            "status" => out(&m.status),
+            "errorCode" => out(&m.error_code),
+            "errorMessage" => text(m.error_message.as_deref()),
+            "externalId" => text(m.external_id.as_deref()),
+            "isDeleted" => out(&m.is_deleted),
+            "isPrivateNote" => out(&m.is_private_note),
+            "replyToExternalId" => text(m.reply_to_external_id.as_deref()),
+            "createdAt" => out(&m.sent_at),
+            "receivedAt" => out(&m.created_at),
+            "editedAt" => out(&m.edited_at),
+            "updatedAt" => out(&m.updated_at),
+            _ => return None,
+        })
+    }
+}
+
+impl RowFields for Attachment {
+    fn row_field(&self, name: &str) -> Option<async_graphql::Value> {
+        let a = &self.0;
+        Some(match name {
+            "type" => out(&a.type_),
+            "rawType" => text(Some(&a.raw_type)),
+            "url" if a.media_object_id.is_none() => text(a.url.as_deref()),
+            "storage" => out(&a.storage),
+            "storageError" => text(a.storage_error.as_deref()),
+            "mimeType" => text(a.mime_type.as_deref()),
+            "mediaId" => text(a.media_id.as_deref()),
+            "title" => text(a.title.as_deref()),
+            _ => return None,
+        })
+    }
+}
+
+impl RowFields for Reaction {
+    fn row_field(&self, name: &str) -> Option<async_graphql::Value> {
+        let r = &self.0;
+        Some(match name {
+            "emoji" => text(r.emoji.as_deref()),
+            "reaction" => text(r.reaction.as_deref()),
+            "reactorType" => out(&r.reactor_type),
+            "createdAt" => out(&r.reacted_at),
+            _ => return None,
+        })
+    }
+}
+
+impl RowFields for Author {
+    fn row_field(&self, name: &str) -> Option<async_graphql::Value> {
+        (name == "type").then(|| out(&self.author_type))
     }
 }

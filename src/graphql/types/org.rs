@@ -23,6 +23,7 @@ use crate::db::{
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::{conn, viewer};
+use crate::graphql::flat::Flat;
 use crate::graphql::loaders::Loaders;
 
 /// Whose tickets, relative to the caller.
@@ -218,7 +219,7 @@ impl Org {
         #[graphql(default)] sort: TicketOrder,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Ticket>> {
+    ) -> Result<Connection<String, Flat<Ticket>>> {
         let assignee_id = match (assignee, assignee_id) {
             (Some(_), Some(_)) => {
                 return Err(AppError::bad_input("give assignee or assigneeId, not both").into());
@@ -269,13 +270,13 @@ impl Org {
         Ok(rows.into_iter().map(CannedResponse).collect())
     }
 
-    async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ticket>> {
+    async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Flat<Ticket>>> {
         let id = parse_id(&id, TicketId::parse)?;
         let conn = conn(ctx).await?;
         Ok(tickets::find(&conn, self.id, id)
             .await
             .map_err(AppError::from)?
-            .map(Ticket))
+            .map(|t| Flat(Ticket(t))))
     }
 
     /// The caller's notifications in this org, most recent first.

@@ -19,6 +19,7 @@ use crate::db::{messages, templates, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::conn;
+use crate::graphql::flat::{Flat, RowFields, out, text};
 use crate::graphql::loaders::{LabelsOfTicket, Loaders, ReadCountOf, TemplatesOf};
 use crate::graphql::prefetch;
 use crate::inbox::reply_options::{self, ReplyMode};
@@ -35,7 +36,7 @@ pub async fn page(
     filter: &tickets::TicketFilter,
     first: Option<i32>,
     after: Option<String>,
-) -> Result<Connection<String, Ticket>> {
+) -> Result<Connection<String, Flat<Ticket>>> {
     let page = page_query(first, after, None, None, false)?;
     let conn = conn(ctx).await?;
     let rows = tickets::list(&conn, org, filter, &page)
@@ -43,7 +44,12 @@ pub async fn page(
         .map_err(AppError::from)?;
     drop(conn);
     prefetch::tickets(ctx, &rows.rows).await?;
-    Ok(connection(rows, &page, |t| filter.sort.key(t), Ticket))
+    Ok(connection(
+        rows,
+        &page,
+        |t| filter.sort.key(t),
+        |t| Flat(Ticket(t)),
+    ))
 }
 
 /// What can be sent on a ticket now.
@@ -138,17 +144,17 @@ impl Ticket {
         (!self.0.thread_key.is_empty()).then_some(self.0.thread_key.as_str())
     }
 
-    async fn channel(&self, ctx: &Context<'_>) -> Result<Channel> {
+    async fn channel(&self, ctx: &Context<'_>) -> Result<Flat<Channel>> {
         let channel = ctx.data::<Loaders>()?.load_one(self.0.channel_id).await?;
         channel
-            .map(Channel)
+            .map(|c| Flat(Channel(c)))
             .ok_or_else(|| "channel not found".into())
     }
 
-    async fn customer(&self, ctx: &Context<'_>) -> Result<Customer> {
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Flat<Customer>> {
         let customer = ctx.data::<Loaders>()?.load_one(self.0.customer_id).await?;
         customer
-            .map(Customer)
+            .map(|c| Flat(Customer(c)))
             .ok_or_else(|| "customer not found".into())
     }
 
@@ -175,11 +181,15 @@ impl Ticket {
         self.0.last_message_preview.as_deref()
     }
 
-    async fn last_message(&self, ctx: &Context<'_>) -> Result<Option<Message>> {
+    async fn last_message(&self, ctx: &Context<'_>) -> Result<Option<Flat<Message>>> {
         let Some(id) = self.0.last_message_id else {
             return Ok(None);
         };
-        Ok(ctx.data::<Loaders>()?.load_one(id).await?.map(Message))
+        Ok(ctx
+            .data::<Loaders>()?
+            .load_one(id)
+            .await?
+            .map(|m| Flat(Message(m))))
     }
 
     /// When the customer last wrote (the platforms' 24 h reply window starts there).
@@ -247,7 +257,7 @@ impl Ticket {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> Result<Connection<String, Message, TotalCount>> {
+    ) -> Result<Connection<String, Flat<Message>, TotalCount>> {
         let page = page_query(first, after, last, before, true)?;
         let conn = conn(ctx).await?;
         let (rows, children) = futures_util::try_join!(
@@ -268,7 +278,7 @@ impl Ticket {
                 at: m.sent_at,
                 id: m.id.0,
             },
-            Message,
+            |m| Flat(Message(m)),
             TotalCount::Messages(self.0.id),
         ))
     }
@@ -279,5 +289,28 @@ impl Ticket {
 
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+}
+
+impl RowFields for Ticket {
+    fn row_field(&self, name: &str) -> Option<async_graphql::Value> {
+        let t = &self.0;
+        Some(match name {
+            "id" => out(&to_id(t.id)),
+            "kind" => out(&t.kind),
+            "status" => out(&t.status),
+            "priority" => out(&t.priority),
+            "mediaId" => text((!t.thread_key.is_empty()).then_some(t.thread_key.as_str())),
+            "lastMessageAt" => out(&t.last_message_at),
+            "lastMessagePreview" => text(t.last_message_preview.as_deref()),
+            "lastInboundAt" => out(&t.last_inbound_at),
+            "snoozedUntil" => out(&t.snoozed_until),
+            "waitingSince" => out(&t.waiting_since),
+            "firstResponseAt" => out(&t.first_response_at),
+            "resolvedAt" => out(&t.resolved_at),
+            "createdAt" => out(&t.created_at),
+            "updatedAt" => out(&t.updated_at),
+            _ => return None,
+        })
     }
 }
