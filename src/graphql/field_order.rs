@@ -10,6 +10,9 @@
 //! response key. Types come from the schema's registry; for an interface or union the
 //! concrete type is the one whose collected fields are exactly the object's keys.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
@@ -123,6 +126,7 @@ fn reorder(
         registry,
         document,
         variables,
+        shapes: RefCell::default(),
     };
     walk.value(&mut response.data, root, &[&operation.node.selection_set]);
 }
@@ -132,7 +136,13 @@ struct Walk<'a> {
     registry: &'a Registry,
     document: &'a ExecutableDocument,
     variables: &'a Variables,
+    /// The fields collected for each object type and selection sets met so far (the 50
+    /// tickets of a page, and each one's customer, share one entry each).
+    shapes: RefCell<HashMap<ShapeKey, Rc<Fields<'a>>>>,
 }
+
+/// An object type and the addresses of the selection sets applied to it.
+type ShapeKey = (String, Vec<usize>);
 
 /// The fields of an object by response key, in document order.
 type Fields<'a> = IndexMap<&'a str, Collected<'a>>;
@@ -145,51 +155,43 @@ struct Collected<'a> {
     sets: Vec<&'a Positioned<SelectionSet>>,
 }
 
-/// The collected fields of objects of one type.
-struct Shape<'a> {
-    /// Whether the type was picked among an interface's or a union's types, so the next
-    /// object of a list may be of another one.
-    picked: bool,
-    fields: Fields<'a>,
-}
-
 impl<'a> Walk<'a> {
     /// Orders `value` (an object, a list of them, or a leaf) of named type `ty`.
     fn value(&self, value: &mut Value, ty: &str, sets: &[&'a Positioned<SelectionSet>]) {
-        self.value_with(value, ty, sets, &mut None);
-    }
-
-    /// [`Self::value`], reusing the shape of the previous object of a list when its type
-    /// is not abstract (the objects of a list of an object type all have its shape).
-    fn value_with(
-        &self,
-        value: &mut Value,
-        ty: &str,
-        sets: &[&'a Positioned<SelectionSet>],
-        shape: &mut Option<Shape<'a>>,
-    ) {
         match value {
             Value::List(items) => {
-                let mut shape = None;
                 for item in items {
-                    self.value_with(item, ty, sets, &mut shape);
+                    self.value(item, ty, sets);
                 }
             }
             Value::Object(object) => {
-                if shape.as_ref().is_none_or(|s| s.picked) {
-                    let (concrete, picked) = self.concrete_type(object, ty, sets);
-                    let mut fields = self.collect(&concrete, sets);
-                    for field in fields.values_mut() {
-                        field.ty = self.field_type(&concrete, field.name);
-                    }
-                    *shape = Some(Shape { picked, fields });
-                }
-                if let Some(shape) = shape {
-                    self.object(object, &shape.fields);
-                }
+                let picked = self.picked_type(object, ty, sets);
+                let fields = self.shape(picked.as_deref().unwrap_or(ty), sets);
+                self.object(object, &fields);
             }
             _ => {}
         }
+    }
+
+    /// The fields of an object of type `ty` under `sets`, each with its type; collected
+    /// once per walk.
+    fn shape(&self, ty: &str, sets: &[&'a Positioned<SelectionSet>]) -> Rc<Fields<'a>> {
+        let key = (
+            ty.to_owned(),
+            sets.iter()
+                .map(|s| std::ptr::from_ref(*s) as usize)
+                .collect(),
+        );
+        if let Some(fields) = self.shapes.borrow().get(&key) {
+            return fields.clone();
+        }
+        let mut fields = self.collect(ty, sets);
+        for field in fields.values_mut() {
+            field.ty = self.field_type(ty, field.name);
+        }
+        let fields = Rc::new(fields);
+        self.shapes.borrow_mut().insert(key, fields.clone());
+        fields
     }
 
     /// Orders the fields of `object` as `fields` lists them, and then each field's
@@ -222,26 +224,20 @@ impl<'a> Walk<'a> {
         *object = ordered;
     }
 
-    /// The object type of `object`: `ty` itself, or for an interface or union the
-    /// possible type whose collected fields are exactly the object's keys (then `true`).
-    fn concrete_type(
+    /// For an interface or union `ty`, the possible type of `object`: the one whose
+    /// collected fields are exactly the object's keys (`None` for an object type).
+    fn picked_type(
         &self,
         object: &IndexMap<Name, Value>,
         ty: &str,
         sets: &[&'a Positioned<SelectionSet>],
-    ) -> (String, bool) {
-        let Some(possible) = self.registry.types.get(ty).and_then(|t| t.possible_types()) else {
-            return (ty.to_owned(), false);
-        };
-        let picked = possible
-            .iter()
-            .find(|candidate| {
-                let fields = self.collect(candidate, sets);
-                fields.len() == object.len() && fields.keys().all(|k| object.contains_key(*k))
-            })
-            .cloned()
-            .unwrap_or_else(|| ty.to_owned());
-        (picked, true)
+    ) -> Option<String> {
+        let possible = self.registry.types.get(ty)?.possible_types()?;
+        let picked = possible.iter().find(|candidate| {
+            let fields = self.collect(candidate, sets);
+            fields.len() == object.len() && fields.keys().all(|k| object.contains_key(*k))
+        });
+        Some(picked.cloned().unwrap_or_else(|| ty.to_owned()))
     }
 
     /// The named type of field `name` on `ty`.

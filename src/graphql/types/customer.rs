@@ -84,7 +84,9 @@ impl Customer {
             customer_id: Some(self.0.id),
             ..Default::default()
         };
-        ticket::page(ctx, self.0.org_id, &filter, first, after).await
+        // Boxed: every field of a customer is resolved in a future the size of its
+        // largest field's, which this page's would be.
+        Box::pin(ticket::page(ctx, self.0.org_id, &filter, first, after)).await
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
