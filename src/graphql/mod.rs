@@ -12,6 +12,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod nesting;
 pub mod node;
+pub mod parse_cache;
 pub mod persisted;
 pub mod prefetch;
 pub mod query;
@@ -64,7 +65,8 @@ pub fn build(state: &AppState) -> AppSchema {
         .extension(limits::DocumentLimits)
         .extension(context::MarkExecution)
         .extension(reads::ShareQueryReads)
-        .extension(field_order::FieldOrder);
+        .extension(field_order::FieldOrder)
+        .extension(parse_cache::ParseCache::default());
     if !state.config().graphql_introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }
