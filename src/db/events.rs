@@ -130,13 +130,23 @@ impl Event {
     }
 }
 
+/// Where [`append`] put an event.
+#[derive(QueryableByName)]
+#[diesel(table_name = events)]
+struct Numbered {
+    org_id: OrgId,
+    seq: i64,
+    created_at: DateTime<Utc>,
+}
+
 /// Appends `new` (each with its org and payload) to the orgs' streams in the caller's
 /// transaction, in one statement: it locks the orgs' counter rows in org order (so
 /// concurrent appends cannot deadlock), takes each org's next seqs, numbering each org's
-/// events in the order given, and inserts the rows. The stored events, by org then seq.
+/// events in the order given, and inserts the rows. The stored events, by org then seq
+/// (built from `new` and the numbers given to them: the payloads are not read back).
 pub async fn append(
     conn: &mut AsyncPgConnection,
-    new: &[(OrgId, NewEvent, serde_json::Value)],
+    mut new: Vec<(OrgId, NewEvent, serde_json::Value)>,
 ) -> QueryResult<Vec<Event>> {
     use diesel::sql_types::{Array, Jsonb, Nullable, Text, Uuid as SqlUuid};
     if new.is_empty() {
@@ -145,7 +155,7 @@ pub async fn append(
     let ids = |f: fn(&NewEvent) -> Option<uuid::Uuid>| -> Vec<Option<uuid::Uuid>> {
         new.iter().map(|(_, e, _)| f(e)).collect()
     };
-    let mut stored: Vec<Event> = diesel::sql_query(
+    let mut numbered: Vec<Numbered> = diesel::sql_query(
         "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], \
                                          $5::uuid[], $6::uuid[], $7::jsonb[]) \
                     WITH ORDINALITY AS e(org_id, kind, ticket_id, message_id, notification_id, \
@@ -163,7 +173,7 @@ pub async fn append(
                 counter.last_seq - counter.n + row_number() OVER (PARTITION BY e.org_id ORDER BY e.ord), \
                 e.kind, e.ticket_id, e.message_id, e.notification_id, e.user_id, now(), e.payload \
          FROM e JOIN counter ON counter.org_id = e.org_id \
-         RETURNING *",
+         RETURNING org_id, seq, created_at",
     )
     .bind::<Array<SqlUuid>, _>(new.iter().map(|(org, _, _)| org.0).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(new.iter().map(|(_, e, _)| e.kind).collect::<Vec<_>>())
@@ -175,12 +185,32 @@ pub async fn append(
     .prepared()
     .load(conn)
     .await?;
-    if stored.len() != new.len() {
+    if numbered.len() != new.len() {
         // An org has no counter row: nothing was appended.
         return Err(diesel::result::Error::NotFound);
     }
-    stored.sort_by_key(|e| (e.org_id, e.seq));
-    Ok(stored)
+    // Each org's events were numbered in the order given: pair them up by org, in order
+    // (a stable sort keeps each org's events in their order).
+    numbered.sort_by_key(|n| (n.org_id, n.seq));
+    new.sort_by_key(|(org, _, _)| *org);
+    new.into_iter()
+        .zip(numbered)
+        .map(|((org_id, event, payload), n)| {
+            (n.org_id == org_id)
+                .then(|| Event {
+                    org_id,
+                    seq: n.seq,
+                    kind: event.kind,
+                    ticket_id: event.ticket_id,
+                    message_id: event.message_id,
+                    notification_id: event.notification_id,
+                    user_id: event.user_id,
+                    created_at: n.created_at,
+                    payload,
+                })
+                .ok_or(diesel::result::Error::NotFound)
+        })
+        .collect()
 }
 
 /// Up to `limit` events of `org` with seq greater than `after`, in order.

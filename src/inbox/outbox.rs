@@ -237,7 +237,7 @@ impl Outbox {
             .iter()
             .map(|(org, e)| (*org, e.clone(), rows.snapshot(*org, e)))
             .collect();
-        let stored = events::append(conn, &new).await?;
+        let stored = events::append(conn, new).await?;
         Ok(stored)
     }
 }

@@ -455,7 +455,7 @@ async fn one_append_numbers_each_orgs_events_in_order_and_a_missing_counter_appe
         (a, event(EventKind::TicketUpdated), json!({"i": 4})),
     ];
     let mut conn = app.state.system_conn().await.unwrap();
-    let stored = events::append(&mut conn, &new).await.unwrap();
+    let stored = events::append(&mut conn, new).await.unwrap();
     let seen: Vec<(OrgId, i64, i64)> = stored
         .iter()
         .map(|e| (e.org_id, e.seq, e.payload["i"].as_i64().unwrap()))
@@ -468,6 +468,11 @@ async fn one_append_numbers_each_orgs_events_in_order_and_a_missing_counter_appe
     ];
     expected.sort_by_key(|(org, seq, _)| (*org, *seq));
     assert_eq!(seen, expected);
+    // What append returns is what was stored.
+    let mut read_back = events::after(&mut conn, a, a0, 10).await.unwrap();
+    read_back.extend(events::after(&mut conn, b, b0, 10).await.unwrap());
+    read_back.sort_by_key(|e| (e.org_id, e.seq));
+    assert_eq!(read_back, stored);
     assert_eq!(app.count(&last(a)).await, a0 + 3);
     assert_eq!(app.count(&last(b)).await, b0 + 1);
 
@@ -479,7 +484,7 @@ async fn one_append_numbers_each_orgs_events_in_order_and_a_missing_counter_appe
         (ghost, event(EventKind::TicketUpdated), json!({})),
     ];
     let refused = conn
-        .transaction(async |conn| events::append(conn, &batch).await)
+        .transaction(async |conn| events::append(conn, batch.to_vec()).await)
         .await;
     drop(conn);
     assert!(refused.is_err());
