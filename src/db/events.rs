@@ -197,7 +197,7 @@ pub async fn append(
         .zip(numbered)
         .map(|((org_id, event, payload), n)| {
             (n.org_id == org_id)
-                .then(|| Event {
+                .then_some(Event {
                     org_id,
                     seq: n.seq,
                     kind: event.kind,
