@@ -77,28 +77,17 @@ impl<T: RowFields> OutputType for Flat<T> {
         let contexts: Vec<_> = pending.iter().map(|i| ctx.with_field(fields[*i])).collect();
         let resolved =
             futures_util::future::join_all(contexts.iter().map(|c| self.0.resolve_field(c))).await;
-        let mut failed = vec![false; fields.len()];
         for (i, result) in pending.into_iter().zip(resolved) {
             match result {
                 Ok(value) => values[i] = Some(value.unwrap_or_default()),
-                Err(error) => {
-                    // As async-graphql does: the error is reported, the key left out.
-                    ctx.add_error(error);
-                    failed[i] = true;
-                }
+                // As async-graphql does: the error is reported, the key left out.
+                Err(error) => ctx.add_error(error),
             }
         }
         let object: IndexMap<Name, Value> = fields
             .iter()
             .zip(values)
-            .zip(failed)
-            .filter(|(_, failed)| !failed)
-            .map(|((field, value), _)| {
-                (
-                    field.node.response_key().node.clone(),
-                    value.unwrap_or_default(),
-                )
-            })
+            .filter_map(|(field, value)| Some((field.node.response_key().node.clone(), value?)))
             .collect();
         Ok(if object.is_empty() {
             Value::Null
