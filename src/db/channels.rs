@@ -53,6 +53,13 @@ pub struct Channel {
     pub business_account_id: Option<String>,
 }
 
+impl Channel {
+    /// The path Meta posts this channel's webhooks to (prefixed with the public origin).
+    pub fn webhook_path(&self) -> String {
+        format!("/webhook/{}", self.id)
+    }
+}
+
 #[cfg(test)]
 impl Channel {
     /// An active channel of `platform` on account `account`, with empty secrets, for unit

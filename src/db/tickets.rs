@@ -68,6 +68,13 @@ pub struct Ticket {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+impl Ticket {
+    /// For a COMMENT ticket, the commented media id (its thread key).
+    pub fn media_id(&self) -> Option<&str> {
+        (!self.thread_key.is_empty()).then_some(self.thread_key.as_str())
+    }
+}
+
 /// Filters of the inbox list.
 #[derive(Debug, Default, Clone)]
 pub struct TicketFilter {

@@ -70,7 +70,7 @@ impl Channel {
 
     /// The path to configure as callback URL at Meta (prefix it with your public origin).
     async fn webhook_path(&self) -> String {
-        format!("/webhook/{}", self.0.id)
+        self.0.webhook_path()
     }
 
     async fn has_access_token(&self) -> bool {
@@ -130,7 +130,7 @@ impl RowFields for Channel {
             "businessAccountId" => text(c.business_account_id.as_deref()),
             "status" => out(&c.status),
             "statusReason" => text(c.status_reason.as_deref()),
-            "webhookPath" => text(Some(&format!("/webhook/{}", c.id))),
+            "webhookPath" => out(&c.webhook_path()),
             "hasAccessToken" => out(&!c.access_token_enc.is_empty()),
             "accessTokenHint" => text(Some(&c.access_token_hint)),
             "humanAgentEnabled" => out(&c.human_agent_enabled),

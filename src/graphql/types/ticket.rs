@@ -141,7 +141,7 @@ impl Ticket {
 
     /// For COMMENT tickets: the commented media id.
     async fn media_id(&self) -> Option<&str> {
-        (!self.0.thread_key.is_empty()).then_some(self.0.thread_key.as_str())
+        self.0.media_id()
     }
 
     async fn channel(&self, ctx: &Context<'_>) -> Result<Flat<Channel>> {
@@ -308,7 +308,7 @@ impl RowFields for Ticket {
             "kind" => out(&t.kind),
             "status" => out(&t.status),
             "priority" => out(&t.priority),
-            "mediaId" => text((!t.thread_key.is_empty()).then_some(t.thread_key.as_str())),
+            "mediaId" => text(t.media_id()),
             "lastMessageAt" => out(&t.last_message_at),
             "lastMessagePreview" => text(t.last_message_preview.as_deref()),
             "lastInboundAt" => out(&t.last_inbound_at),
