@@ -109,6 +109,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// How long after their last socket closed a member goes OFFLINE.
     pub agent_offline_after: Duration,
+    /// While this process's workers take its deliveries straight from its store, how
+    /// often they still scan the queue (retries, expired leases, other processes').
+    pub inbound_scan_period: Duration,
     /// Local media directory (without `media_store_url`).
     pub media_dir: PathBuf,
     /// S3-compatible media store URL (may carry credentials; never logged).
@@ -324,6 +327,11 @@ impl Config {
                 "AGENT_OFFLINE_AFTER_SECS",
                 get("AGENT_OFFLINE_AFTER_SECS"),
                 120u64,
+            )?),
+            inbound_scan_period: Duration::from_millis(parse_or(
+                "INBOUND_SCAN_PERIOD_MS",
+                get("INBOUND_SCAN_PERIOD_MS"),
+                u64::try_from(crate::jobs::handoff::SCAN_PERIOD.as_millis()).unwrap_or(100),
             )?),
         })
     }

@@ -17,6 +17,7 @@ use crate::db::{self, Pool, PoolError, PooledConn, QueryCounter};
 use crate::events::Bus;
 use crate::inbox::outbox::Committed;
 use crate::jobs::Wakeups;
+use crate::jobs::handoff::Handoff;
 use crate::media::signing::UrlSigner;
 use crate::media::store::MediaStore;
 use crate::metrics::Metrics;
@@ -75,7 +76,10 @@ impl AppState {
             db::SessionLimits::API,
             queries.clone(),
         )?;
-        let wakeups = Arc::new(Wakeups::default());
+        let wakeups = Arc::new(Wakeups {
+            handoff: Handoff::with_scan_period(config.inbound_scan_period),
+            ..Wakeups::default()
+        });
         Ok(Self(Arc::new(App {
             secrets: SecretBox::new(&config.secret_key),
             jwt: JwtKeys::new(&config.jwt_secret, config.access_token_ttl),

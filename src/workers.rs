@@ -22,6 +22,7 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) -> anyhow:
     let worker = WorkerConfig::for_this_process();
     let (stop_tx, stop) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    state.wakeups().handoff.enable();
     tasks.spawn(listener::listen(
         state.config().database_url.clone(),
         state.wakeups_handle(),
@@ -144,9 +145,14 @@ async fn inbound_loop(state: AppState, worker: WorkerConfig, mut stop: watch::Re
             }
         };
         if handled == 0 {
+            // A queue scan put off while the handoff is in use comes due before the poll.
+            let wait = match state.wakeups().handoff.scan_wait() {
+                Duration::ZERO => worker.poll_interval,
+                put_off => put_off.min(worker.poll_interval),
+            };
             tokio::select! {
                 () = &mut notified => {}
-                () = tokio::time::sleep(worker.poll_interval) => {}
+                () = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
             }
         }

@@ -10,6 +10,7 @@ use super::enums::{NameSource, Platform};
 use super::ids::{ChannelId, CustomerId, OrgId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{customer_identities, customers};
+use crate::db::prepared::PrepareOnce as _;
 
 /// A customer row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
@@ -39,7 +40,7 @@ pub struct Customer {
 }
 
 /// A customer's identity on one channel.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = customer_identities)]
 pub struct Identity {
     /// Id.
@@ -206,22 +207,27 @@ pub async fn find_identity(
         .optional()
 }
 
-/// The identities of `external_ids` on `channels` (any pairing that exists: callers keep
-/// the pairs they asked for).
+/// The identities of these `(channel, external id)` pairs that exist, looked up pair by
+/// pair in the `(channel_id, external_id)` index (two separate `= ANY` lists would scan
+/// every identity of the channels for the ids).
 pub async fn find_identities(
     conn: &mut AsyncPgConnection,
-    channels: &[ChannelId],
-    external_ids: &[&str],
+    pairs: &[(ChannelId, &str)],
 ) -> QueryResult<Vec<Identity>> {
-    if external_ids.is_empty() {
+    if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    customer_identities::table
-        .filter(customer_identities::channel_id.eq_any(channels))
-        .filter(customer_identities::external_id.eq_any(external_ids))
-        .select(Identity::as_select())
-        .load(conn)
-        .await
+    let (channels, external_ids): (Vec<ChannelId>, Vec<&str>) = pairs.iter().copied().unzip();
+    diesel::sql_query(
+        "SELECT i.* FROM customer_identities i \
+         JOIN unnest($1::uuid[], $2::text[]) AS w(channel_id, external_id) \
+           ON i.channel_id = w.channel_id AND i.external_id = w.external_id",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(channels)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(external_ids)
+    .prepared()
+    .load(conn)
+    .await
 }
 
 /// Creates customers with their first identities (first contact).

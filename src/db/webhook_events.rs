@@ -45,18 +45,27 @@ pub struct ClaimedDelivery {
     pub attempts: i32,
 }
 
+/// The id of a row a statement returned.
+#[derive(QueryableByName)]
+struct RowId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
 /// Stores deliveries with one INSERT of arrays (a constant statement, prepared once per
-/// connection, whatever the number of rows).
+/// connection, whatever the number of rows); their ids, in the order of `rows`
+/// (PostgreSQL returns the rows of an `INSERT … SELECT` in the order it inserts them).
 pub async fn insert_many(
     conn: &mut AsyncPgConnection,
     rows: &[NewDelivery<'_>],
-) -> QueryResult<usize> {
+) -> QueryResult<Vec<i64>> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
-    diesel::sql_query(
+    let ids: Vec<RowId> = diesel::sql_query(
         "INSERT INTO webhook_events (channel_id, secret_fingerprint, body) \
-         SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::bytea[])",
+         SELECT c, s, b FROM unnest($1::uuid[], $2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(c, s, b, n) \
+         ORDER BY n RETURNING id",
     )
     .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(
         rows.iter().map(|r| r.channel_id).collect::<Vec<_>>(),
@@ -68,8 +77,9 @@ pub async fn insert_many(
     )
     .bind::<Array<Bytea>, _>(rows.iter().map(|r| r.body).collect::<Vec<_>>())
     .prepared()
-    .execute(conn)
-    .await
+    .load(conn)
+    .await?;
+    Ok(ids.into_iter().map(|i| i.id).collect())
 }
 
 /// Claims up to `limit` due deliveries for `lease`, skipping rows other workers hold.
@@ -113,6 +123,29 @@ pub async fn split_off(
         .await?;
     }
     Ok(())
+}
+
+/// Takes those of `ids` that are still pending, due and under no lease for the calling
+/// transaction, marking them processed by `worker` (undone if it rolls back); rows that
+/// another transaction holds are skipped, never waited for. The ids taken.
+pub async fn take_unclaimed(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+    worker: &str,
+) -> QueryResult<Vec<i64>> {
+    let taken: Vec<RowId> = diesel::sql_query(
+        "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), processed_by = $2 \
+         WHERE id IN (SELECT id FROM webhook_events \
+                      WHERE id = ANY($1) AND state = 'PENDING' AND run_at <= now() \
+                        AND (locked_until IS NULL OR locked_until < now()) \
+                      FOR UPDATE SKIP LOCKED) \
+         RETURNING id",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Text, _>(worker)
+    .load(conn)
+    .await?;
+    Ok(taken.into_iter().map(|t| t.id).collect())
 }
 
 /// Marks still-pending deliveries processed by `worker`; how many were.

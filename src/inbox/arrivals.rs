@@ -71,14 +71,12 @@ pub(super) async fn customers_of(
         let key = (sighting.channel.id, sighting.contact.external_id.as_str());
         by_key.entry(key).or_default().push(*sighting);
     }
-    let channels: Vec<ChannelId> = by_key.keys().map(|(c, _)| *c).collect();
-    let ids: Vec<&str> = by_key.keys().map(|(_, e)| *e).collect();
-    let existing: HashMap<(ChannelId, String), Identity> =
-        customers::find_identities(conn, &channels, &ids)
-            .await?
-            .into_iter()
-            .map(|i| ((i.channel_id, i.external_id.clone()), i))
-            .collect();
+    let pairs: Vec<(ChannelId, &str)> = by_key.keys().copied().collect();
+    let existing: HashMap<(ChannelId, String), Identity> = customers::find_identities(conn, &pairs)
+        .await?
+        .into_iter()
+        .map(|i| ((i.channel_id, i.external_id.clone()), i))
+        .collect();
     let mut found = HashMap::new();
     let (mut new_customers, mut new_identities) = (Vec::new(), Vec::new());
     for ((channel_id, external_id), seen) in &by_key {

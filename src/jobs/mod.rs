@@ -1,9 +1,11 @@
 //! Plumbing shared by the background workers: who a worker is and how often it polls
 //! ([`WorkerConfig`]), in-process wake-ups ([`Wakeups`]), the cross-process `LISTEN`
-//! ([`listener`]) and retry schedules ([`backoff`]); and the customer profile job
+//! ([`listener`]), deliveries handed to this process's workers ([`handoff`]) and retry
+//! schedules ([`backoff`]); and the customer profile job
 //! ([`profiles`]). The loops themselves are started by [`crate::workers`].
 
 pub mod backoff;
+pub mod handoff;
 pub mod listener;
 pub mod profiles;
 pub mod snooze;
@@ -42,6 +44,8 @@ impl WorkerConfig {
 pub struct Wakeups {
     /// New webhook deliveries stored.
     pub inbound: Notify,
+    /// The deliveries this process stored, for its own inbound workers.
+    pub handoff: handoff::Handoff,
     /// New outbound sends queued.
     pub outbound: Notify,
     /// New profile fetches due.

@@ -1,7 +1,9 @@
 //! The inbound worker's unit of work: claim stored deliveries, parse them, route each
 //! entry to its channel, and apply the whole claimed batch in one transaction that also
 //! marks the deliveries processed (the inbox applies customers' messages as a set, so a
-//! batch costs a few statements whatever its size).
+//! batch costs a few statements whatever its size). Deliveries this process stored come
+//! straight from its store ([`crate::jobs::handoff`]) and are taken inside that
+//! transaction; the queue is scanned for the rest.
 //!
 //! Failures are isolated, never spread: a failing batch is bisected until the failure is
 //! one delivery; a failing delivery with several entries is applied entry by entry (a
@@ -31,12 +33,25 @@ pub const LEASE: Duration = Duration::from_secs(60);
 /// Attempts before a delivery is parked.
 pub const MAX_ATTEMPTS: i32 = 10;
 
-/// Claims and processes one batch as `worker`; returns how many deliveries it handled.
+/// Processes one batch as `worker`: deliveries this process handed off, or deliveries
+/// claimed from the queue when a scan is due (see [`crate::jobs::handoff`]); returns how
+/// many it handled.
 pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result<usize> {
+    let handoff = &state.wakeups().handoff;
+    if !handoff.scan_overdue() {
+        let handed_off = handoff.take(usize::try_from(worker.inbound_batch).unwrap_or(1));
+        if !handed_off.is_empty() {
+            return apply_handed_off(state, worker, handed_off).await;
+        }
+    }
+    if !handoff.scan_wait().is_zero() {
+        return Ok(0);
+    }
     let claimed = {
         let mut conn = state.system_conn().await?;
         webhook_events::claim(&mut conn, worker.inbound_batch, LEASE).await?
     };
+    handoff.scanned(claimed.len());
     let count = claimed.len();
     let mut parsed = Vec::with_capacity(count);
     for delivery in claimed {
@@ -57,8 +72,8 @@ pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result
         if part.is_empty() {
             continue;
         }
-        match guarded(apply_group(state, worker, part)).await {
-            Ok(()) => part
+        match guarded(apply_group(state, worker, part, Claim::Leased)).await {
+            Ok(_) => part
                 .iter()
                 .for_each(|_| state.metrics().webhook_processed()),
             Err(failure) if part.len() == 1 => {
@@ -74,12 +89,39 @@ pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result
     Ok(count)
 }
 
+/// Applies deliveries handed off by this process's store in one transaction, taking those
+/// still unclaimed. Anything that goes wrong (a body that does not parse, a failing
+/// group) leaves the lot to the queue, whose claims isolate failures and count attempts.
+async fn apply_handed_off(
+    state: &AppState,
+    worker: &WorkerConfig,
+    handed_off: Vec<ClaimedDelivery>,
+) -> anyhow::Result<usize> {
+    let count = handed_off.len();
+    let parsed: Option<Vec<(ClaimedDelivery, Delivery)>> = handed_off
+        .into_iter()
+        .map(|d| meta::parse(&d.body).ok().map(|parsed| (d, parsed)))
+        .collect();
+    let applied = match parsed {
+        Some(group) => guarded(apply_group(state, worker, &group, Claim::HandedOff)).await,
+        None => Err("a delivery does not parse".into()),
+    };
+    match applied {
+        Ok(taken) => (0..taken).for_each(|_| state.metrics().webhook_processed()),
+        Err(failure) => {
+            tracing::debug!(deliveries = count, error = %failure, "handed-off deliveries left to the queue");
+            state.wakeups().handoff.scan_now();
+        }
+    }
+    Ok(count)
+}
+
 /// Runs `work`, turning an error or a panic into a message.
-async fn guarded(
-    work: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> Result<(), String> {
+async fn guarded<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> Result<T, String> {
     match AssertUnwindSafe(work).catch_unwind().await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(format!("{e:#}")),
         Err(panic) => Err(format!("panic: {}", panic_message(&panic))),
     }
@@ -187,39 +229,57 @@ async fn record_failure(
     Ok(())
 }
 
-/// Applies a group of parsed deliveries in one transaction that also marks them all
-/// processed; nothing is applied unless all of them are.
+/// How the deliveries of a group were claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// From the queue, with a lease: all of them are applied, or none.
+    Leased,
+    /// Handed off in process, without a lease: those still unclaimed are taken and applied.
+    HandedOff,
+}
+
+/// Applies a group of parsed deliveries in one transaction that also marks them
+/// processed; nothing is applied unless all the deliveries it takes are. Returns how many
+/// it applied.
 async fn apply_group(
     state: &AppState,
     worker: &WorkerConfig,
     group: &[(ClaimedDelivery, Delivery)],
-) -> anyhow::Result<()> {
+    claim: Claim,
+) -> anyhow::Result<usize> {
     let mut conn = state.system_conn().await?;
     let channels = route_candidates(&mut conn, group.iter().map(|(_, d)| d)).await?;
-    let routed: Vec<Routed<'_>> = group
-        .iter()
-        .flat_map(|(claimed, delivery)| route(delivery, &channels, claimed))
-        .collect();
     let ids: Vec<i64> = group.iter().map(|(claimed, _)| claimed.id).collect();
     let applied = conn
         .transaction(async |conn| {
+            let taken = match claim {
+                Claim::Leased => ids.clone(),
+                Claim::HandedOff => webhook_events::take_unclaimed(conn, &ids, &worker.id).await?,
+            };
+            let routed: Vec<Routed<'_>> = group
+                .iter()
+                .filter(|(claimed, _)| taken.contains(&claimed.id))
+                .flat_map(|(claimed, delivery)| route(delivery, &channels, claimed))
+                .collect();
             let mut outbox = Outbox::default();
             ingest::apply(conn, &routed, &mut outbox).await?;
-            let marked = webhook_events::mark_processed(conn, &ids, &worker.id).await?;
-            if marked != ids.len() {
-                // Another worker finished some of them after our lease ran out.
-                return Err(ApplyError::FinishedElsewhere);
+            if claim == Claim::Leased {
+                let marked = webhook_events::mark_processed(conn, &ids, &worker.id).await?;
+                if marked != ids.len() {
+                    // Another worker finished some of them after our lease ran out.
+                    return Err(ApplyError::FinishedElsewhere);
+                }
             }
-            Ok(outbox.commit(conn, ()).await?)
+            Ok((outbox.commit(conn, ()).await?, taken.len()))
         })
         .await;
     match applied {
-        Ok(committed) => {
+        Ok((committed, taken)) => {
             state.publish(committed);
-            Ok(())
+            Ok(taken)
         }
         // A single delivery finished elsewhere: its result stands.
-        Err(ApplyError::FinishedElsewhere) if group.len() == 1 => Ok(()),
+        Err(ApplyError::FinishedElsewhere) if group.len() == 1 => Ok(0),
         Err(e) => Err(e.into()),
     }
 }

@@ -4,19 +4,18 @@
 //! committers take everything queued at that moment and write it with one multi-row
 //! INSERT, so concurrent deliveries share one transaction (and one fsync) instead of
 //! paying one each. A few committers run side by side so one batch is written while the
-//! next is gathered.
+//! next is gathered. Committed deliveries are also handed to this process's inbound
+//! workers ([`crate::jobs::handoff`]), which then need not find them in the queue.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::db::Pool;
 use crate::db::ids::ChannelId;
-use crate::db::schema::webhook_events;
 use crate::db::scope::Scope;
+use crate::db::webhook_events::{self, ClaimedDelivery};
 use crate::jobs::Wakeups;
 
 /// Most deliveries written by one INSERT.
@@ -35,14 +34,6 @@ pub struct NewDelivery {
     pub secret_fingerprint: Option<Vec<u8>>,
     /// The exact received body.
     pub body: Bytes,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = webhook_events)]
-struct Row<'a> {
-    channel_id: Option<ChannelId>,
-    secret_fingerprint: Option<&'a [u8]>,
-    body: &'a [u8],
 }
 
 /// The delivery could not be stored; the sender should retry (answer 503).
@@ -107,21 +98,36 @@ async fn commit_loop(
             batch
         };
         let result = insert(&pool, &batch).await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e.0, deliveries = batch.len(), "storing webhook deliveries failed");
-        } else {
-            wakeups.inbound.notify_waiters();
+        match &result {
+            Ok(ids) => {
+                wakeups
+                    .handoff
+                    .offer(ids.iter().zip(&batch).map(|(&id, p)| ClaimedDelivery {
+                        id,
+                        channel_id: p.delivery.channel_id,
+                        secret_fingerprint: p.delivery.secret_fingerprint.clone(),
+                        body: p.delivery.body.to_vec(),
+                        attempts: 0,
+                    }));
+                wakeups.inbound.notify_waiters();
+            }
+            Err(e) => {
+                tracing::error!(error = %e.0, deliveries = batch.len(), "storing webhook deliveries failed");
+            }
         }
+        let result = result.map(drop);
         for pending in batch {
             let _ = pending.done.send(result.clone());
         }
     }
 }
 
-async fn insert(pool: &Pool, batch: &[Pending]) -> Result<(), StoreError> {
-    let rows: Vec<Row<'_>> = batch
+/// Writes the batch; the ids of its rows, in order (none are handed off unless every row
+/// got one).
+async fn insert(pool: &Pool, batch: &[Pending]) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<webhook_events::NewDelivery<'_>> = batch
         .iter()
-        .map(|p| Row {
+        .map(|p| webhook_events::NewDelivery {
             channel_id: p.delivery.channel_id,
             secret_fingerprint: p.delivery.secret_fingerprint.as_deref(),
             body: &p.delivery.body,
@@ -131,10 +137,11 @@ async fn insert(pool: &Pool, batch: &[Pending]) -> Result<(), StoreError> {
         .checkout(Scope::System)
         .await
         .map_err(|e| StoreError(e.to_string()))?;
-    diesel::insert_into(webhook_events::table)
-        .values(&rows)
-        .execute(&mut conn)
+    let mut ids = webhook_events::insert_many(&mut conn, &rows)
         .await
         .map_err(|e| StoreError(e.to_string()))?;
-    Ok(())
+    if ids.len() != rows.len() {
+        ids.clear();
+    }
+    Ok(ids)
 }

@@ -12,6 +12,7 @@ mod convergence;
 mod deployment;
 mod faults;
 mod fuzz;
+mod handoff;
 mod http_spec;
 mod inbox_reads;
 mod ingest_cost;

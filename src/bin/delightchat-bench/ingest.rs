@@ -24,8 +24,12 @@ pub struct Ingest {
     pub half_peak: Measured,
     /// Deliveries processed per second while ingesting and draining.
     pub processed_per_second: f64,
+    /// Deliveries waiting when the peak phase stopped posting.
+    pub peak_backlog: i64,
     /// Seconds the backlog took to drain after posting stopped.
     pub drain_seconds: f64,
+    /// Where the machine's CPU went over the peak phase and its drain, per delivery.
+    pub cpu: CpuPerDelivery,
     /// Deliveries still waiting when the half-peak phase ended (processing kept up when
     /// this stays small).
     pub half_peak_backlog: i64,
@@ -35,6 +39,23 @@ pub struct Ingest {
     /// was applied.
     pub pending_facts: i64,
 }
+
+/// CPU milliseconds per stored-and-applied delivery, by process, over the peak phase and
+/// its drain; `available` is what the machine's cores offered in that time.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CpuPerDelivery {
+    /// The server: HTTP, signatures, storing, and the in-process workers applying.
+    pub server_ms: f64,
+    /// Every PostgreSQL process.
+    pub postgres_ms: f64,
+    /// The bench itself: the load generator's HTTP clients and signing.
+    pub load_generator_ms: f64,
+    /// Cores times wall-clock time, per delivery.
+    pub available_ms: f64,
+}
+
+/// CPU seconds used so far by the server, PostgreSQL and this process.
+pub type CpuClock<'a> = &'a dyn Fn() -> [f64; 3];
 
 /// A signed IG DM delivery for one of the orgs.
 pub fn delivery(orgs: &[BenchOrg], n: u64, text: &str) -> (String, Vec<u8>, String) {
@@ -91,6 +112,7 @@ pub async fn run(
     orgs: Arc<Vec<BenchOrg>>,
     clients: usize,
     duration: Duration,
+    cpu_clock: CpuClock<'_>,
 ) -> anyhow::Result<Ingest> {
     let client = reqwest::Client::new();
     let (c, b, o) = (client.clone(), base.to_owned(), orgs.clone());
@@ -110,6 +132,7 @@ pub async fn run(
     })
     .await;
     let before = processed(url).await?;
+    let cpu_before = cpu_clock();
     let started = Instant::now();
     let (c, b, o) = (client.clone(), base.to_owned(), orgs.clone());
     let peak = closed_loop(clients, duration, move |n| {
@@ -118,11 +141,22 @@ pub async fn run(
         async move { post(&c, &b, &channel, body, signature).await }
     })
     .await;
+    let peak_backlog = pending(url).await?;
     let drain_started = Instant::now();
     wait_drained(url).await?;
     let drain_seconds = drain_started.elapsed().as_secs_f64();
-    let processed_per_second =
-        (processed(url).await? - before) as f64 / started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_clock();
+    let applied = (processed(url).await? - before).max(1) as f64;
+    let processed_per_second = applied / elapsed;
+    let per_delivery = |i: usize| (cpu_after[i] - cpu_before[i]) * 1000.0 / applied;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let cpu = CpuPerDelivery {
+        server_ms: per_delivery(0),
+        postgres_ms: per_delivery(1),
+        load_generator_ms: per_delivery(2),
+        available_ms: cores as f64 * elapsed * 1000.0 / applied,
+    };
     let rate = (peak.per_second / 2.0).max(1.0);
     let (c, b, o) = (client.clone(), base.to_owned(), orgs.clone());
     let half_peak = open_loop(rate, duration, move |n| {
@@ -141,7 +175,9 @@ pub async fn run(
         peak,
         half_peak,
         processed_per_second,
+        peak_backlog,
         drain_seconds,
+        cpu,
         half_peak_backlog,
         half_peak_drain_seconds,
         pending_facts,

@@ -201,6 +201,13 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 orgs.clone(),
                 args.clients,
                 duration,
+                &|| {
+                    [
+                        server.cpu_seconds(),
+                        server::postgres_cpu_seconds(),
+                        server::own_cpu_seconds(),
+                    ]
+                },
             )
             .await?,
         )

@@ -257,11 +257,13 @@ pub fn markdown(r: &Results) -> String {
     if let Some(i) = &r.ingest {
         let _ = writeln!(
             out,
-            "\nWebhook processing: {:.0} deliveries/s applied while ingesting; backlog drained {:.1} s after posting stopped. \
+            "\nWebhook processing: {:.0} deliveries/s applied while ingesting; {} deliveries were waiting when posting stopped, drained in {:.1} s ({:.0}/s with nothing posted). \
              At half the peak rate, {} deliveries were waiting when posting stopped, drained in {:.1} s. \
              Facts waiting for a message they name afterwards: {}.",
             i.processed_per_second,
+            i.peak_backlog,
             i.drain_seconds,
+            i.peak_backlog as f64 / i.drain_seconds.max(1e-9),
             i.half_peak_backlog,
             i.half_peak_drain_seconds,
             i.pending_facts
@@ -397,6 +399,17 @@ pub fn markdown(r: &Results) -> String {
             i.refused.per_second / c.http.per_second.max(1e-9),
             i.peak.per_second,
             i.peak.per_second / i.refused.per_second.max(1e-9)
+        );
+        let cpu = &i.cpu;
+        let _ = writeln!(
+            out,
+            "- CPU per delivery over the peak and its drain (posted, stored and applied): server {:.3} ms, PostgreSQL {:.3} ms, load generator {:.3} ms, of {:.3} ms the {} cores offered ({:.2}x used)",
+            cpu.server_ms,
+            cpu.postgres_ms,
+            cpu.load_generator_ms,
+            cpu.available_ms,
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            (cpu.server_ms + cpu.postgres_ms + cpu.load_generator_ms) / cpu.available_ms.max(1e-9)
         );
         let processing = i.processed_per_second / c.insert.per_second.max(1e-9);
         let _ = writeln!(

@@ -104,6 +104,11 @@ pub fn postgres_cpu_seconds() -> f64 {
         .sum()
 }
 
+/// CPU time (user + system) this process (the load generator) used so far, seconds.
+pub fn own_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat").map_or(0.0, |stat| cpu_seconds_in(&stat))
+}
+
 /// User plus system CPU seconds of a process, from its `/proc/<pid>/stat` line.
 fn cpu_seconds_in(stat: &str) -> f64 {
     // Fields after the parenthesised command name; utime and stime are 14 and 15.
