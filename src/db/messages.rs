@@ -330,26 +330,39 @@ pub async fn insert_many_if_new(
         .await
 }
 
-/// Our ids of the platform messages `external_ids` of `channels` (any pairing of the two
-/// lists that exists: callers keep the pairs they asked for).
+/// Our ids of these platform messages `(channel, platform id)` that exist, looked up
+/// pair by pair in the `(channel_id, external_id)` index.
 pub async fn ids_by_external_ids(
     conn: &mut AsyncPgConnection,
-    channels: &[ChannelId],
-    external_ids: &[&str],
+    pairs: &[(ChannelId, &str)],
 ) -> QueryResult<Vec<(ChannelId, String, MessageId)>> {
-    if external_ids.is_empty() {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        channel_id: ChannelId,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        external_id: String,
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: MessageId,
+    }
+    if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    messages::table
-        .filter(messages::channel_id.eq_any(channels))
-        .filter(messages::external_id.eq_any(external_ids))
-        .select((
-            messages::channel_id,
-            messages::external_id.assume_not_null(),
-            messages::id,
-        ))
-        .load(conn)
-        .await
+    let (channels, external_ids): (Vec<ChannelId>, Vec<&str>) = pairs.iter().copied().unzip();
+    let found: Vec<Found> = diesel::sql_query(
+        "SELECT m.channel_id, m.external_id, m.id FROM messages m \
+         JOIN unnest($1::uuid[], $2::text[]) AS w(channel_id, external_id) \
+           ON m.channel_id = w.channel_id AND m.external_id = w.external_id",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(channels)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(external_ids)
+    .prepared()
+    .load(conn)
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(|f| (f.channel_id, f.external_id, f.id))
+        .collect())
 }
 
 /// Records the platform ids Meta gave our queued sends `(message, platform id)`, in one

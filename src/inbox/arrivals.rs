@@ -343,13 +343,12 @@ pub(super) async fn customer_messages(
         .map(|(c, m)| (c.id, m.external_id.as_str()))
         .collect();
     let mut waiting = facts::take_many(conn, &keys).await?;
-    let channel_ids: Vec<ChannelId> = messages.iter().map(|(c, _)| c.id).collect();
-    let reply_ids: Vec<&str> = messages
+    let replied_to: Vec<(ChannelId, &str)> = messages
         .iter()
-        .filter_map(|(_, m)| m.reply_to.as_deref())
+        .filter_map(|(c, m)| Some((c.id, m.reply_to.as_deref()?)))
         .collect();
     let mut known: HashMap<(ChannelId, String), MessageId> =
-        messages::ids_by_external_ids(conn, &channel_ids, &reply_ids)
+        messages::ids_by_external_ids(conn, &replied_to)
             .await?
             .into_iter()
             .map(|(c, e, id)| ((c, e), id))

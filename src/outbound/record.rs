@@ -147,10 +147,8 @@ async fn record_sent_many(
     }
     let keys: Vec<(ChannelId, &str)> = sent.iter().map(|(j, e)| (j.channel_id, *e)).collect();
     ingest::lock_message_keys(conn, &keys).await?;
-    let channel_ids: Vec<ChannelId> = sent.iter().map(|(j, _)| j.channel_id).collect();
-    let external_ids: Vec<&str> = sent.iter().map(|(_, e)| *e).collect();
     let taken: Vec<(ChannelId, String, MessageId)> =
-        messages::ids_by_external_ids(conn, &channel_ids, &external_ids).await?;
+        messages::ids_by_external_ids(conn, &keys).await?;
     let has_twin = |job: &ClaimedJob, external_id: &str| {
         taken
             .iter()
