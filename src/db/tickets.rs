@@ -394,24 +394,29 @@ pub async fn find_thread_for_update(
         .optional()
 }
 
-/// The tickets of these customers on these channels (every thread), locked for update in
-/// id order; the caller picks the threads it wants.
+/// The tickets of these `(channel, customer)` pairs (every thread), locked for update in
+/// id order; the caller picks the threads it wants. Looked up pair by pair in the
+/// `(channel_id, customer_id, …)` index.
 pub async fn find_threads_for_update(
     conn: &mut AsyncPgConnection,
-    channels: &[ChannelId],
-    customers: &[CustomerId],
+    pairs: &[(ChannelId, CustomerId)],
 ) -> QueryResult<Vec<Ticket>> {
-    if customers.is_empty() {
+    use diesel::sql_types::{Array, Uuid as SqlUuid};
+    if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    tickets::table
-        .filter(tickets::channel_id.eq_any(channels))
-        .filter(tickets::customer_id.eq_any(customers))
-        .order(tickets::id)
-        .for_update()
-        .select(Ticket::as_select())
-        .load(conn)
-        .await
+    let (channels, customers): (Vec<ChannelId>, Vec<CustomerId>) = pairs.iter().copied().unzip();
+    diesel::sql_query(
+        "SELECT t.* FROM tickets t \
+         JOIN unnest($1::uuid[], $2::uuid[]) AS w(channel_id, customer_id) \
+           ON t.channel_id = w.channel_id AND t.customer_id = w.customer_id \
+         ORDER BY t.id FOR UPDATE OF t",
+    )
+    .bind::<Array<SqlUuid>, _>(channels)
+    .bind::<Array<SqlUuid>, _>(customers)
+    .prepared()
+    .load(conn)
+    .await
 }
 
 /// Inserts tickets (the caller holds their customers' locks, so they cannot exist yet).

@@ -207,12 +207,12 @@ pub(super) async fn tickets_of(
     wanted: &[Wanted<'_>],
     outbox: &mut Outbox,
 ) -> diesel::QueryResult<HashMap<ThreadKey, (Ticket, bool)>> {
-    let channels: Vec<ChannelId> = wanted.iter().map(|w| w.channel.id).collect();
-    let mut customers: Vec<CustomerId> = wanted.iter().map(|w| w.customer).collect();
-    customers.sort_unstable();
-    customers.dedup();
+    let mut pairs: Vec<(ChannelId, CustomerId)> =
+        wanted.iter().map(|w| (w.channel.id, w.customer)).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
     let mut found: HashMap<ThreadKey, (Ticket, bool)> =
-        tickets::find_threads_for_update(conn, &channels, &customers)
+        tickets::find_threads_for_update(conn, &pairs)
             .await?
             .into_iter()
             .map(|t| {
