@@ -134,7 +134,8 @@ pub async fn take_unclaimed(
     worker: &str,
 ) -> QueryResult<Vec<i64>> {
     let taken: Vec<RowId> = diesel::sql_query(
-        "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), processed_by = $2 \
+        "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), processed_by = $2, \
+                locked_until = NULL, last_error = NULL \
          WHERE id IN (SELECT id FROM webhook_events \
                       WHERE id = ANY($1) AND state = 'PENDING' AND run_at <= now() \
                         AND (locked_until IS NULL OR locked_until < now()) \
