@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::channel_keys::with_channel_keys;
 use super::enums::{NameSource, Platform};
 use super::ids::{ChannelId, CustomerId, OrgId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
@@ -208,8 +209,7 @@ pub async fn find_identity(
 }
 
 /// The identities of these `(channel, external id)` pairs that exist, looked up pair by
-/// pair in the `(channel_id, external_id)` index (two separate `= ANY` lists would scan
-/// every identity of the channels for the ids).
+/// pair ([`with_channel_keys`]).
 pub async fn find_identities(
     conn: &mut AsyncPgConnection,
     pairs: &[(ChannelId, &str)],
@@ -217,14 +217,12 @@ pub async fn find_identities(
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    let (channels, external_ids): (Vec<ChannelId>, Vec<&str>) = pairs.iter().copied().unzip();
-    diesel::sql_query(
+    with_channel_keys(
         "SELECT i.* FROM customer_identities i \
          JOIN unnest($1::uuid[], $2::text[]) AS w(channel_id, external_id) \
            ON i.channel_id = w.channel_id AND i.external_id = w.external_id",
+        pairs.iter().copied(),
     )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(channels)
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(external_ids)
     .prepared()
     .load(conn)
     .await

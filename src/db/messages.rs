@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::channel_keys::with_channel_keys;
 use super::enums::{
     AttachmentType, AuthorType, MediaStorage, MessageDirection, MessageKind, MessageStatus,
 };
@@ -331,7 +332,7 @@ pub async fn insert_many_if_new(
 }
 
 /// Our ids of these platform messages `(channel, platform id)` that exist, looked up
-/// pair by pair in the `(channel_id, external_id)` index.
+/// pair by pair ([`with_channel_keys`]).
 pub async fn ids_by_external_ids(
     conn: &mut AsyncPgConnection,
     pairs: &[(ChannelId, &str)],
@@ -348,14 +349,12 @@ pub async fn ids_by_external_ids(
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    let (channels, external_ids): (Vec<ChannelId>, Vec<&str>) = pairs.iter().copied().unzip();
-    let found: Vec<Found> = diesel::sql_query(
+    let found: Vec<Found> = with_channel_keys(
         "SELECT m.channel_id, m.external_id, m.id FROM messages m \
          JOIN unnest($1::uuid[], $2::text[]) AS w(channel_id, external_id) \
            ON m.channel_id = w.channel_id AND m.external_id = w.external_id",
+        pairs.iter().copied(),
     )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(channels)
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(external_ids)
     .prepared()
     .load(conn)
     .await?;

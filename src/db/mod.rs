@@ -5,6 +5,7 @@
 //! every org-scoped function takes the [`OrgId`](ids::OrgId) it filters on.
 
 pub mod canned_responses;
+pub mod channel_keys;
 pub mod channels;
 pub mod customers;
 pub mod enums;

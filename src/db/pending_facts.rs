@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Integer, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::channel_keys::with_channel_keys;
 use super::enums::FactKind;
 use super::ids::ChannelId;
 use super::schema::pending_facts;
@@ -116,13 +117,12 @@ pub async fn take_many(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::sql_query(
+    with_channel_keys(
         "DELETE FROM pending_facts p USING unnest($1::uuid[], $2::text[]) AS k(channel_id, external_id) \
          WHERE p.channel_id = k.channel_id AND p.external_id = k.external_id AND p.kind = ANY($3) \
          RETURNING p.channel_id, p.external_id, p.kind, p.payload",
+        keys.iter().copied(),
     )
-    .bind::<Array<SqlUuid>, _>(keys.iter().map(|k| k.0).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(keys.iter().map(|k| k.1).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(kinds)
     .prepared()
     .load(conn)

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Interval, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Integer, Interval, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::channel_keys::with_channel_keys;
 use super::enums::ProfileJobState;
 use super::ids::ChannelId;
 use super::queue::{PROFILE_JOBS, interval, truncate_error};
@@ -49,9 +50,7 @@ pub async fn schedule(
     if unique.is_empty() {
         return Ok(0);
     }
-    let (channels, external_ids): (Vec<Uuid>, Vec<&str>) =
-        unique.into_iter().map(|(c, e)| (c.0, e)).unzip();
-    diesel::sql_query(
+    with_channel_keys(
         "INSERT INTO profile_jobs (org_id, identity_id, channel_id) \
          SELECT i.org_id, i.id, i.channel_id FROM customer_identities i \
          JOIN unnest($1::uuid[], $2::text[]) AS w(channel_id, external_id) \
@@ -60,9 +59,8 @@ pub async fn schedule(
            run_at = now(), locked_until = NULL, updated_at = now() \
          WHERE profile_jobs.state = 'DONE' \
            AND (profile_jobs.fetched_at IS NULL OR profile_jobs.fetched_at < now() - $3)",
+        unique,
     )
-    .bind::<Array<SqlUuid>, _>(channels)
-    .bind::<Array<Text>, _>(external_ids)
     .bind::<Interval, _>(interval(REFRESH_AFTER))
     .prepared()
     .execute(conn)
