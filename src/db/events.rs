@@ -139,52 +139,74 @@ struct Numbered {
     created_at: DateTime<Utc>,
 }
 
+/// Appends the events of one org: the counter row is updated by its primary key, so the
+/// statement stays prepared with a generic plan that probes the index.
+const APPEND_ONE_ORG: &str = "WITH counter AS (UPDATE org_event_seqs SET last_seq = last_seq + cardinality($1::uuid[]) \
+                                   WHERE org_id = ($1::uuid[])[1] RETURNING org_id, last_seq) \
+     INSERT INTO events (org_id, seq, kind, ticket_id, message_id, notification_id, user_id, created_at, payload) \
+     SELECT counter.org_id, counter.last_seq - cardinality($1::uuid[]) + e.ord, \
+            e.kind, e.ticket_id, e.message_id, e.notification_id, e.user_id, now(), e.payload \
+     FROM counter, unnest($2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::jsonb[]) \
+          WITH ORDINALITY AS e(kind, ticket_id, message_id, notification_id, user_id, payload, ord) \
+     RETURNING org_id, seq, created_at";
+
+/// Appends the events of several orgs: locks their counter rows in org order (so
+/// concurrent appends cannot deadlock), then numbers each org's events in the order given.
+/// Planned at each call: a generic plan (an array bind counts as 10 rows) seq-scanned
+/// `org_event_seqs` twice, which grows with the number of orgs.
+const APPEND_MANY_ORGS: &str = "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], \
+                                     $5::uuid[], $6::uuid[], $7::jsonb[]) \
+                WITH ORDINALITY AS e(org_id, kind, ticket_id, message_id, notification_id, \
+                                     user_id, payload, ord)), \
+          counts AS (SELECT org_id, count(*) AS n FROM e GROUP BY org_id), \
+          locked AS (SELECT s.org_id FROM org_event_seqs s \
+                     WHERE s.org_id IN (SELECT org_id FROM counts) \
+                     ORDER BY s.org_id FOR UPDATE), \
+          counter AS (UPDATE org_event_seqs s SET last_seq = s.last_seq + c.n \
+                      FROM counts c \
+                      WHERE s.org_id = c.org_id AND s.org_id IN (SELECT org_id FROM locked) \
+                      RETURNING s.org_id, s.last_seq, c.n) \
+     INSERT INTO events (org_id, seq, kind, ticket_id, message_id, notification_id, user_id, created_at, payload) \
+     SELECT e.org_id, \
+            counter.last_seq - counter.n + row_number() OVER (PARTITION BY e.org_id ORDER BY e.ord), \
+            e.kind, e.ticket_id, e.message_id, e.notification_id, e.user_id, now(), e.payload \
+     FROM e JOIN counter ON counter.org_id = e.org_id \
+     RETURNING org_id, seq, created_at";
+
 /// Appends `new` (each with its org and payload) to the orgs' streams in the caller's
-/// transaction, in one statement: it locks the orgs' counter rows in org order (so
-/// concurrent appends cannot deadlock), takes each org's next seqs, numbering each org's
-/// events in the order given, and inserts the rows. The stored events, by org then seq
-/// (built from `new` and the numbers given to them: the payloads are not read back).
+/// transaction, in one statement: it takes each org's next seqs from its counter row
+/// (locking the rows in org order), numbering each org's events in the order given, and
+/// inserts the rows. The stored events, by org then seq (built from `new` and the numbers
+/// given to them: the payloads are not read back).
 pub async fn append(
     conn: &mut AsyncPgConnection,
     mut new: Vec<(OrgId, NewEvent, serde_json::Value)>,
 ) -> QueryResult<Vec<Event>> {
     use diesel::sql_types::{Array, Jsonb, Nullable, Text, Uuid as SqlUuid};
-    if new.is_empty() {
+    let Some(&(first, _, _)) = new.as_slice().first() else {
         return Ok(Vec::new());
-    }
+    };
+    let one_org = new.iter().all(|(org, _, _)| *org == first);
     let ids = |f: fn(&NewEvent) -> Option<uuid::Uuid>| -> Vec<Option<uuid::Uuid>> {
         new.iter().map(|(_, e, _)| f(e)).collect()
     };
-    let mut numbered: Vec<Numbered> = diesel::sql_query(
-        "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], \
-                                         $5::uuid[], $6::uuid[], $7::jsonb[]) \
-                    WITH ORDINALITY AS e(org_id, kind, ticket_id, message_id, notification_id, \
-                                         user_id, payload, ord)), \
-              counts AS (SELECT org_id, count(*) AS n FROM e GROUP BY org_id), \
-              locked AS (SELECT s.org_id FROM org_event_seqs s \
-                         WHERE s.org_id IN (SELECT org_id FROM counts) \
-                         ORDER BY s.org_id FOR UPDATE), \
-              counter AS (UPDATE org_event_seqs s SET last_seq = s.last_seq + c.n \
-                          FROM counts c \
-                          WHERE s.org_id = c.org_id AND s.org_id IN (SELECT org_id FROM locked) \
-                          RETURNING s.org_id, s.last_seq, c.n) \
-         INSERT INTO events (org_id, seq, kind, ticket_id, message_id, notification_id, user_id, created_at, payload) \
-         SELECT e.org_id, \
-                counter.last_seq - counter.n + row_number() OVER (PARTITION BY e.org_id ORDER BY e.ord), \
-                e.kind, e.ticket_id, e.message_id, e.notification_id, e.user_id, now(), e.payload \
-         FROM e JOIN counter ON counter.org_id = e.org_id \
-         RETURNING org_id, seq, created_at",
-    )
+    let query = diesel::sql_query(if one_org {
+        APPEND_ONE_ORG
+    } else {
+        APPEND_MANY_ORGS
+    })
     .bind::<Array<SqlUuid>, _>(new.iter().map(|(org, _, _)| org.0).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(new.iter().map(|(_, e, _)| e.kind).collect::<Vec<_>>())
     .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.ticket_id.map(|id| id.0)))
     .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.message_id.map(|id| id.0)))
     .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.notification_id.map(|id| id.0)))
     .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.user_id.map(|id| id.0)))
-    .bind::<Array<Jsonb>, _>(new.iter().map(|(_, _, p)| p).collect::<Vec<_>>())
-    .prepared()
-    .load(conn)
-    .await?;
+    .bind::<Array<Jsonb>, _>(new.iter().map(|(_, _, p)| p).collect::<Vec<_>>());
+    let mut numbered: Vec<Numbered> = if one_org {
+        query.prepared().load(conn).await?
+    } else {
+        query.load(conn).await?
+    };
     if numbered.len() != new.len() {
         // An org has no counter row: nothing was appended.
         return Err(diesel::result::Error::NotFound);

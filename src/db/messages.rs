@@ -304,10 +304,13 @@ pub async fn reactions_of(
 /// Inserts `message` unless the channel already has a message with its external id;
 /// `true` when it was inserted (a retried or duplicated delivery gives `false`).
 pub async fn insert_if_new(conn: &mut AsyncPgConnection, message: &Message) -> QueryResult<bool> {
+    // Kept prepared: diesel would parse and plan it on every call (a `None` column makes
+    // its text vary, so diesel never caches it; each variant's text is constant).
     let inserted = diesel::insert_into(messages::table)
         .values(message)
         .on_conflict((messages::channel_id, messages::external_id))
         .do_nothing()
+        .prepared()
         .execute(conn)
         .await?;
     Ok(inserted == 1)

@@ -11,6 +11,7 @@ use super::enums::JobState;
 use super::ids::{ChannelId, MessageId, OrgId};
 use super::queue::{OUTBOUND_JOBS, interval};
 use super::schema::outbound_jobs;
+use crate::db::prepared::PrepareOnce as _;
 
 /// A claimed job.
 #[derive(Debug, Clone, QueryableByName)]
@@ -60,6 +61,8 @@ pub async fn enqueue(
             outbound_jobs::last_error.eq(None::<String>),
             outbound_jobs::updated_at.eq(diesel::dsl::now),
         ))
+        // Constant text; diesel never caches an upsert's statement on its own.
+        .prepared()
         .execute(conn)
         .await?;
     Ok(())

@@ -8,6 +8,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::seed::BenchOrg;
+use super::server::CpuClock;
 use super::stats::{Measured, closed_loop, open_loop};
 use delightchat::simulate::{Kind, Params, build};
 use delightchat::webhooks::signature;
@@ -53,9 +54,6 @@ pub struct CpuPerDelivery {
     /// Cores times wall-clock time, per delivery.
     pub available_ms: f64,
 }
-
-/// CPU seconds used so far by the server, PostgreSQL and this process.
-pub type CpuClock<'a> = &'a dyn Fn() -> [f64; 3];
 
 /// A signed IG DM delivery for one of the orgs.
 pub fn delivery(orgs: &[BenchOrg], n: u64, text: &str) -> (String, Vec<u8>, String) {

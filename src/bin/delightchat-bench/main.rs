@@ -158,6 +158,13 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let server = server::ServerProcess::start(&env).await?;
 
     let run = |phase: &str| args.phases.iter().any(|p| p == phase);
+    let cpu_clock = || {
+        [
+            server.cpu_seconds(),
+            server::postgres_cpu_seconds(),
+            server::own_cpu_seconds(),
+        ]
+    };
     let ceilings = if run("ceilings") {
         progress("ceilings: single-row INSERTs, SELECT 1 on a pool, GET /healthz");
         Some(report::Ceilings {
@@ -201,13 +208,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 orgs.clone(),
                 args.clients,
                 duration,
-                &|| {
-                    [
-                        server.cpu_seconds(),
-                        server::postgres_cpu_seconds(),
-                        server::own_cpu_seconds(),
-                    ]
-                },
+                &cpu_clock,
             )
             .await?,
         )
@@ -231,7 +232,8 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 args.replies
             ));
             let measured = outbound::run(
-                &server,
+                &cpu_clock,
+                &server.base_url,
                 &bench_url,
                 &fake,
                 orgs.clone(),

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::fake_graph::FakeGraphState;
 use super::seed::BenchOrg;
-use super::server::ServerProcess;
+use super::server::CpuClock;
 use super::stats::{Measured, fixed_count};
 
 /// Outbound figures for one Graph API delay.
@@ -29,6 +29,12 @@ pub struct Outbound {
     pub max_in_flight: usize,
     /// Server CPU time per reply, ms (everything but the wait for Meta).
     pub server_cpu_ms_per_reply: f64,
+    /// PostgreSQL's CPU time per reply, ms (every PostgreSQL process).
+    pub postgres_cpu_ms_per_reply: f64,
+    /// The bench's own CPU time per reply, ms (the GraphQL clients and the fake Graph API).
+    pub load_generator_cpu_ms_per_reply: f64,
+    /// Cores times wall-clock time, per reply, ms.
+    pub available_cpu_ms_per_reply: f64,
 }
 
 #[derive(QueryableByName)]
@@ -53,7 +59,8 @@ const SEND: &str = "mutation($o: ID!, $t: ID!, $i: SendMessageInput!) { sendMess
     reason = "one call site; a struct would only rename the parameters"
 )]
 pub async fn run(
-    server: &ServerProcess,
+    cpu_clock: CpuClock<'_>,
+    base_url: &str,
     url: &str,
     fake: &FakeGraphState,
     orgs: Arc<Vec<BenchOrg>>,
@@ -68,7 +75,7 @@ pub async fn run(
         .await?;
     let tickets: Vec<Row> = diesel::sql_query(
         "SELECT org_id, id FROM (SELECT org_id, id, row_number() OVER (PARTITION BY org_id ORDER BY id) AS r \
-         FROM tickets WHERE kind = 'DIRECT') t WHERE r <= 20",
+         FROM tickets WHERE kind = 'DIRECT') t WHERE r <= 20 ORDER BY r, org_id",
     )
     .load(&mut conn)
     .await?;
@@ -94,9 +101,9 @@ pub async fn run(
     fake.latency_ms.store(latency_ms, Ordering::SeqCst);
     fake.max_in_flight.store(0, Ordering::SeqCst);
     let sent_before = sent(&mut conn).await?;
-    let cpu_before = server.cpu_seconds();
+    let cpu_before = cpu_clock();
     let client = reqwest::Client::new();
-    let endpoint = format!("{}/graphql", server.base_url);
+    let endpoint = format!("{base_url}/graphql");
     let started = Instant::now();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let (t, c, e) = (targets.clone(), client.clone(), endpoint.clone());
@@ -116,13 +123,19 @@ pub async fn run(
     .await;
     wait_until_sent(&mut conn, sent_before, replies, started).await?;
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_clock();
+    let per_reply = |i: usize| (cpu_after[i] - cpu_before[i]) * 1000.0 / replies as f64;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     Ok(Outbound {
         graph_latency_ms: latency_ms,
         replies,
         enqueue,
         sent_per_second: replies as f64 / elapsed,
         max_in_flight: AtomicUsize::load(&fake.max_in_flight, Ordering::SeqCst),
-        server_cpu_ms_per_reply: (server.cpu_seconds() - cpu_before) * 1000.0 / replies as f64,
+        server_cpu_ms_per_reply: per_reply(0),
+        postgres_cpu_ms_per_reply: per_reply(1),
+        load_generator_cpu_ms_per_reply: per_reply(2),
+        available_cpu_ms_per_reply: cores as f64 * elapsed * 1000.0 / replies as f64,
     })
 }
 

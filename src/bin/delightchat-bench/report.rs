@@ -300,20 +300,23 @@ pub fn markdown(r: &Results) -> String {
         );
         let _ = writeln!(
             out,
-            "| Graph API delay | replies | sendMessage p50 / p99 ms | SENT/s | max in flight | server CPU ms per reply |"
+            "| Graph API delay | replies | sendMessage p50 / p99 ms | SENT/s | max in flight | CPU ms per reply: server / PostgreSQL / load generator / available |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|");
         for o in &r.outbound {
             let _ = writeln!(
                 out,
-                "| {} ms | {} | {:.2} / {:.2} | {:.0} | {} | {:.3} |",
+                "| {} ms | {} | {:.2} / {:.2} | {:.0} | {} | {:.3} / {:.3} / {:.3} / {:.3} |",
                 o.graph_latency_ms,
                 o.replies,
                 o.enqueue.p50_ms,
                 o.enqueue.p99_ms,
                 o.sent_per_second,
                 o.max_in_flight,
-                o.server_cpu_ms_per_reply
+                o.server_cpu_ms_per_reply,
+                o.postgres_cpu_ms_per_reply,
+                o.load_generator_cpu_ms_per_reply,
+                o.available_cpu_ms_per_reply
             );
         }
     }

@@ -90,6 +90,9 @@ impl ServerProcess {
     }
 }
 
+/// CPU seconds used so far by the server, PostgreSQL and this process.
+pub type CpuClock<'a> = &'a dyn Fn() -> [f64; 3];
+
 /// CPU time (user + system) every PostgreSQL process on this machine used so far,
 /// seconds (the bench's database is the machine's only busy one while it runs).
 pub fn postgres_cpu_seconds() -> f64 {
