@@ -426,7 +426,7 @@ async fn resuming_from_a_pruned_position_asks_the_client_to_refetch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_append_numbers_each_orgs_events_in_order_and_a_missing_counter_appends_nothing() {
+async fn appends_number_each_orgs_events_in_order_and_a_missing_counter_appends_nothing() {
     use delightchat::db::enums::EventKind;
     use delightchat::db::events::{self, NewEvent};
     use diesel_async::AsyncConnection as _;
@@ -476,17 +476,40 @@ async fn one_append_numbers_each_orgs_events_in_order_and_a_missing_counter_appe
     assert_eq!(app.count(&last(a)).await, a0 + 3);
     assert_eq!(app.count(&last(b)).await, b0 + 1);
 
-    // An org without a counter row fails the append, and with it the caller's transaction.
+    // The events of one org take its own statement: numbered after the others, in order.
+    let one_org = vec![
+        (b, event(EventKind::TicketUpdated), json!({"i": 5})),
+        (b, event(EventKind::MessageAdded), json!({"i": 6})),
+    ];
+    let stored = events::append(&mut conn, one_org).await.unwrap();
+    let seen: Vec<(OrgId, i64, i64)> = stored
+        .iter()
+        .map(|e| (e.org_id, e.seq, e.payload["i"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(seen, vec![(b, b0 + 2, 5), (b, b0 + 3, 6)]);
+    assert_eq!(
+        events::after(&mut conn, b, b0 + 1, 10).await.unwrap(),
+        stored
+    );
+    assert_eq!(app.count(&last(b)).await, b0 + 3);
+
+    // An org without a counter row fails the append, and with it the caller's transaction,
+    // whether it comes with other orgs or alone.
     let ghost = OrgId(uuid::Uuid::new_v4());
     let before = app.count("SELECT count(*) AS n FROM events").await;
-    let batch = [
-        (a, event(EventKind::TicketUpdated), json!({})),
-        (ghost, event(EventKind::TicketUpdated), json!({})),
-    ];
-    let refused = conn
-        .transaction(async |conn| events::append(conn, batch.to_vec()).await)
-        .await;
+    for batch in [
+        vec![
+            (a, event(EventKind::TicketUpdated), json!({})),
+            (ghost, event(EventKind::TicketUpdated), json!({})),
+        ],
+        vec![(ghost, event(EventKind::TicketUpdated), json!({}))],
+    ] {
+        let refused = conn
+            .transaction(async |conn| events::append(conn, batch).await)
+            .await;
+        assert!(refused.is_err());
+    }
     drop(conn);
-    assert!(refused.is_err());
     assert_eq!(app.count("SELECT count(*) AS n FROM events").await, before);
+    assert_eq!(app.count(&last(a)).await, a0 + 3);
 }
