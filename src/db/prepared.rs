@@ -5,8 +5,11 @@
 //! diesel-async spends a round trip preparing it before the round trip that runs it. The
 //! statements of this crate's `sql_query` calls are constant strings (values go in binds,
 //! lists in array binds), so caching them by their text is safe:
-//! `diesel::sql_query(SQL).bind(..).prepared()`. Only use it on constant SQL: each
-//! distinct text stays prepared for the connection's lifetime.
+//! `diesel::sql_query(SQL).bind(..).prepared()`. diesel does not cache its own updates,
+//! upserts (`ON CONFLICT DO UPDATE`) or inserts of a row with a `None` column either; on
+//! a hot path whose statement takes only a few texts, `.prepared()` keeps each of them.
+//! Only use it on SQL of a few constant forms: each distinct text stays prepared for the
+//! connection's lifetime.
 //!
 //! Not for the claims and updates of the job queues (`webhook_events`, `*_jobs`): a queue
 //! goes from empty to a backlog of 100,000 rows within seconds, and PostgreSQL's generic

@@ -8,7 +8,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::seed::BenchOrg;
-use super::server::CpuClock;
+use super::server::{CpuClock, CpuPerUnit};
 use super::stats::{Measured, closed_loop, open_loop};
 use delightchat::simulate::{Kind, Params, build};
 use delightchat::webhooks::signature;
@@ -30,7 +30,7 @@ pub struct Ingest {
     /// Seconds the backlog took to drain after posting stopped.
     pub drain_seconds: f64,
     /// Where the machine's CPU went over the peak phase and its drain, per delivery.
-    pub cpu: CpuPerDelivery,
+    pub cpu: CpuPerUnit,
     /// Deliveries still waiting when the half-peak phase ended (processing kept up when
     /// this stays small).
     pub half_peak_backlog: i64,
@@ -39,20 +39,6 @@ pub struct Ingest {
     /// Facts waiting for a message they name (`pending_facts` rows) once everything
     /// was applied.
     pub pending_facts: i64,
-}
-
-/// CPU milliseconds per stored-and-applied delivery, by process, over the peak phase and
-/// its drain; `available` is what the machine's cores offered in that time.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct CpuPerDelivery {
-    /// The server: HTTP, signatures, storing, and the in-process workers applying.
-    pub server_ms: f64,
-    /// Every PostgreSQL process.
-    pub postgres_ms: f64,
-    /// The bench itself: the load generator's HTTP clients and signing.
-    pub load_generator_ms: f64,
-    /// Cores times wall-clock time, per delivery.
-    pub available_ms: f64,
 }
 
 /// A signed IG DM delivery for one of the orgs.
@@ -147,14 +133,7 @@ pub async fn run(
     let cpu_after = cpu_clock();
     let applied = (processed(url).await? - before).max(1) as f64;
     let processed_per_second = applied / elapsed;
-    let per_delivery = |i: usize| (cpu_after[i] - cpu_before[i]) * 1000.0 / applied;
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let cpu = CpuPerDelivery {
-        server_ms: per_delivery(0),
-        postgres_ms: per_delivery(1),
-        load_generator_ms: per_delivery(2),
-        available_ms: cores as f64 * elapsed * 1000.0 / applied,
-    };
+    let cpu = CpuPerUnit::between(cpu_before, cpu_after, elapsed, applied);
     let rate = (peak.per_second / 2.0).max(1.0);
     let (c, b, o) = (client.clone(), base.to_owned(), orgs.clone());
     let half_peak = open_loop(rate, duration, move |n| {

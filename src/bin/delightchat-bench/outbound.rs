@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::fake_graph::FakeGraphState;
 use super::seed::BenchOrg;
-use super::server::CpuClock;
+use super::server::{CpuClock, CpuPerUnit};
 use super::stats::{Measured, fixed_count};
 
 /// Outbound figures for one Graph API delay.
@@ -27,14 +27,8 @@ pub struct Outbound {
     pub sent_per_second: f64,
     /// Most Graph calls in flight at once.
     pub max_in_flight: usize,
-    /// Server CPU time per reply, ms (everything but the wait for Meta).
-    pub server_cpu_ms_per_reply: f64,
-    /// PostgreSQL's CPU time per reply, ms (every PostgreSQL process).
-    pub postgres_cpu_ms_per_reply: f64,
-    /// The bench's own CPU time per reply, ms (the GraphQL clients and the fake Graph API).
-    pub load_generator_cpu_ms_per_reply: f64,
-    /// Cores times wall-clock time, per reply, ms.
-    pub available_cpu_ms_per_reply: f64,
+    /// CPU per reply, by process, first enqueue to last SENT.
+    pub cpu: CpuPerUnit,
 }
 
 #[derive(QueryableByName)]
@@ -123,19 +117,13 @@ pub async fn run(
     .await;
     wait_until_sent(&mut conn, sent_before, replies, started).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = cpu_clock();
-    let per_reply = |i: usize| (cpu_after[i] - cpu_before[i]) * 1000.0 / replies as f64;
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     Ok(Outbound {
         graph_latency_ms: latency_ms,
         replies,
         enqueue,
         sent_per_second: replies as f64 / elapsed,
         max_in_flight: AtomicUsize::load(&fake.max_in_flight, Ordering::SeqCst),
-        server_cpu_ms_per_reply: per_reply(0),
-        postgres_cpu_ms_per_reply: per_reply(1),
-        load_generator_cpu_ms_per_reply: per_reply(2),
-        available_cpu_ms_per_reply: cores as f64 * elapsed * 1000.0 / replies as f64,
+        cpu: CpuPerUnit::between(cpu_before, cpu_clock(), elapsed, replies as f64),
     })
 }
 

@@ -313,10 +313,10 @@ pub fn markdown(r: &Results) -> String {
                 o.enqueue.p99_ms,
                 o.sent_per_second,
                 o.max_in_flight,
-                o.server_cpu_ms_per_reply,
-                o.postgres_cpu_ms_per_reply,
-                o.load_generator_cpu_ms_per_reply,
-                o.available_cpu_ms_per_reply
+                o.cpu.server_ms,
+                o.cpu.postgres_ms,
+                o.cpu.load_generator_ms,
+                o.cpu.available_ms
             );
         }
     }
@@ -500,8 +500,8 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(
             out,
             "- At most 0.5 ms of server CPU per reply: {:.3} ms, {}",
-            o.server_cpu_ms_per_reply,
-            verdict(o.server_cpu_ms_per_reply <= 0.5)
+            o.cpu.server_ms,
+            verdict(o.cpu.server_ms <= 0.5)
         );
     }
     out

@@ -93,6 +93,35 @@ impl ServerProcess {
 /// CPU seconds used so far by the server, PostgreSQL and this process.
 pub type CpuClock<'a> = &'a dyn Fn() -> [f64; 3];
 
+/// CPU milliseconds per unit of work (a delivery, a reply), by process, over a measured
+/// span; `available_ms` is what the machine's cores offered in that time.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CpuPerUnit {
+    /// The server: HTTP, GraphQL or webhooks, and its in-process workers.
+    pub server_ms: f64,
+    /// Every PostgreSQL process.
+    pub postgres_ms: f64,
+    /// The bench itself: the load generator's clients (and the fake Graph API).
+    pub load_generator_ms: f64,
+    /// Cores times wall-clock time, per unit.
+    pub available_ms: f64,
+}
+
+impl CpuPerUnit {
+    /// The CPU the [`CpuClock`] readings `before` and `after` show, over `elapsed_seconds`
+    /// of wall-clock time, shared out over `units`.
+    pub fn between(before: [f64; 3], after: [f64; 3], elapsed_seconds: f64, units: f64) -> Self {
+        let per_unit = |i: usize| (after[i] - before[i]) * 1000.0 / units;
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        CpuPerUnit {
+            server_ms: per_unit(0),
+            postgres_ms: per_unit(1),
+            load_generator_ms: per_unit(2),
+            available_ms: cores as f64 * elapsed_seconds * 1000.0 / units,
+        }
+    }
+}
+
 /// CPU time (user + system) every PostgreSQL process on this machine used so far,
 /// seconds (the bench's database is the machine's only busy one while it runs).
 pub fn postgres_cpu_seconds() -> f64 {
