@@ -80,6 +80,7 @@ impl AppState {
             handoff: Handoff::with_scan_period(config.inbound_scan_period),
             ..Wakeups::default()
         });
+        crate::jobs::announce::start(config.database_url.clone(), Arc::downgrade(&wakeups));
         Ok(Self(Arc::new(App {
             secrets: SecretBox::new(&config.secret_key),
             jwt: JwtKeys::new(&config.jwt_secret, config.access_token_ttl),
@@ -195,13 +196,15 @@ impl App {
         self.bus.clone()
     }
 
-    /// Publishes the live events a domain operation committed and returns its result:
-    /// the one place where committed changes reach subscribers (best effort; a
-    /// subscriber that misses one catches up from the outbox).
+    /// Publishes the live events a domain operation committed, wakes the workers of the
+    /// jobs it queued (here and in other processes) and returns its result: the one place
+    /// where committed changes reach subscribers (best effort; a subscriber that misses
+    /// one catches up from the outbox, a worker that misses a wake-up polls).
     pub fn publish<T>(&self, committed: Committed<T>) -> T {
         for event in committed.events {
             self.bus.publish(event);
         }
+        self.wakeups.announce(committed.new_jobs);
         committed.value
     }
 

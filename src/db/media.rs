@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::enums::{JobState, MediaStorage};
 use super::ids::{ChannelId, MediaId, OrgId};
 use super::messages::Attachment;
-use super::queue::{MEDIA_JOBS, interval, truncate_error};
+use super::queue::{MEDIA_JOBS, NewJobs, interval, truncate_error};
 use super::schema::{attachments, media_objects, messages, orgs};
 use crate::db::prepared::PrepareOnce as _;
 
@@ -53,11 +53,14 @@ pub struct ClaimedMediaJob {
 }
 
 /// Queues a copy of each `(org, attachment)`.
-pub async fn enqueue(conn: &mut AsyncPgConnection, pending: &[(OrgId, Uuid)]) -> QueryResult<()> {
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    pending: &[(OrgId, Uuid)],
+) -> QueryResult<NewJobs> {
     if pending.is_empty() {
-        return Ok(());
+        return Ok(NewJobs::NONE);
     }
-    diesel::sql_query(
+    let queued = diesel::sql_query(
         "INSERT INTO media_jobs (org_id, attachment_id) \
          SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT (attachment_id) DO NOTHING",
     )
@@ -66,7 +69,7 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, pending: &[(OrgId, Uuid)]) ->
     .prepared()
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(NewJobs::MEDIA_JOBS.when(queued > 0))
 }
 
 /// Claims up to `limit` due jobs for `lease`.

@@ -12,6 +12,7 @@ use super::enums::{
 };
 use super::ids::{ChannelId, CustomerId, MediaId, MessageId, OrgId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
+use super::queue::NewJobs;
 use super::schema::{attachments, messages, reactions};
 use crate::db::prepared::PrepareOnce as _;
 
@@ -396,24 +397,25 @@ pub async fn record_platform_ids(
 }
 
 /// Inserts the attachments of a new message, and queues a media job for each one whose
-/// copy is pending (in the same transaction, so none is forgotten).
+/// copy is pending (in the same transaction, so none is forgotten); the job tables it
+/// added rows to.
 pub async fn insert_attachments(
     conn: &mut AsyncPgConnection,
     rows: &[Attachment],
-) -> QueryResult<()> {
-    if !rows.is_empty() {
-        diesel::insert_into(attachments::table)
-            .values(rows)
-            .execute(conn)
-            .await?;
-        let pending: Vec<_> = rows
-            .iter()
-            .filter(|a| a.storage == Some(MediaStorage::Pending))
-            .map(|a| (a.org_id, a.id))
-            .collect();
-        super::media::enqueue(conn, &pending).await?;
+) -> QueryResult<NewJobs> {
+    if rows.is_empty() {
+        return Ok(NewJobs::NONE);
     }
-    Ok(())
+    diesel::insert_into(attachments::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
+    let pending: Vec<_> = rows
+        .iter()
+        .filter(|a| a.storage == Some(MediaStorage::Pending))
+        .map(|a| (a.org_id, a.id))
+        .collect();
+    super::media::enqueue(conn, &pending).await
 }
 
 /// The message of `channel` with this platform id, locked for update.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::enums::JobState;
 use super::ids::{ChannelId, MessageId, OrgId};
-use super::queue::{OUTBOUND_JOBS, interval};
+use super::queue::{NewJobs, OUTBOUND_JOBS, interval};
 use super::schema::outbound_jobs;
 use crate::db::prepared::PrepareOnce as _;
 
@@ -42,7 +42,7 @@ pub async fn enqueue(
     org: OrgId,
     message: MessageId,
     channel: ChannelId,
-) -> QueryResult<()> {
+) -> QueryResult<NewJobs> {
     diesel::insert_into(outbound_jobs::table)
         .values((
             outbound_jobs::org_id.eq(org),
@@ -65,7 +65,7 @@ pub async fn enqueue(
         .prepared()
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(NewJobs::OUTBOUND_JOBS)
 }
 
 /// Claims up to `limit` due jobs for `lease` on behalf of `worker`, skipping rows others

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::channel_keys::with_channel_keys;
 use super::enums::ProfileJobState;
 use super::ids::ChannelId;
-use super::queue::{PROFILE_JOBS, interval, truncate_error};
+use super::queue::{NewJobs, PROFILE_JOBS, interval, truncate_error};
 use super::schema::profile_jobs;
 use crate::db::prepared::PrepareOnce as _;
 
@@ -45,12 +45,12 @@ pub struct ClaimedJob {
 pub async fn schedule(
     conn: &mut AsyncPgConnection,
     identities: &[(ChannelId, &str)],
-) -> QueryResult<usize> {
+) -> QueryResult<NewJobs> {
     let unique: BTreeSet<(ChannelId, &str)> = identities.iter().copied().collect();
     if unique.is_empty() {
-        return Ok(0);
+        return Ok(NewJobs::NONE);
     }
-    with_channel_keys(
+    let due = with_channel_keys(
         "INSERT INTO profile_jobs (org_id, identity_id, channel_id) \
          SELECT i.org_id, i.id, i.channel_id FROM customer_identities i \
          JOIN unnest($1::uuid[], $2::text[]) AS w(channel_id, external_id) \
@@ -64,7 +64,8 @@ pub async fn schedule(
     .bind::<Interval, _>(interval(REFRESH_AFTER))
     .prepared()
     .execute(conn)
-    .await
+    .await?;
+    Ok(NewJobs::PROFILE_JOBS.when(due > 0))
 }
 
 /// Claims up to `limit` due jobs for `lease`.

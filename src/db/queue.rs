@@ -1,5 +1,6 @@
 //! What the lease-based job queues (`webhook_events`, `outbound_jobs`, `profile_jobs`, `media_jobs`) share: the
-//! claim statement, the backlog gauge and interval binding.
+//! claim statement, the backlog gauge and interval binding, and [`NewJobs`]: which of
+//! them a transaction added rows to, so that their workers are woken once it commits.
 //!
 //! Both tables have `state` (`'PENDING'` while work remains), `run_at` (when it is due),
 //! `locked_until` (the lease) and `attempts`. A claim takes due, unleased rows in
@@ -81,6 +82,68 @@ impl Queue {
     }
 }
 
+/// A set of job tables that a transaction added rows to. The operation that queued them
+/// returns it with its result (`Committed`); after the commit the workers of those tables
+/// are woken, in this process and, through `NOTIFY` on the table's name, in the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use = "record the new jobs in the outbox, so their workers are woken after commit"]
+pub struct NewJobs(u8);
+
+impl NewJobs {
+    /// Nothing queued.
+    pub const NONE: NewJobs = NewJobs(0);
+    /// Webhook deliveries stored.
+    pub const WEBHOOK_EVENTS: NewJobs = NewJobs(1);
+    /// Replies to send.
+    pub const OUTBOUND_JOBS: NewJobs = NewJobs(1 << 1);
+    /// Profiles to fetch.
+    pub const PROFILE_JOBS: NewJobs = NewJobs(1 << 2);
+    /// Attachments to copy.
+    pub const MEDIA_JOBS: NewJobs = NewJobs(1 << 3);
+
+    /// The tables, in bit order (also the `NOTIFY` channels their listeners wait on).
+    const TABLES: [&str; 4] = [
+        "webhook_events",
+        "outbound_jobs",
+        "profile_jobs",
+        "media_jobs",
+    ];
+
+    /// `jobs` added to this set.
+    pub fn add(&mut self, jobs: NewJobs) {
+        self.0 |= jobs.0;
+    }
+
+    /// This set when `queued` is true, otherwise nothing (for "queued some rows or not").
+    pub fn when(self, queued: bool) -> NewJobs {
+        if queued { self } else { NewJobs::NONE }
+    }
+
+    /// Whether every table of `jobs` is in this set.
+    pub fn contains(self, jobs: NewJobs) -> bool {
+        self.0 & jobs.0 == jobs.0
+    }
+
+    /// The set with these raw bits (as kept in an atomic).
+    pub fn from_bits(bits: u8) -> NewJobs {
+        NewJobs(bits & 0b1111)
+    }
+
+    /// The raw bits.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The names of the tables in the set.
+    pub fn tables(self) -> impl Iterator<Item = &'static str> {
+        Self::TABLES
+            .into_iter()
+            .enumerate()
+            .filter(move |(bit, _)| self.0 & (1 << bit) != 0)
+            .map(|(_, table)| table)
+    }
+}
+
 /// `d` as an SQL interval (saturating).
 pub fn interval(d: Duration) -> PgInterval {
     PgInterval::from_microseconds(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
@@ -102,6 +165,22 @@ mod tests {
         assert!(sql.contains("attempts = attempts + 1, lease_id = gen_random_uuid() WHERE"));
         assert!(sql.contains("FOR UPDATE SKIP LOCKED"));
         assert!(sql.ends_with("RETURNING id, lease_id"));
+    }
+
+    #[test]
+    fn new_jobs_name_their_tables_and_keep_only_known_bits() {
+        let mut jobs = NewJobs::NONE;
+        jobs.add(NewJobs::MEDIA_JOBS);
+        jobs.add(NewJobs::OUTBOUND_JOBS.when(true));
+        jobs.add(NewJobs::PROFILE_JOBS.when(false));
+        assert!(jobs.contains(NewJobs::MEDIA_JOBS) && jobs.contains(NewJobs::OUTBOUND_JOBS));
+        assert!(!jobs.contains(NewJobs::PROFILE_JOBS));
+        assert_eq!(
+            jobs.tables().collect::<Vec<_>>(),
+            ["outbound_jobs", "media_jobs"]
+        );
+        assert_eq!(NewJobs::from_bits(0xff).tables().count(), 4);
+        assert_eq!(NewJobs::from_bits(jobs.bits()), jobs);
     }
 
     #[test]

@@ -317,7 +317,7 @@ pub(super) async fn customer_messages(
         .filter(|(c, m)| m.thread == Thread::Direct && FetchedProfile::fields(c.platform).is_some())
         .map(|(c, m)| (c.id, m.customer.external_id.as_str()))
         .collect();
-    profile_jobs::schedule(conn, &profiled).await?;
+    outbox.queued(profile_jobs::schedule(conn, &profiled).await?);
     let customer_of = |c: &Channel, m: &InboundMessage| {
         customers
             .get(&(c.id, m.customer.external_id.clone()))
@@ -428,7 +428,7 @@ pub(super) async fn customer_messages(
     if stored.is_empty() {
         return Ok(());
     }
-    messages::insert_attachments(conn, &new_attachments).await?;
+    outbox.queued(messages::insert_attachments(conn, &new_attachments).await?);
     let linked: Vec<(ChannelId, &str, MessageId)> = stored
         .iter()
         .map(|s| {

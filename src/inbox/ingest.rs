@@ -434,8 +434,8 @@ async fn record_new(
         tracing::debug!(channel.id = %channel.id, "message already stored; duplicate delivery ignored");
         return Ok(None);
     }
-    messages::insert_attachments(conn, &attachment_rows(channel.org_id, row.id, &attachments))
-        .await?;
+    let rows = attachment_rows(channel.org_id, row.id, &attachments);
+    outbox.queued(messages::insert_attachments(conn, &rows).await?);
     messages::link_waiting_replies(conn, &[(channel.id, &external_id, row.id)]).await?;
     let kinds: Vec<AttachmentType> = attachments.iter().map(|a| a.kind).collect();
     let preview = if row.is_deleted {

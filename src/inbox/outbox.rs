@@ -1,7 +1,8 @@
 //! Collects the live events of one transaction and appends them to the `events` outbox as
 //! the transaction's last step (so the per-org seq lock is held briefly and always taken
 //! last). Domain operations return them in a [`Committed`]; the edge that called the
-//! operation (a resolver or a worker) publishes them on the bus after commit.
+//! operation (a resolver or a worker) publishes them on the bus after commit, and wakes
+//! the workers of the jobs the transaction queued ([`NewJobs`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,6 +17,7 @@ use crate::db::labels::Label;
 use crate::db::messages::{self, Message};
 use crate::db::notifications::{self, Notification};
 use crate::db::orgs::Membership;
+use crate::db::queue::NewJobs;
 use crate::db::teams::Team;
 use crate::db::tickets::{self, Ticket};
 
@@ -29,6 +31,8 @@ pub struct Committed<T> {
     pub value: T,
     /// Events appended to the outbox in the same transaction.
     pub events: Vec<Event>,
+    /// The job tables the transaction added rows to.
+    pub new_jobs: NewJobs,
 }
 
 impl<T> Committed<T> {
@@ -37,6 +41,7 @@ impl<T> Committed<T> {
         Committed {
             value,
             events: Vec::new(),
+            new_jobs: NewJobs::NONE,
         }
     }
 
@@ -45,6 +50,7 @@ impl<T> Committed<T> {
         Committed {
             value: f(self.value),
             events: self.events,
+            new_jobs: self.new_jobs,
         }
     }
 }
@@ -62,6 +68,8 @@ pub struct Outbox {
     /// Snapshots of the other rows events are about, as the operation left them (a
     /// removed row cannot be loaded, so these always travel with their events).
     subjects: HashMap<(OrgId, Subject), SubjectRow>,
+    /// Job tables the transaction added rows to.
+    new_jobs: NewJobs,
 }
 
 /// A row an event is about other than a ticket, message or notification.
@@ -99,11 +107,18 @@ impl Outbox {
         }
     }
 
+    /// Records that the transaction added rows to the `jobs` tables (their workers are
+    /// woken after the commit).
+    pub fn queued(&mut self, jobs: NewJobs) {
+        self.new_jobs.add(jobs);
+    }
+
     /// Queues the events of `other` (work that committed inside a savepoint).
     pub fn absorb(&mut self, other: Outbox) {
         for (org, event) in other.pending {
             self.push(org, event);
         }
+        self.new_jobs.add(other.new_jobs);
         self.known_tickets.extend(other.known_tickets);
         self.known_messages.extend(other.known_messages);
         self.subjects.extend(other.subjects);
@@ -211,7 +226,11 @@ impl Outbox {
         value: T,
     ) -> diesel::QueryResult<Committed<T>> {
         let events = self.flush(conn).await?;
-        Ok(Committed { value, events })
+        Ok(Committed {
+            value,
+            events,
+            new_jobs: std::mem::take(&mut self.new_jobs),
+        })
     }
 
     /// Appends the queued events, org by org in a fixed order, each with a snapshot of

@@ -73,8 +73,8 @@ pub enum Delivery {
     PrivateComment,
 }
 
-/// Validates and queues a reply (or stores a note); returns the new message. The caller
-/// wakes the outbound worker after commit when the message is not a private note.
+/// Validates and queues a reply (or stores a note); returns the new message, and the
+/// outbound job for the caller to announce after commit (none for a private note).
 pub async fn send(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -102,8 +102,8 @@ pub async fn send(
     .await
 }
 
-/// Puts a FAILED reply back in the queue, after the same checks as a new one. The caller
-/// wakes the outbound worker after commit.
+/// Puts a FAILED reply back in the queue, after the same checks as a new one (the caller
+/// announces its job after commit).
 pub async fn retry(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -141,8 +141,8 @@ pub async fn retry(
             ..Default::default()
         };
         let message = messages::update(conn, message.id, &changes).await?;
-        outbound_jobs::enqueue(conn, org, message.id, message.channel_id).await?;
         let mut outbox = Outbox::default();
+        outbox.queued(outbound_jobs::enqueue(conn, org, message.id, message.channel_id).await?);
         outbox.message_row(EventKind::MessageUpdated, &message);
         Ok(outbox.commit(conn, message).await?)
     })
@@ -455,10 +455,11 @@ async fn store(
             }
         })
         .collect();
-    messages::insert_attachments(conn, &rows).await?;
     let mut outbox = Outbox::default();
+    outbox.queued(messages::insert_attachments(conn, &rows).await?);
     if plan.is_some() {
-        outbound_jobs::enqueue(conn, ticket.org_id, message.id, ticket.channel_id).await?;
+        let job = outbound_jobs::enqueue(conn, ticket.org_id, message.id, ticket.channel_id);
+        outbox.queued(job.await?);
         let kinds: Vec<AttachmentType> = rows.iter().map(|a| a.type_).collect();
         let preview = preview(message.text.as_deref(), kind, &kinds);
         let activity = Activity::of_one(ticket.id, message.id, now, None, false, &preview, false);

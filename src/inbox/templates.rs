@@ -396,7 +396,7 @@ pub fn render(template: &Template, parameters: &[Parameter]) -> Result<Rendered,
 
 /// Validates and queues template `name` in `language` with `parameters` on a WhatsApp
 /// ticket. Allowed whatever the time since the customer's last message. The caller
-/// wakes the outbound worker after commit.
+/// announces its outbound job after commit.
 pub async fn send(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -471,11 +471,11 @@ pub async fn send(
             updated_at: now,
         };
         messages::insert_if_new(conn, &message).await?;
-        outbound_jobs::enqueue(conn, org, message.id, channel.id).await?;
+        let mut outbox = Outbox::default();
+        outbox.queued(outbound_jobs::enqueue(conn, org, message.id, channel.id).await?);
         let preview = preview(message.text.as_deref(), message.kind, &[]);
         let activity = Activity::of_one(ticket.id, message.id, now, None, false, &preview, false);
         let ticket = tickets::record_activity(conn, &activity).await?;
-        let mut outbox = Outbox::default();
         outbox.ticket_row(EventKind::TicketUpdated, &ticket);
         outbox.message_row(EventKind::MessageAdded, &message);
         Ok(outbox.commit(conn, message).await?)

@@ -77,6 +77,7 @@ pub async fn update(
     Ok(Committed {
         value: ticket,
         events: committed.events,
+        new_jobs: committed.new_jobs,
     })
 }
 

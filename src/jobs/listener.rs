@@ -1,5 +1,6 @@
 //! Cross-process wake-ups: one dedicated connection `LISTEN`s to the job tables'
-//! `NOTIFY`s (sent by statement-level triggers) and wakes this process's idle workers.
+//! `NOTIFY`s (sent by every process's [`super::announce`] task after it queued work) and
+//! wakes this process's idle workers.
 //! If the connection drops it reconnects with backoff; workers keep polling meanwhile.
 
 use std::pin::pin;

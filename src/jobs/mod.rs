@@ -1,9 +1,10 @@
 //! Plumbing shared by the background workers: who a worker is and how often it polls
-//! ([`WorkerConfig`]), in-process wake-ups ([`Wakeups`]), the cross-process `LISTEN`
-//! ([`listener`]), deliveries handed to this process's workers ([`handoff`]) and retry
+//! ([`WorkerConfig`]), wake-ups of new work ([`Wakeups`]; announced to other processes by
+//! [`announce`], heard by their [`listener`]), deliveries handed to this process's workers ([`handoff`]) and retry
 //! schedules ([`backoff`]); and the customer profile job
 //! ([`profiles`]). The loops themselves are started by [`crate::workers`].
 
+pub mod announce;
 pub mod backoff;
 pub mod handoff;
 pub mod listener;
@@ -14,6 +15,8 @@ pub mod templates;
 use std::time::Duration;
 
 use tokio::sync::Notify;
+
+use crate::db::queue::NewJobs;
 
 /// Identity and pacing of this process's workers, passed to every worker loop.
 #[derive(Debug, Clone)]
@@ -39,7 +42,7 @@ impl WorkerConfig {
     }
 }
 
-/// Wakes idle workers of this process as soon as new work is committed.
+/// Wakes idle workers as soon as new work is committed.
 #[derive(Default)]
 pub struct Wakeups {
     /// New webhook deliveries stored.
@@ -52,4 +55,25 @@ pub struct Wakeups {
     pub profiles: Notify,
     /// New media copies queued.
     pub media: Notify,
+    /// New work for the other processes' workers.
+    pub announcements: announce::Announcements,
+}
+
+impl Wakeups {
+    /// Wakes the workers of `jobs` (committed): this process's at once, the other
+    /// processes' through [`announce`].
+    pub fn announce(&self, jobs: NewJobs) {
+        let local = [
+            (NewJobs::WEBHOOK_EVENTS, &self.inbound),
+            (NewJobs::OUTBOUND_JOBS, &self.outbound),
+            (NewJobs::PROFILE_JOBS, &self.profiles),
+            (NewJobs::MEDIA_JOBS, &self.media),
+        ];
+        for (table, workers) in local {
+            if jobs.contains(table) {
+                workers.notify_waiters();
+            }
+        }
+        self.announcements.request(jobs);
+    }
 }

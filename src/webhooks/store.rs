@@ -14,6 +14,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::db::Pool;
 use crate::db::ids::ChannelId;
+use crate::db::queue::NewJobs;
 use crate::db::scope::Scope;
 use crate::db::webhook_events::{self, ClaimedDelivery};
 use crate::jobs::Wakeups;
@@ -109,7 +110,7 @@ async fn commit_loop(
                         body: p.delivery.body.to_vec(),
                         attempts: 0,
                     }));
-                wakeups.inbound.notify_waiters();
+                wakeups.announce(NewJobs::WEBHOOK_EVENTS);
             }
             Err(e) => {
                 tracing::error!(error = %e.0, deliveries = batch.len(), "storing webhook deliveries failed");

@@ -52,3 +52,88 @@ async fn a_worker_in_another_instance_picks_up_a_delivery_and_publishes_it() {
         .unwrap()
         .unwrap();
 }
+
+/// Every job table that got rows is announced to the other processes once the
+/// transaction that queued them has committed: a connection listening as another
+/// process's workers do hears each one, and finds the announced work already visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_queued_job_is_announced_to_listening_processes_after_commit() {
+    use delightchat::simulate::{Kind, Params, build};
+    use diesel_async::SimpleAsyncConnection as _;
+    use futures_util::StreamExt as _;
+
+    let app = TestApp::new().await;
+    let admin = app.signup("Kettle Shop", "ana@example.com").await;
+    let channel = app
+        .create_channel(&admin, "INSTAGRAM", "17841400000000101", "secret")
+        .await;
+    let mut listener = app.db.connect().await;
+    listener
+        .batch_execute(
+            "LISTEN webhook_events; LISTEN outbound_jobs; LISTEN profile_jobs; LISTEN media_jobs",
+        )
+        .await
+        .unwrap();
+
+    // An image from a new customer: a stored delivery, then a profile to fetch and a
+    // copy to make; then a reply to send.
+    let params = Params {
+        account_id: "17841400000000101".into(),
+        from: "5500000000000011".into(),
+        name: "Sam".into(),
+        text: "Is the blue kettle back?".into(),
+        message_id: None,
+        status: "delivered".into(),
+        unique: "announce".into(),
+    };
+    let body = build(Kind::IgImage, &params, chrono::Utc::now()).unwrap();
+    assert_eq!(
+        app.post_webhook(&channel, &body, "secret").await,
+        StatusCode::OK
+    );
+    app.drain_inbound().await;
+    let data = app
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!) { org(id: $o) { tickets(first: 1) { edges { node { id } } } } }",
+            serde_json::json!({"o": admin.org_id}),
+        )
+        .await;
+    let ticket = data["org"]["tickets"]["edges"][0]["node"]["id"].clone();
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $t: ID!) { sendMessage(orgId: $o, ticketId: $t, input: {text: \"Yes!\"}) { id } }",
+        serde_json::json!({"o": admin.org_id, "t": ticket}),
+    )
+    .await;
+
+    let mut heard = std::collections::BTreeMap::new();
+    let mut notifications = std::pin::pin!(listener.notifications_stream());
+    while heard.len() < 4 {
+        let notification = tokio::time::timeout(Duration::from_secs(20), notifications.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {heard:?} were announced"))
+            .unwrap()
+            .unwrap();
+        // Deliveries were applied meanwhile; the other jobs wait for their workers.
+        let table = notification.channel;
+        let waiting = if table == "webhook_events" {
+            ""
+        } else {
+            " WHERE state = 'PENDING'"
+        };
+        let visible = app
+            .count(&format!("SELECT count(*) AS n FROM {table}{waiting}"))
+            .await;
+        heard.insert(table, visible);
+    }
+    assert_eq!(
+        heard.into_iter().collect::<Vec<_>>(),
+        [
+            ("media_jobs".to_owned(), 1),
+            ("outbound_jobs".to_owned(), 1),
+            ("profile_jobs".to_owned(), 1),
+            ("webhook_events".to_owned(), 1),
+        ]
+    );
+}

@@ -205,6 +205,8 @@ pub async fn drain(
     .bind::<diesel::sql_types::BigInt, _>(replies as i64)
     .execute(&mut conn)
     .await?;
+    // Wakes the server's sender, as the server announces the jobs it queues itself.
+    conn.batch_execute("NOTIFY outbound_jobs").await?;
     wait_until_sent(&mut conn, sent_before, replies, started).await?;
     let (requests_after, busy_after) = fake.counters();
     let (requests, busy) = (requests_after - requests_before, busy_after - busy_before);

@@ -146,11 +146,7 @@ impl MessageMutation {
             client_key: input.client_message_id,
         };
         let sent = replies::send(&mut call.conn, call.org, ticket, call.user, reply).await?;
-        let message = call.state.publish(sent);
-        if !message.is_private_note {
-            call.state.wakeups().outbound.notify_waiters();
-        }
-        Ok(Message(message))
+        Ok(Message(call.state.publish(sent)))
     }
 
     /// Queues an approved WhatsApp template message (allowed more than 24 hours after the
@@ -182,9 +178,7 @@ impl MessageMutation {
             &parameters,
         )
         .await?;
-        let message = call.state.publish(sent);
-        call.state.wakeups().outbound.notify_waiters();
-        Ok(Message(message))
+        Ok(Message(call.state.publish(sent)))
     }
 
     /// Fetches a WhatsApp channel's templates from Meta now; the synced templates.
@@ -216,7 +210,6 @@ impl MessageMutation {
         let message = call
             .state
             .publish(replies::retry(&mut call.conn, call.org, id).await?);
-        call.state.wakeups().outbound.notify_waiters();
         Ok(Message(message))
     }
 }
