@@ -62,6 +62,8 @@ async fn session(
             }
         };
         match notification {
+            // Announced by this process, whose workers were woken already.
+            Some(Some(Ok(n))) if wakeups.announcements.sent_by_us(n.process_id) => {}
             Some(Some(Ok(n))) if n.channel == "outbound_jobs" => wakeups.outbound.notify_waiters(),
             Some(Some(Ok(n))) if n.channel == "profile_jobs" => wakeups.profiles.notify_waiters(),
             Some(Some(Ok(n))) if n.channel == "media_jobs" => wakeups.media.notify_waiters(),
