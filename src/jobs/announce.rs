@@ -71,10 +71,10 @@ pub fn start(database_url: String, wakeups: Weak<Wakeups>) {
 async fn run(database_url: String, wakeups: Weak<Wakeups>) {
     let mut conn = None;
     loop {
-        let Some(announcements) = wakeups.upgrade() else {
+        let Some(owner) = wakeups.upgrade() else {
             return;
         };
-        let announcements = &announcements.announcements;
+        let announcements = &owner.announcements;
         let jobs = tokio::select! {
             () = announcements.wake.notified() => announcements.take(),
             () = tokio::time::sleep(RECHECK) => continue,
@@ -90,6 +90,7 @@ async fn run(database_url: String, wakeups: Weak<Wakeups>) {
         if let Err(e) = sent.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
             tracing::warn!(error = %e, "announcing new jobs to other processes failed; they will find them at their next poll");
             conn = None;
+            announcements.sender_pid.store(0, Ordering::Release);
         }
         // What is requested meanwhile goes out together in the next announcement.
         tokio::time::sleep(MIN_GAP).await;
