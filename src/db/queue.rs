@@ -100,6 +100,8 @@ impl NewJobs {
     pub const PROFILE_JOBS: NewJobs = NewJobs(1 << 2);
     /// Attachments to copy.
     pub const MEDIA_JOBS: NewJobs = NewJobs(1 << 3);
+    /// Every job table.
+    pub const ALL: NewJobs = NewJobs(0b1111);
 
     /// The tables, in bit order (also the `NOTIFY` channels their listeners wait on).
     const TABLES: [&str; 4] = [
@@ -126,7 +128,15 @@ impl NewJobs {
 
     /// The set with these raw bits (as kept in an atomic).
     pub fn from_bits(bits: u8) -> NewJobs {
-        NewJobs(bits & 0b1111)
+        NewJobs(bits & Self::ALL.0)
+    }
+
+    /// The table named `table` (nothing for another name).
+    pub fn of_table(table: &str) -> NewJobs {
+        Self::TABLES
+            .iter()
+            .position(|t| *t == table)
+            .map_or(NewJobs::NONE, |bit| NewJobs(1 << bit))
     }
 
     /// The raw bits.
@@ -179,8 +189,16 @@ mod tests {
             jobs.tables().collect::<Vec<_>>(),
             ["outbound_jobs", "media_jobs"]
         );
-        assert_eq!(NewJobs::from_bits(0xff).tables().count(), 4);
+        assert_eq!(NewJobs::from_bits(0xff), NewJobs::ALL);
+        assert_eq!(NewJobs::ALL.tables().count(), 4);
         assert_eq!(NewJobs::from_bits(jobs.bits()), jobs);
+        for table in NewJobs::ALL.tables() {
+            assert_eq!(
+                NewJobs::of_table(table).tables().collect::<Vec<_>>(),
+                [table]
+            );
+        }
+        assert_eq!(NewJobs::of_table("tickets"), NewJobs::NONE);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
 use super::Wakeups;
+use crate::db::queue::NewJobs;
 
 /// How often an idle listening connection is checked for life.
 const HEALTH_CHECK: Duration = Duration::from_secs(15);
@@ -25,10 +26,7 @@ pub async fn listen(database_url: String, wakeups: Arc<Wakeups>, mut stop: watch
             Err(e) => {
                 tracing::warn!(error = %e, "job listener lost its connection; reconnecting");
                 // Anything notified while we were away must still be seen.
-                wakeups.inbound.notify_waiters();
-                wakeups.outbound.notify_waiters();
-                wakeups.profiles.notify_waiters();
-                wakeups.media.notify_waiters();
+                wakeups.wake_here(NewJobs::ALL);
             }
         }
         tokio::select! {
@@ -45,10 +43,11 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    conn.batch_execute(
-        "LISTEN webhook_events; LISTEN outbound_jobs; LISTEN profile_jobs; LISTEN media_jobs",
-    )
-    .await?;
+    let listen: String = NewJobs::ALL
+        .tables()
+        .map(|t| format!("LISTEN {t};"))
+        .collect();
+    conn.batch_execute(&listen).await?;
     tracing::debug!("job listener connected");
     let mut health = tokio::time::interval(HEALTH_CHECK);
     health.tick().await;
@@ -64,10 +63,7 @@ async fn session(
         match notification {
             // Announced by this process, whose workers were woken already.
             Some(Some(Ok(n))) if wakeups.announcements.sent_by_us(n.process_id) => {}
-            Some(Some(Ok(n))) if n.channel == "outbound_jobs" => wakeups.outbound.notify_waiters(),
-            Some(Some(Ok(n))) if n.channel == "profile_jobs" => wakeups.profiles.notify_waiters(),
-            Some(Some(Ok(n))) if n.channel == "media_jobs" => wakeups.media.notify_waiters(),
-            Some(Some(Ok(_))) => wakeups.inbound.notify_waiters(),
+            Some(Some(Ok(n))) => wakeups.wake_here(NewJobs::of_table(&n.channel)),
             Some(Some(Err(e))) => return Err(e.into()),
             Some(None) => anyhow::bail!("notification stream ended"),
             None => conn.batch_execute("SELECT 1").await?,

@@ -63,6 +63,12 @@ impl Wakeups {
     /// Wakes the workers of `jobs` (committed): this process's at once, the other
     /// processes' through [`announce`].
     pub fn announce(&self, jobs: NewJobs) {
+        self.wake_here(jobs);
+        self.announcements.request(jobs);
+    }
+
+    /// Wakes this process's idle workers of `jobs`.
+    pub fn wake_here(&self, jobs: NewJobs) {
         let local = [
             (NewJobs::WEBHOOK_EVENTS, &self.inbound),
             (NewJobs::OUTBOUND_JOBS, &self.outbound),
@@ -74,6 +80,5 @@ impl Wakeups {
                 workers.notify_waiters();
             }
         }
-        self.announcements.request(jobs);
     }
 }
