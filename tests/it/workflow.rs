@@ -205,9 +205,18 @@ async fn every_inbox_filter_is_served_by_an_index_leading_with_the_org() {
         "(org_id, waiting_since, id)",
         "(org_id, status, waiting_since, id)",
         "(org_id, assignee_id, waiting_since, id)",
+        "(org_id, team_id, waiting_since, id)",
         "ticket_labels USING btree (org_id, label_id, ticket_id)",
     ] {
         assert!(rows.contains(wanted), "no index {wanted} in\n{rows}");
+    }
+    // The waiting order lists waiting tickets only, so its indexes hold only those: an
+    // answered ticket's summary update then writes no entry into them.
+    for waiting in rows.lines().filter(|def| def.contains("waiting_since, id)")) {
+        assert!(
+            waiting.ends_with("WHERE (waiting_since IS NOT NULL)"),
+            "not partial: {waiting}"
+        );
     }
 }
 
