@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::channel_keys::with_channel_keys;
 use super::enums::{NameSource, Platform};
-use super::ids::{ChannelId, CustomerId, OrgId, UserId};
+use super::ids::{ChannelId, CustomerId, OrgId, TicketId, UserId};
 use super::page::{Keyset, PageQuery, PageRows};
-use super::schema::{customer_identities, customers};
+use super::schema::{customer_identities, customers, tickets};
 use crate::db::prepared::PrepareOnce as _;
 
 /// A customer row.
@@ -166,6 +166,26 @@ pub async fn find_many(
         .select(Customer::as_select())
         .load(&mut conn)
         .await
+}
+
+/// The customer of ticket `ticket`, found by the ticket's id, so that it can be read in
+/// the same round as the ticket itself.
+pub async fn of_ticket(
+    mut conn: &AsyncPgConnection,
+    ticket: TicketId,
+) -> QueryResult<Option<Customer>> {
+    customers::table
+        .filter(
+            customers::id.eq_any(
+                tickets::table
+                    .filter(tickets::id.eq(ticket))
+                    .select(tickets::customer_id),
+            ),
+        )
+        .select(Customer::as_select())
+        .first(&mut conn)
+        .await
+        .optional()
 }
 
 /// Identities of these customers, oldest first.

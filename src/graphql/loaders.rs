@@ -16,12 +16,14 @@ use crate::db::{
 };
 use crate::error::AppError;
 use crate::graphql::context::RequestContext;
+use crate::graphql::prefetch::EarlyPages;
 use crate::graphql::reads::{ReadConn, Reads};
 
 /// Loads rows for one request.
 pub struct DbLoader {
     viewer: Option<UserId>,
     reads: Reads,
+    early_pages: EarlyPages,
 }
 
 /// The request's loader. Its cache lives as long as the request, so a row reached twice
@@ -36,7 +38,11 @@ pub fn loaders(request: &RequestContext) -> Loaders {
     let viewer = request.viewer.map(|v| v.user_id);
     let reads = request.reads.clone();
     DataLoader::with_cache(
-        DbLoader { viewer, reads },
+        DbLoader {
+            viewer,
+            reads,
+            early_pages: EarlyPages::default(),
+        },
         tokio::spawn,
         HashMapCache::default(),
     )
@@ -71,6 +77,11 @@ pub struct ReadCountOf(pub TicketId);
 type LoadResult<K, V> = Result<HashMap<K, V>, async_graphql::Error>;
 
 impl DbLoader {
+    /// Pages of messages read ahead of their field ([`super::prefetch::ticket_alongside`]).
+    pub fn early_pages(&self) -> &EarlyPages {
+        &self.early_pages
+    }
+
     /// A connection that sees what the request may read ([`Reads`]).
     async fn conn(&self) -> Result<ReadConn, async_graphql::Error> {
         Ok(self.reads.conn().await.map_err(AppError::from)?)

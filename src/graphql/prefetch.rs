@@ -9,16 +9,18 @@
 
 use std::collections::HashSet;
 use std::hash::Hash;
+use std::sync::{Mutex, PoisonError};
 
 use async_graphql::dataloader::Loader;
-use async_graphql::{Context, Lookahead, Result};
+use async_graphql::{Context, Lookahead, Result, SelectionField, Value};
 
 use diesel_async::AsyncPgConnection;
 
 use crate::db::ids::{ChannelId, CustomerId, TicketId};
-use crate::db::page::PageQuery;
-use crate::db::{messages, tickets};
+use crate::db::page::{PageQuery, PageRows};
+use crate::db::{customers, messages, tickets};
 use crate::error::AppError;
+use crate::graphql::connection::page_query;
 use crate::graphql::loaders::{
     AttachmentsOf, DbLoader, IdentitiesOf, Loaders, ReactionsOf, ReadCountOf, group,
 };
@@ -97,15 +99,32 @@ pub struct MessageChildren {
     reactions: Option<Vec<messages::Reaction>>,
 }
 
+/// Loads page `page` of `ticket`'s messages and their [`MessageChildren`] on `conn`, in
+/// one round (`node`: the page's `edges.node` selection).
+pub async fn message_page(
+    node: Lookahead<'_>,
+    conn: &AsyncPgConnection,
+    ticket: TicketId,
+    page: &PageQuery,
+) -> Result<(PageRows<messages::Message>, MessageChildren)> {
+    Ok(futures_util::try_join!(
+        async {
+            messages::list(conn, ticket, page)
+                .await
+                .map_err(|e| AppError::from(e).into())
+        },
+        message_children(node, conn, ticket, page),
+    )?)
+}
+
 /// Loads [`MessageChildren`] of page `page` of `ticket`'s messages, on `conn` beside the
-/// page query itself (selection `edges.node`).
-pub async fn message_children(
-    ctx: &Context<'_>,
+/// page query itself.
+async fn message_children(
+    node: Lookahead<'_>,
     conn: &AsyncPgConnection,
     ticket: TicketId,
     page: &PageQuery,
 ) -> Result<MessageChildren> {
-    let node = ctx.look_ahead().field("edges").field("node");
     let (attachments, reactions) = futures_util::try_join!(
         async {
             if !node.field("attachments").exists() {
@@ -148,6 +167,97 @@ impl MessageChildren {
         }
         Ok(())
     }
+}
+
+/// Pages of messages read in the same round as their ticket ([`ticket_alongside`]), for
+/// `Ticket.messages` to take instead of reading them again.
+#[derive(Default)]
+pub struct EarlyPages(Mutex<Vec<EarlyPage>>);
+
+type EarlyPage = (
+    TicketId,
+    PageQuery,
+    PageRows<messages::Message>,
+    MessageChildren,
+);
+
+impl EarlyPages {
+    fn put(&self, page: EarlyPage) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(page);
+    }
+
+    /// Page `page` of `ticket`'s messages, if it was read early (and not taken yet).
+    pub fn take(
+        &self,
+        ticket: TicketId,
+        page: &PageQuery,
+    ) -> Option<(PageRows<messages::Message>, MessageChildren)> {
+        let mut pages = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = pages
+            .iter()
+            .position(|(t, p, ..)| *t == ticket && p == page)?;
+        let (_, _, rows, children) = pages.swap_remove(at);
+        Some((rows, children))
+    }
+}
+
+/// Reads, on `conn` beside ticket `ticket` itself, what the ticket's selection will ask
+/// for and what the ticket's id alone finds: its customer, and the page of its messages
+/// (with their attachments and reactions) of a single `messages` selection. A
+/// conversation page then reads in two rounds (the checkout's scoping, then everything)
+/// instead of three. It reads nothing for a selection it cannot take plainly (several
+/// `messages` selections, arguments the field will refuse), and a failure here costs
+/// nothing but the early read: the fields then read, and report, for themselves.
+pub async fn ticket_alongside(ctx: &Context<'_>, conn: &AsyncPgConnection, ticket: TicketId) {
+    let Ok(loaders) = ctx.data::<Loaders>() else {
+        return;
+    };
+    let selection = ctx.look_ahead();
+    let customer = async {
+        if !selection.field("customer").exists() {
+            return;
+        }
+        if let Ok(Some(customer)) = customers::of_ticket(conn, ticket).await {
+            loaders.feed_one(customer.id, customer).await;
+        }
+    };
+    let page = async {
+        let messages = selection.field("messages").selection_fields();
+        let [field] = messages.as_slice() else {
+            return;
+        };
+        let Some(page) = page_of_arguments(field) else {
+            return;
+        };
+        let node = Lookahead::from(*field).field("edges").field("node");
+        if let Ok((rows, children)) = message_page(node, conn, ticket, &page).await {
+            loaders
+                .loader()
+                .early_pages()
+                .put((ticket, page, rows, children));
+        }
+    };
+    futures_util::join!(customer, page);
+}
+
+/// The page a `messages(first, after, last, before)` selection asks for (its variables
+/// resolved), if the field itself would accept its arguments.
+fn page_of_arguments(field: &SelectionField<'_>) -> Option<PageQuery> {
+    let (mut first, mut after, mut last, mut before) = (None, None, None, None);
+    for (name, value) in field.arguments().ok()? {
+        match (name.as_str(), value) {
+            (_, Value::Null) => {}
+            ("first", Value::Number(n)) => first = Some(i32::try_from(n.as_i64()?).ok()?),
+            ("last", Value::Number(n)) => last = Some(i32::try_from(n.as_i64()?).ok()?),
+            ("after", Value::String(cursor)) => after = Some(cursor),
+            ("before", Value::String(cursor)) => before = Some(cursor),
+            _ => return None,
+        }
+    }
+    page_query(first, after, last, before, true).ok()
 }
 
 /// Prefetches for a page of messages (selection `edges.node`) what depends on its rows

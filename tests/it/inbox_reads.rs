@@ -600,14 +600,82 @@ async fn a_conversation_page_loads_its_attachments_and_reactions_beside_the_page
             assert_eq!(node["reactions"], reactions, "message {i}");
         }
     };
+    // The ticket, the page, its attachments, its reactions and the customer (the last
+    // four read beside the ticket, by its id), once each, on one checkout.
     let (latest, statements, scoping) = page(3, Value::Null).await;
     expect(&latest, 3);
-    // ticket; then the page, its attachments, its reactions and the customer.
-    assert!(statements <= 5, "{statements} statements");
+    assert_eq!(statements, 5, "{statements} statements");
     assert_eq!(scoping, 1, "{scoping} checkouts");
-    let (earlier, _, _) = page(3, latest["pageInfo"]["startCursor"].clone()).await;
+    let (earlier, statements, _) = page(3, latest["pageInfo"]["startCursor"].clone()).await;
     expect(&earlier, 0);
     assert_eq!(earlier["pageInfo"]["hasPreviousPage"], false);
+    assert_eq!(statements, 5, "{statements} statements");
+}
+
+/// What a ticket's selection reads in the ticket's own round is only what the selection
+/// asks for: two pages of the same conversation, a page whose arguments are refused, and
+/// a ticket of another org each get their own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_read_beside_their_ticket_are_the_pages_asked_for() {
+    let (app, admin, channel) = setup().await;
+    let conv = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Dana",
+        "ig-dana",
+        4,
+        Utc::now(),
+    )
+    .await;
+    let data = app
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!, $t: ID!) { org(id: $o) { ticket(id: $t) { customer { name }
+               old: messages(first: 1) { edges { node { id } } }
+               new: messages(last: 2) { edges { node { id } } } } } }",
+            json!({"o": admin.org_id, "t": conv.ticket_id}),
+        )
+        .await;
+    let ticket = &data["org"]["ticket"];
+    assert_eq!(ticket["customer"]["name"], "Dana");
+    assert_eq!(ids(&ticket["old"]), conv.message_ids[..1].to_vec());
+    assert_eq!(ids(&ticket["new"]), conv.message_ids[2..].to_vec());
+
+    let refused = app
+        .graphql(
+            Some(&admin.token),
+            "query($o: ID!, $t: ID!) { org(id: $o) { ticket(id: $t) { id
+               messages(first: 1, last: 1) { edges { node { id } } } } } }",
+            json!({"o": admin.org_id, "t": conv.ticket_id}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT");
+
+    // A member of both orgs asks one org for the other's ticket: it is not there, though
+    // its rows are visible to them.
+    let other = app.signup("Other Shop", "cleo@example.com").await;
+    let invitation = app.invite(&other, "ana@example.com", "AGENT").await;
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($t: String!) { acceptInvitation(token: $t) { role } }",
+        json!({"t": invitation}),
+    )
+    .await;
+    let data = app
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!, $p: ID!, $t: ID!) {
+               other: org(id: $o) { ticket(id: $t) { customer { name } messages(last: 2) { edges { node { id } } } } }
+               own: org(id: $p) { ticket(id: $t) { messages(last: 1) { edges { node { id } } } } } }",
+            json!({"o": other.org_id, "p": admin.org_id, "t": conv.ticket_id}),
+        )
+        .await;
+    assert_eq!(data["other"]["ticket"], Value::Null, "{data}");
+    assert_eq!(
+        ids(&data["own"]["ticket"]["messages"]),
+        conv.message_ids[3..].to_vec()
+    );
 }
 
 /// The argument-free leaf fields (scalars and enums) of object type `ty`, from the

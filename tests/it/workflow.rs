@@ -212,7 +212,10 @@ async fn every_inbox_filter_is_served_by_an_index_leading_with_the_org() {
     }
     // The waiting order lists waiting tickets only, so its indexes hold only those: an
     // answered ticket's summary update then writes no entry into them.
-    for waiting in rows.lines().filter(|def| def.contains("waiting_since, id)")) {
+    for waiting in rows
+        .lines()
+        .filter(|def| def.contains("waiting_since, id)"))
+    {
         assert!(
             waiting.ends_with("WHERE (waiting_since IS NOT NULL)"),
             "not partial: {waiting}"

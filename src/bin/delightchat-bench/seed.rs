@@ -64,7 +64,9 @@ pub struct BenchOrg {
     pub app_secret: String,
 }
 
-/// Creates `sizes` worth of data in the (empty, migrated) database at `url`.
+/// Creates `sizes` worth of data in the (empty, migrated) database at `url`. Every seeded
+/// message is the customer's, so every ticket waits for an answer since its first one
+/// (its `waiting_since`, as the app would have recorded it).
 pub async fn seed(
     url: &str,
     sizes: Sizes,
@@ -120,11 +122,11 @@ pub async fn seed(
     .await?;
     diesel::sql_query(
         "INSERT INTO tickets (id, org_id, channel_id, customer_id, kind, thread_key, status, snoozed_until, \
-           last_message_at, last_inbound_at, inbound_count, last_message_preview) \
+           last_message_at, last_inbound_at, inbound_count, last_message_preview, waiting_since) \
          SELECT gen_random_uuid(), ci.org_id, ci.channel_id, ci.customer_id, \
                 CASE k WHEN 0 THEN 'DIRECT' ELSE 'COMMENT' END, CASE k WHEN 0 THEN '' ELSE 'media' || k END, \
                 st.status, CASE st.status WHEN 'SNOOZED' THEN now() + interval '1 day' END, \
-                t, t, $2, 'Message of a bench conversation' \
+                t, t, $2, 'Message of a bench conversation', t - ($2 - 1) * interval '1 minute' \
          FROM customer_identities ci, generate_series(0, $1 - 1) k, \
               LATERAL (SELECT now() - (abs(hashtext(ci.id::text || k)) % 2592000) * interval '1 second' AS t) s, \
               LATERAL (SELECT (ARRAY['OPEN', 'PENDING', 'RESOLVED', 'SNOOZED'])[1 + (hashtext(ci.id::text || k) & 3)] AS status) st",

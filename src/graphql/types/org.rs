@@ -25,6 +25,7 @@ use crate::graphql::connection::{TotalCount, complexity, connection, connection_
 use crate::graphql::context::{conn, viewer};
 use crate::graphql::flat::Flat;
 use crate::graphql::loaders::Loaders;
+use crate::graphql::prefetch;
 
 /// Whose tickets, relative to the caller.
 #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
@@ -273,10 +274,11 @@ impl Org {
     async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Flat<Ticket>>> {
         let id = parse_id(&id, TicketId::parse)?;
         let conn = conn(ctx).await?;
-        Ok(tickets::find(&conn, self.id, id)
-            .await
-            .map_err(AppError::from)?
-            .map(|t| Flat(Ticket(t))))
+        let (found, ()) = futures_util::join!(
+            tickets::find(&conn, self.id, id),
+            prefetch::ticket_alongside(ctx, &conn, id),
+        );
+        Ok(found.map_err(AppError::from)?.map(|t| Flat(Ticket(t))))
     }
 
     /// The caller's notifications in this org, most recent first.

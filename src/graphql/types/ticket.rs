@@ -15,7 +15,7 @@ use super::user::User;
 use crate::db::enums::{TicketKind, TicketPriority, TicketStatus};
 use crate::db::ids::{ChannelId, OrgId};
 use crate::db::page::Keyset;
-use crate::db::{messages, templates, tickets};
+use crate::db::{templates, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::conn;
@@ -265,16 +265,14 @@ impl Ticket {
         // the size of its largest field's, and this one's is many times the others'.
         Box::pin(async move {
             let page = page_query(first, after, last, before, true)?;
-            let conn = conn(ctx).await?;
-            let (rows, children) = futures_util::try_join!(
-                async {
-                    messages::list(&conn, self.0.id, &page)
-                        .await
-                        .map_err(|e| AppError::from(e).into())
-                },
-                prefetch::message_children(ctx, &conn, self.0.id, &page),
-            )?;
-            drop(conn);
+            let early = ctx.data::<Loaders>()?.loader().early_pages();
+            let (rows, children) = match early.take(self.0.id, &page) {
+                Some(read) => read,
+                None => {
+                    let node = ctx.look_ahead().field("edges").field("node");
+                    prefetch::message_page(node, &*conn(ctx).await?, self.0.id, &page).await?
+                }
+            };
             children.feed(ctx, &rows.rows).await?;
             prefetch::messages(ctx, &rows.rows).await?;
             Ok(connection_with(
