@@ -1,11 +1,11 @@
-//! Request-scoped DataLoaders: one batched query per kind of row per request tick, so an
+//! Request-scoped loaders: one batched query per kind of row per scheduling turn, so an
 //! inbox page of 50 tickets with customers, channels, assignees and last messages costs a
 //! constant number of queries. Keys are ids already scoped to the caller's org by the
 //! query that produced them; nothing is cached beyond the request.
 
 use std::collections::HashMap;
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::dataloader::Loader;
 
 use crate::db::ids::{
     ChannelId, CustomerId, MessageId, NotificationId, OrgId, TeamId, TicketId, UserId,
@@ -15,6 +15,7 @@ use crate::db::{
     channels, customers, labels, messages, notifications, orgs, teams, templates, tickets, users,
 };
 use crate::error::AppError;
+use crate::graphql::batcher::Batcher;
 use crate::graphql::context::RequestContext;
 use crate::graphql::prefetch::EarlyPages;
 use crate::graphql::reads::{ReadConn, Reads};
@@ -28,25 +29,16 @@ pub struct DbLoader {
 
 /// The request's loader. Its cache lives as long as the request, so a row reached twice
 /// in one response (a channel of a ticket and of an identity) is fetched once.
-pub type Loaders = DataLoader<DbLoader, HashMapCache>;
+pub type Loaders = Batcher<DbLoader>;
 
-/// A loader for a request by `viewer`. No batching delay: the keys of a page are queued
-/// while its resolvers are polled, before the spawned load runs (and pages prefetch their
-/// rows in batches anyway, see [`super::prefetch`]); the zero-length wait runs on Tokio's
-/// own timer, so no timer thread is added.
+/// A loader for a request by `viewer`. Loads batch without waiting for a timer (see
+/// [`Batcher`]), and pages prefetch their rows in batches anyway ([`super::prefetch`]).
 pub fn loaders(request: &RequestContext) -> Loaders {
-    let viewer = request.viewer.map(|v| v.user_id);
-    let reads = request.reads.clone();
-    DataLoader::with_cache(
-        DbLoader {
-            viewer,
-            reads,
-            early_pages: EarlyPages::default(),
-        },
-        tokio::spawn,
-        HashMapCache::default(),
-    )
-    .delay(std::time::Duration::ZERO)
+    Batcher::new(DbLoader {
+        viewer: request.viewer.map(|v| v.user_id),
+        reads: request.reads.clone(),
+        early_pages: EarlyPages::default(),
+    })
 }
 
 /// Key: identities of a customer.

@@ -1,5 +1,6 @@
 //! The GraphQL API: schema assembly, abuse limits, and the HTTP handlers for `/graphql`.
 
+pub mod batcher;
 pub mod connection;
 pub mod context;
 pub mod errors;

@@ -4,7 +4,7 @@
 //! Ids are the same UUID strings as everywhere else in the API, so no client breaks; the
 //! kind of a bare id is found with one UNION query over the tables, already scoped to
 //! what the caller may see ([`crate::db::nodes`]), then the rows come through the
-//! request's DataLoaders. An id of another org, a deleted channel, someone else's
+//! request's loader. An id of another org, a deleted channel, someone else's
 //! notification, a made-up id and a malformed one all resolve to `null`, alike.
 
 use std::collections::HashMap;

@@ -1,11 +1,11 @@
 //! Batch-loads what a page's selection will ask for, before its items resolve.
 //!
-//! DataLoaders batch the keys registered within a short window (a timer: a fixed delay on
-//! every page, and on a slow machine the fields of 50 items may not all register in time,
-//! splitting a page across several queries). Prefetching the page's keys with one direct
-//! loader call per kind (only for fields the client selected) makes the number of queries
-//! of a page constant and waits for no timer; the items' own `load_one` calls then hit
-//! the request cache.
+//! The request's loader batches the keys that sibling fields ask for in one scheduling
+//! turn ([`super::batcher`]), but only once those fields run, a round after their rows
+//! arrived, and only for fields resolved in the same task. Prefetching a page's keys with
+//! one direct loader call per kind (only for fields the client selected), as soon as the
+//! page's rows are known, makes the number of queries of a page constant and sends them
+//! together; the items' own `load_one` calls then hit the request cache.
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -66,7 +66,7 @@ pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> 
             .loader()
             .channels_for_tickets(&ids, &customers)
             .await?;
-        loaders.feed_many(loaded).await;
+        loaders.feed_many(loaded);
         Ok::<_, async_graphql::Error>(())
     };
     futures_util::try_join!(
@@ -158,12 +158,12 @@ impl MessageChildren {
         if let Some(attachments) = self.attachments {
             let keys: Vec<AttachmentsOf> = rows.iter().map(|m| AttachmentsOf(m.id)).collect();
             let grouped = group(&keys, attachments, |a| AttachmentsOf(a.message_id));
-            loaders.feed_many(grouped).await;
+            loaders.feed_many(grouped);
         }
         if let Some(reactions) = self.reactions {
             let keys: Vec<ReactionsOf> = rows.iter().map(|m| ReactionsOf(m.id)).collect();
             let grouped = group(&keys, reactions, |r| ReactionsOf(r.message_id));
-            loaders.feed_many(grouped).await;
+            loaders.feed_many(grouped);
         }
         Ok(())
     }
@@ -221,7 +221,7 @@ pub async fn ticket_alongside(ctx: &Context<'_>, conn: &AsyncPgConnection, ticke
             return;
         }
         if let Ok(Some(customer)) = customers::of_ticket(conn, ticket).await {
-            loaders.feed_one(customer.id, customer).await;
+            loaders.feed_one(customer.id, customer);
         }
     };
     let page = async {
@@ -316,7 +316,7 @@ where
         return Ok(Default::default());
     }
     let loaded = loaders.loader().load(&unique).await?;
-    loaders.feed_many(loaded.clone()).await;
+    loaders.feed_many(loaded.clone());
     Ok(loaded)
 }
 
