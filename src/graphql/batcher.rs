@@ -281,6 +281,20 @@ mod tests {
         assert_eq!(batcher.loader().loads.load(Ordering::SeqCst), 1);
     }
 
+    /// Batching waits for no timer: it works on a runtime that has none.
+    #[test]
+    fn batches_form_on_a_runtime_without_timers() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let batcher = Batcher::new(Doubler::default());
+        let (a, b) = runtime.block_on(async {
+            futures_util::join!(batcher.load_one(1), batcher.load_one(2))
+        });
+        assert_eq!((a.unwrap(), b.unwrap()), (Some(2), Some(4)));
+        assert_eq!(*batcher.loader().calls.lock().unwrap(), vec![vec![1, 2]]);
+    }
+
     #[tokio::test]
     async fn a_missing_row_is_none_and_a_failed_load_fails_its_whole_batch() {
         let batcher = Batcher::new(Doubler::default());
