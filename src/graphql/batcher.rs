@@ -288,9 +288,8 @@ mod tests {
             .build()
             .unwrap();
         let batcher = Batcher::new(Doubler::default());
-        let (a, b) = runtime.block_on(async {
-            futures_util::join!(batcher.load_one(1), batcher.load_one(2))
-        });
+        let (a, b) = runtime
+            .block_on(async { futures_util::join!(batcher.load_one(1), batcher.load_one(2)) });
         assert_eq!((a.unwrap(), b.unwrap()), (Some(2), Some(4)));
         assert_eq!(*batcher.loader().calls.lock().unwrap(), vec![vec![1, 2]]);
     }

@@ -23,6 +23,25 @@ async fn setup() -> (TestApp, Session, String) {
     (app, admin, channel)
 }
 
+/// Dana's Instagram conversation of `messages` messages, the last one now.
+async fn dana(
+    app: &TestApp,
+    admin: &Session,
+    channel: &str,
+    messages: usize,
+) -> seed::Conversation {
+    seed::conversation(
+        app,
+        &admin.org_id,
+        channel,
+        "Dana",
+        "ig-dana",
+        messages,
+        Utc::now(),
+    )
+    .await
+}
+
 fn ids(connection: &Value) -> Vec<String> {
     connection["edges"]
         .as_array()
@@ -149,16 +168,7 @@ async fn an_inbox_page_of_50_costs_a_constant_number_of_queries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_page_forward_from_the_oldest_and_backward_from_the_newest() {
     let (app, admin, channel) = setup().await;
-    let conv = seed::conversation(
-        &app,
-        &admin.org_id,
-        &channel,
-        "Dana",
-        "ig-dana",
-        5,
-        Utc::now(),
-    )
-    .await;
+    let conv = dana(&app, &admin, &channel, 5).await;
     let q = "query($o: ID!, $t: ID!, $first: Int, $after: String, $last: Int, $before: String) {
       org(id: $o) { ticket(id: $t) { messages(first: $first, after: $after, last: $last, before: $before) {
         edges { cursor node { id text direction status author { type customer { name } } } }
@@ -528,16 +538,7 @@ async fn merging_two_customers_on_the_same_channel_joins_their_conversations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_page_loads_its_attachments_and_reactions_beside_the_page() {
     let (app, admin, channel) = setup().await;
-    let conv = seed::conversation(
-        &app,
-        &admin.org_id,
-        &channel,
-        "Dana",
-        "ig-dana",
-        6,
-        Utc::now(),
-    )
-    .await;
+    let conv = dana(&app, &admin, &channel, 6).await;
     // Message i has i attachments; odd messages carry a reaction, message 5's removed.
     for (i, id) in conv.message_ids.iter().enumerate() {
         for position in 0..i {
@@ -618,16 +619,7 @@ async fn a_conversation_page_loads_its_attachments_and_reactions_beside_the_page
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_read_beside_their_ticket_are_the_pages_asked_for() {
     let (app, admin, channel) = setup().await;
-    let conv = seed::conversation(
-        &app,
-        &admin.org_id,
-        &channel,
-        "Dana",
-        "ig-dana",
-        4,
-        Utc::now(),
-    )
-    .await;
+    let conv = dana(&app, &admin, &channel, 4).await;
     let data = app
         .gql_ok(
             Some(&admin.token),
@@ -707,16 +699,7 @@ async fn leaf_fields(app: &TestApp, session: &Session, ty: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_leaf_field_reads_the_same_on_the_one_pass_path_and_on_async_graphqls() {
     let (app, admin, channel) = setup().await;
-    let conv = seed::conversation(
-        &app,
-        &admin.org_id,
-        &channel,
-        "Dana",
-        "ig-dana",
-        4,
-        Utc::now(),
-    )
-    .await;
+    let conv = dana(&app, &admin, &channel, 4).await;
     seed::conversation(
         &app,
         &admin.org_id,
