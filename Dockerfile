@@ -13,6 +13,7 @@ RUN mkdir -p src tests/it \
     && touch src/lib.rs tests/it/main.rs \
     && cargo build --release --locked --bin delightchat \
     && rm -rf src target/release/.fingerprint/delightchat-* target/release/deps/delightchat-* target/release/deps/libdelightchat-*
+COPY build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 COPY assets ./assets
