@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{ChannelStatus, Platform};
-use super::ids::{ChannelId, CustomerId, OrgId, TeamId};
+use super::ids::{ChannelId, CustomerId, OrgId, TeamId, TicketId};
 use super::schema::channels;
 
 /// A channel row.
@@ -293,24 +293,26 @@ pub async fn mark_needs_reauth(
     Ok(n == 1)
 }
 
-/// A channel by id, and whether `customer` is blocked, in one query (what a reply's
-/// checks need).
-pub async fn get_with_blocked(
+/// The channel of ticket `ticket`, and whether the ticket's customer is blocked, in one
+/// query by the ticket's id (what a reply's checks need; it needs no earlier read of the
+/// ticket, so it can go out with the ticket's lock).
+pub async fn of_ticket_with_blocked(
     mut conn: &AsyncPgConnection,
-    id: ChannelId,
-    customer: CustomerId,
-) -> QueryResult<(Channel, bool)> {
-    use super::schema::customers;
+    ticket: TicketId,
+) -> QueryResult<Option<(Channel, bool)>> {
+    use super::schema::{customers, tickets};
     channels::table
-        .find(id)
+        .inner_join(tickets::table.on(tickets::channel_id.eq(channels::id)))
+        .filter(tickets::id.eq(ticket))
         .select((
             Channel::as_select(),
             diesel::dsl::exists(
                 customers::table
-                    .filter(customers::id.eq(customer))
+                    .filter(customers::id.eq(tickets::customer_id))
                     .filter(customers::blocked_at.is_not_null()),
             ),
         ))
         .first(&mut conn)
         .await
+        .optional()
 }

@@ -617,7 +617,7 @@ pub struct NewReaction<'a> {
 
 /// The message of `ticket` created with this `sendMessage` idempotency key.
 pub async fn find_by_client_key(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ticket: TicketId,
     key: &str,
 ) -> QueryResult<Option<Message>> {
@@ -625,7 +625,7 @@ pub async fn find_by_client_key(
         .filter(messages::ticket_id.eq(ticket))
         .filter(messages::client_key.eq(key))
         .select(Message::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }

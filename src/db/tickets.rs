@@ -668,7 +668,7 @@ pub async fn read_position(
 
 /// A ticket of `org`, locked for update (serializes replies on one ticket).
 pub async fn find_for_update(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     id: TicketId,
 ) -> QueryResult<Option<Ticket>> {
@@ -677,7 +677,7 @@ pub async fn find_for_update(
         .filter(tickets::org_id.eq(org))
         .for_update()
         .select(Ticket::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }

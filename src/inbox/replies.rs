@@ -84,18 +84,32 @@ pub async fn send(
 ) -> AppResult<Committed<Message>> {
     let reply = validate_shape(reply)?;
     conn.transaction(async |conn| {
-        let ticket = tickets::find_for_update(conn, org, ticket)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        if let Some(key) = &reply.client_key
-            && let Some(existing) = messages::find_by_client_key(conn, ticket.id, key).await?
-        {
+        // One round: PostgreSQL runs them in this order, so the two reads run once the
+        // ticket's lock is held (a duplicate's key committed meanwhile is seen).
+        let shared: &AsyncPgConnection = conn;
+        let (locked, existing, channel) = futures_util::try_join!(
+            tickets::find_for_update(shared, org, ticket),
+            async {
+                match &reply.client_key {
+                    Some(key) => messages::find_by_client_key(shared, ticket, key).await,
+                    None => Ok(None),
+                }
+            },
+            async {
+                if reply.private_note {
+                    return Ok(None);
+                }
+                channels::of_ticket_with_blocked(shared, ticket).await
+            },
+        )?;
+        let ticket = locked.ok_or(AppError::NotFound)?;
+        if let Some(existing) = existing {
             return Ok(Committed::quiet(existing));
         }
-        let planned = if reply.private_note {
-            None
-        } else {
-            Some(plan(conn, &ticket, &reply).await?)
+        let planned = match channel {
+            Some((channel, blocked)) => Some(plan(conn, &ticket, &reply, channel, blocked).await?),
+            None if reply.private_note => None,
+            None => return Err(AppError::NotFound),
         };
         Ok(store(conn, &ticket, author, &reply, planned).await?)
     })
@@ -196,8 +210,14 @@ struct Plan {
 }
 
 /// Checks the channel, the target and the window; the plan or why the reply is refused.
-async fn plan(conn: &mut AsyncPgConnection, ticket: &Ticket, reply: &Reply) -> AppResult<Plan> {
-    let (options, channel) = options_of(conn, ticket).await?;
+async fn plan(
+    conn: &mut AsyncPgConnection,
+    ticket: &Ticket,
+    reply: &Reply,
+    channel: Channel,
+    blocked: bool,
+) -> AppResult<Plan> {
+    let (options, channel) = options_with(conn, ticket, channel, blocked).await?;
     refusal(conn, &options, channel.id).await?;
     let reply_to = match reply.reply_to {
         Some(id) => match messages::find(conn, ticket.org_id, id).await? {
@@ -301,8 +321,19 @@ pub async fn options_of(
     conn: &AsyncPgConnection,
     ticket: &Ticket,
 ) -> diesel::QueryResult<(ReplyOptions, Channel)> {
-    let (channel, blocked) =
-        channels::get_with_blocked(conn, ticket.channel_id, ticket.customer_id).await?;
+    let (channel, blocked) = channels::of_ticket_with_blocked(conn, ticket.id)
+        .await?
+        .ok_or(diesel::result::Error::NotFound)?;
+    options_with(conn, ticket, channel, blocked).await
+}
+
+/// [`options_of`] with the ticket's channel and its customer's block already read.
+async fn options_with(
+    conn: &AsyncPgConnection,
+    ticket: &Ticket,
+    channel: Channel,
+    blocked: bool,
+) -> diesel::QueryResult<(ReplyOptions, Channel)> {
     let latest = match ticket.kind {
         TicketKind::Comment => messages::latest_inbound_comment(conn, ticket.id).await?,
         TicketKind::Direct => None,

@@ -496,6 +496,26 @@ async fn private_notes_are_never_sent_and_client_keys_make_sends_idempotent() {
         s.app.count("SELECT count(*) AS n FROM outbound_jobs").await,
         1
     );
+    // Sent at once, one key still makes one message: its lookup runs under the ticket's
+    // lock, after any other send of it has committed.
+    let at_once = (0..4).map(|_| {
+        s.send_ok(
+            &ticket,
+            json!({"text": "again", "clientMessageId": "draft-43"}),
+        )
+    });
+    let ids: std::collections::HashSet<String> = futures_util::future::join_all(at_once)
+        .await
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(
+        s.app
+            .count("SELECT count(*) AS n FROM messages WHERE client_key = 'draft-43'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
