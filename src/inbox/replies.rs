@@ -317,7 +317,7 @@ async fn comment_plan(
 
 /// The reply options of `ticket` now, with its channel: the decision that both
 /// `Ticket.replyOptions` shows and [`send`] / [`retry`] enforce.
-pub async fn options_of(
+async fn options_of(
     conn: &AsyncPgConnection,
     ticket: &Ticket,
 ) -> diesel::QueryResult<(ReplyOptions, Channel)> {
@@ -328,7 +328,7 @@ pub async fn options_of(
 }
 
 /// [`options_of`] with the ticket's channel and its customer's block already read.
-async fn options_with(
+pub async fn options_with(
     conn: &AsyncPgConnection,
     ticket: &Ticket,
     channel: Channel,

@@ -641,8 +641,9 @@ async fn templates_of_a_page_are_batched_and_not_loaded_unless_asked_for() {
         }
         extra.push(with - without);
     }
-    // The DataLoader batches the keys queued in one tick; resolvers that finish their
-    // own queries at different times can make a second batch, never one per ticket.
+    // The loader batches the keys that sibling fields ask for in one pass; the tickets'
+    // channels and customers come through it too, so their templates are asked for
+    // together: a second batch is possible, never one per ticket.
     assert!(extra[0] >= 1, "{extra:?}");
     assert!(
         (1..12).contains(&extra[1]),

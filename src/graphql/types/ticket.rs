@@ -220,11 +220,21 @@ impl Ticket {
     /// What the caller can send on this ticket now, and why not (the same decision
     /// `sendMessage` enforces).
     async fn reply_options(&self, ctx: &Context<'_>) -> Result<ReplyOptions> {
+        // The channel and the customer through the request's loader, so that a page's
+        // tickets share one query for each (and their templates, one more).
         Box::pin(async move {
+            let loaders = ctx.data::<Loaders>()?;
+            let (channel, customer) = futures_util::try_join!(
+                loaders.load_one(self.0.channel_id),
+                loaders.load_one(self.0.customer_id),
+            )?;
+            let channel = channel.ok_or(AppError::NotFound)?;
+            let blocked = customer.is_some_and(|c| c.blocked_at.is_some());
             let conn = conn(ctx).await?;
-            let (options, _) = crate::inbox::replies::options_of(&conn, &self.0)
-                .await
-                .map_err(AppError::from)?;
+            let (options, _) =
+                crate::inbox::replies::options_with(&conn, &self.0, channel, blocked)
+                    .await
+                    .map_err(AppError::from)?;
             Ok(ReplyOptions {
                 options,
                 channel: self.0.channel_id,
