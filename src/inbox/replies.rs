@@ -141,7 +141,7 @@ pub async fn retry(
         let ticket = tickets::find_for_update(conn, org, message.ticket_id)
             .await?
             .ok_or(AppError::NotFound)?;
-        let (options, _) = options_of(conn, &ticket).await?;
+        let options = options_of(conn, &ticket).await?;
         // A template may go out where free text may not (after WhatsApp's 24 hours).
         let template_allowed = matches!(options.mode, ReplyMode::TemplatesOnly)
             && super::templates::is_template(&message);
@@ -217,7 +217,7 @@ async fn plan(
     channel: Channel,
     blocked: bool,
 ) -> AppResult<Plan> {
-    let (options, channel) = options_with(conn, ticket, channel, blocked).await?;
+    let options = options_with(conn, ticket, &channel, blocked).await?;
     refusal(conn, &options, channel.id).await?;
     let reply_to = match reply.reply_to {
         Some(id) => match messages::find(conn, ticket.org_id, id).await? {
@@ -315,31 +315,37 @@ async fn comment_plan(
     })
 }
 
-/// The reply options of `ticket` now, with its channel: the decision that both
-/// `Ticket.replyOptions` shows and [`send`] / [`retry`] enforce.
+/// The reply options of `ticket` now, reading its channel and its customer's block.
 async fn options_of(
     conn: &AsyncPgConnection,
     ticket: &Ticket,
-) -> diesel::QueryResult<(ReplyOptions, Channel)> {
+) -> diesel::QueryResult<ReplyOptions> {
     let (channel, blocked) = channels::of_ticket_with_blocked(conn, ticket.id)
         .await?
         .ok_or(diesel::result::Error::NotFound)?;
-    options_with(conn, ticket, channel, blocked).await
+    options_with(conn, ticket, &channel, blocked).await
 }
 
-/// [`options_of`] with the ticket's channel and its customer's block already read.
+/// The reply options of `ticket` now, given its channel and whether its customer is
+/// blocked: the decision that both `Ticket.replyOptions` shows and [`send`] / [`retry`]
+/// enforce.
 pub async fn options_with(
     conn: &AsyncPgConnection,
     ticket: &Ticket,
-    channel: Channel,
+    channel: &Channel,
     blocked: bool,
-) -> diesel::QueryResult<(ReplyOptions, Channel)> {
+) -> diesel::QueryResult<ReplyOptions> {
     let latest = match ticket.kind {
         TicketKind::Comment => messages::latest_inbound_comment(conn, ticket.id).await?,
         TicketKind::Direct => None,
     };
-    let options = reply_options::decide(ticket, &channel, blocked, latest.as_ref(), Utc::now());
-    Ok((options, channel))
+    Ok(reply_options::decide(
+        ticket,
+        channel,
+        blocked,
+        latest.as_ref(),
+        Utc::now(),
+    ))
 }
 
 /// Refuses, with the decision's reason, when free text and comment replies are not

@@ -231,10 +231,9 @@ impl Ticket {
             let channel = channel.ok_or(AppError::NotFound)?;
             let blocked = customer.is_some_and(|c| c.blocked_at.is_some());
             let conn = conn(ctx).await?;
-            let (options, _) =
-                crate::inbox::replies::options_with(&conn, &self.0, channel, blocked)
-                    .await
-                    .map_err(AppError::from)?;
+            let options = crate::inbox::replies::options_with(&conn, &self.0, &channel, blocked)
+                .await
+                .map_err(AppError::from)?;
             Ok(ReplyOptions {
                 options,
                 channel: self.0.channel_id,
