@@ -199,6 +199,18 @@ impl TestApp {
         }
     }
 
+    /// Invites the signed-in `member` (whose email is `email`) to the admin's org as
+    /// `role`, and they accept: they then belong to both orgs.
+    pub async fn join(&self, member: &Session, email: &str, admin: &Session, role: &str) {
+        let token = self.invite(admin, email, role).await;
+        self.gql_ok(
+            Some(&member.token),
+            "mutation($t: String!) { acceptInvitation(token: $t) { role } }",
+            json!({"t": token}),
+        )
+        .await;
+    }
+
     /// Invites `email` to the admin's org as `role`; the invitation link's token.
     pub async fn invite(&self, admin: &Session, email: &str, role: &str) -> String {
         let data = self
