@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{ChannelStatus, Platform};
-use super::ids::{ChannelId, OrgId, TeamId, TicketId};
+use super::ids::{ChannelId, CustomerId, OrgId, TeamId, TicketId};
 use super::schema::channels;
 
 /// A channel row.
@@ -196,6 +196,31 @@ pub async fn find_many(
     }
     channels::table
         .filter(channels::id.eq_any(ids))
+        .select(Channel::as_select())
+        .load(&mut conn)
+        .await
+}
+
+/// Channels by id, and the channels of these customers' identities, deleted ones included:
+/// everything a page of tickets shows of channels, in one query.
+pub async fn find_for_tickets(
+    mut conn: &AsyncPgConnection,
+    ids: &[ChannelId],
+    customers: &[CustomerId],
+) -> QueryResult<Vec<Channel>> {
+    use crate::db::schema::customer_identities;
+    if ids.is_empty() && customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let of_customers = customer_identities::table
+        .filter(customer_identities::customer_id.eq_any(customers))
+        .select(customer_identities::channel_id);
+    channels::table
+        .filter(
+            channels::id
+                .eq_any(ids)
+                .or(channels::id.eq_any(of_customers)),
+        )
         .select(Channel::as_select())
         .load(&mut conn)
         .await

@@ -30,7 +30,6 @@ pub mod schema;
 pub mod scope;
 pub mod teams;
 pub mod templates;
-pub mod ticket_pages;
 pub mod tickets;
 pub mod users;
 pub mod webhook_events;

@@ -8,8 +8,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{TicketKind, TicketPriority, TicketStatus};
 use super::ids::{ChannelId, CustomerId, LabelId, MessageId, OrgId, TeamId, TicketId, UserId};
-use super::page::Keyset;
-use super::schema::{ticket_reads, tickets};
+use super::page::{Keyset, PageQuery, PageRows};
+use super::schema::{ticket_labels, ticket_reads, tickets};
 use crate::db::prepared::PrepareOnce as _;
 
 /// A ticket row.
@@ -134,6 +134,71 @@ pub struct TicketChanges {
     pub snoozed_until: Option<Option<DateTime<Utc>>>,
     /// Resolution time (`Some(None)` clears it).
     pub resolved_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// A page of `org`'s tickets in `filter.sort` order. Every filter and order is served by
+/// an index that leads with the org.
+pub async fn list(
+    mut conn: &AsyncPgConnection,
+    org: OrgId,
+    filter: &TicketFilter,
+    page: &PageQuery,
+) -> QueryResult<PageRows<Ticket>> {
+    let mut query = tickets::table
+        .filter(tickets::org_id.eq(org))
+        .select(Ticket::as_select())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(status) = filter.status {
+        query = query.filter(tickets::status.eq(status));
+    }
+    if let Some(channel) = filter.channel_id {
+        query = query.filter(tickets::channel_id.eq(channel));
+    }
+    match filter.assignee_id {
+        Some(Some(assignee)) => query = query.filter(tickets::assignee_id.eq(assignee)),
+        Some(None) => query = query.filter(tickets::assignee_id.is_null()),
+        None => {}
+    }
+    if let Some(customer) = filter.customer_id {
+        query = query.filter(tickets::customer_id.eq(customer));
+    }
+    if let Some(team) = filter.team_id {
+        query = query.filter(tickets::team_id.eq(team));
+    }
+    if let Some(label) = filter.label_id {
+        query = query.filter(diesel::dsl::exists(
+            ticket_labels::table
+                .filter(ticket_labels::org_id.eq(org))
+                .filter(ticket_labels::label_id.eq(label))
+                .filter(ticket_labels::ticket_id.eq(tickets::id)),
+        ));
+    }
+    match filter.sort {
+        TicketSort::LastActivity => {
+            query = query.order((tickets::last_message_at.desc(), tickets::id.desc()));
+            if let Some(Keyset { at, id }) = page.cursor {
+                query = query.filter(
+                    tickets::last_message_at.lt(at).or(tickets::last_message_at
+                        .eq(at)
+                        .and(tickets::id.lt(TicketId(id)))),
+                );
+            }
+        }
+        TicketSort::WaitingSince => {
+            query = query
+                .filter(tickets::waiting_since.is_not_null())
+                .order((tickets::waiting_since.asc(), tickets::id.asc()));
+            if let Some(Keyset { at, id }) = page.cursor {
+                query = query.filter(
+                    tickets::waiting_since.gt(at).or(tickets::waiting_since
+                        .eq(at)
+                        .and(tickets::id.gt(TicketId(id)))),
+                );
+            }
+        }
+    }
+    Ok(PageRows::from_fetched(query.load(&mut conn).await?, page))
 }
 
 /// A ticket of `org`.

@@ -69,11 +69,6 @@ pub struct ReadCountOf(pub TicketId);
 type LoadResult<K, V> = Result<HashMap<K, V>, async_graphql::Error>;
 
 impl DbLoader {
-    /// The signed-in user the request reads for, if any.
-    pub fn viewer(&self) -> Option<UserId> {
-        self.viewer
-    }
-
     /// Pages of messages read ahead of their field ([`super::prefetch::ticket_alongside`]).
     pub fn early_pages(&self) -> &EarlyPages {
         &self.early_pages
@@ -82,6 +77,19 @@ impl DbLoader {
     /// A connection that sees what the request may read ([`Reads`]).
     async fn conn(&self) -> Result<ReadConn, async_graphql::Error> {
         Ok(self.reads.conn().await.map_err(AppError::from)?)
+    }
+
+    /// The channels a page of tickets shows: the tickets' own (`ids`) and those of their
+    /// customers' identities, in one query (see [`channels::find_for_tickets`]).
+    pub async fn channels_for_tickets(
+        &self,
+        ids: &[ChannelId],
+        customers: &[CustomerId],
+    ) -> LoadResult<ChannelId, channels::Channel> {
+        let rows = channels::find_for_tickets(&**self.conn().await?, ids, customers)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|c| (c.id, c)).collect())
     }
 }
 

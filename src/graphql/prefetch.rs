@@ -2,13 +2,10 @@
 //!
 //! The request's loader batches the keys that sibling fields ask for in one scheduling
 //! turn ([`super::batcher`]), but only once those fields run, a round after their rows
-//! arrived, and only for fields resolved in the same task. Reading what a page's
-//! selection shows with the page itself (tickets: [`ticket_pages::read`]; messages:
-//! [`message_page`]), or with one direct loader call per kind as soon as the page's rows
-//! are known, makes the number of queries of a page constant and sends them together;
-//! the items' own `load_one` calls then hit the request cache.
-//!
-//! [`ticket_pages::read`]: crate::db::ticket_pages::read
+//! arrived, and only for fields resolved in the same task. Prefetching a page's keys with
+//! one direct loader call per kind (only for fields the client selected), as soon as the
+//! page's rows are known, makes the number of queries of a page constant and sends them
+//! together; the items' own `load_one` calls then hit the request cache.
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -19,9 +16,8 @@ use async_graphql::{Context, Lookahead, Result, SelectionField, Value};
 
 use diesel_async::AsyncPgConnection;
 
-use crate::db::ids::TicketId;
+use crate::db::ids::{ChannelId, CustomerId, TicketId};
 use crate::db::page::{PageQuery, PageRows};
-use crate::db::ticket_pages::{Shown, TicketPage};
 use crate::db::{customers, messages, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::page_query;
@@ -29,65 +25,70 @@ use crate::graphql::loaders::{
     AttachmentsOf, DbLoader, IdentitiesOf, Loaders, ReactionsOf, ReadCountOf, group,
 };
 
-/// What a page of tickets shows beside them (its selection `edges.node`), for
-/// [`ticket_pages::read`] to read in the page's own round.
-pub fn shown_beside_tickets(ctx: &Context<'_>) -> Result<Shown> {
+/// Prefetches for a page of tickets (selection `edges.node`).
+pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> {
     let node = ctx.look_ahead().field("edges").field("node");
-    let identities = node.field("customer").field("identities");
-    let read_by = if node.field("unreadCount").exists() {
-        ctx.data::<Loaders>()?.loader().viewer()
-    } else {
-        None
-    };
-    Ok(Shown {
-        customer: node.field("customer").exists(),
-        channel: node.field("channel").exists(),
-        assignee: node.field("assignee").exists(),
-        last_message: node.field("lastMessage").exists(),
-        read_by,
-        identities: identities.exists(),
-        identity_channels: identities.field("channel").exists(),
-    })
-}
-
-/// Puts what was read beside a page of tickets in the request's cache, for the items'
-/// own `load_one` calls (`shown`: what it was read with); the page's tickets.
-pub fn feed_tickets(
-    ctx: &Context<'_>,
-    page: TicketPage,
-    shown: &Shown,
-) -> Result<PageRows<tickets::Ticket>> {
     let loaders = ctx.data::<Loaders>()?;
-    let mut rows = Vec::with_capacity(page.tickets.rows.len());
-    for row in page.tickets.rows {
-        if let Some(customer) = row.customer {
-            loaders.feed_one(customer.id, customer);
+    let customer = node.field("customer");
+    let identity_channels = customer.field("identities").field("channel");
+    let customers = async {
+        if !customer.exists() {
+            return Ok(());
         }
-        if let Some(channel) = row.channel {
-            loaders.feed_one(channel.id, channel);
+        let ids: Vec<CustomerId> = rows.iter().map(|t| t.customer_id).collect();
+        futures_util::try_join!(
+            load(loaders, ids.clone()),
+            load_if(
+                loaders,
+                customer.field("identities"),
+                ids.into_iter().map(IdentitiesOf)
+            ),
+        )?;
+        Ok::<_, async_graphql::Error>(())
+    };
+    // Channels in the same round: the tickets' own and those of the customers' identities
+    // come from one query keyed by customer, so it need not wait for the identities.
+    let channels = async {
+        let ids: Vec<ChannelId> = if node.field("channel").exists() {
+            unique(rows.iter().map(|t| t.channel_id))
+        } else {
+            Vec::new()
+        };
+        let customers: Vec<CustomerId> = if identity_channels.exists() {
+            unique(rows.iter().map(|t| t.customer_id))
+        } else {
+            Vec::new()
+        };
+        if ids.is_empty() && customers.is_empty() {
+            return Ok(());
         }
-        if let Some(user) = row.assignee {
-            loaders.feed_one(user.id, user);
-        }
-        if let Some(message) = row.last_message {
-            loaders.feed_one(message.id, message);
-        }
-        if shown.read_by.is_some() {
-            loaders.feed_one(ReadCountOf(row.ticket.id), row.read_count.unwrap_or(0));
-        }
-        rows.push(row.ticket);
-    }
-    if let Some(identities) = page.identities {
-        let keys = unique(rows.iter().map(|t| IdentitiesOf(t.customer_id)));
-        loaders.feed_many(group(&keys, identities, |i| IdentitiesOf(i.customer_id)));
-    }
-    if let Some(channels) = page.identity_channels {
-        loaders.feed_many(channels.into_iter().map(|c| (c.id, c)));
-    }
-    Ok(PageRows {
-        rows,
-        has_more: page.tickets.has_more,
-    })
+        let loaded = loaders
+            .loader()
+            .channels_for_tickets(&ids, &customers)
+            .await?;
+        loaders.feed_many(loaded);
+        Ok::<_, async_graphql::Error>(())
+    };
+    futures_util::try_join!(
+        customers,
+        channels,
+        load_if(
+            loaders,
+            node.field("assignee"),
+            rows.iter().filter_map(|t| t.assignee_id)
+        ),
+        load_if(
+            loaders,
+            node.field("lastMessage"),
+            rows.iter().filter_map(|t| t.last_message_id)
+        ),
+        load_if(
+            loaders,
+            node.field("unreadCount"),
+            rows.iter().map(|t| ReadCountOf(t.id))
+        ),
+    )?;
+    Ok(())
 }
 
 /// What a page of messages shows of each message (attachments, reactions, for the

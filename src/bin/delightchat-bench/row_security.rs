@@ -13,9 +13,8 @@ use uuid::Uuid;
 use delightchat::db::ids::{TicketId, UserId};
 use delightchat::db::page::PageQuery;
 use delightchat::db::scope::Scope;
-use delightchat::db::ticket_pages::{self, Shown};
 use delightchat::db::tickets::TicketFilter;
-use delightchat::db::{self, PooledConn, QueryCounter, SessionLimits, messages};
+use delightchat::db::{self, PooledConn, QueryCounter, SessionLimits, messages, tickets};
 
 use super::seed::BenchOrg;
 use super::stats::{Measured, closed_loop};
@@ -51,15 +50,14 @@ enum Query {
 impl Query {
     async fn run(self, conn: &mut AsyncPgConnection, org: &BenchOrg) -> bool {
         match self {
-            Query::Inbox => ticket_pages::read(
+            Query::Inbox => tickets::list(
                 conn,
                 org.id,
                 &TicketFilter::default(),
                 &PageQuery::first(50),
-                &Shown::default(),
             )
             .await
-            .is_ok_and(|page| !page.tickets.rows.is_empty()),
+            .is_ok_and(|page| !page.rows.is_empty()),
             Query::Messages(ticket) => {
                 let last = PageQuery {
                     backward: true,

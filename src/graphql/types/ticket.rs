@@ -15,7 +15,7 @@ use super::user::User;
 use crate::db::enums::{TicketKind, TicketPriority, TicketStatus};
 use crate::db::ids::{ChannelId, OrgId};
 use crate::db::page::Keyset;
-use crate::db::{templates, ticket_pages, tickets};
+use crate::db::{templates, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
 use crate::graphql::context::conn;
@@ -28,8 +28,8 @@ use crate::inbox::templates as template_ops;
 /// A conversation between a customer and the org on one channel.
 pub struct Ticket(pub tickets::Ticket);
 
-/// A page of `org`'s tickets matching `filter`, in its order, read in one round with what
-/// the selection shows beside them.
+/// A page of `org`'s tickets matching `filter`, in its order, with what the selection
+/// asks for prefetched.
 pub async fn page(
     ctx: &Context<'_>,
     org: OrgId,
@@ -38,13 +38,12 @@ pub async fn page(
     after: Option<String>,
 ) -> Result<Connection<String, Flat<Ticket>>> {
     let page = page_query(first, after, None, None, false)?;
-    let shown = prefetch::shown_beside_tickets(ctx)?;
     let conn = conn(ctx).await?;
-    let read = ticket_pages::read(&conn, org, filter, &page, &shown)
+    let rows = tickets::list(&conn, org, filter, &page)
         .await
         .map_err(AppError::from)?;
     drop(conn);
-    let rows = prefetch::feed_tickets(ctx, read, &shown)?;
+    prefetch::tickets(ctx, &rows.rows).await?;
     Ok(connection(
         rows,
         &page,
