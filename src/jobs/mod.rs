@@ -31,7 +31,7 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     /// This process as a worker, polling every second and claiming 250 deliveries at once
-    /// (against 100: 13% more deliveries applied per second while ingesting and 12% less
+    /// (against 100: 14% more deliveries applied per second while ingesting and 13% less
     /// PostgreSQL CPU per delivery; 500 added only 4% more, see BENCHMARKS.md).
     pub fn for_this_process() -> Self {
         let host =
