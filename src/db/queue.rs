@@ -51,14 +51,43 @@ impl Queue {
     /// assignments after the lease and attempt count (empty or starting with `,`), and
     /// the statement returns the `returning` columns of the claimed rows (aliased `j`).
     pub fn claim_sql(&self, set: &str, returning: &str) -> String {
-        let table = self.table;
+        self.claim_of(set, returning, &self.due_sql("id"))
+    }
+
+    /// The claim statement of [`Queue::claim_sql`] that also binds `$3`, the most bytes
+    /// of `size` (an expression of a row) its rows may add up to: it takes the due rows in
+    /// order while their total stays within `$3`, and always the first, so a row larger
+    /// than the bound is claimed alone rather than never.
+    pub fn claim_within_sql(&self, set: &str, returning: &str, size: &str) -> String {
+        let due = self.due_sql(&format!("id, run_at, {size} AS size"));
+        self.claim_of(
+            set,
+            returning,
+            &format!(
+                "SELECT id FROM (SELECT id, size, sum(size) OVER (ORDER BY run_at, id) AS total \
+                                 FROM ({due}) due) d \
+                 WHERE total <= $3 OR total = size"
+            ),
+        )
+    }
+
+    /// The `columns` of the due, unleased rows a claim may take, at most `$1`, locked.
+    fn due_sql(&self, columns: &str) -> String {
         format!(
-            "UPDATE {table} j SET locked_until = now() + $2, attempts = attempts + 1{set} \
-             WHERE id IN (SELECT id FROM {table} \
-                          WHERE state = 'PENDING' AND run_at <= now() \
-                            AND (locked_until IS NULL OR locked_until < now()) \
-                          ORDER BY run_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-             RETURNING {returning}"
+            "SELECT {columns} FROM {} \
+             WHERE state = 'PENDING' AND run_at <= now() \
+               AND (locked_until IS NULL OR locked_until < now()) \
+             ORDER BY run_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            self.table
+        )
+    }
+
+    /// Leases the rows whose ids `chosen` selects.
+    fn claim_of(&self, set: &str, returning: &str, chosen: &str) -> String {
+        format!(
+            "UPDATE {} j SET locked_until = now() + $2, attempts = attempts + 1{set} \
+             WHERE id IN ({chosen}) RETURNING {returning}",
+            self.table
         )
     }
 
@@ -175,6 +204,15 @@ mod tests {
         assert!(sql.contains("attempts = attempts + 1, lease_id = gen_random_uuid() WHERE"));
         assert!(sql.contains("FOR UPDATE SKIP LOCKED"));
         assert!(sql.ends_with("RETURNING id, lease_id"));
+    }
+
+    #[test]
+    fn a_bounded_claim_sums_the_sizes_of_the_locked_rows_in_claim_order() {
+        let sql = WEBHOOK_EVENTS.claim_within_sql("", "id", "octet_length(body)");
+        assert!(sql.contains("SELECT id, run_at, octet_length(body) AS size FROM webhook_events"));
+        assert!(sql.contains("sum(size) OVER (ORDER BY run_at, id)"));
+        assert!(sql.contains("LIMIT $1 FOR UPDATE SKIP LOCKED) due) d"));
+        assert!(sql.contains("WHERE total <= $3 OR total = size) RETURNING id"));
     }
 
     #[test]

@@ -82,17 +82,23 @@ pub async fn insert_many(
     Ok(ids.into_iter().map(|i| i.id).collect())
 }
 
-/// Claims up to `limit` due deliveries for `lease`, skipping rows other workers hold.
+/// Claims up to `limit` due deliveries for `lease`, skipping rows other workers hold,
+/// in order while their bodies add up to at most `max_bytes` (the first one whatever
+/// its size). PostgreSQL sums the bodies' stored lengths without reading them.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     limit: i64,
+    max_bytes: i64,
     lease: Duration,
 ) -> QueryResult<Vec<ClaimedDelivery>> {
-    diesel::sql_query(
-        WEBHOOK_EVENTS.claim_sql("", "id, channel_id, secret_fingerprint, body, attempts"),
-    )
+    diesel::sql_query(WEBHOOK_EVENTS.claim_within_sql(
+        "",
+        "id, channel_id, secret_fingerprint, body, attempts",
+        "octet_length(body)",
+    ))
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(interval(lease))
+    .bind::<BigInt, _>(max_bytes)
     .load(conn)
     .await
 }

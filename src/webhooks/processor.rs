@@ -30,6 +30,12 @@ use crate::state::AppState;
 
 /// How long a claim lasts; a worker that dies lets its deliveries go after this.
 pub const LEASE: Duration = Duration::from_secs(60);
+/// Most body bytes one claim from the queue takes (beyond its first delivery, which is
+/// taken whatever its size): with four inbound loops, at most 64 MiB of claimed bodies
+/// in memory, as much as the handoff keeps, where 250 deliveries of up to 5 MiB each
+/// would be 1.2 GiB a claim. Meta's deliveries are a few KiB, so the bound only matters
+/// to a backlog of unusually large bodies.
+pub const CLAIM_BYTES: i64 = 16 * 1024 * 1024;
 /// Attempts before a delivery is parked.
 pub const MAX_ATTEMPTS: i32 = 10;
 
@@ -49,7 +55,7 @@ pub async fn run_once(state: &AppState, worker: &WorkerConfig) -> anyhow::Result
     }
     let claimed = {
         let mut conn = state.system_conn().await?;
-        webhook_events::claim(&mut conn, worker.inbound_batch, LEASE).await?
+        webhook_events::claim(&mut conn, worker.inbound_batch, CLAIM_BYTES, LEASE).await?
     };
     handoff.scanned(claimed.len());
     let count = claimed.len();

@@ -108,7 +108,7 @@ async fn a_delivery_under_another_workers_lease_is_skipped_by_the_handoff() {
     post(&app, &channel, &dm(1)).await;
     let leased = {
         let mut conn = app.state.system_conn().await.unwrap();
-        delightchat::db::webhook_events::claim(&mut conn, 10, Duration::from_secs(60))
+        delightchat::db::webhook_events::claim(&mut conn, 10, 1 << 20, Duration::from_secs(60))
             .await
             .unwrap()
     };

@@ -137,3 +137,48 @@ async fn every_queued_job_is_announced_to_listening_processes_after_commit() {
         ]
     );
 }
+
+/// A claim from the inbound queue stops before the bodies it takes exceed its byte bound
+/// (counting their full length, compressed as PostgreSQL stores them or not), takes a
+/// body larger than the bound alone, and leaves the rest unleased for the next claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_claim_takes_deliveries_in_order_within_its_byte_bound() {
+    let app = TestApp::new().await;
+    const KIB: i64 = 1024;
+    for size in [400 * KIB, 400 * KIB, 400 * KIB, 2048 * KIB, 100 * KIB] {
+        app.execute(&format!(
+            "INSERT INTO webhook_events (body) VALUES (convert_to(repeat('x', {size}), 'UTF8'))"
+        ))
+        .await;
+    }
+    let mut conn = app.state.system_conn().await.unwrap();
+    let mut claims = Vec::new();
+    loop {
+        let claimed = delightchat::db::webhook_events::claim(
+            &mut conn,
+            250,
+            1024 * KIB,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        claims.push(
+            claimed
+                .iter()
+                .map(|d| i64::try_from(d.body.len()).unwrap() / KIB)
+                .collect::<Vec<_>>(),
+        );
+        assert!(claims.len() <= 5, "claims so far: {claims:?}");
+    }
+    assert_eq!(claims, [vec![400, 400], vec![400], vec![2048], vec![100]]);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM webhook_events WHERE attempts = 1 AND locked_until > now()"
+        )
+        .await,
+        5
+    );
+}
