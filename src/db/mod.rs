@@ -114,9 +114,16 @@ impl Pool {
         scope: scope::Scope,
         session: Option<uuid::Uuid>,
     ) -> Result<(PooledConn, Option<scope::Access>), PoolError> {
+        let conn = self.checkout_unscoped().await?;
+        scope::apply(conn, scope, session).await
+    }
+
+    /// A connection as it comes out of the pool, to be scoped by the caller with
+    /// [`scope::apply_on`] before anything else runs on it.
+    pub(crate) async fn checkout_unscoped(&self) -> Result<PooledConn, PoolError> {
         let conn = self.inner.get().await?;
         self.counter.scoping.fetch_add(1, Ordering::Relaxed);
-        scope::apply(conn, scope, session).await
+        Ok(conn)
     }
 }
 

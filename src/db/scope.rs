@@ -19,9 +19,10 @@
 
 use std::collections::HashMap;
 
+use diesel::QueryResult;
 use diesel::QueryableByName;
 use diesel::sql_types::{Bool, Nullable, Text};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::Role;
 use super::ids::{OrgId, UserId};
@@ -72,11 +73,28 @@ struct ViewerScoped {
 /// Scopes a freshly checked-out connection (one statement); for a viewer, with what that
 /// statement learned of them (`session`: the session they came with, if any).
 pub(super) async fn apply(
-    mut conn: PooledConn,
+    conn: PooledConn,
     scope: Scope,
     session: Option<uuid::Uuid>,
 ) -> Result<(PooledConn, Option<Access>), PoolError> {
-    let scoped = match scope {
+    match apply_on(&conn, scope, session).await {
+        Ok(access) => Ok((conn, access)),
+        Err(e) => {
+            discard(conn);
+            Err(failed(e))
+        }
+    }
+}
+
+/// The scoping statement of [`apply`], on a connection the caller holds (so that it can
+/// send other statements right behind it, which PostgreSQL runs after it); on failure
+/// the caller must [`discard`] the connection.
+pub async fn apply_on(
+    mut conn: &AsyncPgConnection,
+    scope: Scope,
+    session: Option<uuid::Uuid>,
+) -> QueryResult<Option<Access>> {
+    match scope {
         Scope::Viewer(user) => diesel::sql_query(
             "SELECT set_config('delightchat.scope', 'viewer', false), \
                     set_config('delightchat.user_id', $1::text, false), \
@@ -100,17 +118,19 @@ pub(super) async fn apply(
         .execute(&mut conn)
         .await
         .map(|_| None),
-    };
-    match scoped {
-        Ok(access) => Ok((conn, access)),
-        Err(e) => {
-            // Its settings are unknown now: it must not go back to the pool.
-            drop(deadpool::managed::Object::take(conn));
-            Err(PoolError::Backend(
-                diesel_async::pooled_connection::PoolError::QueryError(e),
-            ))
-        }
     }
+}
+
+/// Keeps a connection whose scoping failed out of the pool: its settings are unknown now.
+pub fn discard(conn: PooledConn) {
+    drop(deadpool::managed::Object::take(conn));
+}
+
+/// A failed scoping statement as a checkout's error.
+pub fn failed(error: diesel::result::Error) -> PoolError {
+    PoolError::Backend(diesel_async::pooled_connection::PoolError::QueryError(
+        error,
+    ))
 }
 
 /// Pairs the statement's org ids with their roles (two array literals in the same order).

@@ -76,7 +76,7 @@ impl Ticket {
 }
 
 /// Filters of the inbox list.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TicketFilter {
     /// Only this status.
     pub status: Option<TicketStatus>,

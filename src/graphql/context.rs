@@ -170,6 +170,21 @@ type MembershipCell = Arc<tokio::sync::OnceCell<Option<Role>>>;
 /// connection found it (no query of its own); a revoked session (`logout`,
 /// `changePassword`) is `UNAUTHENTICATED`.
 async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<Role>> {
+    Ok(membership_with(ctx, org, |_| std::future::ready(()))
+        .await?
+        .0)
+}
+
+/// [`membership`], and what `alongside` read beside the checkout's scoping statement if
+/// this call checked the request's connection out ([`Reads::access_with`]).
+async fn membership_with<T, F>(
+    ctx: &Context<'_>,
+    org: OrgId,
+    alongside: impl FnOnce(ReadConn) -> F,
+) -> AppResult<(Option<Role>, Option<T>)>
+where
+    F: Future<Output = T>,
+{
     viewer(ctx)?;
     let request = request(ctx)?;
     let cell = request
@@ -179,10 +194,15 @@ async fn membership(ctx: &Context<'_>, org: OrgId) -> AppResult<Option<Role>> {
         .entry(org)
         .or_default()
         .clone();
+    let mut read = None;
     let role = cell
-        .get_or_try_init(|| async { role_in(request.reads.access().await?.as_deref(), org) })
+        .get_or_try_init(|| async {
+            let (access, early) = request.reads.access_with(alongside).await?;
+            read = early;
+            role_in(access.as_deref(), org)
+        })
         .await?;
-    Ok(*role)
+    Ok((*role, read))
 }
 
 /// The caller's role in `org` as a checkout's `access` says; `UNAUTHENTICATED` when
@@ -208,8 +228,25 @@ pub async fn member_org(
     ctx: &Context<'_>,
     org: OrgId,
 ) -> AppResult<crate::graphql::types::org::Org> {
-    let role = member(ctx, org).await?;
-    Ok(crate::graphql::types::org::Org::of(org, role))
+    Ok(member_org_with(ctx, org, |_| std::future::ready(()))
+        .await?
+        .0)
+}
+
+/// [`member_org`], and what `alongside` read beside the checkout's scoping statement if
+/// this call checked the request's connection out ([`Reads::access_with`]); given to
+/// members only.
+pub async fn member_org_with<T, F>(
+    ctx: &Context<'_>,
+    org: OrgId,
+    alongside: impl FnOnce(ReadConn) -> F,
+) -> AppResult<(crate::graphql::types::org::Org, Option<T>)>
+where
+    F: Future<Output = T>,
+{
+    let (role, read) = membership_with(ctx, org, alongside).await?;
+    let role = role.ok_or(AppError::Forbidden)?;
+    Ok((crate::graphql::types::org::Org::of(org, role), read))
 }
 
 /// An org-scoped call, checked: the org, the caller, the shared state and a connection

@@ -17,7 +17,7 @@ use crate::db::{
 use crate::error::AppError;
 use crate::graphql::batcher::Batcher;
 use crate::graphql::context::RequestContext;
-use crate::graphql::prefetch::EarlyPages;
+use crate::graphql::prefetch::{EarlyPages, EarlyTickets};
 use crate::graphql::reads::{ReadConn, Reads};
 
 /// Loads rows for one request.
@@ -25,6 +25,7 @@ pub struct DbLoader {
     viewer: Option<UserId>,
     reads: Reads,
     early_pages: EarlyPages,
+    early_tickets: EarlyTickets,
 }
 
 /// The request's loader. Its cache lives as long as the request, so a row reached twice
@@ -38,6 +39,7 @@ pub fn loaders(request: &RequestContext) -> Loaders {
         viewer: request.viewer.map(|v| v.user_id),
         reads: request.reads.clone(),
         early_pages: EarlyPages::default(),
+        early_tickets: EarlyTickets::default(),
     })
 }
 
@@ -72,6 +74,11 @@ impl DbLoader {
     /// Pages of messages read ahead of their field ([`super::prefetch::ticket_alongside`]).
     pub fn early_pages(&self) -> &EarlyPages {
         &self.early_pages
+    }
+
+    /// Pages of tickets read ahead of their field ([`super::prefetch::tickets_alongside`]).
+    pub fn early_tickets(&self) -> &EarlyTickets {
+        &self.early_tickets
     }
 
     /// A connection that sees what the request may read ([`Reads`]).

@@ -16,14 +16,16 @@ use async_graphql::{Context, Lookahead, Result, SelectionField, Value};
 
 use diesel_async::AsyncPgConnection;
 
-use crate::db::ids::{ChannelId, CustomerId, TicketId};
+use crate::db::ids::{ChannelId, CustomerId, OrgId, TicketId};
 use crate::db::page::{PageQuery, PageRows};
+use crate::db::tickets::TicketFilter;
 use crate::db::{customers, messages, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::page_query;
 use crate::graphql::loaders::{
     AttachmentsOf, DbLoader, IdentitiesOf, Loaders, ReactionsOf, ReadCountOf, group,
 };
+use crate::graphql::reads::ReadConn;
 
 /// Prefetches for a page of tickets (selection `edges.node`).
 pub async fn tickets(ctx: &Context<'_>, rows: &[tickets::Ticket]) -> Result<()> {
@@ -169,38 +171,62 @@ impl MessageChildren {
     }
 }
 
-/// Pages of messages read in the same round as their ticket ([`ticket_alongside`]), for
-/// `Ticket.messages` to take instead of reading them again.
-#[derive(Default)]
-pub struct EarlyPages(Mutex<Vec<EarlyPage>>);
+/// Rows read ahead of the field that will ask for them, by what that field will ask
+/// ([`ticket_alongside`], [`tickets_alongside`]): the field takes them instead of reading
+/// them again, and a field that asks for something else reads for itself.
+pub struct Early<K, V>(Mutex<Vec<(K, V)>>);
 
-type EarlyPage = (
-    TicketId,
-    PageQuery,
-    PageRows<messages::Message>,
-    MessageChildren,
-);
+impl<K, V> Default for Early<K, V> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
 
-impl EarlyPages {
-    fn put(&self, page: EarlyPage) {
+impl<K: PartialEq, V> Early<K, V> {
+    fn put(&self, key: K, value: V) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(page);
+            .push((key, value));
     }
 
-    /// Page `page` of `ticket`'s messages, if it was read early (and not taken yet).
-    pub fn take(
-        &self,
-        ticket: TicketId,
-        page: &PageQuery,
-    ) -> Option<(PageRows<messages::Message>, MessageChildren)> {
-        let mut pages = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let at = pages
-            .iter()
-            .position(|(t, p, ..)| *t == ticket && p == page)?;
-        let (_, _, rows, children) = pages.swap_remove(at);
-        Some((rows, children))
+    /// What was read early for `key`, if it was (and not taken yet).
+    pub fn take(&self, key: &K) -> Option<V> {
+        let mut early = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = early.iter().position(|(k, _)| k == key)?;
+        Some(early.swap_remove(at).1)
+    }
+}
+
+/// Pages of messages read in the same round as their ticket, for `Ticket.messages`.
+pub type EarlyPages = Early<(TicketId, PageQuery), (PageRows<messages::Message>, MessageChildren)>;
+
+/// Pages of an org's tickets read in the same round as the checkout's scoping, for
+/// `Org.tickets`.
+pub type EarlyTickets = Early<(OrgId, TicketFilter, PageQuery), PageRows<tickets::Ticket>>;
+
+/// Reads page `page` of `org`'s tickets matching `filter` on `conn`, a connection being
+/// scoped for the caller ([`crate::graphql::reads::Reads::access_with`]), and returns
+/// what [`keep_early_tickets`] keeps once the caller is known to be a member of `org`.
+/// A failure costs nothing but the early read: the field then reads, and reports, for
+/// itself.
+pub async fn tickets_alongside(
+    conn: ReadConn,
+    org: OrgId,
+    filter: TicketFilter,
+    page: PageQuery,
+) -> Option<EarlyTicketPage> {
+    let rows = tickets::list(&conn, org, &filter, &page).await.ok()?;
+    Some(((org, filter, page), rows))
+}
+
+/// A page of tickets read by [`tickets_alongside`], with what it was read for.
+pub type EarlyTicketPage = ((OrgId, TicketFilter, PageQuery), PageRows<tickets::Ticket>);
+
+/// Keeps a page read by [`tickets_alongside`] for `Org.tickets` to take.
+pub fn keep_early_tickets(ctx: &Context<'_>, (key, rows): EarlyTicketPage) {
+    if let Ok(loaders) = ctx.data::<Loaders>() {
+        loaders.loader().early_tickets().put(key, rows);
     }
 }
 
@@ -237,7 +263,7 @@ pub async fn ticket_alongside(ctx: &Context<'_>, conn: &AsyncPgConnection, ticke
             loaders
                 .loader()
                 .early_pages()
-                .put((ticket, page, rows, children));
+                .put((ticket, page), (rows, children));
         }
     };
     futures_util::join!(customer, page);

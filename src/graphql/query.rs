@@ -2,9 +2,10 @@
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::context::{member_org, viewer};
+use super::context::{member_org, member_org_with, viewer};
 use super::node::{self, Node};
-use super::types::org::Org;
+use super::prefetch;
+use super::types::org::{Org, TicketsArgs};
 use super::types::parse_id;
 use super::types::user::User;
 use crate::db::ids::OrgId;
@@ -40,6 +41,18 @@ impl Query {
     /// An org the caller belongs to; FORBIDDEN otherwise.
     async fn org(&self, ctx: &Context<'_>, id: ID) -> Result<Org> {
         let id = parse_id(&id, OrgId::parse)?;
-        Ok(member_org(ctx, id).await?)
+        // The selection's page of tickets goes out right behind the checkout's scoping
+        // statement, in its round.
+        let Some((filter, page)) = TicketsArgs::ahead(ctx) else {
+            return Ok(member_org(ctx, id).await?);
+        };
+        let (org, early) = member_org_with(ctx, id, |conn| {
+            prefetch::tickets_alongside(conn, id, filter, page)
+        })
+        .await?;
+        if let Some(Some(early)) = early {
+            prefetch::keep_early_tickets(ctx, early);
+        }
+        Ok(org)
     }
 }

@@ -9,15 +9,17 @@
 //! checked out; a subscription lives as long as the client wants and must not hold a
 //! connection for it. Those check one out per read, as before.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{ServerResult, Variables};
 use tokio::sync::Mutex;
 
-use crate::db::scope::{Access, Scope};
+use futures_util::future::Either;
+
+use crate::db::scope::{self, Access, Scope};
 use crate::db::{Pool, PoolError, PooledConn};
 use crate::graphql::context::{ReadsAs, RequestContext};
 
@@ -48,7 +50,11 @@ struct Scoped {
 #[derive(Default)]
 struct Shared {
     allowed: AtomicBool,
-    conn: Mutex<Option<Scoped>>,
+    /// The connection, once checked out: taken without waiting, so that a page's
+    /// parallel loads all start in the same scheduling pass (one round).
+    conn: std::sync::Mutex<Option<Scoped>>,
+    /// Held while a connection is checked out and scoped, so only one is.
+    checkout: Mutex<()>,
 }
 
 impl Reads {
@@ -79,6 +85,64 @@ impl Reads {
         Ok(self.scoped().await?.access)
     }
 
+    /// [`Reads::access`], and when this call checks the shared connection out, what
+    /// `alongside` reads on it in the same round as its scoping statement: sent right
+    /// behind that statement, which PostgreSQL runs first, so row-level security already
+    /// holds the caller to their orgs. What it read is returned only if the scoping
+    /// succeeded (`None` when the connection was already there, or is not shared).
+    pub async fn access_with<T, F>(
+        &self,
+        alongside: impl FnOnce(ReadConn) -> F,
+    ) -> Result<(Option<Arc<Access>>, Option<T>), PoolError>
+    where
+        F: Future<Output = T>,
+    {
+        let scope = self.reads_as.scope();
+        if !self.shared.allowed.load(Ordering::SeqCst) {
+            return Ok((self.scoped_checkout(scope).await?.access, None));
+        }
+        if let Some(held) = self.held(scope) {
+            return Ok((held.access, None));
+        }
+        let checking_out = self.shared.checkout.lock().await;
+        if let Some(held) = self.held(scope) {
+            return Ok((held.access, None));
+        }
+        let conn = Arc::new(self.pool.checkout_unscoped().await?);
+        let (scoped, early) = {
+            let scoping = std::pin::pin!(scope::apply_on(&conn, scope, self.session));
+            let early = Box::pin(alongside(Arc::clone(&conn)));
+            // The scoping statement is polled first, so it is sent first; other reads
+            // may use the connection as soon as its answer is in, while the early read
+            // may still run.
+            match futures_util::future::select(scoping, early).await {
+                Either::Left((scoped, early)) => (scoped, Either::Left(early)),
+                Either::Right((read, scoping)) => (scoping.await, Either::Right(read)),
+            }
+        };
+        let access = match scoped {
+            Ok(access) => access.map(Arc::new),
+            Err(e) => {
+                drop(early);
+                if let Ok(conn) = Arc::try_unwrap(conn) {
+                    scope::discard(conn);
+                }
+                return Err(scope::failed(e));
+            }
+        };
+        self.hold(Scoped {
+            scope,
+            conn,
+            access: access.clone(),
+        });
+        drop(checking_out);
+        let read = match early {
+            Either::Left(running) => running.await,
+            Either::Right(read) => read,
+        };
+        Ok((access, Some(read)))
+    }
+
     /// The shared connection, when sharing and checked out for the current scope; else a
     /// new one (kept for the next reads when sharing).
     async fn scoped(&self) -> Result<Scoped, PoolError> {
@@ -86,15 +150,35 @@ impl Reads {
         if !self.shared.allowed.load(Ordering::SeqCst) {
             return self.scoped_checkout(scope).await;
         }
-        let mut slot = self.shared.conn.lock().await;
-        if let Some(held) = slot.as_ref()
-            && held.scope == scope
-        {
-            return Ok(held.clone());
+        if let Some(held) = self.held(scope) {
+            return Ok(held);
+        }
+        let _checking_out = self.shared.checkout.lock().await;
+        if let Some(held) = self.held(scope) {
+            return Ok(held);
         }
         let scoped = self.scoped_checkout(scope).await?;
-        *slot = Some(scoped.clone());
+        self.hold(scoped.clone());
         Ok(scoped)
+    }
+
+    /// The shared connection, if it is checked out for `scope`.
+    fn held(&self, scope: Scope) -> Option<Scoped> {
+        let held = self
+            .shared
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        held.as_ref().filter(|held| held.scope == scope).cloned()
+    }
+
+    /// Shares `scoped` from now on.
+    fn hold(&self, scoped: Scoped) {
+        *self
+            .shared
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(scoped);
     }
 
     /// A connection of the caller's own, never shared (for a transaction), with what its

@@ -157,8 +157,9 @@ async fn an_inbox_page_of_50_costs_a_constant_number_of_queries() {
         "checkouts must not grow with the page"
     );
     // tickets + customers + identities + last messages + read counts + channels; the
-    // membership check comes with the checkout's scoping statement.
-    assert!(large <= 6, "inbox page took {large} queries");
+    // membership check comes with the checkout's scoping statement, and the page of
+    // tickets, read beside it, is not read again by its field.
+    assert_eq!(large, 6, "inbox page took {large} queries");
     // A query operation reads through one connection, scoped once when checked out;
     // the page's parallel loads are pipelined on it.
     assert_eq!(large_scoping, 1, "{large_scoping} checkouts for one page");
@@ -822,4 +823,105 @@ async fn every_leaf_field_reads_the_same_on_the_one_pass_path_and_on_async_graph
     ] {
         assert!(text.contains(expected), "{expected} is in {text}");
     }
+}
+
+/// A page of tickets read beside the checkout's scoping is only ever the page the field
+/// asks for, of the org it asks in: orgs side by side, two pages of one org, arguments
+/// the field refuses, cursors from variables, and an org the caller is not a member of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_tickets_read_beside_the_scoping_are_the_pages_asked_for() {
+    let (app, admin, channel) = setup().await;
+    let other = app.signup("Other Shop", "cleo@example.com").await;
+    let other_channel = app
+        .create_channel(&other, "INSTAGRAM", "17841400000000011", "s")
+        .await;
+    let now = Utc::now();
+    let mut own = Vec::new();
+    let mut theirs = Vec::new();
+    for i in 0..4 {
+        let at = now - Duration::minutes(i);
+        own.push(
+            seed::conversation(
+                &app,
+                &admin.org_id,
+                &channel,
+                &format!("A{i}"),
+                &format!("a-{i}"),
+                1,
+                at,
+            )
+            .await
+            .ticket_id,
+        );
+        theirs.push(
+            seed::conversation(
+                &app,
+                &other.org_id,
+                &other_channel,
+                &format!("B{i}"),
+                &format!("b-{i}"),
+                1,
+                at,
+            )
+            .await
+            .ticket_id,
+        );
+    }
+
+    // Not a member yet: the other org is FORBIDDEN, and nothing of it comes back.
+    let refused = app
+        .graphql(
+            Some(&admin.token),
+            "query($o: ID!) { org(id: $o) { tickets(first: 3) { edges { node { id } } } } }",
+            json!({"o": other.org_id}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    assert_eq!(refused["data"], Value::Null, "{refused}");
+
+    app.join(&admin, "ana@example.com", &other, "AGENT").await;
+    let data = app
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!, $p: ID!) {
+               own: org(id: $o) { tickets(first: 2) { edges { node { id } } } }
+               theirs: org(id: $p) { tickets(first: 3) { edges { node { id } } } } }",
+            json!({"o": admin.org_id, "p": other.org_id}),
+        )
+        .await;
+    assert_eq!(ids(&data["own"]["tickets"]), own[..2].to_vec());
+    assert_eq!(ids(&data["theirs"]["tickets"]), theirs[..3].to_vec());
+
+    let data = app
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!) { org(id: $o) {
+               x: tickets(first: 1) { edges { node { id } } }
+               y: tickets(first: 3, status: OPEN) { edges { node { id } } pageInfo { endCursor } } } }",
+            json!({"o": admin.org_id}),
+        )
+        .await;
+    assert_eq!(ids(&data["org"]["x"]), own[..1].to_vec());
+    assert_eq!(ids(&data["org"]["y"]), own[..3].to_vec());
+
+    let cursor = &data["org"]["y"]["pageInfo"]["endCursor"];
+    let data = app
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!, $after: String) { org(id: $o) {
+               tickets(first: 3, after: $after) { edges { node { id } } } } }",
+            json!({"o": admin.org_id, "after": cursor}),
+        )
+        .await;
+    assert_eq!(ids(&data["org"]["tickets"]), own[3..].to_vec());
+
+    let refused = app
+        .graphql(
+            Some(&admin.token),
+            "query($o: ID!, $u: ID!) { org(id: $o) {
+               tickets(assignee: ME, assigneeId: $u) { edges { node { id } } } } }",
+            json!({"o": admin.org_id, "u": admin.user_id}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
 }

@@ -10,7 +10,7 @@ use super::ticket::{self, Ticket};
 use super::to_id;
 use crate::db::enums::{NameSource, Platform};
 use crate::db::{customers, tickets};
-use crate::graphql::connection::complexity;
+use crate::graphql::connection::{complexity, page_query};
 use crate::graphql::flat::{Flat, RowFields, out, text};
 use crate::graphql::loaders::{IdentitiesOf, LabelsOfCustomer, Loaders};
 
@@ -86,7 +86,8 @@ impl Customer {
         };
         // Boxed: every field of a customer is resolved in a future the size of its
         // largest field's, which this page's would be.
-        Box::pin(ticket::page(ctx, self.0.org_id, &filter, first, after)).await
+        let page = page_query(first, after, None, None, false)?;
+        Box::pin(ticket::page(ctx, self.0.org_id, &filter, page)).await
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

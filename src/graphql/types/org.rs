@@ -2,7 +2,7 @@
 //! scoped by this org's id; the `Org` itself is only built after a membership check.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, InputType, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::channel::Channel;
@@ -16,7 +16,7 @@ use super::user::Membership;
 use super::{parse_id, to_id};
 use crate::db::enums::{Platform, Role, TicketStatus};
 use crate::db::ids::{ChannelId, CustomerId, LabelId, OrgId, TeamId, TicketId, UserId};
-use crate::db::page::Keyset;
+use crate::db::page::{Keyset, PageQuery};
 use crate::db::{
     canned_responses, channels, customers, invitations, labels, notifications, orgs, teams, tickets,
 };
@@ -44,6 +44,93 @@ pub enum TicketOrder {
     LastActivity,
     /// Waiting tickets only, the longest-waiting first.
     WaitingSince,
+}
+
+/// The arguments of `Org.tickets`, as the field takes them and as its early read
+/// ([`TicketsArgs::ahead`]) finds them in the selection.
+#[derive(Default)]
+pub struct TicketsArgs {
+    status: Option<TicketStatus>,
+    channel_id: Option<ID>,
+    assignee_id: Option<ID>,
+    assignee: Option<AssigneeScope>,
+    label_id: Option<ID>,
+    team_id: Option<ID>,
+    sort: TicketOrder,
+    first: Option<i32>,
+    after: Option<String>,
+}
+
+impl TicketsArgs {
+    /// The filter and page these arguments ask for.
+    pub fn query(self, ctx: &Context<'_>) -> Result<(tickets::TicketFilter, PageQuery)> {
+        let assignee_id = match (self.assignee, self.assignee_id) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::bad_input("give assignee or assigneeId, not both").into());
+            }
+            (Some(AssigneeScope::Me), None) => Some(Some(viewer(ctx)?.user_id)),
+            (Some(AssigneeScope::Unassigned), None) => Some(None),
+            (None, Some(id)) => Some(Some(parse_id(&id, UserId::parse)?)),
+            (None, None) => None,
+        };
+        let filter = tickets::TicketFilter {
+            status: self.status,
+            channel_id: self
+                .channel_id
+                .as_ref()
+                .map(|id| parse_id(id, ChannelId::parse))
+                .transpose()?,
+            assignee_id,
+            customer_id: None,
+            label_id: self
+                .label_id
+                .as_ref()
+                .map(|id| parse_id(id, LabelId::parse))
+                .transpose()?,
+            team_id: self
+                .team_id
+                .as_ref()
+                .map(|id| parse_id(id, TeamId::parse))
+                .transpose()?,
+            sort: match self.sort {
+                TicketOrder::LastActivity => tickets::TicketSort::LastActivity,
+                TicketOrder::WaitingSince => tickets::TicketSort::WaitingSince,
+            },
+        };
+        let page = page_query(self.first, self.after, None, None, false)?;
+        Ok((filter, page))
+    }
+
+    /// What the single `tickets` field of an `org` selection (`ctx`'s) will ask for, if
+    /// it has one and the field will accept its arguments: what the org's page can read
+    /// ahead, beside the checkout's scoping.
+    pub fn ahead(ctx: &Context<'_>) -> Option<(tickets::TicketFilter, PageQuery)> {
+        let selection = ctx.look_ahead().field("tickets").selection_fields();
+        let [field] = selection.as_slice() else {
+            return None;
+        };
+        let mut args = TicketsArgs::default();
+        for (name, value) in field.arguments().ok()? {
+            match name.as_str() {
+                "status" => args.status = argument(value)?,
+                "channelId" => args.channel_id = argument(value)?,
+                "assigneeId" => args.assignee_id = argument(value)?,
+                "assignee" => args.assignee = argument(value)?,
+                "labelId" => args.label_id = argument(value)?,
+                "teamId" => args.team_id = argument(value)?,
+                "sort" => args.sort = argument(value)?,
+                "first" => args.first = argument(value)?,
+                "after" => args.after = argument(value)?,
+                _ => return None,
+            }
+        }
+        args.query(ctx).ok()
+    }
+}
+
+/// An argument's value as the field's parameter of type `T` takes it.
+fn argument<T: InputType>(value: async_graphql::Value) -> Option<T> {
+    T::parse(Some(value)).ok()
 }
 
 /// An organisation, as seen by one of its members. Its row is only read when a field
@@ -221,37 +308,19 @@ impl Org {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Flat<Ticket>>> {
-        let assignee_id = match (assignee, assignee_id) {
-            (Some(_), Some(_)) => {
-                return Err(AppError::bad_input("give assignee or assigneeId, not both").into());
-            }
-            (Some(AssigneeScope::Me), None) => Some(Some(viewer(ctx)?.user_id)),
-            (Some(AssigneeScope::Unassigned), None) => Some(None),
-            (None, Some(id)) => Some(Some(parse_id(&id, UserId::parse)?)),
-            (None, None) => None,
-        };
-        let filter = tickets::TicketFilter {
+        let args = TicketsArgs {
             status,
-            channel_id: channel_id
-                .as_ref()
-                .map(|id| parse_id(id, ChannelId::parse))
-                .transpose()?,
+            channel_id,
             assignee_id,
-            customer_id: None,
-            label_id: label_id
-                .as_ref()
-                .map(|id| parse_id(id, LabelId::parse))
-                .transpose()?,
-            team_id: team_id
-                .as_ref()
-                .map(|id| parse_id(id, TeamId::parse))
-                .transpose()?,
-            sort: match sort {
-                TicketOrder::LastActivity => tickets::TicketSort::LastActivity,
-                TicketOrder::WaitingSince => tickets::TicketSort::WaitingSince,
-            },
+            assignee,
+            label_id,
+            team_id,
+            sort,
+            first,
+            after,
         };
-        ticket::page(ctx, self.id, &filter, first, after).await
+        let (filter, page) = args.query(ctx)?;
+        ticket::page(ctx, self.id, &filter, page).await
     }
 
     /// The org's labels, by name.

@@ -14,7 +14,7 @@ use super::to_id;
 use super::user::User;
 use crate::db::enums::{TicketKind, TicketPriority, TicketStatus};
 use crate::db::ids::{ChannelId, OrgId};
-use crate::db::page::Keyset;
+use crate::db::page::{Keyset, PageQuery};
 use crate::db::{templates, tickets};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, complexity, connection, connection_with, page_query};
@@ -28,21 +28,22 @@ use crate::inbox::templates as template_ops;
 /// A conversation between a customer and the org on one channel.
 pub struct Ticket(pub tickets::Ticket);
 
-/// A page of `org`'s tickets matching `filter`, in its order, with what the selection
-/// asks for prefetched.
+/// Page `page` of `org`'s tickets matching `filter`, in its order, with what the
+/// selection asks for prefetched (the page itself may have been read early, beside the
+/// checkout's scoping: [`prefetch::tickets_alongside`]).
 pub async fn page(
     ctx: &Context<'_>,
     org: OrgId,
     filter: &tickets::TicketFilter,
-    first: Option<i32>,
-    after: Option<String>,
+    page: PageQuery,
 ) -> Result<Connection<String, Flat<Ticket>>> {
-    let page = page_query(first, after, None, None, false)?;
-    let conn = conn(ctx).await?;
-    let rows = tickets::list(&conn, org, filter, &page)
-        .await
-        .map_err(AppError::from)?;
-    drop(conn);
+    let early = ctx.data::<Loaders>()?.loader().early_tickets();
+    let rows = match early.take(&(org, filter.clone(), page)) {
+        Some(rows) => rows,
+        None => tickets::list(&*conn(ctx).await?, org, filter, &page)
+            .await
+            .map_err(AppError::from)?,
+    };
     prefetch::tickets(ctx, &rows.rows).await?;
     Ok(connection(
         rows,
@@ -275,7 +276,7 @@ impl Ticket {
         Box::pin(async move {
             let page = page_query(first, after, last, before, true)?;
             let early = ctx.data::<Loaders>()?.loader().early_pages();
-            let (rows, children) = match early.take(self.0.id, &page) {
+            let (rows, children) = match early.take(&(self.0.id, page)) {
                 Some(read) => read,
                 None => {
                     let node = ctx.look_ahead().field("edges").field("node");
