@@ -53,3 +53,68 @@ impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
 impl<Q: Query> Query for Prepared<Q> {
     type SqlType = Q::SqlType;
 }
+
+/// A query with its row limit written into its text (`… LIMIT 51`) instead of bound.
+///
+/// PostgreSQL estimates a bound `LIMIT $n` at a tenth of the rows, which makes the generic
+/// plan of a prepared statement look dearer than a custom one, so it plans the statement
+/// again on every run. With the limit in the text it keeps the generic plan once five
+/// runs have shown that plan to cost no more. Each limit is a prepared statement of its
+/// own (per connection): use it for one or a few limits only, and only where a generic
+/// plan is as good as a custom one.
+#[derive(Debug, Clone)]
+pub struct LiteralLimit<Q> {
+    query: Q,
+    limit: i64,
+}
+
+impl<Q> LiteralLimit<Q> {
+    /// `query` (which has no limit of its own) limited to `limit` rows.
+    pub fn new(query: Q, limit: i64) -> Self {
+        Self { query, limit }
+    }
+}
+
+impl<Q> QueryId for LiteralLimit<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for LiteralLimit<Q> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.query.walk_ast(pass.reborrow())?;
+        pass.push_sql(&format!(" LIMIT {}", self.limit));
+        Ok(())
+    }
+
+    fn is_safe_to_cache_prepared(&self, backend: &Pg) -> QueryResult<bool> {
+        self.query.is_safe_to_cache_prepared(backend)
+    }
+}
+
+impl<Q: Query> Query for LiteralLimit<Q> {
+    type SqlType = Q::SqlType;
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    use super::*;
+    use crate::db::schema::tickets;
+
+    #[test]
+    fn a_literal_limit_is_written_into_the_text_and_keeps_the_binds() {
+        let query = tickets::table
+            .filter(tickets::org_id.eq(uuid::Uuid::nil()))
+            .select(tickets::id)
+            .into_boxed();
+        let limited = LiteralLimit::new(query, 51);
+        let sql = diesel::debug_query::<Pg, _>(&limited).to_string();
+        assert!(
+            sql.contains(r#"WHERE ("tickets"."org_id" = $1) LIMIT 51 --"#),
+            "{sql}"
+        );
+        assert!(limited.is_safe_to_cache_prepared(&Pg).unwrap());
+    }
+}

@@ -166,6 +166,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_page_of_tickets_is_the_one_whose_plan_is_kept() {
+        assert_eq!(
+            i64::from(DEFAULT_PAGE_SIZE),
+            crate::db::tickets::KEPT_PLAN_PAGE
+        );
+    }
+
+    #[test]
     fn cursors_round_trip_and_reject_tampering() {
         let key = Keyset {
             at: chrono::Utc::now(),
