@@ -76,20 +76,16 @@ impl Reads {
 
     /// A connection scoped to what the operation may read now.
     pub async fn conn(&self) -> Result<ReadConn, PoolError> {
-        Ok(self.scoped().await?.conn)
+        Ok(self.scoped(|_| std::future::ready(())).await?.0.conn)
     }
 
     /// What the caller's connection was scoped with: their role in each org and whether
-    /// their session was ended (`None` when nobody is signed in).
-    pub async fn access(&self) -> Result<Option<Arc<Access>>, PoolError> {
-        Ok(self.scoped().await?.access)
-    }
-
-    /// [`Reads::access`], and when this call checks the shared connection out, what
-    /// `alongside` reads on it in the same round as its scoping statement: sent right
-    /// behind that statement, which PostgreSQL runs first, so row-level security already
-    /// holds the caller to their orgs. What it read is returned only if the scoping
-    /// succeeded (`None` when the connection was already there, or is not shared).
+    /// their session was ended (`None` when nobody is signed in); and when this call
+    /// checks the shared connection out, what `alongside` reads on it in the same round
+    /// as its scoping statement: sent right behind that statement, which PostgreSQL runs
+    /// first, so row-level security already holds the caller to their orgs. What it read
+    /// is returned only if the scoping succeeded (`None` when the connection was already
+    /// there, or is not shared).
     pub async fn access_with<T, F>(
         &self,
         alongside: impl FnOnce(ReadConn) -> F,
@@ -97,16 +93,30 @@ impl Reads {
     where
         F: Future<Output = T>,
     {
+        let (scoped, read) = self.scoped(alongside).await?;
+        Ok((scoped.access, read))
+    }
+
+    /// The shared connection, when sharing and checked out for the current scope; else a
+    /// new one (kept for the next reads when sharing), with what `alongside` read beside
+    /// its scoping statement ([`Reads::access_with`]).
+    async fn scoped<T, F>(
+        &self,
+        alongside: impl FnOnce(ReadConn) -> F,
+    ) -> Result<(Scoped, Option<T>), PoolError>
+    where
+        F: Future<Output = T>,
+    {
         let scope = self.reads_as.scope();
         if !self.shared.allowed.load(Ordering::SeqCst) {
-            return Ok((self.scoped_checkout(scope).await?.access, None));
+            return Ok((self.scoped_checkout(scope).await?, None));
         }
         if let Some(held) = self.held(scope) {
-            return Ok((held.access, None));
+            return Ok((held, None));
         }
         let checking_out = self.shared.checkout.lock().await;
         if let Some(held) = self.held(scope) {
-            return Ok((held.access, None));
+            return Ok((held, None));
         }
         let conn = Arc::new(self.pool.checkout_unscoped().await?);
         let (scoped, early) = {
@@ -130,36 +140,18 @@ impl Reads {
                 return Err(scope::failed(e));
             }
         };
-        self.hold(Scoped {
+        let scoped = Scoped {
             scope,
             conn,
-            access: access.clone(),
-        });
+            access,
+        };
+        self.hold(scoped.clone());
         drop(checking_out);
         let read = match early {
             Either::Left(running) => running.await,
             Either::Right(read) => read,
         };
-        Ok((access, Some(read)))
-    }
-
-    /// The shared connection, when sharing and checked out for the current scope; else a
-    /// new one (kept for the next reads when sharing).
-    async fn scoped(&self) -> Result<Scoped, PoolError> {
-        let scope = self.reads_as.scope();
-        if !self.shared.allowed.load(Ordering::SeqCst) {
-            return self.scoped_checkout(scope).await;
-        }
-        if let Some(held) = self.held(scope) {
-            return Ok(held);
-        }
-        let _checking_out = self.shared.checkout.lock().await;
-        if let Some(held) = self.held(scope) {
-            return Ok(held);
-        }
-        let scoped = self.scoped_checkout(scope).await?;
-        self.hold(scoped.clone());
-        Ok(scoped)
+        Ok((scoped, Some(read)))
     }
 
     /// The shared connection, if it is checked out for `scope`.
