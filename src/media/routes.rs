@@ -1,7 +1,8 @@
 //! `POST /media?orgId=..&filename=..`: an agent uploads a file (the raw body, its
 //! `Content-Type` declared) to send later with `sendMessage(input: { attachmentId })`;
 //! answers `201 {"id", "contentType", "byteSize"}`. A bearer token of a member is
-//! required; the file is checked and stored by [`super::upload::store`], as GraphQL's
+//! required (a session ended by `logout` or `changePassword` is refused as GraphQL
+//! refuses it); the file is checked and stored by [`super::upload::store`], as GraphQL's
 //! `uploadAttachment` does (the body is capped at `MEDIA_UPLOAD_MAX_BYTES`).
 //!
 //! `GET /media/{id}?exp=..&sig=..`: a stored file, to whoever holds an unexpired signed
@@ -23,7 +24,8 @@ use serde_json::json;
 use super::upload;
 use crate::auth::viewer::Viewer;
 use crate::db::ids::{MediaId, OrgId};
-use crate::db::{media, orgs};
+use crate::db::media;
+use crate::db::scope::Scope;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -84,10 +86,18 @@ async fn store_upload(
     let viewer =
         Viewer::from_authorization(authorization, state.jwt())?.ok_or(AppError::Unauthenticated)?;
     let org = OrgId::parse(&query.org_id).ok_or(AppError::NotFound)?;
-    let mut conn = state.system_conn().await?;
-    orgs::membership(&mut conn, org, viewer.user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    // Scoped to the caller, as a GraphQL mutation's connection is: its scoping statement
+    // says their roles and whether the session they came with was ended (`logout`).
+    let (mut conn, access) = state
+        .pool()
+        .checkout_with_access(Scope::Viewer(viewer.user_id), viewer.session)
+        .await?;
+    match access {
+        Some(access) if !access.session_ended => {
+            access.role_in(org).ok_or(AppError::NotFound)?;
+        }
+        _ => return Err(AppError::Unauthenticated),
+    }
     let file = upload::NewFile {
         filename: query.filename.as_deref(),
         declared_type: headers

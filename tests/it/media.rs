@@ -624,6 +624,23 @@ async fn uploads_need_a_member_and_stay_in_their_org() {
         "NOT_FOUND",
         "{refused:#}"
     );
+    // A session ended by logout cannot upload with its still-unexpired access token.
+    let stored = s.app.count("SELECT count(*) AS n FROM media_objects").await;
+    let out = s
+        .app
+        .graphql(Some(&other.token), "mutation { logout }", json!({}))
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    let (status, answer) = s
+        .upload(Some(&other), &other.org_id, "image/png", png())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(answer["error"]["code"], "UNAUTHENTICATED", "{answer}");
+    assert_eq!(
+        s.app.count("SELECT count(*) AS n FROM media_objects").await,
+        stored,
+        "nothing stored after the logout"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
