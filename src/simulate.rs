@@ -62,6 +62,9 @@ impl Kind {
     }
 }
 
+/// The furthest back `--hours-ago` may date a delivery: ten years.
+const MAX_HOURS_AGO: i64 = 10 * 366 * 24;
+
 /// Arguments of `delightchat simulate`.
 #[derive(Debug, Clone, Args)]
 pub struct SimulateArgs {
@@ -94,8 +97,8 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "delivered")]
     pub status: String,
     /// Date the delivery this many hours back (e.g. 25: the customer's 24-hour window
-    /// has closed).
-    #[arg(long, default_value_t = 0)]
+    /// has closed); at most ten years.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=MAX_HOURS_AGO))]
     pub hours_ago: u32,
     /// App secret to sign with; read from the channel in the database when omitted.
     #[arg(long)]
@@ -353,6 +356,28 @@ mod tests {
     use super::*;
     use crate::inbox::normalized::NormalizedEvent;
     use crate::webhooks::meta;
+
+    #[test]
+    fn hours_ago_is_bounded_by_the_parser_not_by_a_panic() {
+        use clap::Parser as _;
+        let parse = |hours: &str| {
+            crate::cli::Cli::try_parse_from([
+                "delightchat",
+                "simulate",
+                "ig-dm",
+                "--channel",
+                "00000000-0000-0000-0000-000000000000",
+                "--hours-ago",
+                hours,
+            ])
+        };
+        assert!(parse("25").is_ok(), "{:?}", parse("25").err());
+        assert!(parse(&MAX_HOURS_AGO.to_string()).is_ok());
+        let refused = parse("4294967295").err().map(|e| e.kind());
+        assert_eq!(refused, Some(clap::error::ErrorKind::ValueValidation));
+        let furthest = Utc::now() - chrono::Duration::hours(MAX_HOURS_AGO);
+        assert!(furthest.timestamp() > 0);
+    }
 
     fn params() -> Params {
         Params {
