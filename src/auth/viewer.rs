@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 
 use super::jwt::JwtKeys;
-use crate::db::ids::UserId;
-use crate::error::AppError;
+use crate::db::enums::Role;
+use crate::db::ids::{OrgId, UserId};
+use crate::db::scope::Access;
+use crate::error::{AppError, AppResult};
 
 /// The authenticated caller of a request or WebSocket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,5 +52,16 @@ impl Viewer {
             expires_at: verified.expires_at,
             session: verified.session,
         })
+    }
+}
+
+/// The caller's role in `org` as a checkout's `access` says (`None` for a caller who is
+/// not a member, or nobody signed in); `UNAUTHENTICATED` when the session they came
+/// with was ended (`logout`, `changePassword`).
+pub fn role_in(access: Option<&Access>, org: OrgId) -> AppResult<Option<Role>> {
+    match access {
+        Some(access) if access.session_ended => Err(AppError::Unauthenticated),
+        Some(access) => Ok(access.role_in(org)),
+        None => Ok(None),
     }
 }

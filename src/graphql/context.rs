@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Context, ID};
 
-use crate::auth::viewer::Viewer;
+use crate::auth::viewer::{Viewer, role_in};
 use crate::db::Pool;
 use crate::db::enums::Role;
 use crate::db::ids::{OrgId, UserId};
-use crate::db::scope::{Access, Scope};
+use crate::db::scope::Scope;
 use crate::error::{AppError, AppResult};
 use crate::graphql::reads::{ReadConn, Reads};
 use crate::state::AppState;
@@ -203,16 +203,6 @@ where
         })
         .await?;
     Ok((*role, read))
-}
-
-/// The caller's role in `org` as a checkout's `access` says; `UNAUTHENTICATED` when
-/// their session was ended.
-fn role_in(access: Option<&Access>, org: OrgId) -> AppResult<Option<Role>> {
-    match access {
-        Some(access) if access.session_ended => Err(AppError::Unauthenticated),
-        Some(access) => Ok(access.role_in(org)),
-        None => Ok(None),
-    }
 }
 
 /// The caller's role in `org`; `FORBIDDEN` when they are not a member (or the org does

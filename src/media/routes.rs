@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::upload;
-use crate::auth::viewer::Viewer;
+use crate::auth::viewer::{Viewer, role_in};
 use crate::db::ids::{MediaId, OrgId};
 use crate::db::media;
 use crate::db::scope::Scope;
@@ -92,12 +92,7 @@ async fn store_upload(
         .pool()
         .checkout_with_access(Scope::Viewer(viewer.user_id), viewer.session)
         .await?;
-    match access {
-        Some(access) if !access.session_ended => {
-            access.role_in(org).ok_or(AppError::NotFound)?;
-        }
-        _ => return Err(AppError::Unauthenticated),
-    }
+    role_in(access.as_ref(), org)?.ok_or(AppError::NotFound)?;
     let file = upload::NewFile {
         filename: query.filename.as_deref(),
         declared_type: headers
