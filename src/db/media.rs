@@ -54,7 +54,7 @@ pub struct ClaimedMediaJob {
 
 /// Queues a copy of each `(org, attachment)`.
 pub async fn enqueue(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     pending: &[(OrgId, Uuid)],
 ) -> QueryResult<NewJobs> {
     if pending.is_empty() {
@@ -67,7 +67,7 @@ pub async fn enqueue(
     .bind::<Array<SqlUuid>, _>(pending.iter().map(|p| p.0.0).collect::<Vec<_>>())
     .bind::<Array<SqlUuid>, _>(pending.iter().map(|p| p.1).collect::<Vec<_>>())
     .prepared()
-    .execute(conn)
+    .execute(&mut conn)
     .await?;
     Ok(NewJobs::MEDIA_JOBS.when(queued > 0))
 }

@@ -304,7 +304,7 @@ pub async fn reactions_of(
 
 /// Inserts `message` unless the channel already has a message with its external id;
 /// `true` when it was inserted (a retried or duplicated delivery gives `false`).
-pub async fn insert_if_new(conn: &mut AsyncPgConnection, message: &Message) -> QueryResult<bool> {
+pub async fn insert_if_new(mut conn: &AsyncPgConnection, message: &Message) -> QueryResult<bool> {
     // Kept prepared: diesel would parse and plan it on every call (a `None` column makes
     // its text vary, so diesel never caches it; each variant's text is constant).
     let inserted = diesel::insert_into(messages::table)
@@ -312,7 +312,7 @@ pub async fn insert_if_new(conn: &mut AsyncPgConnection, message: &Message) -> Q
         .on_conflict((messages::channel_id, messages::external_id))
         .do_nothing()
         .prepared()
-        .execute(conn)
+        .execute(&mut conn)
         .await?;
     Ok(inserted == 1)
 }
@@ -400,7 +400,7 @@ pub async fn record_platform_ids(
 /// copy is pending (in the same transaction, so none is forgotten); the job tables it
 /// added rows to.
 pub async fn insert_attachments(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     rows: &[Attachment],
 ) -> QueryResult<NewJobs> {
     if rows.is_empty() {
@@ -408,7 +408,7 @@ pub async fn insert_attachments(
     }
     diesel::insert_into(attachments::table)
         .values(rows)
-        .execute(conn)
+        .execute(&mut conn)
         .await?;
     let pending: Vec<_> = rows
         .iter()

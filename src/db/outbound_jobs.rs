@@ -38,7 +38,7 @@ pub struct ClaimedJob {
 
 /// Queues the send of `message` (idempotent per message).
 pub async fn enqueue(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     org: OrgId,
     message: MessageId,
     channel: ChannelId,
@@ -63,7 +63,7 @@ pub async fn enqueue(
         ))
         // Constant text; diesel never caches an upsert's statement on its own.
         .prepared()
-        .execute(conn)
+        .execute(&mut conn)
         .await?;
     Ok(NewJobs::OUTBOUND_JOBS)
 }

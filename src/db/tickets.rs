@@ -571,7 +571,7 @@ pub async fn record_activities(
 /// reply plan the batch statement afresh (2.7 ms of PostgreSQL's CPU per reply, measured
 /// with `pg_stat_statements.track_planning`).
 pub async fn record_activity(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     activity: &Activity<'_>,
 ) -> QueryResult<Ticket> {
     let sql = record_activities_sql!(
@@ -591,7 +591,7 @@ pub async fn record_activity(
 /// Runs one of the [`record_activities_sql`] statements with `activities` bound as its
 /// nine arrays.
 async fn update_summaries(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     sql: &'static str,
     activities: &[Activity<'_>],
 ) -> QueryResult<Vec<Ticket>> {
@@ -614,7 +614,7 @@ async fn update_summaries(
                 .collect::<Vec<_>>(),
         )
         .prepared()
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -26,6 +26,7 @@ use crate::db::ids::{ChannelId, MessageId, OrgId, TicketId, UserId};
 use crate::db::media::MediaObject;
 use crate::db::messages::{self, Message, MessageChanges};
 use crate::db::outbound_jobs;
+use crate::db::queue::NewJobs;
 use crate::db::templates;
 use crate::db::tickets::{self, Activity, Ticket};
 use crate::error::{AppError, AppResult};
@@ -462,7 +463,6 @@ async fn store(
         created_at: now,
         updated_at: now,
     };
-    messages::insert_if_new(conn, &message).await?;
     let rows: Vec<messages::Attachment> = reply
         .attachment
         .iter()
@@ -493,15 +493,14 @@ async fn store(
         })
         .collect();
     let mut outbox = Outbox::default();
-    outbox.queued(messages::insert_attachments(conn, &rows).await?);
     if plan.is_some() {
-        let job = outbound_jobs::enqueue(conn, ticket.org_id, message.id, ticket.channel_id);
-        outbox.queued(job.await?);
-        let kinds: Vec<AttachmentType> = rows.iter().map(|a| a.type_).collect();
-        let preview = preview(message.text.as_deref(), kind, &kinds);
-        let activity = Activity::of_one(ticket.id, message.id, now, None, false, &preview, false);
-        let ticket = tickets::record_activity(conn, &activity).await?;
+        let (ticket, jobs) = queue_outgoing(conn, &message, &rows).await?;
+        outbox.queued(jobs);
         outbox.ticket_row(EventKind::TicketUpdated, &ticket);
+    } else {
+        // A private note: text only, never sent, and the ticket's summary keeps showing
+        // the conversation.
+        messages::insert_if_new(conn, &message).await?;
     }
     outbox.message_row(EventKind::MessageAdded, &message);
     if message.is_private_note {
@@ -509,4 +508,36 @@ async fn store(
         super::mentions::notify(conn, &mut outbox, ticket, message.id, author, text).await?;
     }
     outbox.commit(conn, message).await
+}
+
+/// Stores an outgoing message to send: the message, its attachments, its delivery job
+/// and its ticket's summary, in one round trip. PostgreSQL runs the statements in this
+/// order (they go out on the transaction's connection in the order they are polled), so
+/// the job and the summary find the message they refer to. Returns the updated ticket and
+/// the job tables that got rows.
+pub(super) async fn queue_outgoing(
+    conn: &AsyncPgConnection,
+    message: &Message,
+    attachments: &[messages::Attachment],
+) -> diesel::QueryResult<(Ticket, NewJobs)> {
+    let kinds: Vec<AttachmentType> = attachments.iter().map(|a| a.type_).collect();
+    let preview = preview(message.text.as_deref(), message.kind, &kinds);
+    let activity = Activity::of_one(
+        message.ticket_id,
+        message.id,
+        message.sent_at,
+        None,
+        false,
+        &preview,
+        false,
+    );
+    let (_, media_jobs, outbound_jobs, ticket) = futures_util::try_join!(
+        messages::insert_if_new(conn, message),
+        messages::insert_attachments(conn, attachments),
+        outbound_jobs::enqueue(conn, message.org_id, message.id, message.channel_id),
+        tickets::record_activity(conn, &activity),
+    )?;
+    let mut jobs = media_jobs;
+    jobs.add(outbound_jobs);
+    Ok((ticket, jobs))
 }

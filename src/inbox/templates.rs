@@ -13,7 +13,6 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::ingest::preview;
 use super::outbox::{Committed, Outbox};
 use crate::db::channels;
 use crate::db::customers;
@@ -22,10 +21,9 @@ use crate::db::enums::{
     TemplateStatus, TicketKind,
 };
 use crate::db::ids::{ChannelId, MessageId, OrgId, TicketId, UserId};
-use crate::db::messages::{self, Message};
-use crate::db::outbound_jobs;
+use crate::db::messages::Message;
 use crate::db::templates::{self, Template};
-use crate::db::tickets::{self, Activity};
+use crate::db::tickets;
 use crate::error::{AppError, AppResult};
 
 /// Key of a template message's send instructions in `messages.context`.
@@ -470,12 +468,9 @@ pub async fn send(
             created_at: now,
             updated_at: now,
         };
-        messages::insert_if_new(conn, &message).await?;
         let mut outbox = Outbox::default();
-        outbox.queued(outbound_jobs::enqueue(conn, org, message.id, channel.id).await?);
-        let preview = preview(message.text.as_deref(), message.kind, &[]);
-        let activity = Activity::of_one(ticket.id, message.id, now, None, false, &preview, false);
-        let ticket = tickets::record_activity(conn, &activity).await?;
+        let (ticket, jobs) = super::replies::queue_outgoing(conn, &message, &[]).await?;
+        outbox.queued(jobs);
         outbox.ticket_row(EventKind::TicketUpdated, &ticket);
         outbox.message_row(EventKind::MessageAdded, &message);
         Ok(outbox.commit(conn, message).await?)
