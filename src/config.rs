@@ -112,6 +112,9 @@ pub struct Config {
     /// While this process's workers take its deliveries straight from its store, how
     /// often they still scan the queue (retries, expired leases, other processes').
     pub inbound_scan_period: Duration,
+    /// How often an open subscription re-checks that its user is still a member and
+    /// their session was not ended (`logout`, `changePassword`).
+    pub live_access_check: Duration,
     /// Local media directory (without `media_store_url`).
     pub media_dir: PathBuf,
     /// S3-compatible media store URL (may carry credentials; never logged).
@@ -332,6 +335,11 @@ impl Config {
                 "INBOUND_SCAN_PERIOD_MS",
                 get("INBOUND_SCAN_PERIOD_MS"),
                 u64::try_from(crate::jobs::handoff::SCAN_PERIOD.as_millis()).unwrap_or(100),
+            )?),
+            live_access_check: Duration::from_secs(parse_or(
+                "LIVE_ACCESS_CHECK_SECS",
+                get("LIVE_ACCESS_CHECK_SECS"),
+                30u64,
             )?),
         })
     }

@@ -1,53 +1,71 @@
-//! Membership re-checks of open event streams, shared per user: however many sockets
-//! and subscriptions one user holds in an org, the process asks the database about that
-//! pair at most once per interval, so idle subscriptions cost no queries per socket.
+//! Access re-checks of open event streams, shared per session: however many sockets
+//! and subscriptions one user holds in an org with one session, the process asks the
+//! database about them at most once per interval, so idle subscriptions cost no queries
+//! per socket. A re-check fails a stream whose user left the org, or whose session was
+//! ended (`logout`, `changePassword`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use uuid::Uuid;
 
 use crate::db::ids::{OrgId, UserId};
 
 /// Entries kept before stale ones are swept.
 const SWEEP_ABOVE: usize = 10_000;
 
-/// When each (org, user) pair was last seen to be a membership.
-#[derive(Default)]
+/// Who holds a stream: its org, its user, and the session of the token they came with.
+pub type Holder = (OrgId, UserId, Option<Uuid>);
+
+/// When each holder was last seen to still have access.
 pub struct MembershipChecks {
-    verified: Mutex<HashMap<(OrgId, UserId), Instant>>,
+    interval: Duration,
+    verified: Mutex<HashMap<Holder, Instant>>,
 }
 
 impl MembershipChecks {
-    /// Whether `user` is still a member of `org`: from a check younger than `max_age`,
-    /// or else by running `lookup` (and remembering a yes).
+    /// Checks that trust a yes for `interval`.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            verified: Mutex::default(),
+        }
+    }
+
+    /// How often a stream re-checks its holder's access.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Whether `holder` still has access: from a check younger than the interval, or
+    /// else by running `lookup` (and remembering a yes).
     pub async fn still_member<E>(
         &self,
-        org: OrgId,
-        user: UserId,
-        max_age: Duration,
+        holder: Holder,
         lookup: impl Future<Output = Result<bool, E>>,
     ) -> Result<bool, E> {
         if self
             .lock()
-            .get(&(org, user))
-            .is_some_and(|at| at.elapsed() < max_age)
+            .get(&holder)
+            .is_some_and(|at| at.elapsed() < self.interval)
         {
             return Ok(true);
         }
         let member = lookup.await?;
         let mut verified = self.lock();
         if member {
-            verified.insert((org, user), Instant::now());
+            verified.insert(holder, Instant::now());
         } else {
-            verified.remove(&(org, user));
+            verified.remove(&holder);
         }
         if verified.len() > SWEEP_ABOVE {
-            verified.retain(|_, at| at.elapsed() < max_age);
+            verified.retain(|_, at| at.elapsed() < self.interval);
         }
         Ok(member)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(OrgId, UserId), Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Holder, Instant>> {
         self.verified.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -59,34 +77,35 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn many_streams_of_one_user_share_one_lookup_per_interval() {
-        let checks = MembershipChecks::default();
+    async fn many_streams_of_one_session_share_one_lookup_per_interval() {
+        let checks = MembershipChecks::new(Duration::from_secs(30));
         let (org, user) = (OrgId::new(), UserId::new());
+        let session = Some(Uuid::new_v4());
         let lookups = AtomicUsize::new(0);
-        let lookup = || async {
+        let lookups = &lookups;
+        let lookup = |answer: bool| async move {
             lookups.fetch_add(1, Ordering::SeqCst);
-            Ok::<_, ()>(true)
+            Ok::<_, ()>(answer)
         };
         for _ in 0..1000 {
             let member = checks
-                .still_member(org, user, Duration::from_secs(30), lookup())
+                .still_member((org, user, session), lookup(true))
                 .await;
             assert_eq!(member, Ok(true));
         }
         assert_eq!(lookups.load(Ordering::SeqCst), 1);
-        let removed = UserId::new();
+        // Another session of the same user is asked about on its own: it may have been
+        // ended while this one was not.
+        let other = (org, user, Some(Uuid::new_v4()));
+        assert_eq!(checks.still_member(other, lookup(false)).await, Ok(false));
+        assert_eq!(lookups.load(Ordering::SeqCst), 2);
+        let removed = (org, UserId::new(), session);
         for _ in 0..2 {
-            let member = checks
-                .still_member(org, removed, Duration::from_secs(30), async {
-                    lookups.fetch_add(1, Ordering::SeqCst);
-                    Ok::<_, ()>(false)
-                })
-                .await;
-            assert_eq!(member, Ok(false));
+            assert_eq!(checks.still_member(removed, lookup(false)).await, Ok(false));
         }
         assert_eq!(
             lookups.load(Ordering::SeqCst),
-            3,
+            4,
             "a no is never remembered"
         );
     }

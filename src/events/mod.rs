@@ -64,7 +64,7 @@ impl Bus {
             local,
             redis,
             resync,
-            memberships: membership::MembershipChecks::default(),
+            memberships: membership::MembershipChecks::new(config.live_access_check),
         })
     }
 

@@ -6,9 +6,10 @@
 //! a jump in seqs, a lagging receiver, a Redis reconnect or (while Redis is unhealthy)
 //! a 2-second tick send the stream back to the outbox from its last seq. Seqs are dense
 //! and in commit order per org (see [`crate::db::events`]), which is what makes "jump"
-//! detectable. A removed member's stream ends at the MEMBER_REMOVED event about them
-//! (and membership is also re-checked periodically, in case that event was missed, once
-//! per user and org for the whole process: [`super::membership`]).
+//! detectable. A removed member's stream ends at the MEMBER_REMOVED event about them.
+//! Access is also re-checked periodically, once per org, user and session for the whole
+//! process ([`super::membership`]): in case that event was missed, and to end the
+//! streams of a session ended by `logout` or `changePassword`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,21 +17,21 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, BoxStream, StreamExt as _};
 use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
 
 use super::Bus;
 use super::LiveEvent;
+use crate::auth::viewer::role_in;
 use crate::db::enums::EventKind;
 use crate::db::ids::{OrgId, UserId};
 use crate::db::scope::Scope;
-use crate::db::{Pool, events, orgs};
+use crate::db::{Pool, events};
 use crate::error::{AppError, AppResult};
 
 /// Events read from the outbox per query.
 const REPLAY_BATCH: i64 = 500;
 /// How often an unhealthy bus is compensated by reading the outbox.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
-/// How often the subscriber's membership is re-checked.
-const MEMBERSHIP_CHECK: Duration = Duration::from_secs(30);
 
 /// A stream item: an event for the subscriber, or why the stream ends.
 pub type Item = Result<Arc<LiveEvent>, AppError>;
@@ -43,6 +44,8 @@ struct State {
     bus: Arc<Bus>,
     org: OrgId,
     user: UserId,
+    /// The session of the token the subscriber came with.
+    session: Option<Uuid>,
     last: i64,
     pending: VecDeque<Arc<LiveEvent>>,
     replay: bool,
@@ -56,13 +59,14 @@ struct State {
 }
 
 /// Opens `user`'s stream of `org`'s events after seq `after` (or from now), replaying
-/// from the outbox in `pool` and going live on `bus`. Fails with `RESYNC_REQUIRED` when
-/// events after `after` were already pruned.
+/// from the outbox in `pool` and going live on `bus`; the stream ends with
+/// `UNAUTHENTICATED` once `session` (theirs) is found ended. Fails with
+/// `RESYNC_REQUIRED` when events after `after` were already pruned.
 pub async fn open(
     pool: Pool,
     bus: Arc<Bus>,
     org: OrgId,
-    user: UserId,
+    (user, session): (UserId, Option<Uuid>),
     after: Option<i64>,
 ) -> Result<Stream, AppError> {
     // Subscribe first: whatever commits from here on is either replayed or live.
@@ -87,6 +91,7 @@ pub async fn open(
         bus,
         org,
         user,
+        session,
         last: start,
         pending: VecDeque::new(),
         replay: start < last_seq,
@@ -132,8 +137,8 @@ async fn next(mut st: State) -> Option<(Item, State)> {
                 if !st.bus.healthy() {
                     st.replay = true;
                 }
-                if st.checked_at.elapsed() >= MEMBERSHIP_CHECK
-                    && let Err(e) = check_membership(&mut st).await
+                if st.checked_at.elapsed() >= st.bus.memberships().interval()
+                    && let Err(e) = check_access(&mut st).await
                 {
                     st.finished = true;
                     return Some((Err(e), st));
@@ -194,17 +199,20 @@ fn take(st: &mut State, event: Arc<LiveEvent>) {
     }
 }
 
-async fn check_membership(st: &mut State) -> Result<(), AppError> {
+async fn check_access(st: &mut State) -> Result<(), AppError> {
     st.checked_at = Instant::now();
-    let (pool, org, user) = (&st.pool, st.org, st.user);
+    let (pool, org, user, session) = (&st.pool, st.org, st.user, st.session);
+    // The scoping statement says both the user's roles and whether the session ended.
     let lookup = async {
-        let mut conn = pool.checkout(Scope::Viewer(user)).await?;
-        AppResult::Ok(orgs::membership(&mut conn, org, user).await?.is_some())
+        let (_conn, access) = pool
+            .checkout_with_access(Scope::Viewer(user), session)
+            .await?;
+        AppResult::Ok(role_in(access.as_ref(), org)?.is_some())
     };
     let member = st
         .bus
         .memberships()
-        .still_member(org, user, MEMBERSHIP_CHECK, lookup)
+        .still_member((org, user, session), lookup)
         .await?;
     if member {
         Ok(())

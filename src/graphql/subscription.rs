@@ -92,7 +92,8 @@ async fn open(
     after: Option<i64>,
 ) -> Result<stream::Stream, AppError> {
     member(ctx, org).await?;
-    let user = viewer(ctx)?.user_id;
+    let viewer = viewer(ctx)?;
+    let holder = (viewer.user_id, viewer.session);
     let state = state(ctx)?;
-    stream::open(state.pool().clone(), state.bus_handle(), org, user, after).await
+    stream::open(state.pool().clone(), state.bus_handle(), org, holder, after).await
 }

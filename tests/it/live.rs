@@ -192,7 +192,7 @@ async fn events_committed_during_a_replay_are_neither_lost_nor_doubled() {
         app.state.pool().clone(),
         app.state.bus_handle(),
         org,
-        user,
+        (user, None),
         Some(0),
     )
     .await
@@ -230,7 +230,7 @@ async fn a_redis_outage_mid_stream_loses_nothing() {
         b.state.pool().clone(),
         b.state.bus_handle(),
         org,
-        user,
+        (user, None),
         None,
     )
     .await

@@ -770,7 +770,7 @@ async fn every_status_change_is_a_live_event() {
         s.app.state.pool().clone(),
         s.app.state.bus_handle(),
         org,
-        user,
+        (user, None),
         None,
     )
     .await

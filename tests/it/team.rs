@@ -427,6 +427,74 @@ async fn org_name(app: &TestApp, session: &Session) -> Value {
     .await
 }
 
+/// The next `next` message of operation `id` on `socket`: its data, or its errors.
+async fn next_of(socket: &mut WsClient, id: &str) -> Value {
+    loop {
+        let message = socket.json().await;
+        if message["id"] == id {
+            assert_eq!(message["type"], "next", "{message}");
+            return message["payload"].clone();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_ends_the_subscriptions_of_that_session_only() {
+    // Access is re-checked on every tick of the streams (2 s) instead of every 30 s.
+    let app = TestApp::with_config(|c| c.live_access_check = Duration::ZERO).await;
+    let laptop = app.signup("Acme", "ana@example.com").await;
+    let phone = login(&app, "ana@example.com", PASSWORD, &laptop.org_id).await;
+    let addr = app.serve().await;
+    let events = "subscription($o: ID!) { inboxEvents(orgId: $o) { kind label { name } } }";
+    let mut sockets = Vec::new();
+    for session in [&laptop, &phone] {
+        let mut socket = WsClient::authenticated(addr, &session.token).await;
+        socket
+            .subscribe("1", events, json!({"o": laptop.org_id}))
+            .await;
+        sockets.push(socket);
+    }
+    let label = |name: &str| {
+        let (app, phone, name) = (&app, &phone, name.to_owned());
+        async move {
+            app.gql_ok(
+                Some(&phone.token),
+                "mutation($o: ID!, $n: String!) { createLabel(orgId: $o, input: { name: $n, colour: \"#336699\" }) { id } }",
+                json!({"o": phone.org_id, "n": name}),
+            )
+            .await;
+        }
+    };
+    // Both streams are open once they see the same event (a subscription opened after
+    // the logout would be refused at once, which would prove nothing here).
+    label("before").await;
+    for socket in &mut sockets {
+        let payload = next_of(socket, "1").await;
+        assert_eq!(
+            payload["data"]["inboxEvents"]["label"]["name"], "before",
+            "{payload}"
+        );
+    }
+
+    let out = app
+        .graphql(Some(&laptop.token), "mutation { logout }", json!({}))
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+
+    // The laptop's stream ends with UNAUTHENTICATED and `complete`, long before its
+    // access token expires; the phone's session goes on.
+    let ended = next_of(&mut sockets[0], "1").await;
+    assert_eq!(error_code(&ended), "UNAUTHENTICATED", "{ended}");
+    let complete = sockets[0].json().await;
+    assert_eq!(complete["type"], "complete", "{complete}");
+    label("after").await;
+    let payload = next_of(&mut sockets[1], "1").await;
+    assert_eq!(
+        payload["data"]["inboxEvents"]["label"]["name"], "after",
+        "{payload}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_ends_that_session_only() {
     let app = TestApp::new().await;
