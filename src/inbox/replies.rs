@@ -513,8 +513,9 @@ async fn store(
 /// Stores an outgoing message to send: the message, its attachments, its delivery job
 /// and its ticket's summary, in one round trip. PostgreSQL runs the statements in this
 /// order (they go out on the transaction's connection in the order they are polled), so
-/// the job and the summary find the message they refer to. Returns the updated ticket and
-/// the job tables that got rows.
+/// the job and the summary find the message they refer to. (Attachments whose copy is
+/// pending queue it in a second round; a reply's never are.) Returns the updated ticket
+/// and the job tables that got rows.
 pub(super) async fn queue_outgoing(
     conn: &AsyncPgConnection,
     message: &Message,
@@ -531,13 +532,13 @@ pub(super) async fn queue_outgoing(
         &preview,
         false,
     );
-    let (_, media_jobs, outbound_jobs, ticket) = futures_util::try_join!(
+    let (_, media_jobs, send_job, ticket) = futures_util::try_join!(
         messages::insert_if_new(conn, message),
         messages::insert_attachments(conn, attachments),
         outbound_jobs::enqueue(conn, message.org_id, message.id, message.channel_id),
         tickets::record_activity(conn, &activity),
     )?;
     let mut jobs = media_jobs;
-    jobs.add(outbound_jobs);
+    jobs.add(send_job);
     Ok((ticket, jobs))
 }
