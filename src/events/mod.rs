@@ -6,7 +6,7 @@
 //! bus therefore tells streams when to resync: after a Redis reconnect or a relay lag
 //! ([`Bus::resyncs`]), and whether Redis is healthy (streams poll the outbox while not).
 
-pub mod membership;
+pub mod access;
 pub mod memory;
 pub mod redis;
 pub mod stream;
@@ -42,7 +42,7 @@ pub struct Bus {
     local: Arc<MemoryBus>,
     redis: Option<RedisBus>,
     resync: Arc<watch::Sender<u64>>,
-    memberships: membership::MembershipChecks,
+    access_checks: access::AccessChecks,
 }
 
 impl Bus {
@@ -64,13 +64,13 @@ impl Bus {
             local,
             redis,
             resync,
-            memberships: membership::MembershipChecks::new(config.live_access_check),
+            access_checks: access::AccessChecks::new(config.live_access_check),
         })
     }
 
-    /// Membership re-checks shared by every stream of this process.
-    pub fn memberships(&self) -> &membership::MembershipChecks {
-        &self.memberships
+    /// Access re-checks (membership and session) shared by every stream of this process.
+    pub fn access_checks(&self) -> &access::AccessChecks {
+        &self.access_checks
     }
 
     /// Publishes a committed event: at once to this process's subscribers, and through

@@ -8,7 +8,7 @@
 //! and in commit order per org (see [`crate::db::events`]), which is what makes "jump"
 //! detectable. A removed member's stream ends at the MEMBER_REMOVED event about them.
 //! Access is also re-checked periodically, once per org, user and session for the whole
-//! process ([`super::membership`]): in case that event was missed, and to end the
+//! process ([`super::access`]): in case that event was missed, and to end the
 //! streams of a session ended by `logout` or `changePassword`.
 
 use std::collections::VecDeque;
@@ -137,7 +137,7 @@ async fn next(mut st: State) -> Option<(Item, State)> {
                 if !st.bus.healthy() {
                     st.replay = true;
                 }
-                if st.checked_at.elapsed() >= st.bus.memberships().interval()
+                if st.checked_at.elapsed() >= st.bus.access_checks().interval()
                     && let Err(e) = check_access(&mut st).await
                 {
                     st.finished = true;
@@ -211,8 +211,8 @@ async fn check_access(st: &mut State) -> Result<(), AppError> {
     };
     let member = st
         .bus
-        .memberships()
-        .still_member((org, user, session), lookup)
+        .access_checks()
+        .still_allowed((org, user, session), lookup)
         .await?;
     if member {
         Ok(())

@@ -19,12 +19,12 @@ const SWEEP_ABOVE: usize = 10_000;
 pub type Holder = (OrgId, UserId, Option<Uuid>);
 
 /// When each holder was last seen to still have access.
-pub struct MembershipChecks {
+pub struct AccessChecks {
     interval: Duration,
     verified: Mutex<HashMap<Holder, Instant>>,
 }
 
-impl MembershipChecks {
+impl AccessChecks {
     /// Checks that trust a yes for `interval`.
     pub fn new(interval: Duration) -> Self {
         Self {
@@ -40,7 +40,7 @@ impl MembershipChecks {
 
     /// Whether `holder` still has access: from a check younger than the interval, or
     /// else by running `lookup` (and remembering a yes).
-    pub async fn still_member<E>(
+    pub async fn still_allowed<E>(
         &self,
         holder: Holder,
         lookup: impl Future<Output = Result<bool, E>>,
@@ -52,9 +52,9 @@ impl MembershipChecks {
         {
             return Ok(true);
         }
-        let member = lookup.await?;
+        let allowed = lookup.await?;
         let mut verified = self.lock();
-        if member {
+        if allowed {
             verified.insert(holder, Instant::now());
         } else {
             verified.remove(&holder);
@@ -62,7 +62,7 @@ impl MembershipChecks {
         if verified.len() > SWEEP_ABOVE {
             verified.retain(|_, at| at.elapsed() < self.interval);
         }
-        Ok(member)
+        Ok(allowed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Holder, Instant>> {
@@ -78,7 +78,7 @@ mod tests {
 
     #[tokio::test]
     async fn many_streams_of_one_session_share_one_lookup_per_interval() {
-        let checks = MembershipChecks::new(Duration::from_secs(30));
+        let checks = AccessChecks::new(Duration::from_secs(30));
         let (org, user) = (OrgId::new(), UserId::new());
         let session = Some(Uuid::new_v4());
         let lookups = AtomicUsize::new(0);
@@ -89,7 +89,7 @@ mod tests {
         };
         for _ in 0..1000 {
             let member = checks
-                .still_member((org, user, session), lookup(true))
+                .still_allowed((org, user, session), lookup(true))
                 .await;
             assert_eq!(member, Ok(true));
         }
@@ -97,11 +97,14 @@ mod tests {
         // Another session of the same user is asked about on its own: it may have been
         // ended while this one was not.
         let other = (org, user, Some(Uuid::new_v4()));
-        assert_eq!(checks.still_member(other, lookup(false)).await, Ok(false));
+        assert_eq!(checks.still_allowed(other, lookup(false)).await, Ok(false));
         assert_eq!(lookups.load(Ordering::SeqCst), 2);
         let removed = (org, UserId::new(), session);
         for _ in 0..2 {
-            assert_eq!(checks.still_member(removed, lookup(false)).await, Ok(false));
+            assert_eq!(
+                checks.still_allowed(removed, lookup(false)).await,
+                Ok(false)
+            );
         }
         assert_eq!(
             lookups.load(Ordering::SeqCst),
