@@ -146,7 +146,7 @@ const APPEND_ONE_ORG: &str = "WITH counter AS (UPDATE org_event_seqs SET last_se
      INSERT INTO events (org_id, seq, kind, ticket_id, message_id, notification_id, user_id, created_at, payload) \
      SELECT counter.org_id, counter.last_seq - cardinality($1::uuid[]) + e.ord, \
             e.kind, e.ticket_id, e.message_id, e.notification_id, e.user_id, now(), e.payload \
-     FROM counter, unnest($2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::jsonb[]) \
+     FROM counter, unnest($2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::json[]) \
           WITH ORDINALITY AS e(kind, ticket_id, message_id, notification_id, user_id, payload, ord) \
      RETURNING org_id, seq, created_at";
 
@@ -155,7 +155,7 @@ const APPEND_ONE_ORG: &str = "WITH counter AS (UPDATE org_event_seqs SET last_se
 /// Planned at each call: a generic plan (an array bind counts as 10 rows) seq-scanned
 /// `org_event_seqs` twice, which grows with the number of orgs.
 const APPEND_MANY_ORGS: &str = "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], \
-                                     $5::uuid[], $6::uuid[], $7::jsonb[]) \
+                                     $5::uuid[], $6::uuid[], $7::json[]) \
                 WITH ORDINALITY AS e(org_id, kind, ticket_id, message_id, notification_id, \
                                      user_id, payload, ord)), \
           counts AS (SELECT org_id, count(*) AS n FROM e GROUP BY org_id), \
@@ -182,7 +182,7 @@ pub async fn append(
     conn: &mut AsyncPgConnection,
     mut new: Vec<(OrgId, NewEvent, serde_json::Value)>,
 ) -> QueryResult<Vec<Event>> {
-    use diesel::sql_types::{Array, Jsonb, Nullable, Text, Uuid as SqlUuid};
+    use diesel::sql_types::{Array, Json, Nullable, Text, Uuid as SqlUuid};
     let Some(&(first, _, _)) = new.as_slice().first() else {
         return Ok(Vec::new());
     };
@@ -201,7 +201,7 @@ pub async fn append(
     .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.message_id.map(|id| id.0)))
     .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.notification_id.map(|id| id.0)))
     .bind::<Array<Nullable<SqlUuid>>, _>(ids(|e| e.user_id.map(|id| id.0)))
-    .bind::<Array<Jsonb>, _>(new.iter().map(|(_, _, p)| p).collect::<Vec<_>>());
+    .bind::<Array<Json>, _>(new.iter().map(|(_, _, p)| p).collect::<Vec<_>>());
     let mut numbered: Vec<Numbered> = if one_org {
         query.prepared().load(conn).await?
     } else {

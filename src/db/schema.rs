@@ -109,7 +109,7 @@ diesel::table! {
         notification_id -> Nullable<Uuid>,
         user_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
-        payload -> Jsonb,
+        payload -> Json,
     }
 }
 
