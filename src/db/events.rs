@@ -177,7 +177,9 @@ const APPEND_MANY_ORGS: &str = "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::
 /// transaction, in one statement: it takes each org's next seqs from its counter row
 /// (locking the rows in org order), numbering each org's events in the order given, and
 /// inserts the rows. The stored events, by org then seq (built from `new` and the numbers
-/// given to them: the payloads are not read back).
+/// given to them: the payloads are not read back). An org without a counter row fails
+/// the append, and with it the caller's transaction: that, not a foreign key, keeps
+/// events to existing orgs.
 pub async fn append(
     conn: &mut AsyncPgConnection,
     mut new: Vec<(OrgId, NewEvent, serde_json::Value)>,
@@ -208,7 +210,8 @@ pub async fn append(
         query.load(conn).await?
     };
     if numbered.len() != new.len() {
-        // An org has no counter row: nothing was appended.
+        // An org has no counter row: nothing was appended for it, and the error rolls
+        // back what was appended for the others.
         return Err(diesel::result::Error::NotFound);
     }
     // Each org's events were numbered in the order given: pair them up by org, in order
