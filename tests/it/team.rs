@@ -445,12 +445,24 @@ async fn logging_out_ends_the_subscriptions_of_that_session_only() {
     let laptop = app.signup("Acme", "ana@example.com").await;
     let phone = login(&app, "ana@example.com", PASSWORD, &laptop.org_id).await;
     let addr = app.serve().await;
-    let events = "subscription($o: ID!) { inboxEvents(orgId: $o) { kind label { name } } }";
+    // Both streams start after the org's latest event as it is now, so each sees the next
+    // one whether it commits before or after the stream opens.
+    let now = app
+        .count(&format!(
+            "SELECT last_seq AS n FROM org_event_seqs WHERE org_id = '{}'",
+            laptop.org_id
+        ))
+        .await;
+    let events = "subscription($o: ID!, $a: String) { inboxEvents(orgId: $o, after: $a) { kind label { name } } }";
     let mut sockets = Vec::new();
     for session in [&laptop, &phone] {
         let mut socket = WsClient::authenticated(addr, &session.token).await;
         socket
-            .subscribe("1", events, json!({"o": laptop.org_id}))
+            .subscribe(
+                "1",
+                events,
+                json!({"o": laptop.org_id, "a": now.to_string()}),
+            )
             .await;
         sockets.push(socket);
     }
