@@ -427,17 +427,6 @@ async fn org_name(app: &TestApp, session: &Session) -> Value {
     .await
 }
 
-/// The next `next` message of operation `id` on `socket`: its data, or its errors.
-async fn next_of(socket: &mut WsClient, id: &str) -> Value {
-    loop {
-        let message = socket.json().await;
-        if message["id"] == id {
-            assert_eq!(message["type"], "next", "{message}");
-            return message["payload"].clone();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_out_ends_the_subscriptions_of_that_session_only() {
     // Access is re-checked on every tick of the streams (2 s) instead of every 30 s.
@@ -481,7 +470,7 @@ async fn logging_out_ends_the_subscriptions_of_that_session_only() {
     // the logout would be refused at once, which would prove nothing here).
     label("before").await;
     for socket in &mut sockets {
-        let payload = next_of(socket, "1").await;
+        let payload = socket.next_payload("1").await;
         assert_eq!(
             payload["data"]["inboxEvents"]["label"]["name"], "before",
             "{payload}"
@@ -495,12 +484,12 @@ async fn logging_out_ends_the_subscriptions_of_that_session_only() {
 
     // The laptop's stream ends with UNAUTHENTICATED and `complete`, long before its
     // access token expires; the phone's session goes on.
-    let ended = next_of(&mut sockets[0], "1").await;
+    let ended = sockets[0].next_payload("1").await;
     assert_eq!(error_code(&ended), "UNAUTHENTICATED", "{ended}");
     let complete = sockets[0].json().await;
     assert_eq!(complete["type"], "complete", "{complete}");
     label("after").await;
-    let payload = next_of(&mut sockets[1], "1").await;
+    let payload = sockets[1].next_payload("1").await;
     assert_eq!(
         payload["data"]["inboxEvents"]["label"]["name"], "after",
         "{payload}"
