@@ -1,5 +1,6 @@
-//! `outbound_jobs`: one durable job per reply to send. Claimed with a lease (and a
-//! lease id, so only the attempt that claimed a job may finish it).
+//! `outbound_jobs`: one durable job per reply to send, removed once the reply is sent
+//! (kept as FAILED when it is given up). Claimed with a lease (and a lease id, so only
+//! the attempt that claimed a job may finish it).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -91,13 +92,13 @@ pub async fn claim(
     .await
 }
 
-/// Finishes a job as `state` (done or failed) if `lease` still owns it.
-pub async fn finish(
+/// Fails a job with `error` if `lease` still owns it (the row stays, so `retryMessage`
+/// can queue it again).
+pub async fn fail(
     conn: &mut AsyncPgConnection,
     id: i64,
     lease: Uuid,
-    state: JobState,
-    error: Option<&str>,
+    error: &str,
 ) -> QueryResult<bool> {
     let n = diesel::sql_query(
         "UPDATE outbound_jobs SET state = $3, locked_until = NULL, last_error = $4, updated_at = now() \
@@ -105,29 +106,29 @@ pub async fn finish(
     )
     .bind::<BigInt, _>(id)
     .bind::<SqlUuid, _>(lease)
-    .bind::<Text, _>(state)
-    .bind::<Nullable<Text>, _>(error)
+    .bind::<Text, _>(JobState::Failed)
+    .bind::<Text, _>(error)
     .execute(conn)
     .await?;
     Ok(n == 1)
 }
 
-/// Finishes as done the jobs whose leases still own them, in one statement.
-pub async fn finish_done_many(
-    conn: &mut AsyncPgConnection,
-    jobs: &[&ClaimedJob],
-) -> QueryResult<usize> {
+/// Removes the done jobs whose leases still own them, in one statement. A sent reply's
+/// job is deleted rather than kept as DONE: its message holds the outcome, and the
+/// queue holds only work (a delete writes no index entries, where an update wrote one
+/// in each of the table's indexes).
+pub async fn remove_done(conn: &mut AsyncPgConnection, jobs: &[&ClaimedJob]) -> QueryResult<usize> {
     if jobs.is_empty() {
         return Ok(0);
     }
     diesel::sql_query(
-        "UPDATE outbound_jobs j SET state = $3, locked_until = NULL, last_error = NULL, updated_at = now() \
-         FROM unnest($1::bigint[], $2::uuid[]) AS x(id, lease_id) \
+        "DELETE FROM outbound_jobs j USING unnest($1::bigint[], $2::uuid[]) AS x(id, lease_id) \
          WHERE j.id = x.id AND j.lease_id = x.lease_id AND j.state = 'PENDING'",
     )
     .bind::<diesel::sql_types::Array<BigInt>, _>(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
-    .bind::<diesel::sql_types::Array<SqlUuid>, _>(jobs.iter().map(|j| j.lease_id).collect::<Vec<_>>())
-    .bind::<Text, _>(JobState::Done)
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(
+        jobs.iter().map(|j| j.lease_id).collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await
 }

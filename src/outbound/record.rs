@@ -1,7 +1,7 @@
 //! Recording what happened to sends, many at once: the outcomes of the sends that finished
 //! meanwhile are written in one transaction (one commit for all of them), and accepted
 //! sends, the bulk, are recorded set-based: their platform ids and statuses in one
-//! statement, their jobs finished in another. Every write checks that the job's lease is
+//! statement, their jobs removed in another. Every write checks that the job's lease is
 //! still the one that sent it.
 //!
 //! If a batch cannot commit (a deadlock, one bad row), its outcomes are recorded one by one,
@@ -14,7 +14,7 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 
 use super::graph::Sent;
 use crate::db::channels;
-use crate::db::enums::{EventKind, JobState, MessageStatus};
+use crate::db::enums::{EventKind, MessageStatus};
 use crate::db::ids::{ChannelId, MessageId};
 use crate::db::messages;
 use crate::db::outbound_jobs::{self, ClaimedJob};
@@ -111,7 +111,7 @@ async fn record_other(
     match outcome {
         Outcome::Sent(_) => {}
         Outcome::AlreadySent => {
-            outbound_jobs::finish(conn, job.id, job.lease_id, JobState::Done, None).await?;
+            outbound_jobs::remove_done(conn, &[job]).await?;
         }
         Outcome::Retry {
             delay,
@@ -122,9 +122,7 @@ async fn record_other(
                 .await?;
         }
         Outcome::Failed { code, reason } => {
-            if outbound_jobs::finish(conn, job.id, job.lease_id, JobState::Failed, Some(reason))
-                .await?
-            {
+            if outbound_jobs::fail(conn, job.id, job.lease_id, reason).await? {
                 fail_message(conn, job, *code, reason, outbox).await?;
             }
         }
@@ -165,7 +163,7 @@ async fn record_sent_many(
         .filter(|(j, _)| recorded.iter().any(|m| m.id == j.message_id))
         .map(|(j, _)| *j)
         .collect();
-    outbound_jobs::finish_done_many(conn, &done).await?;
+    outbound_jobs::remove_done(conn, &done).await?;
     // Only the recorded ids: the others take their facts in `record_sent`.
     let recorded_keys: Vec<(ChannelId, &str)> = recorded
         .iter()
@@ -188,7 +186,7 @@ async fn record_sent_many(
     );
     for (job, external_id) in rest {
         record_sent(conn, job, external_id, outbox).await?;
-        outbound_jobs::finish(conn, job.id, job.lease_id, JobState::Done, None).await?;
+        outbound_jobs::remove_done(conn, &[job]).await?;
     }
     Ok(())
 }
