@@ -231,3 +231,53 @@ pub async fn of_customers(
         .load(&mut conn)
         .await
 }
+
+/// Sets on `to` every label `from` carries (merging two customers).
+pub async fn copy_customer_labels(
+    conn: &mut AsyncPgConnection,
+    from: CustomerId,
+    to: CustomerId,
+) -> QueryResult<()> {
+    copy_labels(
+        conn,
+        "INSERT INTO customer_labels (org_id, customer_id, label_id, created_at) \
+         SELECT org_id, $2, label_id, created_at FROM customer_labels WHERE customer_id = $1 \
+         ON CONFLICT DO NOTHING",
+        from.0,
+        to.0,
+    )
+    .await
+}
+
+/// Sets on `to` every label `from` carries (merging two tickets).
+pub async fn copy_ticket_labels(
+    conn: &mut AsyncPgConnection,
+    from: TicketId,
+    to: TicketId,
+) -> QueryResult<()> {
+    copy_labels(
+        conn,
+        "INSERT INTO ticket_labels (org_id, ticket_id, label_id, created_at) \
+         SELECT org_id, $2, label_id, created_at FROM ticket_labels WHERE ticket_id = $1 \
+         ON CONFLICT DO NOTHING",
+        from.0,
+        to.0,
+    )
+    .await
+}
+
+/// Runs one of the copy statements above, `$1` the row labelled now, `$2` the row to label.
+async fn copy_labels(
+    conn: &mut AsyncPgConnection,
+    sql: &'static str,
+    from: uuid::Uuid,
+    to: uuid::Uuid,
+) -> QueryResult<()> {
+    use diesel::sql_types::Uuid as SqlUuid;
+    diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(from)
+        .bind::<SqlUuid, _>(to)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

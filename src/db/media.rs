@@ -1,5 +1,6 @@
 //! `media_objects` (our stored copies of files), `media_jobs` (attachments waiting to be
-//! copied) and the org's media usage. A job is claimed with a lease; the attempt count
+//! copied), `media_erasures` (copies of unsent messages whose bytes are to be deleted)
+//! and the org's media usage. A job is claimed with a lease; the attempt count
 //! taken at claim time identifies the claim, so an attempt whose lease ran out and was
 //! claimed again cannot finish the job.
 
@@ -10,10 +11,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::enums::{JobState, MediaStorage};
-use super::ids::{ChannelId, MediaId, OrgId};
+use super::ids::{ChannelId, MediaId, MessageId, OrgId};
 use super::messages::Attachment;
 use super::queue::{MEDIA_JOBS, NewJobs, interval, truncate_error};
-use super::schema::{attachments, media_objects, messages, orgs};
+use super::schema::{attachments, media_erasures, media_objects, messages, orgs};
 use crate::db::prepared::PrepareOnce as _;
 
 /// A stored file.
@@ -215,4 +216,52 @@ pub async fn retry_later(
     .execute(conn)
     .await?;
     Ok(n == 1)
+}
+
+/// Forgets the stored copies of `message`'s attachments that no other attachment uses:
+/// their rows go (their signed URLs stop working at once), their bytes leave the org's
+/// usage, and their storage keys are queued in `media_erasures` for the media worker to
+/// delete the bytes after the commit. Returns how many were queued.
+pub async fn forget_objects_of(
+    conn: &mut AsyncPgConnection,
+    message: MessageId,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "WITH gone AS ( \
+           DELETE FROM media_objects o USING attachments a \
+           WHERE a.message_id = $1 AND a.media_object_id = o.id \
+             AND NOT EXISTS (SELECT 1 FROM attachments b \
+                             WHERE b.media_object_id = o.id AND b.message_id <> $1) \
+           RETURNING o.org_id, o.byte_size, o.storage_key), \
+         freed AS ( \
+           UPDATE orgs SET media_bytes = greatest(media_bytes - f.bytes, 0) \
+           FROM (SELECT org_id, sum(byte_size)::bigint AS bytes FROM gone GROUP BY org_id) f \
+           WHERE orgs.id = f.org_id) \
+         INSERT INTO media_erasures (storage_key) SELECT storage_key FROM gone \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<SqlUuid, _>(message)
+    .execute(conn)
+    .await
+}
+
+/// Up to `limit` storage keys waiting for erasure, locked until the end of the
+/// transaction (another worker skips them).
+pub async fn claim_erasures(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<String>> {
+    media_erasures::table
+        .order(media_erasures::queued_at)
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .select(media_erasures::storage_key)
+        .load(conn)
+        .await
+}
+
+/// Removes erased keys from the queue.
+pub async fn erased(conn: &mut AsyncPgConnection, keys: &[String]) -> QueryResult<()> {
+    diesel::delete(media_erasures::table.filter(media_erasures::storage_key.eq_any(keys)))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -135,6 +135,34 @@ pub async fn mark_all_read(
         .await
 }
 
+/// Moves `from`'s notifications to `to` (merging two tickets). A user's unread one is
+/// folded into their unread one on `to` if they have one (its count added), so each user
+/// still has at most one unread notification per ticket.
+pub async fn move_to_ticket(
+    conn: &mut AsyncPgConnection,
+    from: TicketId,
+    to: TicketId,
+) -> QueryResult<()> {
+    use diesel::sql_types::Uuid as SqlUuid;
+    diesel::sql_query(
+        "WITH folded AS ( \
+           UPDATE notifications n SET count = n.count + s.count, \
+                  updated_at = greatest(n.updated_at, s.updated_at) \
+           FROM notifications s \
+           WHERE s.ticket_id = $1 AND s.read_at IS NULL \
+             AND n.ticket_id = $2 AND n.read_at IS NULL AND n.user_id = s.user_id \
+           RETURNING s.id), \
+         gone AS (DELETE FROM notifications WHERE id IN (SELECT id FROM folded)) \
+         UPDATE notifications SET ticket_id = $2 \
+         WHERE ticket_id = $1 AND id NOT IN (SELECT id FROM folded)",
+    )
+    .bind::<SqlUuid, _>(from)
+    .bind::<SqlUuid, _>(to)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Notifications by id.
 pub async fn find_many(
     mut conn: &AsyncPgConnection,

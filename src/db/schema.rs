@@ -226,6 +226,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    media_erasures (storage_key) {
+        storage_key -> Text,
+        queued_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     media_jobs (id) {
         id -> Int8,
         org_id -> Uuid,
@@ -534,6 +541,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     labels,
     login_throttles,
     mail_outbox,
+    media_erasures,
     media_jobs,
     media_objects,
     memberships,

@@ -656,6 +656,74 @@ pub async fn raise_read_position(
         .await
 }
 
+/// Folds ticket `from` into `to`, whose messages `from`'s have just joined (merging two
+/// customers' conversations on one thread); the updated `to`. Its summary follows the
+/// rules of [`record_activities`] over both: the latest visible last message, the
+/// latest times, the earliest first response, the summed inbound count and `waiting_since`
+/// recomputed from the joined messages. It keeps the more urgent priority, its own
+/// assignee and team unless it has none, and takes `from`'s status when `from` is still
+/// open or pending and `to` is not. Each user's read position adds what they had read of
+/// `from`, so nobody sees as unread what they had read in either. The caller holds both
+/// rows' locks and deletes `from` afterwards.
+pub async fn absorb(
+    conn: &mut AsyncPgConnection,
+    from: TicketId,
+    to: TicketId,
+) -> QueryResult<Ticket> {
+    use diesel::sql_types::Uuid as SqlUuid;
+    diesel::sql_query(
+        "INSERT INTO ticket_reads (org_id, ticket_id, user_id, read_inbound_count, last_read_at) \
+         SELECT org_id, $2, user_id, read_inbound_count, last_read_at \
+         FROM ticket_reads WHERE ticket_id = $1 \
+         ON CONFLICT (ticket_id, user_id) DO UPDATE SET \
+           read_inbound_count = ticket_reads.read_inbound_count + EXCLUDED.read_inbound_count, \
+           last_read_at = greatest(ticket_reads.last_read_at, EXCLUDED.last_read_at)",
+    )
+    .bind::<SqlUuid, _>(from)
+    .bind::<SqlUuid, _>(to)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "WITH pick AS ( \
+           SELECT x.last_message_id, x.last_message_preview \
+           FROM tickets x LEFT JOIN messages m ON m.id = x.last_message_id \
+           WHERE x.id IN ($1, $2) \
+           ORDER BY (m.id IS NOT NULL AND NOT m.is_deleted) DESC, m.sent_at DESC NULLS LAST, \
+                    coalesce(m.external_id, '') DESC \
+           LIMIT 1), \
+         reopen AS ( \
+           SELECT s.status IN ('OPEN', 'PENDING') AND t.status IN ('RESOLVED', 'SNOOZED') AS yes \
+           FROM tickets s, tickets t WHERE s.id = $1 AND t.id = $2) \
+         UPDATE tickets t SET \
+           last_message_id = pick.last_message_id, \
+           last_message_preview = pick.last_message_preview, \
+           last_message_at = greatest(t.last_message_at, s.last_message_at), \
+           last_inbound_at = greatest(t.last_inbound_at, s.last_inbound_at), \
+           inbound_count = t.inbound_count + s.inbound_count, \
+           customer_read_at = greatest(t.customer_read_at, s.customer_read_at), \
+           last_response_at = greatest(t.last_response_at, s.last_response_at), \
+           first_response_at = least(t.first_response_at, s.first_response_at), \
+           waiting_since = (SELECT min(w.sent_at) FROM messages w WHERE w.ticket_id = t.id \
+             AND w.direction = 'INBOUND' \
+             AND w.sent_at > coalesce(greatest(t.last_response_at, s.last_response_at), \
+                                      '-infinity'::timestamptz)), \
+           status = CASE WHEN reopen.yes THEN s.status ELSE t.status END, \
+           snoozed_until = CASE WHEN reopen.yes THEN NULL ELSE t.snoozed_until END, \
+           resolved_at = CASE WHEN reopen.yes THEN NULL ELSE t.resolved_at END, \
+           priority = CASE WHEN array_position(ARRAY['LOW', 'MEDIUM', 'HIGH', 'URGENT'], s.priority) \
+                              > array_position(ARRAY['LOW', 'MEDIUM', 'HIGH', 'URGENT'], t.priority) \
+                           THEN s.priority ELSE t.priority END, \
+           assignee_id = coalesce(t.assignee_id, s.assignee_id), \
+           team_id = coalesce(t.team_id, s.team_id), \
+           updated_at = now() \
+         FROM tickets s, pick, reopen WHERE t.id = $2 AND s.id = $1 RETURNING t.*",
+    )
+    .bind::<SqlUuid, _>(from)
+    .bind::<SqlUuid, _>(to)
+    .get_result(conn)
+    .await
+}
+
 /// Locks a ticket's row until the end of the transaction (before reading what its
 /// summary should show).
 pub async fn lock(conn: &mut AsyncPgConnection, ticket: TicketId) -> QueryResult<()> {

@@ -5,14 +5,14 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
 use crate::db::customers as customer_rows;
 use crate::db::customers::Customer;
-use crate::db::enums::EventKind;
+use crate::db::enums::{EventKind, NameSource};
 use crate::db::ids::UserId;
 use crate::db::ids::{CustomerId, OrgId};
 use crate::db::schema::{
-    customer_identities, customers as customers_t, messages, notifications, ticket_reads,
-    tickets as tickets_t,
+    customer_identities, customers as customers_t, messages, tickets as tickets_t,
 };
 use crate::db::tickets::Ticket;
+use crate::db::{labels, notifications as notification_rows, tickets as ticket_rows};
 use crate::error::{AppError, AppResult};
 use crate::inbox::outbox::{Committed, Outbox, SubjectRow};
 
@@ -41,9 +41,11 @@ pub async fn set_blocked(
     .await
 }
 
-/// Moves everything of `source` (identities, tickets, messages) to `target` in one
+/// Moves everything of `source` (identities, tickets, messages, labels) to `target` in one
 /// transaction and deletes `source`. Tickets on the same thread are merged into the
-/// target's ticket, so a channel still has one conversation per customer.
+/// target's ticket ([`ticket_rows::absorb`]), so a channel still has one conversation per
+/// customer. The target keeps its name unless it has none or only the platform's while an
+/// agent named the source; a block on either customer stays on the merged one.
 pub async fn merge(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -86,11 +88,21 @@ pub async fn merge(
                 .set(messages::author_customer_id.eq(target))
                 .execute(conn)
                 .await?;
+            labels::copy_customer_labels(conn, source, target).await?;
+            let (name, name_source) = merged_name(&target_row, &source_row);
+            let (blocked_at, blocked_by) = if target_row.blocked_at.is_some() {
+                (target_row.blocked_at, target_row.blocked_by)
+            } else {
+                (source_row.blocked_at, source_row.blocked_by)
+            };
             let merged = diesel::update(customers_t::table.find(target))
                 .set((
-                    customers_t::name.eq(target_row.name.or(source_row.name)),
+                    customers_t::name.eq(name),
+                    customers_t::name_source.eq(name_source),
                     customers_t::avatar_url.eq(target_row.avatar_url.or(source_row.avatar_url)),
                     customers_t::notes.eq(join_notes(target_row.notes, source_row.notes)),
+                    customers_t::blocked_at.eq(blocked_at),
+                    customers_t::blocked_by.eq(blocked_by),
                     customers_t::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(Customer::as_returning())
@@ -139,30 +151,9 @@ async fn move_tickets(
                     .set(messages::ticket_id.eq(t.id))
                     .execute(conn)
                     .await?;
-                let latest = if s.last_message_at > t.last_message_at {
-                    &s
-                } else {
-                    t
-                };
-                diesel::update(tickets_t::table.find(t.id))
-                    .set((
-                        tickets_t::last_message_id.eq(latest.last_message_id),
-                        tickets_t::last_message_at.eq(latest.last_message_at),
-                        tickets_t::last_message_preview.eq(latest.last_message_preview.clone()),
-                        tickets_t::last_inbound_at.eq(s.last_inbound_at.max(t.last_inbound_at)),
-                        tickets_t::inbound_count.eq(tickets_t::inbound_count + s.inbound_count),
-                        tickets_t::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(conn)
-                    .await?;
-                // The source ticket's notifications and read marks described a thread
-                // that no longer exists on its own.
-                diesel::delete(notifications::table.filter(notifications::ticket_id.eq(s.id)))
-                    .execute(conn)
-                    .await?;
-                diesel::delete(ticket_reads::table.filter(ticket_reads::ticket_id.eq(s.id)))
-                    .execute(conn)
-                    .await?;
+                labels::copy_ticket_labels(conn, s.id, t.id).await?;
+                notification_rows::move_to_ticket(conn, s.id, t.id).await?;
+                ticket_rows::absorb(conn, s.id, t.id).await?;
                 diesel::delete(tickets_t::table.find(s.id))
                     .execute(conn)
                     .await?;
@@ -172,6 +163,17 @@ async fn move_tickets(
         }
     }
     Ok(())
+}
+
+/// The merged customer's name and where it came from: the target's, unless it has none or
+/// only the platform's while an agent named the source.
+fn merged_name(target: &Customer, source: &Customer) -> (Option<String>, NameSource) {
+    let source_wins = source.name.is_some()
+        && (target.name.is_none()
+            || (target.name_source == NameSource::Platform
+                && source.name_source == NameSource::Agent));
+    let chosen = if source_wins { source } else { target };
+    (chosen.name.clone(), chosen.name_source)
 }
 
 fn join_notes(target: Option<String>, source: Option<String>) -> Option<String> {

@@ -21,7 +21,9 @@ use super::status;
 use crate::db::channels::Channel;
 use crate::db::enums::{AuthorType, EventKind, MessageDirection, MessageStatus};
 use crate::db::ids::{MessageId, TicketId};
+use crate::db::media;
 use crate::db::messages::{self, Message, MessageChanges, NewReaction};
+use crate::db::queue::NewJobs;
 use crate::db::tickets;
 
 /// Prefix of the Messenger `metadata` string our sends carry: `outbound:<message id>`.
@@ -233,7 +235,8 @@ pub fn edit_changes(
     })
 }
 
-/// Unsends a stored message: content dropped, attachments deleted, and the ticket's
+/// Unsends a stored message: content dropped, attachments deleted with our stored copies
+/// of them (the bytes are erased by the media worker after the commit), and the ticket's
 /// summary falls back to the latest visible message.
 pub async fn unsend(
     conn: &mut AsyncPgConnection,
@@ -244,6 +247,8 @@ pub async fn unsend(
         return Ok(());
     };
     change(conn, message, &changes, outbox).await?;
+    let erasures = media::forget_objects_of(conn, message.id).await?;
+    outbox.queued(NewJobs::MEDIA_JOBS.when(erasures > 0));
     messages::delete_attachments(conn, message.id).await?;
     refresh_summary(conn, message.ticket_id, outbox).await
 }

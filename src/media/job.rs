@@ -19,6 +19,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 
+use super::store::StoreError;
 use super::{limits, sniff};
 use crate::crypto::aad;
 use crate::db::channels::{self, Channel};
@@ -51,6 +52,25 @@ enum Failure {
     Permanent(String),
 }
 
+/// Why a stored copy was not recorded (its transaction rolled back, so neither the row
+/// nor the usage stays; the bytes are deleted).
+#[derive(Debug)]
+enum NotRecorded {
+    /// It would pass the org's quota.
+    OverQuota,
+    /// The job's claim is gone: the message was unsent meanwhile, or the lease ran out
+    /// and another worker took the job over.
+    ClaimLost,
+    /// The database failed.
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for NotRecorded {
+    fn from(e: diesel::result::Error) -> Self {
+        NotRecorded::Db(e)
+    }
+}
+
 /// What a download produced.
 struct Downloaded {
     bytes: Bytes,
@@ -77,9 +97,42 @@ pub async fn run(state: AppState, worker: WorkerConfig, mut stop: watch::Receive
     }
 }
 
-/// Claims one batch and copies it, the downloads concurrently; returns how many jobs
-/// it handled (tests and benchmarks drain the queue with it).
+/// Erases one batch of unsent media, then claims one batch of copies and runs them, the
+/// downloads concurrently; returns how many erasures and jobs it handled (tests and
+/// benchmarks drain the queues with it).
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
+    let erased = erase(state).await?;
+    Ok(erased + copy_batch(state).await?)
+}
+
+/// Deletes the bytes of one batch of [`media::forget_objects_of`]'s keys from the store
+/// and then their queue rows, in one transaction that holds the rows (another worker
+/// skips them); a crash in between leaves them queued, and deleting bytes already gone
+/// is not an error. A key the store fails to delete stays queued for the next pass.
+async fn erase(state: &AppState) -> anyhow::Result<usize> {
+    use diesel_async::AsyncConnection as _;
+    let mut conn = state.system_conn().await?;
+    let erased = conn
+        .transaction(async |conn| {
+            let keys = media::claim_erasures(conn, BATCH_SIZE).await?;
+            let mut erased = Vec::with_capacity(keys.len());
+            for key in keys {
+                match state.media_store().delete(&key).await {
+                    Ok(()) | Err(StoreError::Store(object_store::Error::NotFound { .. })) => {
+                        erased.push(key);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot erase an unsent message's media"),
+                }
+            }
+            media::erased(conn, &erased).await?;
+            Ok::<_, diesel::result::Error>(erased.len())
+        })
+        .await?;
+    Ok(erased)
+}
+
+/// Claims one batch of copies and runs them; how many jobs it handled.
+async fn copy_batch(state: &AppState) -> anyhow::Result<usize> {
     let (claimed, rows) = {
         let mut conn = state.system_conn().await?;
         let claimed = media::claim(&mut conn, BATCH_SIZE, LEASE).await?;
@@ -117,18 +170,23 @@ async fn record(
             let stored = conn
                 .transaction(async |conn| {
                     if !media::insert_object(conn, &object, quota).await? {
-                        return Ok(Err(object));
+                        return Err(NotRecorded::OverQuota);
                     }
-                    media::finish(conn, job, Ok(object.id)).await?;
-                    Ok::<_, diesel::result::Error>(Ok(()))
+                    if !media::finish(conn, job, Ok(object.id)).await? {
+                        return Err(NotRecorded::ClaimLost);
+                    }
+                    Ok(())
                 })
-                .await?;
-            match stored {
+                .await;
+            let not_recorded = match stored {
                 Ok(()) => return Ok(()),
-                Err(object) => {
-                    let _ = state.media_store().delete(&object.storage_key).await;
-                    Failure::Permanent("the organisation's media storage quota is used up".into())
-                }
+                Err(NotRecorded::Db(e)) => return Err(e.into()),
+                Err(not_recorded) => not_recorded,
+            };
+            let _ = state.media_store().delete(&object.storage_key).await;
+            match not_recorded {
+                NotRecorded::ClaimLost => return Ok(()),
+                _ => Failure::Permanent("the organisation's media storage quota is used up".into()),
             }
         }
         Err(failure) => failure,

@@ -544,6 +544,137 @@ async fn merging_two_customers_on_the_same_channel_joins_their_conversations() {
     assert_eq!(ids(&ticket["messages"]), expected);
 }
 
+/// Merging keeps what agents set on both sides: the source customer's labels and block,
+/// the source ticket's labels, priority and open status, each agent's read position and
+/// unread notification, and a summary computed over both threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merging_conversations_keeps_labels_reads_notifications_and_status() {
+    let (app, admin, channel) = setup().await;
+    let target = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "Old",
+        "ig-old",
+        2,
+        Utc::now() - Duration::hours(2),
+    )
+    .await;
+    let source = seed::conversation(
+        &app,
+        &admin.org_id,
+        &channel,
+        "New",
+        "ig-new",
+        3,
+        Utc::now(),
+    )
+    .await;
+    let label = async |name: &str| {
+        app.gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $n: String!) { createLabel(orgId: $o, input: { name: $n, colour: \"#336699\" }) { id } }",
+            json!({"o": admin.org_id, "n": name}),
+        )
+        .await["createLabel"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (vip, billing, kept) = (
+        label("vip").await,
+        label("billing").await,
+        label("kept").await,
+    );
+    let on_customer = "mutation($o: ID!, $c: ID!, $l: [ID!]!) { setCustomerLabels(orgId: $o, customerId: $c, addLabelIds: $l) { id } }";
+    app.gql_ok(
+        Some(&admin.token),
+        on_customer,
+        json!({"o": admin.org_id, "c": source.customer_id, "l": [vip]}),
+    )
+    .await;
+    app.gql_ok(
+        Some(&admin.token),
+        on_customer,
+        json!({"o": admin.org_id, "c": target.customer_id, "l": [kept]}),
+    )
+    .await;
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $t: ID!, $l: [ID!]!) { setTicketLabels(orgId: $o, ticketId: $t, addLabelIds: $l) { id } }",
+        json!({"o": admin.org_id, "t": source.ticket_id, "l": [billing]}),
+    )
+    .await;
+    let update = "mutation($o: ID!, $t: ID!, $i: UpdateTicketInput!) { updateTicket(orgId: $o, id: $t, input: $i) { id } }";
+    app.gql_ok(
+        Some(&admin.token),
+        update,
+        json!({"o": admin.org_id, "t": target.ticket_id, "i": {"status": "RESOLVED"}}),
+    )
+    .await;
+    app.gql_ok(
+        Some(&admin.token),
+        update,
+        json!({"o": admin.org_id, "t": source.ticket_id, "i": {"priority": "HIGH"}}),
+    )
+    .await;
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $t: ID!) { markTicketRead(orgId: $o, id: $t) { id } }",
+        json!({"o": admin.org_id, "t": source.ticket_id}),
+    )
+    .await;
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $c: ID!) { blockCustomer(orgId: $o, id: $c) { id } }",
+        json!({"o": admin.org_id, "c": source.customer_id}),
+    )
+    .await;
+    seed::notification(&app, &admin.org_id, &admin.user_id, &target.ticket_id, 2).await;
+    seed::notification(&app, &admin.org_id, &admin.user_id, &source.ticket_id, 3).await;
+
+    let merged = app
+        .gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $t: ID!, $s: ID!) { mergeCustomers(orgId: $o, targetId: $t, sourceId: $s) {
+               blockedAt labels { name }
+               tickets(first: 10) { edges { node { id status priority unreadCount waitingSince
+                 labels { name } messages(first: 1) { edges { node { createdAt } } } } } } } }",
+            json!({"o": admin.org_id, "t": target.customer_id, "s": source.customer_id}),
+        )
+        .await;
+    let customer = &merged["mergeCustomers"];
+    assert!(customer["blockedAt"].is_string(), "{customer}");
+    assert_eq!(
+        customer["labels"],
+        json!([{"name": "kept"}, {"name": "vip"}])
+    );
+    let ticket = &customer["tickets"]["edges"][0]["node"];
+    assert_eq!(ticket["id"], target.ticket_id.as_str());
+    assert_eq!(ticket["labels"], json!([{"name": "billing"}]));
+    assert_eq!(ticket["status"], "OPEN");
+    assert_eq!(ticket["priority"], "HIGH");
+    // The target's two messages are unread; the source's three were read.
+    assert_eq!(ticket["unreadCount"], 2);
+    let first_at = ticket["messages"]["edges"][0]["node"]["createdAt"]
+        .as_str()
+        .unwrap();
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+    assert_eq!(at(ticket["waitingSince"].as_str().unwrap()), at(first_at));
+
+    let notifications = app
+        .gql_ok(
+            Some(&admin.token),
+            "query($o: ID!) { org(id: $o) { notifications(unreadOnly: true) { edges { node { count ticket { id } } } } } }",
+            json!({"o": admin.org_id}),
+        )
+        .await;
+    assert_eq!(
+        notifications["org"]["notifications"]["edges"],
+        json!([{"node": {"count": 5, "ticket": {"id": target.ticket_id}}}])
+    );
+}
+
 /// A page of messages loads its attachments and reactions with queries that select the
 /// page themselves, beside the page query (not after it): each message gets exactly its
 /// own, on every page window, in a constant number of statements on one checkout.

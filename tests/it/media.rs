@@ -247,6 +247,59 @@ async fn an_instagram_cdn_attachment_is_stored() {
     assert_eq!(body, bytes);
 }
 
+/// Files under `dir`, at any depth.
+fn files_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .map(|e| e.unwrap().path())
+            .map(|p| if p.is_dir() { files_in(&p) } else { 1 })
+            .sum()
+    })
+}
+
+/// An unsent message's stored copy goes with it: its URL stops working and its bytes
+/// leave the org's usage in the unsend's transaction, and the media worker deletes the
+/// bytes from the store afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsent_messages_stored_copy_is_erased() {
+    let s = setup("INSTAGRAM", IG).await;
+    let bytes = jpeg();
+    Mock::given(method("GET"))
+        .and(path("/ig_messaging_cdn/"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes.clone()))
+        .mount(&s.graph)
+        .await;
+    s.instagram_image("/ig_messaging_cdn/?asset_id=1001&signature=sig")
+        .await;
+    s.app.drain_media().await;
+    let url = s.attachment().await["url"].as_str().unwrap().to_owned();
+    assert_eq!(s.get(&url, None).await.0, StatusCode::OK);
+    let dir = s.app.state.config().media_dir.clone();
+    assert_eq!(files_in(&dir), 1);
+    let usage = "SELECT media_bytes AS n FROM orgs";
+    assert_eq!(s.app.count(usage).await, bytes.len() as i64);
+
+    let now = chrono::Utc::now().timestamp_millis();
+    s.deliver(&meta::unsend(IG, "5500000000000011", "aWdfmedia1", now))
+        .await;
+    assert_eq!(s.get(&url, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(s.app.count(usage).await, 0);
+    assert_eq!(
+        s.app.count("SELECT count(*) AS n FROM media_objects").await,
+        0
+    );
+    assert_eq!(s.app.count("SELECT count(*) AS n FROM messages").await, 1);
+
+    s.app.drain_media().await;
+    assert_eq!(files_in(&dir), 0, "the bytes are deleted from the store");
+    assert_eq!(
+        s.app
+            .count("SELECT count(*) AS n FROM media_erasures")
+            .await,
+        0
+    );
+}
+
 /// Asserts the attachment FAILED with a reason containing `reason`, the message kept.
 async fn assert_failed(s: &Setup, reason: &str) {
     let failed = s.attachment().await;
