@@ -130,6 +130,9 @@ pub struct Config {
     pub sandbox_url: Option<String>,
     /// Largest file an agent may upload.
     pub media_upload_max_bytes: usize,
+    /// Domains (comma-separated) the media job may download from over HTTPS, besides the
+    /// Graph API's own origin ([`crate::media::hosts`]).
+    pub media_download_domains: String,
 }
 
 /// Which of the two keys a development server takes from its key file.
@@ -239,6 +242,8 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("media")),
             media_store_url: get("MEDIA_STORE_URL"),
+            media_download_domains: get("MEDIA_DOWNLOAD_DOMAINS")
+                .unwrap_or_else(|| crate::media::hosts::META_MEDIA_DOMAINS.into()),
             public_origin: get("PUBLIC_ORIGIN")
                 .unwrap_or_else(|| format!("http://{bind_addr}"))
                 .trim_end_matches('/')

@@ -18,6 +18,7 @@ use crate::events::Bus;
 use crate::inbox::outbox::Committed;
 use crate::jobs::Wakeups;
 use crate::jobs::handoff::Handoff;
+use crate::media::hosts::MediaHosts;
 use crate::media::signing::UrlSigner;
 use crate::media::store::MediaStore;
 use crate::metrics::Metrics;
@@ -51,6 +52,7 @@ pub struct App {
     media_store: MediaStore,
     url_signer: UrlSigner,
     media_http: reqwest::Client,
+    media_hosts: MediaHosts,
 }
 
 /// Handle to the shared [`App`].
@@ -99,7 +101,8 @@ impl AppState {
             read_limits: RateLimits::default(),
             media_store: MediaStore::open(config.media_store_url.as_deref(), &config.media_dir)?,
             url_signer: UrlSigner::new(&config.secret_key),
-            media_http: media_http_client()?,
+            media_http: media_http_client(media_hosts(&config))?,
+            media_hosts: media_hosts(&config),
             pool,
             queries,
             config,
@@ -107,14 +110,32 @@ impl AppState {
     }
 }
 
+/// Where `config` lets the media job download from.
+fn media_hosts(config: &Config) -> MediaHosts {
+    MediaHosts::new(
+        &config.media_download_domains,
+        std::iter::once(config.graph_api_base_url.as_str()).chain(config.sandbox_url.as_deref()),
+    )
+}
+
 /// The client of media downloads: bounded connect and total time, a few redirects (CDN
-/// links redirect; reqwest drops `Authorization` when a redirect changes host).
-fn media_http_client() -> anyhow::Result<reqwest::Client> {
+/// links redirect; reqwest drops `Authorization` when a redirect changes host), each to
+/// a host `hosts` allows.
+fn media_http_client(hosts: MediaHosts) -> anyhow::Result<reqwest::Client> {
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 5 {
+            attempt.error("too many redirects")
+        } else if hosts.allows(attempt.url()) {
+            attempt.follow()
+        } else {
+            attempt.error("a redirect away from the allowed media hosts")
+        }
+    });
     Ok(reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(120))
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(policy)
         .build()?)
 }
 
@@ -262,6 +283,11 @@ impl App {
     /// HTTP client of media downloads.
     pub fn media_http(&self) -> &reqwest::Client {
         &self.media_http
+    }
+
+    /// Where media downloads may go (the client's redirects are held to it too).
+    pub fn media_hosts(&self) -> &MediaHosts {
+        &self.media_hosts
     }
 
     /// Process counters.

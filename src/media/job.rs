@@ -353,6 +353,12 @@ async fn download(
     token: Option<&str>,
     cap: u64,
 ) -> Result<Downloaded, Failure> {
+    let allowed = reqwest::Url::parse(url).is_ok_and(|u| state.media_hosts().allows(&u));
+    if !allowed {
+        return Err(Failure::Permanent(
+            "the media URL is not on a Meta media host".into(),
+        ));
+    }
     let mut request = state.media_http().get(url);
     if let Some(token) = token {
         request = request.header(AUTHORIZATION, format!("Bearer {token}"));
@@ -362,7 +368,12 @@ async fn download(
         None => without_url(e),
     };
     let response = request.send().await.map_err(|e| {
-        Failure::Transient(format!("the media could not be fetched: {}", scrub(&e)))
+        let reason = format!("the media could not be fetched: {}", scrub(&e));
+        if e.is_redirect() {
+            Failure::Permanent(reason)
+        } else {
+            Failure::Transient(reason)
+        }
     })?;
     let status = response.status();
     if matches!(status.as_u16(), 400 | 401 | 403 | 404 | 410) {

@@ -2,12 +2,14 @@
 //! through short-lived signed URLs.
 //!
 //! - [`job`]: the background copy of inbound attachments (PENDING -> STORED or FAILED).
+//! - [`hosts`]: where downloads may go (Meta's CDNs and the configured Graph API).
 //! - [`store`]: the object store (local directory by default, S3-compatible by URL).
 //! - [`signing`]: `/media/{id}?exp=..&sig=..` URLs.
 //! - [`routes`]: serving a signed URL (with ranges) and agents' uploads.
 //! - [`upload`]: storing an agent's upload (`POST /media` and GraphQL alike).
 //! - [`limits`], [`sniff`]: per-platform caps and content types from magic bytes.
 
+pub mod hosts;
 pub mod job;
 pub mod limits;
 pub mod routes;

@@ -327,6 +327,70 @@ async fn media_gone_from_the_cdn_fails_at_once_and_keeps_the_message() {
     assert_failed(&s, "no longer available").await;
 }
 
+/// A download goes only to Meta's media hosts and the configured Graph API origin: an
+/// attachment URL elsewhere, or a redirect from the CDN to elsewhere, fails at once
+/// without a request to that host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_urls_and_redirects_off_metas_hosts_are_never_fetched() {
+    let s = setup("INSTAGRAM", IG).await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(jpeg()))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let url = format!("{}/internal/secret.jpg", elsewhere.uri());
+    let body = meta::attachment(
+        false,
+        IG,
+        "5500000000000011",
+        "aWdfmedia0",
+        "image",
+        &url,
+        now,
+    );
+    s.deliver(&body).await;
+    s.app.drain_media().await;
+    assert_failed(&s, "not on a Meta media host").await;
+
+    Mock::given(method("GET"))
+        .and(path("/ig_messaging_cdn/"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", url.as_str()))
+        .mount(&s.graph)
+        .await;
+    s.instagram_image("/ig_messaging_cdn/?asset_id=1001&signature=sig")
+        .await;
+    s.app.drain_media().await;
+    let data = s
+        .app
+        .gql_ok(
+            Some(&s.admin.token),
+            ATTACHMENTS,
+            json!({"o": s.admin.org_id}),
+        )
+        .await;
+    let errors: Vec<&str> = data["org"]["tickets"]["edges"][0]["node"]["messages"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let attachment = &m["node"]["attachments"][0];
+            assert_eq!(attachment["storage"], "FAILED", "{data:#}");
+            attachment["storageError"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{data:#}");
+    assert!(errors.iter().any(|e| e.contains("redirect")), "{errors:?}");
+    assert_eq!(
+        s.app
+            .count("SELECT count(*) AS n FROM media_jobs WHERE state = 'PENDING'")
+            .await,
+        0
+    );
+    elsewhere.verify().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transient_cdn_error_is_retried_until_the_copy_succeeds() {
     let s = setup("INSTAGRAM", IG).await;
