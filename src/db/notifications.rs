@@ -137,30 +137,34 @@ pub async fn mark_all_read(
 
 /// Moves `from`'s notifications to `to` (merging two tickets). A user's unread one is
 /// folded into their unread one on `to` if they have one (its count added), so each user
-/// still has at most one unread notification per ticket.
+/// still has at most one unread notification per ticket. Returns each `(user,
+/// notification)` of `to` that changed.
 pub async fn move_to_ticket(
     conn: &mut AsyncPgConnection,
     from: TicketId,
     to: TicketId,
-) -> QueryResult<()> {
+) -> QueryResult<Vec<(UserId, NotificationId)>> {
     use diesel::sql_types::Uuid as SqlUuid;
-    diesel::sql_query(
+    let rows: Vec<Bumped> = diesel::sql_query(
         "WITH folded AS ( \
            UPDATE notifications n SET count = n.count + s.count, \
                   updated_at = greatest(n.updated_at, s.updated_at) \
            FROM notifications s \
            WHERE s.ticket_id = $1 AND s.read_at IS NULL \
              AND n.ticket_id = $2 AND n.read_at IS NULL AND n.user_id = s.user_id \
-           RETURNING s.id), \
-         gone AS (DELETE FROM notifications WHERE id IN (SELECT id FROM folded)) \
-         UPDATE notifications SET ticket_id = $2 \
-         WHERE ticket_id = $1 AND id NOT IN (SELECT id FROM folded)",
+           RETURNING s.id AS gone, n.id, n.user_id, n.ticket_id), \
+         gone AS (DELETE FROM notifications WHERE id IN (SELECT gone FROM folded)), \
+         moved AS ( \
+           UPDATE notifications SET ticket_id = $2 \
+           WHERE ticket_id = $1 AND id NOT IN (SELECT gone FROM folded) \
+           RETURNING id, user_id, ticket_id) \
+         SELECT id, user_id, ticket_id FROM folded UNION ALL SELECT id, user_id, ticket_id FROM moved",
     )
     .bind::<SqlUuid, _>(from)
     .bind::<SqlUuid, _>(to)
-    .execute(conn)
+    .load(conn)
     .await?;
-    Ok(())
+    Ok(rows.into_iter().map(|b| (b.user_id, b.id)).collect())
 }
 
 /// Notifications by id.

@@ -111,6 +111,12 @@ pub async fn merge(
             diesel::delete(customers_t::table.find(source))
                 .execute(conn)
                 .await?;
+            outbox.subject(
+                org,
+                EventKind::CustomerUpdated,
+                SubjectRow::Customer(merged.clone()),
+                None,
+            );
             Ok::<_, AppError>(outbox.commit(conn, merged).await?)
         })
         .await?;
@@ -152,7 +158,17 @@ async fn move_tickets(
                     .execute(conn)
                     .await?;
                 labels::copy_ticket_labels(conn, s.id, t.id).await?;
-                notification_rows::move_to_ticket(conn, s.id, t.id).await?;
+                for (user, notification) in
+                    notification_rows::move_to_ticket(conn, s.id, t.id).await?
+                {
+                    outbox.notification(
+                        org,
+                        EventKind::NotificationAdded,
+                        user,
+                        notification,
+                        Some(t.id),
+                    );
+                }
                 ticket_rows::absorb(conn, s.id, t.id).await?;
                 diesel::delete(tickets_t::table.find(s.id))
                     .execute(conn)

@@ -632,6 +632,12 @@ async fn merging_conversations_keeps_labels_reads_notifications_and_status() {
     .await;
     seed::notification(&app, &admin.org_id, &admin.user_id, &target.ticket_id, 2).await;
     seed::notification(&app, &admin.org_id, &admin.user_id, &source.ticket_id, 3).await;
+    let updated = format!(
+        "SELECT count(*) AS n FROM events WHERE kind = 'CUSTOMER_UPDATED' \
+         AND payload::jsonb -> 'customer' ->> 'id' = '{}'",
+        target.customer_id
+    );
+    let updates_before = app.count(&updated).await;
 
     let merged = app
         .gql_ok(
@@ -672,6 +678,20 @@ async fn merging_conversations_keeps_labels_reads_notifications_and_status() {
     assert_eq!(
         notifications["org"]["notifications"]["edges"],
         json!([{"node": {"count": 5, "ticket": {"id": target.ticket_id}}}])
+    );
+    let live = format!(
+        "SELECT count(*) AS n FROM events WHERE kind = 'NOTIFICATION_ADDED' AND ticket_id = '{}'",
+        target.ticket_id
+    );
+    assert_eq!(
+        app.count(&live).await,
+        1,
+        "dashboards hear of the bumped count"
+    );
+    assert_eq!(
+        app.count(&updated).await,
+        updates_before + 1,
+        "and of the merged customer"
     );
 }
 
