@@ -36,6 +36,17 @@ pub struct TestApp {
     pub router: Router,
     /// The fake Graph API it was configured with (see [`super::fake_graph`]), kept alive.
     _graph: Arc<wiremock::MockServer>,
+    /// Its media directory (removed with the last app sharing it).
+    _media: Arc<MediaDir>,
+}
+
+/// A test's own media directory, removed when dropped.
+struct MediaDir(std::path::PathBuf);
+
+impl Drop for MediaDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The password every test user gets.
@@ -76,6 +87,7 @@ impl TestApp {
         config.media_dir =
             std::env::temp_dir().join(format!("dc-media-{}", uuid::Uuid::new_v4().simple()));
         tweak(&mut config);
+        let media = Arc::new(MediaDir(config.media_dir.clone()));
         let state = AppState::new(config).unwrap();
         let router = delightchat::router(state.clone());
         Self {
@@ -83,6 +95,7 @@ impl TestApp {
             state,
             router,
             _graph: graph,
+            _media: media,
         }
     }
 
@@ -107,6 +120,7 @@ impl TestApp {
             state,
             router,
             _graph: self._graph.clone(),
+            _media: self._media.clone(),
         }
     }
 
