@@ -660,9 +660,10 @@ pub async fn raise_read_position(
 /// customers' conversations on one thread); the updated `to`. Its summary follows the
 /// rules of [`record_activities`] over both: the latest visible last message, the
 /// latest times, the earliest first response, the summed inbound count and `waiting_since`
-/// recomputed from the joined messages. It keeps the more urgent priority, its own
-/// assignee and team unless it has none, and takes `from`'s status when `from` is still
-/// open or pending and `to` is not. Each user's read position adds what they had read of
+/// recomputed from the joined messages. It keeps the more urgent priority and its own
+/// assignee and team (as a pair, so the assignee stays a member of the team) unless it
+/// has neither, and takes `from`'s status when `from` is still open or pending and `to`
+/// is not. Each user's read position adds what they had read of
 /// `from`, so nobody sees as unread what they had read in either. The caller holds both
 /// rows' locks and deletes `from` afterwards.
 pub async fn absorb(
@@ -713,8 +714,10 @@ pub async fn absorb(
            priority = CASE WHEN array_position(ARRAY['LOW', 'MEDIUM', 'HIGH', 'URGENT'], s.priority) \
                               > array_position(ARRAY['LOW', 'MEDIUM', 'HIGH', 'URGENT'], t.priority) \
                            THEN s.priority ELSE t.priority END, \
-           assignee_id = coalesce(t.assignee_id, s.assignee_id), \
-           team_id = coalesce(t.team_id, s.team_id), \
+           assignee_id = CASE WHEN t.assignee_id IS NULL AND t.team_id IS NULL \
+                              THEN s.assignee_id ELSE t.assignee_id END, \
+           team_id = CASE WHEN t.assignee_id IS NULL AND t.team_id IS NULL \
+                          THEN s.team_id ELSE t.team_id END, \
            updated_at = now() \
          FROM tickets s, pick, reopen WHERE t.id = $2 AND s.id = $1 RETURNING t.*",
     )

@@ -5,7 +5,7 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
 use crate::db::customers as customer_rows;
 use crate::db::customers::Customer;
-use crate::db::enums::{EventKind, NameSource};
+use crate::db::enums::{EventKind, NameSource, TicketStatus};
 use crate::db::ids::UserId;
 use crate::db::ids::{CustomerId, OrgId};
 use crate::db::schema::{
@@ -14,6 +14,7 @@ use crate::db::schema::{
 use crate::db::tickets::Ticket;
 use crate::db::{labels, notifications as notification_rows, tickets as ticket_rows};
 use crate::error::{AppError, AppResult};
+use crate::inbox::assignment;
 use crate::inbox::outbox::{Committed, Outbox, SubjectRow};
 
 /// Blocks (`Some(actor)`) or unblocks (`None`) a customer of `org`. A blocked customer's
@@ -169,7 +170,13 @@ async fn move_tickets(
                         Some(t.id),
                     );
                 }
-                ticket_rows::absorb(conn, s.id, t.id).await?;
+                let joined = ticket_rows::absorb(conn, s.id, t.id).await?;
+                if let Some(team) = joined.team_id
+                    && joined.status == TicketStatus::Open
+                    && joined.assignee_id.is_none()
+                {
+                    assignment::fill(conn, org, team, outbox).await?;
+                }
                 diesel::delete(tickets_t::table.find(s.id))
                     .execute(conn)
                     .await?;

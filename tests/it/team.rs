@@ -1030,6 +1030,58 @@ async fn a_reopened_ticket_stays_with_an_online_assignee_and_otherwise_goes_roun
     assert!(agents.contains_key(&assignee), "{assignee}");
 }
 
+/// Merging customers can reopen the joined conversation (the source's was open): an
+/// unassigned one of an auto-assigning team then goes round-robin like any reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_reopened_by_a_customer_merge_goes_round_robin() {
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let team = create_team(&app, &admin, "Support", true, 5).await;
+    let agent = app.add_member(&admin, "x@example.com", "AGENT").await;
+    add_to_team(&app, &admin, &team, &agent.user_id, None).await;
+    set_availability(&app, &agent, "ONLINE").await;
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let conversation = async |name: &str, at| {
+        seed::conversation(
+            &app,
+            &admin.org_id,
+            &channel,
+            name,
+            &format!("ig-{name}"),
+            1,
+            at,
+        )
+        .await
+    };
+    let target = conversation("old", Utc::now() - chrono::Duration::hours(1)).await;
+    let source = conversation("new", Utc::now()).await;
+    let resolved = update_ticket(
+        &app,
+        &admin,
+        &target.ticket_id,
+        json!({"teamId": team, "status": "RESOLVED"}),
+    )
+    .await;
+    assert_eq!(
+        resolved["data"]["updateTicket"]["assignee"],
+        Value::Null,
+        "{resolved}"
+    );
+
+    let merged = app
+        .gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $t: ID!, $s: ID!) { mergeCustomers(orgId: $o, targetId: $t, sourceId: $s) {
+               tickets(first: 5) { nodes { id status team { id } assignee { id } } } } }",
+            json!({"o": admin.org_id, "t": target.customer_id, "s": source.customer_id}),
+        )
+        .await;
+    assert_eq!(
+        merged["mergeCustomers"]["tickets"]["nodes"],
+        json!([{"id": target.ticket_id, "status": "OPEN", "team": {"id": team}, "assignee": {"id": agent.user_id}}])
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_of_an_instance_that_stopped_heartbeating_do_not_keep_an_agent_online() {
     let app = TestApp::with_config(|c| c.agent_offline_after = Duration::from_secs(60)).await;
