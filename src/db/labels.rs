@@ -238,15 +238,7 @@ pub async fn copy_customer_labels(
     from: CustomerId,
     to: CustomerId,
 ) -> QueryResult<()> {
-    copy_labels(
-        conn,
-        "INSERT INTO customer_labels (org_id, customer_id, label_id, created_at) \
-         SELECT org_id, $2, label_id, created_at FROM customer_labels WHERE customer_id = $1 \
-         ON CONFLICT DO NOTHING",
-        from.0,
-        to.0,
-    )
-    .await
+    copy_labels(conn, COPY_CUSTOMER_LABELS, from.0, to.0).await
 }
 
 /// Sets on `to` every label `from` carries (merging two tickets).
@@ -255,16 +247,16 @@ pub async fn copy_ticket_labels(
     from: TicketId,
     to: TicketId,
 ) -> QueryResult<()> {
-    copy_labels(
-        conn,
-        "INSERT INTO ticket_labels (org_id, ticket_id, label_id, created_at) \
-         SELECT org_id, $2, label_id, created_at FROM ticket_labels WHERE ticket_id = $1 \
-         ON CONFLICT DO NOTHING",
-        from.0,
-        to.0,
-    )
-    .await
+    copy_labels(conn, COPY_TICKET_LABELS, from.0, to.0).await
 }
+
+const COPY_CUSTOMER_LABELS: &str = "INSERT INTO customer_labels (org_id, customer_id, label_id, created_at) \
+     SELECT org_id, $2, label_id, created_at FROM customer_labels WHERE customer_id = $1 \
+     ON CONFLICT DO NOTHING";
+
+const COPY_TICKET_LABELS: &str = "INSERT INTO ticket_labels (org_id, ticket_id, label_id, created_at) \
+     SELECT org_id, $2, label_id, created_at FROM ticket_labels WHERE ticket_id = $1 \
+     ON CONFLICT DO NOTHING";
 
 /// Runs one of the copy statements above, `$1` the row labelled now, `$2` the row to label.
 async fn copy_labels(

@@ -499,29 +499,41 @@ async fn merging_customers_moves_identities_tickets_and_messages() {
     assert_eq!(error_code(&r), "BAD_USER_INPUT");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn merging_two_customers_on_the_same_channel_joins_their_conversations() {
-    let (app, admin, channel) = setup().await;
-    let older = seed::conversation(
-        &app,
+/// Two customers' conversations on `channel`: Old's two messages two hours ago, and New's
+/// `messages` messages ending now.
+async fn old_and_new(
+    app: &TestApp,
+    admin: &Session,
+    channel: &str,
+    messages: usize,
+) -> (seed::Conversation, seed::Conversation) {
+    let old = seed::conversation(
+        app,
         &admin.org_id,
-        &channel,
+        channel,
         "Old",
         "ig-old",
         2,
         Utc::now() - Duration::hours(2),
     )
     .await;
-    let newer = seed::conversation(
-        &app,
+    let new = seed::conversation(
+        app,
         &admin.org_id,
-        &channel,
+        channel,
         "New",
         "ig-new",
-        2,
+        messages,
         Utc::now(),
     )
     .await;
+    (old, new)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merging_two_customers_on_the_same_channel_joins_their_conversations() {
+    let (app, admin, channel) = setup().await;
+    let (older, newer) = old_and_new(&app, &admin, &channel, 2).await;
     let merged = app
         .gql_ok(
             Some(&admin.token),
@@ -550,26 +562,7 @@ async fn merging_two_customers_on_the_same_channel_joins_their_conversations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merging_conversations_keeps_labels_reads_notifications_and_status() {
     let (app, admin, channel) = setup().await;
-    let target = seed::conversation(
-        &app,
-        &admin.org_id,
-        &channel,
-        "Old",
-        "ig-old",
-        2,
-        Utc::now() - Duration::hours(2),
-    )
-    .await;
-    let source = seed::conversation(
-        &app,
-        &admin.org_id,
-        &channel,
-        "New",
-        "ig-new",
-        3,
-        Utc::now(),
-    )
-    .await;
+    let (target, source) = old_and_new(&app, &admin, &channel, 3).await;
     let label = async |name: &str| {
         app.gql_ok(
             Some(&admin.token),

@@ -129,6 +129,22 @@ impl Setup {
         self.app.drain_inbound().await;
     }
 
+    /// An Instagram image from the CDN, copied: its bytes and its signed URL.
+    async fn stored_instagram_image(&self) -> (Vec<u8>, String) {
+        let bytes = jpeg();
+        Mock::given(method("GET"))
+            .and(path("/ig_messaging_cdn/"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes.clone()))
+            .mount(&self.graph)
+            .await;
+        self.instagram_image("/ig_messaging_cdn/?asset_id=1001&signature=sig")
+            .await;
+        self.app.drain_media().await;
+        let stored = self.attachment().await;
+        assert_eq!(stored["storage"], "STORED", "{stored:#}");
+        (bytes, stored["url"].as_str().unwrap().to_owned())
+    }
+
     /// The first message's first attachment, as the API shows it.
     async fn attachment(&self) -> Value {
         let data = self
@@ -231,18 +247,8 @@ async fn a_range_request_gets_those_bytes_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instagram_cdn_attachment_is_stored() {
     let s = setup("INSTAGRAM", IG).await;
-    let bytes = jpeg();
-    Mock::given(method("GET"))
-        .and(path("/ig_messaging_cdn/"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes.clone()))
-        .mount(&s.graph)
-        .await;
-    s.instagram_image("/ig_messaging_cdn/?asset_id=1001&signature=sig")
-        .await;
-    s.app.drain_media().await;
-    let stored = s.attachment().await;
-    assert_eq!(stored["storage"], "STORED", "{stored:#}");
-    let (status, _, body) = s.get(stored["url"].as_str().unwrap(), None).await;
+    let (bytes, url) = s.stored_instagram_image().await;
+    let (status, _, body) = s.get(&url, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, bytes);
 }
@@ -263,16 +269,7 @@ fn files_in(dir: &std::path::Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsent_messages_stored_copy_is_erased() {
     let s = setup("INSTAGRAM", IG).await;
-    let bytes = jpeg();
-    Mock::given(method("GET"))
-        .and(path("/ig_messaging_cdn/"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes.clone()))
-        .mount(&s.graph)
-        .await;
-    s.instagram_image("/ig_messaging_cdn/?asset_id=1001&signature=sig")
-        .await;
-    s.app.drain_media().await;
-    let url = s.attachment().await["url"].as_str().unwrap().to_owned();
+    let (bytes, url) = s.stored_instagram_image().await;
     assert_eq!(s.get(&url, None).await.0, StatusCode::OK);
     let dir = s.app.state.config().media_dir.clone();
     assert_eq!(files_in(&dir), 1);
