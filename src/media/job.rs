@@ -106,7 +106,7 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
 }
 
 /// Deletes the bytes of one batch of [`media::forget_objects_of`]'s keys from the store
-/// and then their queue rows, in one transaction that holds the rows (another worker
+/// (concurrently) and then their queue rows, in one transaction that holds the rows (another worker
 /// skips them); a crash in between leaves them queued, and deleting bytes already gone
 /// is not an error. A key the store fails to delete stays queued for the next pass.
 async fn erase(state: &AppState) -> anyhow::Result<usize> {
@@ -115,15 +115,26 @@ async fn erase(state: &AppState) -> anyhow::Result<usize> {
     let erased = conn
         .transaction(async |conn| {
             let keys = media::claim_erasures(conn, BATCH_SIZE).await?;
-            let mut erased = Vec::with_capacity(keys.len());
-            for key in keys {
-                match state.media_store().delete(&key).await {
-                    Ok(()) | Err(StoreError::Store(object_store::Error::NotFound { .. })) => {
-                        erased.push(key);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot erase an unsent message's media"),
-                }
+            if keys.is_empty() {
+                return Ok(0);
             }
+            let outcomes = futures_util::future::join_all(
+                keys.iter().map(|key| state.media_store().delete(key)),
+            )
+            .await;
+            let erased: Vec<String> = keys
+                .into_iter()
+                .zip(outcomes)
+                .filter_map(|(key, outcome)| match outcome {
+                    Ok(()) | Err(StoreError::Store(object_store::Error::NotFound { .. })) => {
+                        Some(key)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot erase an unsent message's media");
+                        None
+                    }
+                })
+                .collect();
             media::erased(conn, &erased).await?;
             Ok::<_, diesel::result::Error>(erased.len())
         })
