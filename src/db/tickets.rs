@@ -663,9 +663,9 @@ pub async fn raise_read_position(
 /// recomputed from the joined messages. It keeps the more urgent priority and its own
 /// assignee and team (as a pair, so the assignee stays a member of the team) unless it
 /// has neither, and takes `from`'s status when `from` is still open or pending and `to`
-/// is not. Each user's read position adds what they had read of
-/// `from`, so nobody sees as unread what they had read in either. The caller holds both
-/// rows' locks and deletes `from` afterwards.
+/// is not. Each user's read position adds what they had read of `from`, so nobody sees
+/// as unread what they had read in either. The caller holds both rows' locks and deletes
+/// `from` afterwards.
 pub async fn absorb(
     conn: &mut AsyncPgConnection,
     from: TicketId,

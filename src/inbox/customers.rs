@@ -171,15 +171,16 @@ async fn move_tickets(
                     );
                 }
                 let joined = ticket_rows::absorb(conn, s.id, t.id).await?;
+                diesel::delete(tickets_t::table.find(s.id))
+                    .execute(conn)
+                    .await?;
+                // After the delete: the fill must not hand out the ticket that is gone.
                 if let Some(team) = joined.team_id
                     && joined.status == TicketStatus::Open
                     && joined.assignee_id.is_none()
                 {
                     assignment::fill(conn, org, team, outbox).await?;
                 }
-                diesel::delete(tickets_t::table.find(s.id))
-                    .execute(conn)
-                    .await?;
                 outbox.ticket(org, EventKind::TicketUpdated, t.id);
                 outbox.ticket(org, EventKind::TicketUpdated, s.id);
             }

@@ -106,9 +106,10 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
 }
 
 /// Deletes the bytes of one batch of [`media::forget_objects_of`]'s keys from the store
-/// (concurrently) and then their queue rows, in one transaction that holds the rows (another worker
-/// skips them); a crash in between leaves them queued, and deleting bytes already gone
-/// is not an error. A key the store fails to delete stays queued for the next pass.
+/// (concurrently) and then their queue rows, in one transaction that holds the rows
+/// (another worker skips them); a crash in between leaves them queued, and deleting
+/// bytes already gone is not an error. A key the store fails to delete stays queued for
+/// the next pass.
 async fn erase(state: &AppState) -> anyhow::Result<usize> {
     use diesel_async::AsyncConnection as _;
     let mut conn = state.system_conn().await?;
@@ -189,15 +190,21 @@ async fn record(
                     Ok(())
                 })
                 .await;
-            let not_recorded = match stored {
+            match stored {
                 Ok(()) => return Ok(()),
                 Err(NotRecorded::Db(e)) => return Err(e.into()),
-                Err(not_recorded) => not_recorded,
-            };
-            let _ = state.media_store().delete(&object.storage_key).await;
-            match not_recorded {
-                NotRecorded::ClaimLost => return Ok(()),
-                _ => Failure::Permanent("the organisation's media storage quota is used up".into()),
+                Err(NotRecorded::ClaimLost) => {
+                    tracing::info!(
+                        job = job.id,
+                        "media copy no longer wanted: its claim is gone"
+                    );
+                    let _ = state.media_store().delete(&object.storage_key).await;
+                    return Ok(());
+                }
+                Err(NotRecorded::OverQuota) => {
+                    let _ = state.media_store().delete(&object.storage_key).await;
+                    Failure::Permanent("the organisation's media storage quota is used up".into())
+                }
             }
         }
         Err(failure) => failure,
