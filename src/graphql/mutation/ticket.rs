@@ -149,7 +149,11 @@ impl TicketMutation {
         ))
     }
 
-    /// Moves everything of `sourceId` into `targetId` and deletes `sourceId`.
+    /// Moves everything of `sourceId` into `targetId` and deletes `sourceId`: identities,
+    /// tickets, messages and labels; a block on either stays. Conversations on the same
+    /// thread become one ticket that keeps both sides' labels, notifications and each
+    /// member's read position, shows the latest visible message, and stays open if
+    /// either was.
     async fn merge_customers(
         &self,
         ctx: &Context<'_>,
