@@ -288,6 +288,8 @@ text_enum!(
         TicketCreated => "TICKET_CREATED",
         /// A ticket changed (status, assignee, last message...).
         TicketUpdated => "TICKET_UPDATED",
+        /// A ticket was joined into another by a customer merge (as it was).
+        TicketDeleted => "TICKET_DELETED",
         /// A notification was created or bumped.
         NotificationAdded => "NOTIFICATION_ADDED",
         /// A notification was read.
@@ -308,8 +310,10 @@ text_enum!(
         LabelChanged => "LABEL_CHANGED",
         /// A label was deleted (and removed from every ticket and customer).
         LabelDeleted => "LABEL_DELETED",
-        /// A customer changed (blocked, unblocked, labels).
+        /// A customer changed (blocked, unblocked, labels, merged into).
         CustomerUpdated => "CUSTOMER_UPDATED",
+        /// A customer was merged into another (as it was).
+        CustomerDeleted => "CUSTOMER_DELETED",
         /// A canned response was created or changed.
         CannedResponseChanged => "CANNED_RESPONSE_CHANGED",
         /// A canned response was deleted.

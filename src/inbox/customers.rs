@@ -77,6 +77,7 @@ pub async fn merge(
             let (Some(source_row), Some(target_row)) = (source_row, locked.pop()) else {
                 return Err(AppError::NotFound);
             };
+            let source_as_was = source_row.clone();
             let mut outbox = Outbox::default();
             move_tickets(conn, &mut outbox, org, target, source).await?;
             diesel::update(
@@ -112,6 +113,12 @@ pub async fn merge(
             diesel::delete(customers_t::table.find(source))
                 .execute(conn)
                 .await?;
+            outbox.subject(
+                org,
+                EventKind::CustomerDeleted,
+                SubjectRow::Customer(source_as_was),
+                None,
+            );
             outbox.subject(
                 org,
                 EventKind::CustomerUpdated,
@@ -182,7 +189,7 @@ async fn move_tickets(
                     assignment::fill(conn, org, team, outbox).await?;
                 }
                 outbox.ticket(org, EventKind::TicketUpdated, t.id);
-                outbox.ticket(org, EventKind::TicketUpdated, s.id);
+                outbox.ticket_row(EventKind::TicketDeleted, &s);
             }
         }
     }

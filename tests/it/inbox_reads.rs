@@ -686,6 +686,16 @@ async fn merging_conversations_keeps_labels_reads_notifications_and_status() {
         updates_before + 1,
         "and of the merged customer"
     );
+    let gone = format!(
+        "SELECT count(*) AS n FROM events WHERE (kind = 'TICKET_DELETED' AND ticket_id = '{}') \
+         OR (kind = 'CUSTOMER_DELETED' AND payload::jsonb -> 'customer' ->> 'id' = '{}')",
+        source.ticket_id, source.customer_id
+    );
+    assert_eq!(
+        app.count(&gone).await,
+        2,
+        "and of the ticket and customer gone"
+    );
 }
 
 /// A page of messages loads its attachments and reactions with queries that select the
