@@ -83,6 +83,7 @@ impl AppState {
             ..Wakeups::default()
         });
         crate::jobs::announce::start(config.database_url.clone(), Arc::downgrade(&wakeups));
+        let media_hosts = media_hosts(&config);
         Ok(Self(Arc::new(App {
             secrets: SecretBox::new(&config.secret_key),
             jwt: JwtKeys::new(&config.jwt_secret, config.access_token_ttl),
@@ -101,8 +102,8 @@ impl AppState {
             read_limits: RateLimits::default(),
             media_store: MediaStore::open(config.media_store_url.as_deref(), &config.media_dir)?,
             url_signer: UrlSigner::new(&config.secret_key),
-            media_http: media_http_client(media_hosts(&config))?,
-            media_hosts: media_hosts(&config),
+            media_http: media_http_client(media_hosts.clone())?,
+            media_hosts,
             pool,
             queries,
             config,

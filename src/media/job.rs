@@ -371,12 +371,14 @@ async fn download(
     token: Option<&str>,
     cap: u64,
 ) -> Result<Downloaded, Failure> {
-    let allowed = reqwest::Url::parse(url).is_ok_and(|u| state.media_hosts().allows(&u));
-    if !allowed {
+    let Some(url) = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| state.media_hosts().allows(u))
+    else {
         return Err(Failure::Permanent(
             "the media URL is not on a Meta media host".into(),
         ));
-    }
+    };
     let mut request = state.media_http().get(url);
     if let Some(token) = token {
         request = request.header(AUTHORIZATION, format!("Bearer {token}"));

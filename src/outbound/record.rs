@@ -179,15 +179,19 @@ async fn record_sent_many(
             facts::apply_all(conn, &channel, message, kept, outbox).await?;
         }
     }
-    let rest = twins.into_iter().chain(
-        plain
-            .into_iter()
-            .filter(|(j, _)| !done.iter().any(|d| d.id == j.id)),
-    );
-    for (job, external_id) in rest {
+    let rest: Vec<(&ClaimedJob, &str)> = twins
+        .into_iter()
+        .chain(
+            plain
+                .into_iter()
+                .filter(|(j, _)| !done.iter().any(|d| d.id == j.id)),
+        )
+        .collect();
+    for (job, external_id) in &rest {
         record_sent(conn, job, external_id, outbox).await?;
-        outbound_jobs::remove_done(conn, &[job]).await?;
     }
+    let rest_jobs: Vec<&ClaimedJob> = rest.iter().map(|(j, _)| *j).collect();
+    outbound_jobs::remove_done(conn, &rest_jobs).await?;
     Ok(())
 }
 
