@@ -12,6 +12,7 @@ pub mod enums;
 pub mod events;
 pub mod ids;
 pub mod invitations;
+pub mod label_page;
 pub mod labels;
 pub mod media;
 pub mod messages;

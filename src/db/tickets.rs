@@ -1,13 +1,18 @@
 //! `tickets` and `ticket_reads`: conversations, their inbox ordering and each agent's
 //! read position.
 
+use std::cmp::Ordering;
+
 use chrono::{DateTime, Utc};
+use diesel::dsl::{AsSelect, SqlTypeOf, exists};
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{TicketKind, TicketPriority, TicketStatus};
 use super::ids::{ChannelId, CustomerId, LabelId, MessageId, OrgId, TeamId, TicketId, UserId};
+use super::label_page::{self, LabelPage};
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{ticket_labels, ticket_reads, tickets};
 use crate::db::prepared::{LiteralLimit, PrepareOnce as _};
@@ -105,6 +110,16 @@ pub enum TicketSort {
 }
 
 impl TicketSort {
+    /// Where `a` comes relative to `b` in this order.
+    pub fn compare(self, a: &Ticket, b: &Ticket) -> Ordering {
+        let (a, b) = (self.key(a), self.key(b));
+        let ascending = (a.at, a.id).cmp(&(b.at, b.id));
+        match self {
+            TicketSort::LastActivity => ascending.reverse(),
+            TicketSort::WaitingSince => ascending,
+        }
+    }
+
     /// The keyset position of `ticket` in this order.
     pub fn key(self, ticket: &Ticket) -> Keyset {
         let at = match self {
@@ -144,6 +159,38 @@ pub async fn list(
     filter: &TicketFilter,
     page: &PageQuery,
 ) -> QueryResult<PageRows<Ticket>> {
+    let fetch = page.limit + 1;
+    let rows = match filter.label_id {
+        // A page of the dashboards' size keeps its generic plan (no planning per page:
+        // 0.44 against 0.24 ms of PostgreSQL per list, BENCHMARKS.md).
+        None if page.limit == KEPT_PLAN_PAGE => {
+            LiteralLimit::new(ordered(org, filter, page), fetch)
+                .load(&mut conn)
+                .await?
+        }
+        None => {
+            ordered(org, filter, page)
+                .limit(fetch)
+                .load(&mut conn)
+                .await?
+        }
+        Some(label) => labelled(conn, org, label, filter, page, fetch).await?,
+    };
+    Ok(PageRows::from_fetched(rows, page))
+}
+
+/// The page size whose lists keep a generic plan ([`LiteralLimit`]): the dashboards'
+/// default page of 50 tickets. One size only, so each filter's list is at most two
+/// prepared statements per connection.
+pub const KEPT_PLAN_PAGE: i64 = 50;
+
+/// `org`'s tickets past `page`'s cursor that pass `filter`'s column filters (not its
+/// label), in `filter.sort` order.
+fn ordered<'a>(
+    org: OrgId,
+    filter: &TicketFilter,
+    page: &PageQuery,
+) -> tickets::BoxedQuery<'a, Pg, SqlTypeOf<AsSelect<Ticket, Pg>>> {
     let mut query = tickets::table
         .filter(tickets::org_id.eq(org))
         .select(Ticket::as_select())
@@ -164,14 +211,6 @@ pub async fn list(
     }
     if let Some(team) = filter.team_id {
         query = query.filter(tickets::team_id.eq(team));
-    }
-    if let Some(label) = filter.label_id {
-        query = query.filter(diesel::dsl::exists(
-            ticket_labels::table
-                .filter(ticket_labels::org_id.eq(org))
-                .filter(ticket_labels::label_id.eq(label))
-                .filter(ticket_labels::ticket_id.eq(tickets::id)),
-        ));
     }
     match filter.sort {
         TicketSort::LastActivity => {
@@ -197,23 +236,36 @@ pub async fn list(
             }
         }
     }
-    let fetch = page.limit + 1;
-    // A page of the dashboards' size keeps its generic plan (no planning per page: 0.44
-    // against 0.24 ms of PostgreSQL per list, BENCHMARKS.md), but not a label's: how
-    // many of an org's tickets carry a label is estimated badly, and a generic plan of a
-    // label's page measured 6x slower than a custom one.
-    let rows = if page.limit == KEPT_PLAN_PAGE && filter.label_id.is_none() {
-        LiteralLimit::new(query, fetch).load(&mut conn).await?
-    } else {
-        query.limit(fetch).load(&mut conn).await?
-    };
-    Ok(PageRows::from_fetched(rows, page))
+    query
 }
 
-/// The page size whose lists keep a generic plan ([`LiteralLimit`]): the dashboards'
-/// default page of 50 tickets. One size only, so each filter's list is at most two
-/// prepared statements per connection.
-pub const KEPT_PLAN_PAGE: i64 = 50;
+/// The first `fetch` tickets of [`ordered`] that carry `label` ([`LabelPage`]).
+async fn labelled(
+    mut conn: &AsyncPgConnection,
+    org: OrgId,
+    label: LabelId,
+    filter: &TicketFilter,
+    page: &PageQuery,
+    fetch: i64,
+) -> QueryResult<Vec<Ticket>> {
+    let carries = exists(
+        ticket_labels::table
+            .filter(ticket_labels::org_id.eq(org))
+            .filter(ticket_labels::label_id.eq(label))
+            .filter(ticket_labels::ticket_id.eq(tickets::id)),
+    );
+    let page = LabelPage {
+        walk: ordered(org, filter, page).limit(label_page::WALK),
+        join: ordered(org, filter, page).filter(carries).limit(fetch),
+        org,
+        label,
+        fetch,
+    };
+    let mut rows: Vec<Ticket> = page.load(&mut conn).await?;
+    // The rows come from one half, each in list order; a union's order is not promised.
+    rows.sort_by(|a, b| filter.sort.compare(a, b));
+    Ok(rows)
+}
 
 /// A ticket of `org`.
 pub async fn find(

@@ -189,6 +189,102 @@ async fn labels_filter_the_inbox_with_assignee_me_unassigned_and_snoozed() {
     );
 }
 
+/// Every ticket of `org` carrying `label` (and matching `args`), page by page, two a page.
+async fn label_pages(app: &TestApp, who: &Session, label: &str, args: &str) -> Vec<String> {
+    let q = format!(
+        "query($o: ID!, $l: ID!, $a: String) {{ org(id: $o) {{ tickets(first: 2, after: $a, labelId: $l{args}) \
+         {{ edges {{ node {{ id }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}"
+    );
+    let (mut ids, mut after) = (Vec::new(), Value::Null);
+    loop {
+        let data = app
+            .gql_ok(
+                Some(&who.token),
+                &q,
+                json!({"o": who.org_id, "l": label, "a": after}),
+            )
+            .await;
+        let page = &data["org"]["tickets"];
+        for edge in page["edges"].as_array().unwrap() {
+            ids.push(edge["node"]["id"].as_str().unwrap().to_owned());
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            return ids;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+/// A label's page is read one of two ways (walking the list when the label is common
+/// among its first tickets, from the label's rows when it is not); both give every
+/// labelled ticket once, in order, page after page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_labels_pages_hold_every_labelled_ticket_whether_the_label_is_common_or_rare() {
+    let app = TestApp::new().await;
+    let org = org(&app, "Paging Shop", IG).await;
+    let recent = tickets(&app, &org, 6).await;
+    // 450 older tickets, more than a label's page walks before it reads the label's rows.
+    app.execute(&format!(
+        "INSERT INTO customers (id, org_id, name) \
+         SELECT gen_random_uuid(), '{}', 'Old ' || i FROM generate_series(1, 450) i",
+        org.admin.org_id
+    ))
+    .await;
+    app.execute(&format!(
+        "INSERT INTO tickets (id, org_id, channel_id, customer_id, kind, last_message_at) \
+         SELECT gen_random_uuid(), org_id, '{}', id, 'DIRECT', \
+         now() - interval '1 day' - substr(name, 5)::int * interval '1 minute' \
+         FROM customers WHERE name LIKE 'Old %'",
+        org.channel
+    ))
+    .await;
+    let (common, rare, old) = (
+        label_id(&app, &org.admin, "Common").await,
+        label_id(&app, &org.admin, "Rare").await,
+        label_id(&app, &org.admin, "Old").await,
+    );
+    for ticket in [&recent[0], &recent[1], &recent[3], &recent[4], &recent[5]] {
+        set_labels(&app, &org.agent, ticket, &[&common], &[]).await;
+    }
+    set_labels(&app, &org.agent, &recent[2], &[&rare], &[]).await;
+    app.execute(&format!(
+        "INSERT INTO ticket_labels (org_id, ticket_id, label_id) \
+         SELECT t.org_id, t.id, '{old}' FROM tickets t JOIN customers c ON c.id = t.customer_id \
+         WHERE c.name IN ('Old 440', 'Old 441', 'Old 442', 'Old 443', 'Old 450')"
+    ))
+    .await;
+    let oldest = app
+        .rows(&format!(
+            "SELECT t.id::text AS row FROM tickets t JOIN ticket_labels l ON l.ticket_id = t.id \
+             WHERE l.label_id = '{old}' ORDER BY t.last_message_at DESC, t.id DESC"
+        ))
+        .await;
+    assert_eq!(oldest.len(), 5);
+
+    let at = |i: &[usize]| i.iter().map(|&i| recent[i].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        label_pages(&app, &org.agent, &common, "").await,
+        at(&[0, 1, 3, 4, 5])
+    );
+    assert_eq!(label_pages(&app, &org.agent, &rare, "").await, at(&[2]));
+    assert_eq!(label_pages(&app, &org.agent, &old, "").await, oldest);
+    // With a column filter too: the walk and the label's rows both honour it.
+    app.gql_ok(
+        Some(&org.agent.token),
+        "mutation($o: ID!, $t: ID!) { updateTicket(orgId: $o, id: $t, input: {status: RESOLVED}) { id } }",
+        json!({"o": org.agent.org_id, "t": recent[1]}),
+    )
+    .await;
+    assert_eq!(
+        label_pages(&app, &org.agent, &common, ", status: OPEN").await,
+        at(&[0, 3, 4, 5])
+    );
+    assert_eq!(
+        label_pages(&app, &org.agent, &old, ", status: OPEN").await,
+        oldest
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_inbox_filter_is_served_by_an_index_leading_with_the_org() {
     let app = TestApp::new().await;
