@@ -254,13 +254,13 @@ async fn labelled(
             .filter(ticket_labels::label_id.eq(label))
             .filter(ticket_labels::ticket_id.eq(tickets::id)),
     );
-    let page = LabelPage {
-        walk: ordered(org, filter, page).limit(label_page::WALK),
-        join: ordered(org, filter, page).filter(carries).limit(fetch),
+    let page = LabelPage::new(
+        ordered(org, filter, page).limit(label_page::walk_len(fetch)),
+        ordered(org, filter, page).filter(carries).limit(fetch),
         org,
         label,
         fetch,
-    };
+    );
     let mut rows: Vec<Ticket> = page.load(&mut conn).await?;
     // The rows come from one half, each in list order; a union's order is not promised.
     rows.sort_by(|a, b| filter.sort.compare(a, b));
