@@ -318,10 +318,20 @@ async fn transient_errors_are_retried_until_sent() {
         (message["status"].as_str(), message["externalId"].as_str()),
         (Some("SENT"), Some("mid.after.retries"))
     );
-    // The mocks check the three attempts; a sent reply's job is removed.
+    // The mocks check the three attempts; a sent reply's job is removed, and the queue
+    // holds only waiting or given-up jobs.
     assert_eq!(
         s.app.count("SELECT count(*) AS n FROM outbound_jobs").await,
         0
+    );
+    assert_eq!(
+        s.app
+            .rows(
+                "SELECT pg_get_constraintdef(oid) AS row FROM pg_constraint \
+                 WHERE conname = 'outbound_jobs_state_check'"
+            )
+            .await,
+        ["CHECK ((state = ANY (ARRAY['PENDING'::text, 'FAILED'::text])))"]
     );
 }
 
