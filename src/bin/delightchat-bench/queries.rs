@@ -1,6 +1,6 @@
 //! The dashboard's read queries at 64 concurrent clients: the inbox page, a
 //! conversation page and the notification count; and at one client, the inbox page
-//! filtered by a label and sorted by `waitingSince`.
+//! filtered by a common label and by one on old tickets, and sorted by `waitingSince`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,9 @@ const WAITING: &str = "query($o: ID!) { org(id: $o) { tickets(first: 50, sort: W
   waitingSince lastMessagePreview unreadCount customer { id name } channel { id name } lastMessage { id text } } } pageInfo { hasNextPage endCursor } } } }";
 /// Every third ticket of each org carries this label (added before the phase, once).
 const BENCH_LABEL: &str = "bench-vip";
+/// Each org's 250 least recently active tickets (when it was added) carry this label:
+/// too many rows to skip the label page's walk, too few recent ones for it to fill a page.
+const OLD_LABEL: &str = "bench-old";
 const COUNT: &str = "query($o: ID!) { org(id: $o) { unreadNotificationCount } }";
 
 /// Clients of the low-concurrency latency run.
@@ -47,6 +50,8 @@ pub struct Queries {
     pub notification_count: Measured,
     /// The inbox page filtered by a label on a third of the tickets, 1 client.
     pub inbox_page_labelled_light: Measured,
+    /// The inbox page filtered by a label on each org's 250 oldest tickets, 1 client.
+    pub inbox_page_old_label_light: Measured,
     /// The inbox page of waiting tickets, longest wait first, 1 client.
     pub inbox_page_waiting_light: Measured,
 }
@@ -59,29 +64,32 @@ struct LabelRow {
     id: uuid::Uuid,
 }
 
-/// Gives each org the bench label on every third ticket (idempotent); the label ids.
-async fn label_every_third_ticket(
+/// Gives each org the label `name` on the tickets `picked` (a query of `org_id, id`)
+/// selects, once (idempotent); the label ids.
+async fn label_tickets(
     conn: &mut AsyncPgConnection,
+    name: &str,
+    picked: &str,
 ) -> anyhow::Result<Vec<(String, String)>> {
     diesel::sql_query(format!(
         "INSERT INTO labels (id, org_id, name, colour) \
-         SELECT gen_random_uuid(), id, '{BENCH_LABEL}', '#ff8800' FROM orgs \
+         SELECT gen_random_uuid(), id, '{name}', '#ff8800' FROM orgs \
          ON CONFLICT DO NOTHING"
     ))
     .execute(conn)
     .await?;
-    diesel::sql_query(format!(
-        "INSERT INTO ticket_labels (org_id, ticket_id, label_id) \
-         SELECT t.org_id, t.id, l.id FROM tickets t \
-         JOIN labels l ON l.org_id = t.org_id AND l.name = '{BENCH_LABEL}' \
-         WHERE get_byte(uuid_send(t.id), 15) % 3 = 0 ON CONFLICT DO NOTHING"
-    ))
-    .execute(conn)
-    .await?;
     let labels: Vec<LabelRow> = diesel::sql_query(format!(
-        "SELECT org_id, id FROM labels WHERE name = '{BENCH_LABEL}'"
+        "SELECT org_id, id FROM labels WHERE name = '{name}'"
     ))
     .load(conn)
+    .await?;
+    diesel::sql_query(format!(
+        "INSERT INTO ticket_labels (org_id, ticket_id, label_id) \
+         SELECT t.org_id, t.id, l.id FROM ({picked}) t \
+         JOIN labels l ON l.org_id = t.org_id AND l.name = '{name}' \
+         WHERE NOT EXISTS (SELECT 1 FROM ticket_labels x WHERE x.label_id = l.id)"
+    ))
+    .execute(conn)
     .await?;
     Ok(labels
         .iter()
@@ -118,7 +126,23 @@ pub async fn run(
             .await?;
     }
     anyhow::ensure!(!tickets.is_empty(), "the dataset has no tickets");
-    let labels = Arc::new(label_every_third_ticket(&mut conn).await?);
+    let labels = Arc::new(
+        label_tickets(
+            &mut conn,
+            BENCH_LABEL,
+            "SELECT org_id, id FROM tickets WHERE get_byte(uuid_send(id), 15) % 3 = 0",
+        )
+        .await?,
+    );
+    let old_labels = Arc::new(
+        label_tickets(
+            &mut conn,
+            OLD_LABEL,
+            "SELECT org_id, id FROM (SELECT org_id, id, row_number() OVER \
+             (PARTITION BY org_id ORDER BY last_message_at, id) AS n FROM tickets) r WHERE n <= 250",
+        )
+        .await?,
+    );
     let tickets: Arc<Vec<(String, String)>> = Arc::new(
         tickets
             .iter()
@@ -193,8 +217,14 @@ pub async fn run(
         p(token, COUNT, json!({"o": org}))
     })
     .await;
-    let (p, to, l) = (post.clone(), token_of, labels.clone());
+    let (p, to, l) = (post.clone(), token_of.clone(), labels.clone());
     let inbox_page_labelled_light = closed_loop(LIGHT_CLIENTS, duration, move |n| {
+        let (org, label) = l[(n as usize) % l.len()].clone();
+        p(to(&org), LABELLED, json!({"o": org, "l": label}))
+    })
+    .await;
+    let (p, to, l) = (post.clone(), token_of, old_labels.clone());
+    let inbox_page_old_label_light = closed_loop(LIGHT_CLIENTS, duration, move |n| {
         let (org, label) = l[(n as usize) % l.len()].clone();
         p(to(&org), LABELLED, json!({"o": org, "l": label}))
     })
@@ -207,6 +237,7 @@ pub async fn run(
     .await;
     Ok(Queries {
         inbox_page_labelled_light,
+        inbox_page_old_label_light,
         inbox_page_waiting_light,
         inbox_page,
         inbox_page_light,

@@ -231,6 +231,11 @@ pub fn markdown(r: &Results) -> String {
             super::queries::LIGHT_CLIENTS
         );
         row(&mut out, &labelled, &q.inbox_page_labelled_light, http);
+        let old_label = format!(
+            "inbox page filtered by a label on the 250 oldest tickets, {} client(s)",
+            super::queries::LIGHT_CLIENTS
+        );
+        row(&mut out, &old_label, &q.inbox_page_old_label_light, http);
         let waiting = format!(
             "inbox page sorted by waitingSince, {} client(s)",
             super::queries::LIGHT_CLIENTS
