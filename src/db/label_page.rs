@@ -5,18 +5,20 @@
 //! not carry the estimate across the join), so left to itself it reads every row of the
 //! label, fetches each ticket and sorts them: 1.3-6.6 ms for a label on 711 of an org's
 //! 2,000 tickets, where walking the list in order and checking each ticket's label stops
-//! after about 150 tickets (0.4-1.2 ms). The walk alone would read the whole list for a rare label,
-//! so the statement makes the choice on the data (BENCHMARKS.md):
+//! after about 150 tickets (0.4-1.2 ms). The walk alone would read the whole list for a
+//! rare label, so the statement makes the choice on the data (BENCHMARKS.md):
 //!
 //! 1. `walk`: the list's first [`WALK_PER_ROW`] tickets per row wanted, in order, each
-//!    checked for the label, up to a page. Skipped when the label has fewer than
-//!    [`LABEL_ROWS_PER_ROW`] rows per row wanted: so few are cheaper to read and sort.
+//!    checked for the label, up to a page. Tried only for a label with at least as many
+//!    rows as the walk checks tickets, so that a walk which comes up short costs no more
+//!    than reading the label's rows, which follows.
 //! 2. If the walk filled the page, that is the page; otherwise the label's rows are read
 //!    as before. Each half is gated by a condition PostgreSQL evaluates once, before it
 //!    runs the half, and both read one snapshot.
 //!
-//! A label's page then costs at most one bounded walk more than before (0.7-1 ms), and
-//! the page of a label on a third of the recent tickets stops after three tickets a row.
+//! A label's page then costs at most about twice what it did, and the page of a label on
+//! a third of the recent tickets stops after three tickets a row, however many tickets
+//! carry the label.
 
 use diesel::QueryResult;
 use diesel::pg::Pg;
@@ -28,10 +30,6 @@ use super::ids::{LabelId, OrgId};
 /// How many of the list's tickets the walk checks per row wanted (408 for a page of 50):
 /// it fills the page if one in eight of the list's first tickets carries the label.
 const WALK_PER_ROW: i64 = 8;
-
-/// How many rows the label needs per row wanted before the walk is tried (204 for a page
-/// of 50); fewer are read and sorted in under half a millisecond.
-const LABEL_ROWS_PER_ROW: i64 = 4;
 
 /// The first `fetch` tickets of a list that carry a label.
 #[derive(Debug, Clone)]
@@ -46,8 +44,8 @@ pub struct LabelPage<W, J> {
     label: LabelId,
     /// Rows wanted.
     fetch: i64,
-    /// The label's rows that make the walk worth trying.
-    enough_rows: i64,
+    /// How many tickets the walk checks, and how many rows the label needs for it.
+    walk_len: i64,
 }
 
 impl<W, J> LabelPage<W, J> {
@@ -60,7 +58,7 @@ impl<W, J> LabelPage<W, J> {
             org,
             label,
             fetch,
-            enough_rows: fetch * LABEL_ROWS_PER_ROW,
+            walk_len: walk_len(fetch),
         }
     }
 
@@ -94,9 +92,9 @@ impl<W: QueryFragment<Pg>, J: QueryFragment<Pg>> QueryFragment<Pg> for LabelPage
         pass.push_sql(" AND l.ticket_id = t.id OFFSET 0) AND (SELECT count(*) FROM ");
         self.label_rows(&mut pass)?;
         pass.push_sql(" LIMIT ");
-        pass.push_bind_param::<BigInt, _>(&self.enough_rows)?;
+        pass.push_bind_param::<BigInt, _>(&self.walk_len)?;
         pass.push_sql(") c) = ");
-        pass.push_bind_param::<BigInt, _>(&self.enough_rows)?;
+        pass.push_bind_param::<BigInt, _>(&self.walk_len)?;
         pass.push_sql(" LIMIT ");
         pass.push_bind_param::<BigInt, _>(&self.fetch)?;
         pass.push_sql(") SELECT * FROM walk WHERE (SELECT count(*) FROM walk) = ");

@@ -255,19 +255,19 @@ async fn a_labels_pages_hold_every_labelled_ticket_whether_the_label_is_common_o
         )
     };
     // With pages of two (three rows fetched), the walk checks 24 tickets and is tried for
-    // a label on 12 or more.
+    // a label on 24 or more.
     let common = label_id(&app, &org.admin, "Common").await;
     for ticket in [&recent[0], &recent[1], &recent[3], &recent[4], &recent[5]] {
         set_labels(&app, &org.agent, ticket, &[&common], &[]).await;
     }
-    app.execute(&label_old(&common, 1, 10)).await;
+    app.execute(&label_old(&common, 1, 19)).await;
     let rare = label_id(&app, &org.admin, "Rare").await;
     set_labels(&app, &org.agent, &recent[2], &[&rare], &[]).await;
     let old = label_id(&app, &org.admin, "Old").await;
-    app.execute(&label_old(&old, 431, 450)).await;
+    app.execute(&label_old(&old, 421, 450)).await;
 
     let common_all = labelled(&app, &common, "").await;
-    assert_eq!(common_all.len(), 15);
+    assert_eq!(common_all.len(), 24);
     assert_eq!(common_all[..5], [0, 1, 3, 4, 5].map(|i| recent[i].clone()));
     assert_eq!(label_pages(&app, &org.agent, &common, "").await, common_all);
     assert_eq!(
@@ -275,7 +275,7 @@ async fn a_labels_pages_hold_every_labelled_ticket_whether_the_label_is_common_o
         [recent[2].clone()]
     );
     let old_all = labelled(&app, &old, "").await;
-    assert_eq!(old_all.len(), 20);
+    assert_eq!(old_all.len(), 30);
     assert_eq!(label_pages(&app, &org.agent, &old, "").await, old_all);
 
     // With a column filter too: the walk and the label's rows both honour it.
@@ -299,7 +299,7 @@ async fn a_labels_pages_hold_every_labelled_ticket_whether_the_label_is_common_o
     }
     assert_eq!(
         labelled(&app, &common, "AND t.status = 'OPEN'").await.len(),
-        13
+        22
     );
 }
 

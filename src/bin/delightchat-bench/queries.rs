@@ -24,8 +24,8 @@ const WAITING: &str = "query($o: ID!) { org(id: $o) { tickets(first: 50, sort: W
   waitingSince lastMessagePreview unreadCount customer { id name } channel { id name } lastMessage { id text } } } pageInfo { hasNextPage endCursor } } } }";
 /// Every third ticket of each org carries this label (added before the phase, once).
 const BENCH_LABEL: &str = "bench-vip";
-/// Each org's 250 least recently active tickets (when it was added) carry this label:
-/// too many rows to skip the label page's walk, too few recent ones for it to fill a page.
+/// Each org's 500 least recently active tickets (when it was added) carry this label:
+/// enough rows for the label page to try its walk, too few recent ones for it to fill a page.
 const OLD_LABEL: &str = "bench-old";
 const COUNT: &str = "query($o: ID!) { org(id: $o) { unreadNotificationCount } }";
 
@@ -50,7 +50,7 @@ pub struct Queries {
     pub notification_count: Measured,
     /// The inbox page filtered by a label on a third of the tickets, 1 client.
     pub inbox_page_labelled_light: Measured,
-    /// The inbox page filtered by a label on each org's 250 oldest tickets, 1 client.
+    /// The inbox page filtered by a label on each org's 500 oldest tickets, 1 client.
     pub inbox_page_old_label_light: Measured,
     /// The inbox page of waiting tickets, longest wait first, 1 client.
     pub inbox_page_waiting_light: Measured,
@@ -139,7 +139,7 @@ pub async fn run(
             &mut conn,
             OLD_LABEL,
             "SELECT org_id, id FROM (SELECT org_id, id, row_number() OVER \
-             (PARTITION BY org_id ORDER BY last_message_at, id) AS n FROM tickets) r WHERE n <= 250",
+             (PARTITION BY org_id ORDER BY last_message_at, id) AS n FROM tickets) r WHERE n <= 500",
         )
         .await?,
     );

@@ -232,7 +232,7 @@ pub fn markdown(r: &Results) -> String {
         );
         row(&mut out, &labelled, &q.inbox_page_labelled_light, http);
         let old_label = format!(
-            "inbox page filtered by a label on the 250 oldest tickets, {} client(s)",
+            "inbox page filtered by a label on the 500 oldest tickets, {} client(s)",
             super::queries::LIGHT_CLIENTS
         );
         row(&mut out, &old_label, &q.inbox_page_old_label_light, http);
