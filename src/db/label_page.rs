@@ -8,7 +8,7 @@
 //! after about 150 tickets (0.4-1.2 ms). The walk alone would read the whole list for a
 //! rare label, so the statement makes the choice on the data (BENCHMARKS.md):
 //!
-//! 1. `walk`: the list's first [`WALK_PER_ROW`] tickets per row wanted, in order, each
+//! 1. `walk`: the list's first `WALK_PER_ROW` (8) tickets per row wanted, in order, each
 //!    checked for the label, up to a page. Tried only for a label with at least as many
 //!    rows as the walk checks tickets, so that a walk which comes up short costs no more
 //!    than reading the label's rows, which follows.
@@ -34,9 +34,9 @@ const WALK_PER_ROW: i64 = 8;
 /// The first `fetch` tickets of a list that carry a label.
 #[derive(Debug, Clone)]
 pub struct LabelPage<W, J> {
-    /// The list, limited to [`walk_len`] tickets.
+    /// The list, in order, without a limit.
     walk: W,
-    /// The list filtered by the label, limited to `fetch` tickets.
+    /// The list filtered by the label, in order, without a limit.
     join: J,
     /// The list's org.
     org: OrgId,
@@ -49,16 +49,16 @@ pub struct LabelPage<W, J> {
 }
 
 impl<W, J> LabelPage<W, J> {
-    /// The first `fetch` tickets carrying `label` of a list: `walk` is it limited to
-    /// [`walk_len`]`(fetch)` tickets, `join` filtered by the label and limited to `fetch`.
-    pub fn new(walk: W, join: J, org: OrgId, label: LabelId, fetch: i64) -> Self {
+    /// The first `fetch` tickets of `list` (of `org`, in order, without a limit) that
+    /// carry `label`, where `join` is the same list filtered by the label.
+    pub fn new(list: W, join: J, org: OrgId, label: LabelId, fetch: i64) -> Self {
         Self {
-            walk,
+            walk: list,
             join,
             org,
             label,
             fetch,
-            walk_len: walk_len(fetch),
+            walk_len: fetch * WALK_PER_ROW,
         }
     }
 
@@ -71,11 +71,6 @@ impl<W, J> LabelPage<W, J> {
     }
 }
 
-/// How many of the list's tickets the walk for `fetch` rows checks.
-pub fn walk_len(fetch: i64) -> i64 {
-    fetch * WALK_PER_ROW
-}
-
 impl<W, J> QueryId for LabelPage<W, J> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
@@ -85,6 +80,8 @@ impl<W: QueryFragment<Pg>, J: QueryFragment<Pg>> QueryFragment<Pg> for LabelPage
     fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         pass.push_sql("WITH walk AS MATERIALIZED (SELECT * FROM (");
         self.walk.walk_ast(pass.reborrow())?;
+        pass.push_sql(" LIMIT ");
+        pass.push_bind_param::<BigInt, _>(&self.walk_len)?;
         // `OFFSET 0` keeps the check a per-ticket probe of the walk, where PostgreSQL
         // would otherwise hash all of the label's rows first.
         pass.push_sql(") t WHERE EXISTS ");
@@ -101,6 +98,8 @@ impl<W: QueryFragment<Pg>, J: QueryFragment<Pg>> QueryFragment<Pg> for LabelPage
         pass.push_bind_param::<BigInt, _>(&self.fetch)?;
         pass.push_sql(" UNION ALL SELECT * FROM (");
         self.join.walk_ast(pass.reborrow())?;
+        pass.push_sql(" LIMIT ");
+        pass.push_bind_param::<BigInt, _>(&self.fetch)?;
         pass.push_sql(") j WHERE (SELECT count(*) FROM walk) < ");
         pass.push_bind_param::<BigInt, _>(&self.fetch)
     }

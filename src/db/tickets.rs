@@ -12,7 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::{TicketKind, TicketPriority, TicketStatus};
 use super::ids::{ChannelId, CustomerId, LabelId, MessageId, OrgId, TeamId, TicketId, UserId};
-use super::label_page::{self, LabelPage};
+use super::label_page::LabelPage;
 use super::page::{Keyset, PageQuery, PageRows};
 use super::schema::{ticket_labels, ticket_reads, tickets};
 use crate::db::prepared::{LiteralLimit, PrepareOnce as _};
@@ -255,8 +255,8 @@ async fn labelled(
             .filter(ticket_labels::ticket_id.eq(tickets::id)),
     );
     let page = LabelPage::new(
-        ordered(org, filter, page).limit(label_page::walk_len(fetch)),
-        ordered(org, filter, page).filter(carries).limit(fetch),
+        ordered(org, filter, page),
+        ordered(org, filter, page).filter(carries),
         org,
         label,
         fetch,
