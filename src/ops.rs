@@ -59,7 +59,7 @@ fn metrics_access(config: &Config, headers: &HeaderMap) -> Result<(), StatusCode
 }
 
 /// `GET /metrics`: Prometheus text: process counters, request latencies, queue depths
-/// and ages, open subscriptions. Guarded by [`metrics_access`].
+/// and ages, open subscriptions. Guarded by `metrics_access`.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(status) = metrics_access(state.config(), &headers) {
         return status.into_response();

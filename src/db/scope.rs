@@ -86,7 +86,7 @@ pub(super) async fn apply(
     }
 }
 
-/// The scoping statement of [`apply`], on a connection the caller holds (so that it can
+/// The scoping statement of `apply`, on a connection the caller holds (so that it can
 /// send other statements right behind it, which PostgreSQL runs after it); on failure
 /// the caller must [`discard`] the connection.
 pub async fn apply_on(

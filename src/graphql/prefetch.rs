@@ -287,7 +287,7 @@ fn page_of_arguments(field: &SelectionField<'_>) -> Option<PageQuery> {
 }
 
 /// Prefetches for a page of messages (selection `edges.node`) what depends on its rows
-/// (the rest comes with the page, [`message_children`]).
+/// (the rest comes with the page, `message_children`).
 pub async fn messages(ctx: &Context<'_>, rows: &[messages::Message]) -> Result<()> {
     let node = ctx.look_ahead().field("edges").field("node");
     let loaders = ctx.data::<Loaders>()?;

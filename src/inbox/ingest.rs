@@ -21,7 +21,7 @@
 //!
 //! **Lock order**, to keep concurrent deliveries from deadlocking and from interleaving
 //! on one conversation: all advisory locks first, taken up front in one sorted batch (one
-//! per customer and one per platform message id the events name, see [`lock_keys`]), then
+//! per customer and one per platform message id the events name, see `lock_keys`), then
 //! tickets, messages, notifications, and the org's event counter last (when the outbox is
 //! flushed). A ticket's row is locked (`FOR UPDATE`) before its summary is read and
 //! rewritten, so two transactions that touch one ticket through different keys (an

@@ -8,7 +8,7 @@
 //! work: PostgreSQL serialises the commits of all transactions that notify (one lock, held
 //! through the commit's WAL flush), so notifying from the job tables' triggers made every
 //! reply and every stored batch of deliveries commit in single file. The task sends at
-//! most one announcement every [`MIN_GAP`], with everything requested meanwhile, and its
+//! most one announcement every `MIN_GAP`, with everything requested meanwhile, and its
 //! commit does not wait for the WAL flush: a lost notification only means other processes
 //! find the work at their next poll. This process's own listener ignores it (its workers
 //! were woken already).

@@ -1,7 +1,7 @@
 //! The outbound worker: claims reply jobs with a lease, loads what the batch's sends need
 //! with one query per kind of row, sends them through the Graph API under per-channel rate
 //! limits (up to [`MAX_IN_FLIGHT`] at once), and hands each outcome to a recorder that
-//! writes whatever finished meanwhile in one transaction ([`super::record`]), checking
+//! writes whatever finished meanwhile in one transaction (`super::record`), checking
 //! that each job's lease is still its own.
 //!
 //! Outcomes: accepted -> SENT with Meta's id (the key later echoes, reads and statuses
