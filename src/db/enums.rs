@@ -294,6 +294,8 @@ text_enum!(
         NotificationAdded => "NOTIFICATION_ADDED",
         /// A notification was read.
         NotificationRead => "NOTIFICATION_READ",
+        /// A notification was folded into another by a customer merge (as it was).
+        NotificationDeleted => "NOTIFICATION_DELETED",
         /// A member joined the org.
         MemberAdded => "MEMBER_ADDED",
         /// A member's role or availability changed.

@@ -135,16 +135,30 @@ pub async fn mark_all_read(
         .await
 }
 
+/// What [`move_to_ticket`] did.
+#[derive(Debug, Default)]
+pub struct Moved {
+    /// Each `(user, notification)` of the target ticket that changed.
+    pub changed: Vec<(UserId, NotificationId)>,
+    /// The unread notifications folded into another, as they were (now deleted).
+    pub folded: Vec<Notification>,
+}
+
 /// Moves `from`'s notifications to `to` (merging two tickets). A user's unread one is
 /// folded into their unread one on `to` if they have one (its count added), so each user
-/// still has at most one unread notification per ticket. Returns each `(user,
-/// notification)` of `to` that changed.
+/// still has at most one unread notification per ticket.
 pub async fn move_to_ticket(
     conn: &mut AsyncPgConnection,
     from: TicketId,
     to: TicketId,
-) -> QueryResult<Vec<(UserId, NotificationId)>> {
+) -> QueryResult<Moved> {
     use diesel::sql_types::Uuid as SqlUuid;
+    let unread: Vec<Notification> = notifications::table
+        .filter(notifications::ticket_id.eq(from))
+        .filter(notifications::read_at.is_null())
+        .select(Notification::as_select())
+        .load(conn)
+        .await?;
     let rows: Vec<Bumped> = diesel::sql_query(
         "WITH folded AS ( \
            UPDATE notifications n SET count = n.count + s.count, \
@@ -164,7 +178,13 @@ pub async fn move_to_ticket(
     .bind::<SqlUuid, _>(to)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|b| (b.user_id, b.id)).collect())
+    let changed: Vec<_> = rows.into_iter().map(|b| (b.user_id, b.id)).collect();
+    // A moved notification keeps its id; a folded one's id is gone.
+    let folded = unread
+        .into_iter()
+        .filter(|n| !changed.iter().any(|(_, id)| *id == n.id))
+        .collect();
+    Ok(Moved { changed, folded })
 }
 
 /// Notifications by id.

@@ -166,9 +166,8 @@ async fn move_tickets(
                     .execute(conn)
                     .await?;
                 labels::copy_ticket_labels(conn, s.id, t.id).await?;
-                for (user, notification) in
-                    notification_rows::move_to_ticket(conn, s.id, t.id).await?
-                {
+                let moved = notification_rows::move_to_ticket(conn, s.id, t.id).await?;
+                for (user, notification) in moved.changed {
                     outbox.notification(
                         org,
                         EventKind::NotificationAdded,
@@ -176,6 +175,9 @@ async fn move_tickets(
                         notification,
                         Some(t.id),
                     );
+                }
+                for folded in &moved.folded {
+                    outbox.notification_removed(folded);
                 }
                 let joined = ticket_rows::absorb(conn, s.id, t.id).await?;
                 diesel::delete(tickets_t::table.find(s.id))

@@ -65,6 +65,8 @@ pub struct Outbox {
     /// forgets it.
     known_tickets: HashMap<TicketId, Ticket>,
     known_messages: HashMap<MessageId, Message>,
+    /// Notifications the transaction deleted, as they were (they cannot be loaded).
+    removed_notifications: HashMap<NotificationId, Notification>,
     /// Snapshots of the other rows events are about, as the operation left them (a
     /// removed row cannot be loaded, so these always travel with their events).
     subjects: HashMap<(OrgId, Subject), SubjectRow>,
@@ -121,6 +123,8 @@ impl Outbox {
         self.new_jobs.add(other.new_jobs);
         self.known_tickets.extend(other.known_tickets);
         self.known_messages.extend(other.known_messages);
+        self.removed_notifications
+            .extend(other.removed_notifications);
         self.subjects.extend(other.subjects);
     }
 
@@ -201,6 +205,19 @@ impl Outbox {
         );
     }
 
+    /// Queues `NOTIFICATION_DELETED` about `row`, deleted by the transaction, as it was
+    /// (for its owner only, like every notification event).
+    pub fn notification_removed(&mut self, row: &Notification) {
+        self.removed_notifications.insert(row.id, row.clone());
+        self.notification(
+            row.org_id,
+            EventKind::NotificationDeleted,
+            row.user_id,
+            row.id,
+            row.ticket_id,
+        );
+    }
+
     /// Queues an event about `row` as the operation left it (a deleted row as it was),
     /// visible to the whole org, or only to `user` when given.
     pub fn subject(&mut self, org: OrgId, kind: EventKind, row: SubjectRow, user: Option<UserId>) {
@@ -247,6 +264,7 @@ impl Outbox {
             &pending,
             std::mem::take(&mut self.known_tickets),
             std::mem::take(&mut self.known_messages),
+            std::mem::take(&mut self.removed_notifications),
         )
         .await?;
         rows.subjects = std::mem::take(&mut self.subjects);
@@ -275,6 +293,7 @@ impl Rows {
         pending: &[(OrgId, NewEvent)],
         mut tickets: HashMap<TicketId, Ticket>,
         mut messages: HashMap<MessageId, Message>,
+        removed_notifications: HashMap<NotificationId, Notification>,
     ) -> diesel::QueryResult<Self> {
         let ids = |f: fn(&NewEvent) -> Option<uuid::Uuid>| -> Vec<uuid::Uuid> {
             let mut ids: Vec<_> = pending.iter().filter_map(|(_, e)| f(e)).collect();
@@ -307,15 +326,19 @@ impl Rows {
         let notification_ids: Vec<NotificationId> = ids(|e| e.notification_id.map(|n| n.0))
             .into_iter()
             .map(NotificationId)
+            .filter(|id| !removed_notifications.contains_key(id))
             .collect();
+        let mut notifications = removed_notifications;
+        notifications.extend(
+            notifications::find_many(conn, &notification_ids)
+                .await?
+                .into_iter()
+                .map(|n| (n.id, n)),
+        );
         Ok(Self {
             tickets,
             messages,
-            notifications: notifications::find_many(conn, &notification_ids)
-                .await?
-                .into_iter()
-                .map(|n| (n.id, n))
-                .collect(),
+            notifications,
             subjects: HashMap::new(),
         })
     }

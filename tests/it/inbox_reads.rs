@@ -624,7 +624,8 @@ async fn merging_conversations_keeps_labels_reads_notifications_and_status() {
     )
     .await;
     seed::notification(&app, &admin.org_id, &admin.user_id, &target.ticket_id, 2).await;
-    seed::notification(&app, &admin.org_id, &admin.user_id, &source.ticket_id, 3).await;
+    let folded =
+        seed::notification(&app, &admin.org_id, &admin.user_id, &source.ticket_id, 3).await;
     let updated = format!(
         "SELECT count(*) AS n FROM events WHERE kind = 'CUSTOMER_UPDATED' \
          AND payload::jsonb -> 'customer' ->> 'id' = '{}'",
@@ -695,6 +696,18 @@ async fn merging_conversations_keeps_labels_reads_notifications_and_status() {
         app.count(&gone).await,
         2,
         "and of the ticket and customer gone"
+    );
+    let folded_away = format!(
+        "SELECT count(*) AS n FROM events WHERE kind = 'NOTIFICATION_DELETED' \
+         AND user_id = '{}' AND notification_id = '{folded}' \
+         AND payload::jsonb -> 'notification' ->> 'id' = '{folded}' \
+         AND (payload::jsonb -> 'notification' ->> 'count')::int = 3",
+        admin.user_id
+    );
+    assert_eq!(
+        app.count(&folded_away).await,
+        1,
+        "and of the notification folded away, as it was, for its owner"
     );
 }
 

@@ -28,10 +28,12 @@ impl InboxEvent {
 
     /// `MESSAGE_ADDED`, `MESSAGE_UPDATED`, `TICKET_CREATED`, `TICKET_UPDATED`,
     /// `TICKET_DELETED` (joined into another by a customer merge; the ticket as it was),
-    /// `NOTIFICATION_ADDED`, `NOTIFICATION_READ`, `MEMBER_ADDED`, `MEMBER_UPDATED`,
-    /// `MEMBER_REMOVED`, `TEAM_CREATED`, `TEAM_UPDATED`, `TEAM_DELETED`, `LABEL_CHANGED`,
-    /// `LABEL_DELETED`, `CUSTOMER_UPDATED`, `CUSTOMER_DELETED` (merged into another; the
-    /// customer as it was), `CANNED_RESPONSE_CHANGED` or `CANNED_RESPONSE_DELETED`.
+    /// `NOTIFICATION_ADDED`, `NOTIFICATION_READ`, `NOTIFICATION_DELETED` (folded into
+    /// another by a customer merge; the notification as it was), `MEMBER_ADDED`,
+    /// `MEMBER_UPDATED`, `MEMBER_REMOVED`, `TEAM_CREATED`, `TEAM_UPDATED`, `TEAM_DELETED`,
+    /// `LABEL_CHANGED`, `LABEL_DELETED`, `CUSTOMER_UPDATED`, `CUSTOMER_DELETED` (merged
+    /// into another; the customer as it was), `CANNED_RESPONSE_CHANGED` or
+    /// `CANNED_RESPONSE_DELETED`.
     async fn kind(&self) -> &str {
         self.0.event.kind.as_str()
     }
