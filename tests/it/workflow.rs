@@ -301,6 +301,19 @@ async fn a_labels_pages_hold_every_labelled_ticket_whether_the_label_is_common_o
         labelled(&app, &common, "AND t.status = 'OPEN'").await.len(),
         22
     );
+
+    // And in the other order, the longest-waiting first (every ticket waiting since its
+    // last message, each at a different minute): the old tickets lead the list now.
+    app.execute("UPDATE tickets SET waiting_since = last_message_at")
+        .await;
+    for label in [&common, &old] {
+        let mut longest_first = labelled(&app, label, "").await;
+        longest_first.reverse();
+        assert_eq!(
+            label_pages(&app, &org.agent, label, ", sort: WAITING_SINCE").await,
+            longest_first
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
