@@ -172,7 +172,7 @@ pub async fn finish(
     };
     let n = diesel::sql_query(
         "UPDATE media_jobs SET state = $3, locked_until = NULL, last_error = $4, updated_at = now() \
-         WHERE id = $1 AND attempts = $2 AND state = 'PENDING'",
+         WHERE id = $1 AND attempts = $2 AND state = (SELECT 'PENDING')",
     )
     .bind::<BigInt, _>(job.id)
     .bind::<Integer, _>(job.attempts)
@@ -207,7 +207,7 @@ pub async fn retry_later(
 ) -> QueryResult<bool> {
     let n = diesel::sql_query(
         "UPDATE media_jobs SET run_at = now() + $3, locked_until = NULL, last_error = $4, updated_at = now() \
-         WHERE id = $1 AND attempts = $2 AND state = 'PENDING'",
+         WHERE id = $1 AND attempts = $2 AND state = (SELECT 'PENDING')",
     )
     .bind::<BigInt, _>(job.id)
     .bind::<Integer, _>(job.attempts)

@@ -102,7 +102,7 @@ pub async fn fail(
 ) -> QueryResult<bool> {
     let n = diesel::sql_query(
         "UPDATE outbound_jobs SET state = $3, locked_until = NULL, last_error = $4, updated_at = now() \
-         WHERE id = $1 AND lease_id = $2 AND state = 'PENDING'",
+         WHERE id = $1 AND lease_id = $2 AND state = (SELECT 'PENDING')",
     )
     .bind::<BigInt, _>(id)
     .bind::<SqlUuid, _>(lease)
@@ -123,7 +123,7 @@ pub async fn remove_done(conn: &mut AsyncPgConnection, jobs: &[&ClaimedJob]) -> 
     }
     diesel::sql_query(
         "DELETE FROM outbound_jobs j USING unnest($1::bigint[], $2::uuid[]) AS x(id, lease_id) \
-         WHERE j.id = x.id AND j.lease_id = x.lease_id AND j.state = 'PENDING'",
+         WHERE j.id = x.id AND j.lease_id = x.lease_id AND j.state = (SELECT 'PENDING')",
     )
     .bind::<diesel::sql_types::Array<BigInt>, _>(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(
@@ -147,7 +147,7 @@ pub async fn retry_later(
         "UPDATE outbound_jobs SET run_at = now() + $3, locked_until = NULL, lease_id = NULL, last_error = $4, \
            uncertain_since = CASE WHEN $5 THEN coalesce(uncertain_since, now()) ELSE uncertain_since END, \
            updated_at = now() \
-         WHERE id = $1 AND lease_id = $2 AND state = 'PENDING'",
+         WHERE id = $1 AND lease_id = $2 AND state = (SELECT 'PENDING')",
     )
     .bind::<BigInt, _>(id)
     .bind::<SqlUuid, _>(lease)

@@ -6,6 +6,14 @@
 //! `locked_until` (the lease) and `attempts`. A claim takes due, unleased rows in
 //! `run_at, id` order, skips rows another worker is claiming (`FOR UPDATE SKIP LOCKED`),
 //! leases them and counts the attempt, all in one statement.
+//!
+//! Statements that find a queue's rows by id write their pending test as
+//! `state = (SELECT 'PENDING')`. PostgreSQL cannot match that to the claim indexes'
+//! `WHERE state = 'PENDING'`, so those statements always go through the primary key.
+//! Written plainly, the planner used the claim index whenever statistics taken while the
+//! queue was empty (as queues often are) made it look empty: it read every pending entry,
+//! and every entry not yet vacuumed, to find a batch's rows (once per batch, or once per
+//! row where it chose a nested loop), so the cost grew with the backlog.
 
 use std::time::Duration;
 

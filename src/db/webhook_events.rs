@@ -133,7 +133,8 @@ pub async fn split_off(
 
 /// Takes those of `ids` that are still pending, due and under no lease for the calling
 /// transaction, marking them processed by `worker` (undone if it rolls back); rows that
-/// another transaction holds are skipped, never waited for. The ids taken.
+/// another transaction holds are skipped, never waited for. The ids taken. (By primary
+/// key: see [`super::queue`].)
 pub async fn take_unclaimed(
     conn: &mut AsyncPgConnection,
     ids: &[i64],
@@ -143,7 +144,7 @@ pub async fn take_unclaimed(
         "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), processed_by = $2, \
                 locked_until = NULL, last_error = NULL \
          WHERE id IN (SELECT id FROM webhook_events \
-                      WHERE id = ANY($1) AND state = 'PENDING' AND run_at <= now() \
+                      WHERE id = ANY($1) AND state = (SELECT 'PENDING') AND run_at <= now() \
                         AND (locked_until IS NULL OR locked_until < now()) \
                       FOR UPDATE SKIP LOCKED) \
          RETURNING id",
@@ -155,7 +156,8 @@ pub async fn take_unclaimed(
     Ok(taken.into_iter().map(|t| t.id).collect())
 }
 
-/// Marks still-pending deliveries processed by `worker`; how many were.
+/// Marks still-pending deliveries processed by `worker`; how many were. (By primary key:
+/// see [`super::queue`].)
 pub async fn mark_processed(
     conn: &mut AsyncPgConnection,
     ids: &[i64],
@@ -163,7 +165,7 @@ pub async fn mark_processed(
 ) -> QueryResult<usize> {
     diesel::sql_query(
         "UPDATE webhook_events SET state = 'PROCESSED', processed_at = now(), locked_until = NULL, \
-         last_error = NULL, processed_by = $2 WHERE id = ANY($1) AND state = 'PENDING'",
+         last_error = NULL, processed_by = $2 WHERE id = ANY($1) AND state = (SELECT 'PENDING')",
     )
     .bind::<Array<BigInt>, _>(ids)
     .bind::<Text, _>(worker)
@@ -180,7 +182,7 @@ pub async fn retry_later(
 ) -> QueryResult<()> {
     diesel::sql_query(
         "UPDATE webhook_events SET run_at = now() + $2, locked_until = NULL, last_error = $3 \
-         WHERE id = $1 AND state = 'PENDING'",
+         WHERE id = $1 AND state = (SELECT 'PENDING')",
     )
     .bind::<BigInt, _>(id)
     .bind::<Interval, _>(interval(delay))
@@ -199,7 +201,7 @@ pub async fn park(
 ) -> QueryResult<()> {
     diesel::sql_query(
         "UPDATE webhook_events SET state = 'PARKED', locked_until = NULL, last_error = $2, \
-         processed_at = now(), processed_by = $3 WHERE id = $1 AND state = 'PENDING'",
+         processed_at = now(), processed_by = $3 WHERE id = $1 AND state = (SELECT 'PENDING')",
     )
     .bind::<BigInt, _>(id)
     .bind::<Text, _>(truncate_error(error))

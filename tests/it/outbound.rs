@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support::plans::index_scans;
 use crate::support::{Session, TestApp, error_code};
 
 const SECRET: &str = "outbound-secret";
@@ -872,4 +873,56 @@ async fn a_reply_is_queued_in_a_handful_of_statements() {
     // One checkout, whose scoping statement also says the caller's role (the membership
     // check).
     assert_eq!(scoping, 1, "{scoping} scoping statements");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_jobs_are_removed_by_primary_key_whatever_the_queues_statistics_say() {
+    use delightchat::db::outbound_jobs::{claim, remove_done};
+    use diesel_async::AsyncConnection as _;
+
+    let s = setup("INSTAGRAM", IG).await;
+    s.customer_writes(Kind::IgDm, IG, Duration::minutes(1))
+        .await;
+    // Statistics taken while the queue was empty, then 2,000 replies queued.
+    s.app.execute("ANALYZE outbound_jobs").await;
+    s.app
+        .execute(
+            "INSERT INTO messages (id, org_id, ticket_id, channel_id, direction, kind, author_type, \
+                                   text, status, sent_at) \
+             SELECT gen_random_uuid(), org_id, ticket_id, channel_id, 'OUTBOUND', 'TEXT', 'USER', \
+                    'Back in stock', 'QUEUED', now() \
+             FROM messages, generate_series(1, 2000)",
+        )
+        .await;
+    s.app
+        .execute(
+            "INSERT INTO outbound_jobs (org_id, message_id, channel_id) \
+             SELECT org_id, id, channel_id FROM messages WHERE direction = 'OUTBOUND'",
+        )
+        .await;
+    let mut conn = s.app.state.system_conn().await.unwrap();
+    let claimed = claim(
+        &mut conn,
+        250,
+        std::time::Duration::from_secs(60),
+        "test-worker",
+    )
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), 250);
+
+    let (removed, claim_index_scans) = conn
+        .transaction(async |conn| {
+            let before = index_scans(conn, "outbound_jobs_claim_idx").await?;
+            let removed = remove_done(conn, &claimed.iter().collect::<Vec<_>>()).await?;
+            let after = index_scans(conn, "outbound_jobs_claim_idx").await?;
+            diesel::QueryResult::Ok((removed, after - before))
+        })
+        .await
+        .unwrap();
+    assert_eq!(removed, 250);
+    assert_eq!(
+        claim_index_scans, 0,
+        "the backlog's claim index was walked to find jobs by id"
+    );
 }

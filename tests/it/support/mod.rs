@@ -3,6 +3,7 @@
 pub mod fake_graph;
 pub mod meta;
 pub mod moto;
+pub mod plans;
 pub mod process;
 pub mod proxy;
 pub mod raw;
