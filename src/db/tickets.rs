@@ -551,6 +551,13 @@ impl<'a> Activity<'a> {
 
 /// The summary update of [`record_activities`], its `input` rows read from the nine array
 /// binds by `$input` (a constant: both statements stay prepared).
+///
+/// `waiting_since` is the oldest customer message after the latest response, found by
+/// scanning the ticket's messages from that response on. The bound is written as a scalar
+/// subquery (as in [`absorb`]): under row-level security PostgreSQL puts only leakproof
+/// conditions into an index scan and counts `coalesce` of the outer row as leaky, so
+/// written inline the bound became a filter and every reply read all of its ticket's
+/// messages; as a subquery it is a parameter that bounds the index scan.
 macro_rules! record_activities_sql {
     ($input:literal) => {
         concat!(
@@ -583,7 +590,7 @@ macro_rules! record_activities_sql {
                waiting_since = CASE WHEN d.inbound > 0 AND NOT d.reopens THEN waiting_since ELSE \
                  (SELECT min(w.sent_at) FROM messages w WHERE w.ticket_id = tickets.id \
                     AND w.direction = 'INBOUND' \
-                    AND w.sent_at > coalesce(d.responded_at, '-infinity'::timestamptz)) END, \
+                    AND w.sent_at > (SELECT coalesce(d.responded_at, '-infinity'::timestamptz))) END, \
                updated_at = now() \
              FROM decision d WHERE tickets.id = d.ticket_id RETURNING tickets.*"
         )
@@ -758,8 +765,8 @@ pub async fn absorb(
            first_response_at = least(t.first_response_at, s.first_response_at), \
            waiting_since = (SELECT min(w.sent_at) FROM messages w WHERE w.ticket_id = t.id \
              AND w.direction = 'INBOUND' \
-             AND w.sent_at > coalesce(greatest(t.last_response_at, s.last_response_at), \
-                                      '-infinity'::timestamptz)), \
+             AND w.sent_at > (SELECT coalesce(greatest(t.last_response_at, s.last_response_at), \
+                                              '-infinity'::timestamptz))), \
            status = CASE WHEN reopen.yes THEN s.status ELSE t.status END, \
            snoozed_until = CASE WHEN reopen.yes THEN NULL ELSE t.snoozed_until END, \
            resolved_at = CASE WHEN reopen.yes THEN NULL ELSE t.resolved_at END, \

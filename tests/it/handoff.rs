@@ -9,7 +9,7 @@ use delightchat::jobs::WorkerConfig;
 use delightchat::webhooks::processor::run_once;
 use serde_json::{Value, json};
 
-use crate::support::plans::index_scans;
+use crate::support::plans::index_use;
 use crate::support::{TestApp, fixture};
 
 const SECRET: &str = "test-app-secret-0001";
@@ -183,11 +183,11 @@ async fn deliveries_taken_by_id_are_found_by_primary_key_whatever_the_queues_sta
     let mut conn = app.state.system_conn().await.unwrap();
     let (taken, marked, claim_index_scans) = conn
         .transaction(async |conn| {
-            let before = index_scans(conn, "webhook_events_claim_idx").await?;
+            let before = index_use(conn, "webhook_events_claim_idx").await?;
             let taken = take_unclaimed(conn, &taking, "test-worker").await?;
             let marked = mark_processed(conn, &marking, "test-worker").await?;
-            let after = index_scans(conn, "webhook_events_claim_idx").await?;
-            diesel::QueryResult::Ok((taken, marked, after - before))
+            let after = index_use(conn, "webhook_events_claim_idx").await?;
+            diesel::QueryResult::Ok((taken, marked, after.since(before).scans))
         })
         .await
         .unwrap();

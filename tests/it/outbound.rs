@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::plans::index_scans;
+use crate::support::plans::index_use;
 use crate::support::{Session, TestApp, error_code};
 
 const SECRET: &str = "outbound-secret";
@@ -913,10 +913,10 @@ async fn sent_jobs_are_removed_by_primary_key_whatever_the_queues_statistics_say
 
     let (removed, claim_index_scans) = conn
         .transaction(async |conn| {
-            let before = index_scans(conn, "outbound_jobs_claim_idx").await?;
+            let before = index_use(conn, "outbound_jobs_claim_idx").await?;
             let removed = remove_done(conn, &claimed.iter().collect::<Vec<_>>()).await?;
-            let after = index_scans(conn, "outbound_jobs_claim_idx").await?;
-            diesel::QueryResult::Ok((removed, after - before))
+            let after = index_use(conn, "outbound_jobs_claim_idx").await?;
+            diesel::QueryResult::Ok((removed, after.since(before).scans))
         })
         .await
         .unwrap();
@@ -924,5 +924,54 @@ async fn sent_jobs_are_removed_by_primary_key_whatever_the_queues_statistics_say
     assert_eq!(
         claim_index_scans, 0,
         "the backlog's claim index was walked to find jobs by id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replys_summary_update_reads_only_the_messages_after_the_latest_response() {
+    use delightchat::db::ids::{MessageId, TicketId};
+    use delightchat::db::tickets::{Activity, record_activity};
+    use diesel_async::AsyncConnection as _;
+
+    let s = setup("INSTAGRAM", IG).await;
+    s.customer_writes(Kind::IgDm, IG, Duration::hours(2)).await;
+    // A long conversation: 500 replies after the customer's message, the latest one the
+    // ticket's latest response.
+    s.app
+        .execute(
+            "INSERT INTO messages (id, org_id, ticket_id, channel_id, direction, kind, author_type, \
+                                   text, status, sent_at) \
+             SELECT gen_random_uuid(), org_id, ticket_id, channel_id, 'OUTBOUND', 'TEXT', 'USER', \
+                    'On it', 'SENT', sent_at + g * interval '1 second' \
+             FROM messages, generate_series(1, 500) g",
+        )
+        .await;
+    s.app
+        .execute("UPDATE tickets SET last_response_at = (SELECT max(sent_at) FROM messages)")
+        .await;
+    let ticket = s.app.rows("SELECT id::text AS row FROM tickets").await;
+    let reply = s
+        .app
+        .rows("SELECT id::text AS row FROM messages ORDER BY sent_at DESC LIMIT 1")
+        .await;
+    let ticket = TicketId(uuid::Uuid::parse_str(&ticket[0]).unwrap());
+    let reply = MessageId(uuid::Uuid::parse_str(&reply[0]).unwrap());
+
+    // The summary update of one more reply, under row-level security as the server runs it.
+    let mut conn = s.app.state.system_conn().await.unwrap();
+    let (waiting_since, read) = conn
+        .transaction(async |conn| {
+            let before = index_use(conn, "messages_ticket_order_idx").await?;
+            let activity = Activity::of_one(ticket, reply, Utc::now(), None, false, "On it", false);
+            let ticket = record_activity(conn, &activity).await?;
+            let after = index_use(conn, "messages_ticket_order_idx").await?;
+            diesel::QueryResult::Ok((ticket.waiting_since, after.since(before).entries))
+        })
+        .await
+        .unwrap();
+    assert_eq!(waiting_since, None, "answered: nobody is waiting");
+    assert!(
+        read <= 1,
+        "the update read {read} of the ticket's 501 messages to find who waits"
     );
 }
