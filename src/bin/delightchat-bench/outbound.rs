@@ -115,33 +115,30 @@ pub async fn run(
         }
     })
     .await;
-    wait_until_sent(&mut conn, sent_before, replies, started).await?;
+    wait_until_drained(&mut conn, started).await?;
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = CpuPerUnit::between(cpu_before, cpu_clock(), elapsed, replies as f64);
+    check_sent(&mut conn, sent_before, replies).await?;
     Ok(Outbound {
         graph_latency_ms: latency_ms,
         replies,
         enqueue,
         sent_per_second: replies as f64 / elapsed,
         max_in_flight: AtomicUsize::load(&fake.max_in_flight, Ordering::SeqCst),
-        cpu: CpuPerUnit::between(cpu_before, cpu_clock(), elapsed, replies as f64),
+        cpu,
     })
 }
 
 /// Waits until no send is pending (a cheap partial-index count, so polling does not
-/// load the database), then checks that `replies` more messages are SENT.
-async fn wait_until_sent(
-    conn: &mut AsyncPgConnection,
-    before: i64,
-    replies: u64,
-    started: Instant,
-) -> anyhow::Result<()> {
+/// load the database).
+async fn wait_until_drained(conn: &mut AsyncPgConnection, started: Instant) -> anyhow::Result<()> {
     loop {
         let c: Count =
             diesel::sql_query("SELECT count(*) AS n FROM outbound_jobs WHERE state = 'PENDING'")
                 .get_result(conn)
                 .await?;
         if c.n == 0 {
-            break;
+            return Ok(());
         }
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(300),
@@ -149,6 +146,11 @@ async fn wait_until_sent(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Checks that at least `replies` more messages than `before` are SENT (after the clocks
+/// stop: the count reads the whole table).
+async fn check_sent(conn: &mut AsyncPgConnection, before: i64, replies: u64) -> anyhow::Result<()> {
     let sent = sent(conn).await? - before;
     anyhow::ensure!(
         sent >= replies as i64,
@@ -207,14 +209,16 @@ pub async fn drain(
     .await?;
     // Wakes the server's sender, as the server announces the jobs it queues itself.
     conn.batch_execute("NOTIFY outbound_jobs").await?;
-    wait_until_sent(&mut conn, sent_before, replies, started).await?;
+    wait_until_drained(&mut conn, started).await?;
+    let sent_per_second = replies as f64 / started.elapsed().as_secs_f64();
+    check_sent(&mut conn, sent_before, replies).await?;
     let (requests_after, busy_after) = fake.counters();
     let (requests, busy) = (requests_after - requests_before, busy_after - busy_before);
     tracing::debug!(requests, busy_micros = busy, "fake Graph API load");
     Ok(Drain {
         graph_latency_ms: latency_ms,
         replies,
-        sent_per_second: replies as f64 / started.elapsed().as_secs_f64(),
+        sent_per_second,
         max_in_flight: AtomicUsize::load(&fake.max_in_flight, Ordering::SeqCst),
     })
 }
