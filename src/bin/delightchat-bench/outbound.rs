@@ -129,8 +129,7 @@ pub async fn run(
     })
 }
 
-/// Waits until no send is pending (a cheap partial-index count, so polling does not
-/// load the database).
+/// Waits until no send is pending (a count over the queue's claim index every 50 ms).
 async fn wait_until_drained(conn: &mut AsyncPgConnection, started: Instant) -> anyhow::Result<()> {
     loop {
         let c: Count =
