@@ -9,7 +9,7 @@ use delightchat::jobs::WorkerConfig;
 use delightchat::webhooks::processor::run_once;
 use serde_json::{Value, json};
 
-use crate::support::plans::index_use;
+use crate::support::plans::index_use_of;
 use crate::support::{TestApp, fixture};
 
 const SECRET: &str = "test-app-secret-0001";
@@ -166,7 +166,6 @@ async fn a_handed_off_batch_with_a_bad_body_is_left_to_the_queue_which_parks_onl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_taken_by_id_are_found_by_primary_key_whatever_the_queues_statistics_say() {
     use delightchat::db::webhook_events::{mark_processed, take_unclaimed};
-    use diesel_async::AsyncConnection as _;
 
     let (app, _) = app_with_handoff().await;
     // Statistics taken while the queue was empty, then a backlog of 30,000 deliveries.
@@ -181,19 +180,17 @@ async fn deliveries_taken_by_id_are_found_by_primary_key_whatever_the_queues_sta
     let marking: Vec<i64> = (first + 250..first + 500).collect();
 
     let mut conn = app.state.system_conn().await.unwrap();
-    let (taken, marked, claim_index_scans) = conn
-        .transaction(async |conn| {
-            let before = index_use(conn, "webhook_events_claim_idx").await?;
+    let ((taken, marked), claim_index) =
+        index_use_of(&mut conn, "webhook_events_claim_idx", async |conn| {
             let taken = take_unclaimed(conn, &taking, "test-worker").await?;
             let marked = mark_processed(conn, &marking, "test-worker").await?;
-            let after = index_use(conn, "webhook_events_claim_idx").await?;
-            diesel::QueryResult::Ok((taken, marked, after.since(before).scans))
+            Ok((taken, marked))
         })
         .await
         .unwrap();
     assert_eq!((taken.len(), marked), (250, 250));
     assert_eq!(
-        claim_index_scans, 0,
+        claim_index.scans, 0,
         "the backlog's claim index was walked to find deliveries by id"
     );
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::plans::index_use;
+use crate::support::plans::index_use_of;
 use crate::support::{Session, TestApp, error_code};
 
 const SECRET: &str = "outbound-secret";
@@ -878,7 +878,6 @@ async fn a_reply_is_queued_in_a_handful_of_statements() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sent_jobs_are_removed_by_primary_key_whatever_the_queues_statistics_say() {
     use delightchat::db::outbound_jobs::{claim, remove_done};
-    use diesel_async::AsyncConnection as _;
 
     let s = setup("INSTAGRAM", IG).await;
     s.customer_writes(Kind::IgDm, IG, Duration::minutes(1))
@@ -911,18 +910,14 @@ async fn sent_jobs_are_removed_by_primary_key_whatever_the_queues_statistics_say
     .unwrap();
     assert_eq!(claimed.len(), 250);
 
-    let (removed, claim_index_scans) = conn
-        .transaction(async |conn| {
-            let before = index_use(conn, "outbound_jobs_claim_idx").await?;
-            let removed = remove_done(conn, &claimed.iter().collect::<Vec<_>>()).await?;
-            let after = index_use(conn, "outbound_jobs_claim_idx").await?;
-            diesel::QueryResult::Ok((removed, after.since(before).scans))
-        })
-        .await
-        .unwrap();
+    let (removed, claim_index) = index_use_of(&mut conn, "outbound_jobs_claim_idx", async |conn| {
+        remove_done(conn, &claimed.iter().collect::<Vec<_>>()).await
+    })
+    .await
+    .unwrap();
     assert_eq!(removed, 250);
     assert_eq!(
-        claim_index_scans, 0,
+        claim_index.scans, 0,
         "the backlog's claim index was walked to find jobs by id"
     );
 }
@@ -931,7 +926,6 @@ async fn sent_jobs_are_removed_by_primary_key_whatever_the_queues_statistics_say
 async fn a_replys_summary_update_reads_only_the_messages_after_the_latest_response() {
     use delightchat::db::ids::{MessageId, TicketId};
     use delightchat::db::tickets::{Activity, record_activity};
-    use diesel_async::AsyncConnection as _;
 
     let s = setup("INSTAGRAM", IG).await;
     s.customer_writes(Kind::IgDm, IG, Duration::hours(2)).await;
@@ -959,17 +953,15 @@ async fn a_replys_summary_update_reads_only_the_messages_after_the_latest_respon
 
     // The summary update of one more reply, under row-level security as the server runs it.
     let mut conn = s.app.state.system_conn().await.unwrap();
-    let (waiting_since, read) = conn
-        .transaction(async |conn| {
-            let before = index_use(conn, "messages_ticket_order_idx").await?;
-            let activity = Activity::of_one(ticket, reply, Utc::now(), None, false, "On it", false);
-            let ticket = record_activity(conn, &activity).await?;
-            let after = index_use(conn, "messages_ticket_order_idx").await?;
-            diesel::QueryResult::Ok((ticket.waiting_since, after.since(before).entries))
+    let activity = Activity::of_one(ticket, reply, Utc::now(), None, false, "On it", false);
+    let (updated, order_index) =
+        index_use_of(&mut conn, "messages_ticket_order_idx", async |conn| {
+            record_activity(conn, &activity).await
         })
         .await
         .unwrap();
-    assert_eq!(waiting_since, None, "answered: nobody is waiting");
+    assert_eq!(updated.waiting_since, None, "answered: nobody is waiting");
+    let read = order_index.entries;
     assert!(
         read <= 1,
         "the update read {read} of the ticket's 501 messages to find who waits"

@@ -1,7 +1,7 @@
 //! How statements used an index, for tests that pin down how a statement finds its rows
 //! (plans change with statistics and row-level security, which results do not show).
 
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection as _};
 
 /// Scans of an index and the entries they returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::QueryableByName)]
@@ -14,10 +14,34 @@ pub struct IndexUse {
     pub entries: i64,
 }
 
-/// This connection's backend's use of `index` not yet flushed to the shared statistics:
-/// call it before and after the statements under test, in the same transaction, and
-/// compare with [`IndexUse::since`].
-pub async fn index_use(conn: &mut AsyncPgConnection, index: &str) -> diesel::QueryResult<IndexUse> {
+/// Runs `work` in a transaction on `conn`; its result and its use of `index`.
+pub async fn index_use_of<T>(
+    conn: &mut AsyncPgConnection,
+    index: &str,
+    work: impl AsyncFnOnce(&mut AsyncPgConnection) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<(T, IndexUse)> {
+    // One transaction, so that no flush of the statistics falls between the two readings.
+    conn.batch_execute("BEGIN").await?;
+    let before = pending_use(conn, index).await?;
+    let value = match work(conn).await {
+        Ok(value) => value,
+        Err(e) => {
+            conn.batch_execute("ROLLBACK").await?;
+            return Err(e);
+        }
+    };
+    let after = pending_use(conn, index).await?;
+    conn.batch_execute("COMMIT").await?;
+    let used = IndexUse {
+        scans: after.scans - before.scans,
+        entries: after.entries - before.entries,
+    };
+    Ok((value, used))
+}
+
+/// This backend's use of `index` not yet flushed to the shared statistics (on PostgreSQL
+/// 15 that includes the connection's earlier transactions, hence the difference above).
+async fn pending_use(conn: &mut AsyncPgConnection, index: &str) -> diesel::QueryResult<IndexUse> {
     diesel::sql_query(
         "SELECT pg_stat_get_xact_numscans($1::regclass) AS scans, \
                 pg_stat_get_xact_tuples_returned($1::regclass) AS entries",
@@ -25,14 +49,4 @@ pub async fn index_use(conn: &mut AsyncPgConnection, index: &str) -> diesel::Que
     .bind::<diesel::sql_types::Text, _>(index)
     .get_result(conn)
     .await
-}
-
-impl IndexUse {
-    /// The use between `before` and this.
-    pub fn since(self, before: IndexUse) -> IndexUse {
-        IndexUse {
-            scans: self.scans - before.scans,
-            entries: self.entries - before.entries,
-        }
-    }
 }
