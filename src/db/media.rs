@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::enums::{JobState, MediaStorage};
 use super::ids::{ChannelId, MediaId, MessageId, OrgId};
 use super::messages::Attachment;
-use super::queue::{MEDIA_JOBS, NewJobs, interval, truncate_error};
+use super::queue::{MEDIA_JOBS, NewJobs, interval, run_claim, truncate_error};
 use super::schema::{attachments, media_erasures, media_objects, messages, orgs};
 use crate::db::prepared::PrepareOnce as _;
 
@@ -79,11 +79,15 @@ pub async fn claim(
     limit: i64,
     lease: std::time::Duration,
 ) -> QueryResult<Vec<ClaimedMediaJob>> {
-    diesel::sql_query(MEDIA_JOBS.claim_sql(", updated_at = now()", "id, attachment_id, attempts"))
+    run_claim(
+        conn,
+        diesel::sql_query(
+            MEDIA_JOBS.claim_sql(", updated_at = now()", "id, attachment_id, attempts"),
+        )
         .bind::<BigInt, _>(limit)
-        .bind::<Interval, _>(interval(lease))
-        .load(conn)
-        .await
+        .bind::<Interval, _>(interval(lease)),
+    )
+    .await
 }
 
 /// The attachments of these ids with the channel of their message.

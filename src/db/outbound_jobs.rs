@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::enums::JobState;
 use super::ids::{ChannelId, MessageId, OrgId};
-use super::queue::{NewJobs, OUTBOUND_JOBS, interval};
+use super::queue::{NewJobs, OUTBOUND_JOBS, interval, run_claim};
 use super::schema::outbound_jobs;
 use crate::db::prepared::PrepareOnce as _;
 
@@ -78,17 +78,19 @@ pub async fn claim(
     lease: std::time::Duration,
     worker: &str,
 ) -> QueryResult<Vec<ClaimedJob>> {
-    diesel::sql_query(OUTBOUND_JOBS.claim_sql(
-        ", lease_id = gen_random_uuid(), processed_by = $3, \
-           uncertain_since = CASE WHEN j.locked_until IS NOT NULL \
-                                  THEN coalesce(j.uncertain_since, j.locked_until) \
-                                  ELSE j.uncertain_since END, updated_at = now()",
-        "id, message_id, channel_id, attempts, lease_id, uncertain_since",
-    ))
-    .bind::<BigInt, _>(limit)
-    .bind::<Interval, _>(interval(lease))
-    .bind::<Text, _>(worker)
-    .load(conn)
+    run_claim(
+        conn,
+        diesel::sql_query(OUTBOUND_JOBS.claim_sql(
+            ", lease_id = gen_random_uuid(), processed_by = $3, \
+               uncertain_since = CASE WHEN j.locked_until IS NOT NULL \
+                                      THEN coalesce(j.uncertain_since, j.locked_until) \
+                                      ELSE j.uncertain_since END, updated_at = now()",
+            "id, message_id, channel_id, attempts, lease_id, uncertain_since",
+        ))
+        .bind::<BigInt, _>(limit)
+        .bind::<Interval, _>(interval(lease))
+        .bind::<Text, _>(worker),
+    )
     .await
 }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::channel_keys::with_channel_keys;
 use super::enums::ProfileJobState;
 use super::ids::ChannelId;
-use super::queue::{NewJobs, PROFILE_JOBS, interval, truncate_error};
+use super::queue::{NewJobs, PROFILE_JOBS, interval, run_claim, truncate_error};
 use super::schema::profile_jobs;
 use crate::db::prepared::PrepareOnce as _;
 
@@ -74,11 +74,13 @@ pub async fn claim(
     limit: i64,
     lease: Duration,
 ) -> QueryResult<Vec<ClaimedJob>> {
-    diesel::sql_query(PROFILE_JOBS.claim_sql("", "id, identity_id, channel_id, attempts"))
-        .bind::<BigInt, _>(limit)
-        .bind::<Interval, _>(interval(lease))
-        .load(conn)
-        .await
+    run_claim(
+        conn,
+        diesel::sql_query(PROFILE_JOBS.claim_sql("", "id, identity_id, channel_id, attempts"))
+            .bind::<BigInt, _>(limit)
+            .bind::<Interval, _>(interval(lease)),
+    )
+    .await
 }
 
 /// The profile was fetched: done until the next refresh.

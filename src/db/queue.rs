@@ -14,12 +14,22 @@
 //! queue was empty (as queues often are) made it look empty: it read every pending entry,
 //! and every entry not yet vacuumed, to find a batch's rows (once per batch, or once per
 //! row where it chose a nested loop), so the cost grew with the backlog.
+//!
+//! A claim runs through [`run_claim`]: in a transaction of its own, with bitmap and
+//! sequential scans off, so that PostgreSQL walks the claim index in `run_at, id` order
+//! and stops at the batch's last row. With the same empty-queue statistics it read every
+//! due entry through a bitmap scan and sorted them, once per claim, so draining a backlog
+//! of n rows cost n entries per batch; and a bitmap scan never marks the entries of
+//! finished rows dead, which an ordered walk does as it passes them.
 
 use std::time::Duration;
 
 use diesel::QueryResult;
 use diesel::data_types::PgInterval;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::methods::LoadQuery;
+use diesel_async::{
+    AsyncConnection as _, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection as _,
+};
 
 /// One job table.
 #[derive(Debug, Clone, Copy)]
@@ -117,6 +127,23 @@ impl Queue {
         .await?;
         Ok((b.pending, b.oldest))
     }
+}
+
+/// Runs `claim` (a statement of [`Queue::claim_sql`] or [`Queue::claim_within_sql`] with
+/// its binds) in a transaction of its own, planned to walk the claim index in order (see
+/// the module documentation). Called inside a transaction, it takes a savepoint, and the
+/// planner settings last until that transaction ends.
+pub async fn run_claim<'q, T, Q>(conn: &mut AsyncPgConnection, claim: Q) -> QueryResult<Vec<T>>
+where
+    Q: LoadQuery<'q, AsyncPgConnection, T> + Send + 'q,
+    T: Send + 'q,
+{
+    conn.transaction(async move |conn| {
+        conn.batch_execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
+            .await?;
+        claim.load(conn).await
+    })
+    .await
 }
 
 /// A set of job tables that a transaction added rows to. The operation that queued them

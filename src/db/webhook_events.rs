@@ -10,7 +10,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::enums::DeliveryState;
 use super::ids::ChannelId;
-use super::queue::{WEBHOOK_EVENTS, interval, truncate_error};
+use super::queue::{WEBHOOK_EVENTS, interval, run_claim, truncate_error};
 use super::schema::webhook_events;
 use crate::db::prepared::PrepareOnce as _;
 
@@ -91,15 +91,17 @@ pub async fn claim(
     max_bytes: i64,
     lease: Duration,
 ) -> QueryResult<Vec<ClaimedDelivery>> {
-    diesel::sql_query(WEBHOOK_EVENTS.claim_within_sql(
-        "",
-        "id, channel_id, secret_fingerprint, body, attempts",
-        "octet_length(body)",
-    ))
-    .bind::<BigInt, _>(limit)
-    .bind::<Interval, _>(interval(lease))
-    .bind::<BigInt, _>(max_bytes)
-    .load(conn)
+    run_claim(
+        conn,
+        diesel::sql_query(WEBHOOK_EVENTS.claim_within_sql(
+            "",
+            "id, channel_id, secret_fingerprint, body, attempts",
+            "octet_length(body)",
+        ))
+        .bind::<BigInt, _>(limit)
+        .bind::<Interval, _>(interval(lease))
+        .bind::<BigInt, _>(max_bytes),
+    )
     .await
 }
 

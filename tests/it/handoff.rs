@@ -194,3 +194,28 @@ async fn deliveries_taken_by_id_are_found_by_primary_key_whatever_the_queues_sta
         "the backlog's claim index was walked to find deliveries by id"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_walks_the_queue_in_order_whatever_its_statistics_say() {
+    let (app, _) = app_with_handoff().await;
+    // Statistics taken while the queue was empty, then a backlog of 3,000 deliveries.
+    app.execute("ANALYZE webhook_events").await;
+    app.execute(
+        "INSERT INTO webhook_events (body) SELECT convert_to('{}', 'UTF8') FROM generate_series(1, 3000)",
+    )
+    .await;
+    let mut conn = app.state.system_conn().await.unwrap();
+    let (claimed, claim_index) =
+        index_use_of(&mut conn, "webhook_events_claim_idx", async |conn| {
+            delightchat::db::webhook_events::claim(conn, 250, 1 << 20, Duration::from_secs(60))
+                .await
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 250);
+    assert!(
+        claim_index.entries <= 251,
+        "a claim of 250 read {} entries of the claim index: the whole backlog",
+        claim_index.entries
+    );
+}

@@ -875,14 +875,11 @@ async fn a_reply_is_queued_in_a_handful_of_statements() {
     assert_eq!(scoping, 1, "{scoping} scoping statements");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sent_jobs_are_removed_by_primary_key_whatever_the_queues_statistics_say() {
-    use delightchat::db::outbound_jobs::{claim, remove_done};
-
+/// A channel with 2,000 replies queued after the queue's statistics were taken empty.
+async fn backlog_after_empty_statistics() -> Setup {
     let s = setup("INSTAGRAM", IG).await;
     s.customer_writes(Kind::IgDm, IG, Duration::minutes(1))
         .await;
-    // Statistics taken while the queue was empty, then 2,000 replies queued.
     s.app.execute("ANALYZE outbound_jobs").await;
     s.app
         .execute(
@@ -899,6 +896,37 @@ async fn sent_jobs_are_removed_by_primary_key_whatever_the_queues_statistics_say
              SELECT org_id, id, channel_id FROM messages WHERE direction = 'OUTBOUND'",
         )
         .await;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_walks_the_queue_in_order_whatever_its_statistics_say() {
+    let s = backlog_after_empty_statistics().await;
+    let mut conn = s.app.state.system_conn().await.unwrap();
+    let (claimed, claim_index) = index_use_of(&mut conn, "outbound_jobs_claim_idx", async |conn| {
+        delightchat::db::outbound_jobs::claim(
+            conn,
+            100,
+            std::time::Duration::from_secs(60),
+            "test-worker",
+        )
+        .await
+    })
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), 100);
+    assert!(
+        claim_index.entries <= 101,
+        "a claim of 100 read {} entries of the claim index: the whole backlog",
+        claim_index.entries
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_jobs_are_removed_by_primary_key_whatever_the_queues_statistics_say() {
+    use delightchat::db::outbound_jobs::{claim, remove_done};
+
+    let s = backlog_after_empty_statistics().await;
     let mut conn = s.app.state.system_conn().await.unwrap();
     let claimed = claim(
         &mut conn,

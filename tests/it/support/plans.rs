@@ -1,7 +1,7 @@
 //! How statements used an index, for tests that pin down how a statement finds its rows
 //! (plans change with statistics and row-level security, which results do not show).
 
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection as _};
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 
 /// Scans of an index and the entries they returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::QueryableByName)]
@@ -20,18 +20,19 @@ pub async fn index_use_of<T>(
     index: &str,
     work: impl AsyncFnOnce(&mut AsyncPgConnection) -> diesel::QueryResult<T>,
 ) -> diesel::QueryResult<(T, IndexUse)> {
-    // One transaction, so that no flush of the statistics falls between the two readings.
-    conn.batch_execute("BEGIN").await?;
+    // One transaction, so that no flush of the statistics falls between the two readings
+    // (begun through the transaction manager: a transaction inside `work` is a savepoint).
+    AnsiTransactionManager::begin_transaction(conn).await?;
     let before = pending_use(conn, index).await?;
     let value = match work(conn).await {
         Ok(value) => value,
         Err(e) => {
-            conn.batch_execute("ROLLBACK").await?;
+            AnsiTransactionManager::rollback_transaction(conn).await?;
             return Err(e);
         }
     };
     let after = pending_use(conn, index).await?;
-    conn.batch_execute("COMMIT").await?;
+    AnsiTransactionManager::commit_transaction(conn).await?;
     let used = IndexUse {
         scans: after.scans - before.scans,
         entries: after.entries - before.entries,
