@@ -77,3 +77,43 @@ async fn a_batch_spread_over_several_orgs_costs_what_one_orgs_batch_costs() {
     // The live-update events of all orgs are appended in one statement, not one per org.
     assert!(four <= one + 2, "{one} for one org, {four} for four");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storing_a_message_leaves_its_orgs_and_channels_rows_unlocked() {
+    use diesel_async::SimpleAsyncConnection as _;
+
+    let app = TestApp::new().await;
+    let admin = app.signup("Shop", "ana@example.com").await;
+    let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    let body = serde_json::to_vec(&meta::message(false, IG, "551", "mid-1", "hello", T0)).unwrap();
+    assert_eq!(
+        app.post_webhook(&channel, &body, SECRET).await,
+        StatusCode::OK
+    );
+    app.drain_inbound().await;
+    // Another message of the ticket, stored in a transaction left open.
+    let mut writer = app.db.connect().await;
+    writer
+        .batch_execute(
+            "BEGIN; \
+             INSERT INTO messages (id, org_id, ticket_id, channel_id, direction, kind, author_type, \
+                                   text, status, sent_at) \
+             SELECT gen_random_uuid(), org_id, ticket_id, channel_id, direction, kind, author_type, \
+                    'again', status, now() FROM messages",
+        )
+        .await
+        .unwrap();
+    // Every message of an org or a channel took FOR KEY SHARE on its one row, which a
+    // FOR UPDATE waits for.
+    let mut other = app.db.connect().await;
+    for table in ["orgs", "channels"] {
+        let locked = other
+            .batch_execute(&format!("SELECT 1 FROM {table} FOR UPDATE NOWAIT"))
+            .await;
+        assert!(
+            locked.is_ok(),
+            "storing a message locked its row of {table}: {locked:?}"
+        );
+    }
+    writer.batch_execute("ROLLBACK").await.unwrap();
+}
