@@ -68,6 +68,7 @@ impl Queue {
     /// The claim statement: binds `$1` (most rows) and `$2` (lease interval); `set` adds
     /// assignments after the lease and attempt count (empty or starting with `,`), and
     /// the statement returns the `returning` columns of the claimed rows (aliased `j`).
+    /// Run it, with its binds, through [`run_claim`], which keeps its plan an ordered walk.
     pub fn claim_sql(&self, set: &str, returning: &str) -> String {
         self.claim_of(set, returning, &self.due_sql("id"))
     }
