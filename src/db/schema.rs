@@ -522,7 +522,6 @@ diesel::joinable!(tickets -> orgs (org_id));
 diesel::joinable!(tickets -> teams (team_id));
 diesel::joinable!(user_presence -> users (user_id));
 diesel::joinable!(tickets -> users (assignee_id));
-diesel::joinable!(webhook_events -> channels (channel_id));
 diesel::joinable!(whatsapp_templates -> channels (channel_id));
 diesel::joinable!(whatsapp_templates -> orgs (org_id));
 

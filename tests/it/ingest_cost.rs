@@ -105,15 +105,47 @@ async fn storing_a_message_leaves_its_orgs_and_channels_rows_unlocked() {
         .unwrap();
     // Every message of an org or a channel took FOR KEY SHARE on its one row, which a
     // FOR UPDATE waits for.
+    assert_rows_unlocked(&app, &["orgs", "channels"], "storing a message").await;
+    writer.batch_execute("ROLLBACK").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storing_a_delivery_leaves_its_channels_row_unlocked() {
+    use diesel_async::SimpleAsyncConnection as _;
+
+    let app = TestApp::new().await;
+    let admin = app.signup("Shop", "ana@example.com").await;
+    app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
+    // A delivery received on the channel's URL, stored as the webhook route's committers
+    // store it, in a transaction left open.
+    let mut writer = app.db.connect().await;
+    writer
+        .batch_execute(
+            "BEGIN; \
+             INSERT INTO webhook_events (channel_id, secret_fingerprint, body) \
+             SELECT id, app_secret_fingerprint, convert_to('{}', 'UTF8') FROM channels",
+        )
+        .await
+        .unwrap();
+    // The committers store every delivery of a channel, four batches at a time; each row
+    // took FOR KEY SHARE on the channel's one row.
+    assert_rows_unlocked(&app, &["channels"], "storing a delivery").await;
+    writer.batch_execute("ROLLBACK").await.unwrap();
+}
+
+/// Fails unless every row of these tables can be locked FOR UPDATE at once from a
+/// connection of its own (no other transaction holds a lock on any of them).
+async fn assert_rows_unlocked(app: &TestApp, tables: &[&str], what: &str) {
+    use diesel_async::SimpleAsyncConnection as _;
+
     let mut other = app.db.connect().await;
-    for table in ["orgs", "channels"] {
+    for table in tables {
         let locked = other
             .batch_execute(&format!("SELECT 1 FROM {table} FOR UPDATE NOWAIT"))
             .await;
         assert!(
             locked.is_ok(),
-            "storing a message locked its row of {table}: {locked:?}"
+            "{what} locked its row of {table}: {locked:?}"
         );
     }
-    writer.batch_execute("ROLLBACK").await.unwrap();
 }
