@@ -335,3 +335,39 @@ async fn a_channel_is_not_connected_while_meta_cannot_verify_its_token() {
     );
     assert_eq!(app.count("SELECT count(*) AS n FROM channels").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_stored_before_its_channel_is_deleted_is_processed_and_skipped() {
+    const ACCOUNT: &str = "17841400000000003";
+    const SECRET: &str = "app-secret-canary-3";
+    let app = TestApp::new().await;
+    let admin = app.signup("Acme", "ana@example.com").await;
+    let channel = app
+        .create_channel(&admin, "INSTAGRAM", ACCOUNT, SECRET)
+        .await;
+    let body =
+        crate::support::meta::message(false, ACCOUNT, "551", "mid-1", "hi", 1_784_900_000_000);
+    let body = serde_json::to_vec(&body).unwrap();
+    assert_eq!(
+        app.post_webhook(&channel, &body, SECRET).await,
+        StatusCode::OK
+    );
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $c: ID!) { deleteChannel(orgId: $o, id: $c) }",
+        json!({"o": admin.org_id, "c": channel}),
+    )
+    .await;
+    app.drain_inbound().await;
+    // Processed once, not retried or parked; its entry named no live channel, so nothing
+    // was stored; and the delivery still names the channel that received it.
+    let processed = app
+        .count(
+            "SELECT count(*) AS n FROM webhook_events e JOIN channels c ON c.id = e.channel_id \
+             WHERE e.state = 'PROCESSED' AND e.attempts = 1 AND c.deleted_at IS NOT NULL",
+        )
+        .await;
+    assert_eq!(processed, 1);
+    assert_eq!(app.count("SELECT count(*) AS n FROM messages").await, 0);
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers").await, 0);
+}
