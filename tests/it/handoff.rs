@@ -163,17 +163,24 @@ async fn a_handed_off_batch_with_a_bad_body_is_left_to_the_queue_which_parks_onl
     );
 }
 
+/// An app whose inbound queue holds `deliveries` deliveries queued after its statistics
+/// were taken empty.
+async fn backlog_after_empty_statistics(deliveries: u32) -> TestApp {
+    let (app, _) = app_with_handoff().await;
+    app.execute("ANALYZE webhook_events").await;
+    app.execute(&format!(
+        "INSERT INTO webhook_events (body) \
+         SELECT convert_to('{{}}', 'UTF8') FROM generate_series(1, {deliveries})"
+    ))
+    .await;
+    app
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_taken_by_id_are_found_by_primary_key_whatever_the_queues_statistics_say() {
     use delightchat::db::webhook_events::{mark_processed, take_unclaimed};
 
-    let (app, _) = app_with_handoff().await;
-    // Statistics taken while the queue was empty, then a backlog of 30,000 deliveries.
-    app.execute("ANALYZE webhook_events").await;
-    app.execute(
-        "INSERT INTO webhook_events (body) SELECT convert_to('{}', 'UTF8') FROM generate_series(1, 30000)",
-    )
-    .await;
+    let app = backlog_after_empty_statistics(30_000).await;
     let first = count(&app, "SELECT min(id) AS n FROM webhook_events").await;
     // A batch of 250 to take as a handoff does, and another to mark as a claim's end does.
     let taking: Vec<i64> = (first..first + 250).collect();
@@ -197,13 +204,7 @@ async fn deliveries_taken_by_id_are_found_by_primary_key_whatever_the_queues_sta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_walks_the_queue_in_order_whatever_its_statistics_say() {
-    let (app, _) = app_with_handoff().await;
-    // Statistics taken while the queue was empty, then a backlog of 3,000 deliveries.
-    app.execute("ANALYZE webhook_events").await;
-    app.execute(
-        "INSERT INTO webhook_events (body) SELECT convert_to('{}', 'UTF8') FROM generate_series(1, 3000)",
-    )
-    .await;
+    let app = backlog_after_empty_statistics(3_000).await;
     let mut conn = app.state.system_conn().await.unwrap();
     let (claimed, claim_index) =
         index_use_of(&mut conn, "webhook_events_claim_idx", async |conn| {
