@@ -80,8 +80,6 @@ async fn a_batch_spread_over_several_orgs_costs_what_one_orgs_batch_costs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storing_a_message_leaves_its_orgs_and_channels_rows_unlocked() {
-    use diesel_async::SimpleAsyncConnection as _;
-
     let app = TestApp::new().await;
     let admin = app.signup("Shop", "ana@example.com").await;
     let channel = app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
@@ -91,53 +89,47 @@ async fn storing_a_message_leaves_its_orgs_and_channels_rows_unlocked() {
         StatusCode::OK
     );
     app.drain_inbound().await;
-    // Another message of the ticket, stored in a transaction left open.
-    let mut writer = app.db.connect().await;
-    writer
-        .batch_execute(
-            "BEGIN; \
-             INSERT INTO messages (id, org_id, ticket_id, channel_id, direction, kind, author_type, \
-                                   text, status, sent_at) \
-             SELECT gen_random_uuid(), org_id, ticket_id, channel_id, direction, kind, author_type, \
-                    'again', status, now() FROM messages",
-        )
-        .await
-        .unwrap();
-    // Every message of an org or a channel took FOR KEY SHARE on its one row, which a
-    // FOR UPDATE waits for.
-    assert_rows_unlocked(&app, &["orgs", "channels"], "storing a message").await;
-    writer.batch_execute("ROLLBACK").await.unwrap();
+    // Another message of the ticket. Every message of an org or a channel took FOR KEY
+    // SHARE on its one row, which a FOR UPDATE waits for.
+    assert_write_leaves_rows_unlocked(
+        &app,
+        "INSERT INTO messages (id, org_id, ticket_id, channel_id, direction, kind, author_type, \
+                               text, status, sent_at) \
+         SELECT gen_random_uuid(), org_id, ticket_id, channel_id, direction, kind, author_type, \
+                'again', status, now() FROM messages",
+        &["orgs", "channels"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storing_a_delivery_leaves_its_channels_row_unlocked() {
-    use diesel_async::SimpleAsyncConnection as _;
-
     let app = TestApp::new().await;
     let admin = app.signup("Shop", "ana@example.com").await;
     app.create_channel(&admin, "INSTAGRAM", IG, SECRET).await;
     // A delivery received on the channel's URL, stored as the webhook route's committers
-    // store it, in a transaction left open.
-    let mut writer = app.db.connect().await;
-    writer
-        .batch_execute(
-            "BEGIN; \
-             INSERT INTO webhook_events (channel_id, secret_fingerprint, body) \
-             SELECT id, app_secret_fingerprint, convert_to('{}', 'UTF8') FROM channels",
-        )
-        .await
-        .unwrap();
-    // The committers store every delivery of a channel, four batches at a time; each row
+    // store it. They store every delivery of a channel, four batches at a time; each row
     // took FOR KEY SHARE on the channel's one row.
-    assert_rows_unlocked(&app, &["channels"], "storing a delivery").await;
-    writer.batch_execute("ROLLBACK").await.unwrap();
+    assert_write_leaves_rows_unlocked(
+        &app,
+        "INSERT INTO webhook_events (channel_id, secret_fingerprint, body) \
+         SELECT id, app_secret_fingerprint, convert_to('{}', 'UTF8') FROM channels",
+        &["channels"],
+    )
+    .await;
 }
 
-/// Fails unless every row of these tables can be locked FOR UPDATE at once from a
-/// connection of its own (no other transaction holds a lock on any of them).
-async fn assert_rows_unlocked(app: &TestApp, tables: &[&str], what: &str) {
+/// Runs `write` in a transaction left open, then fails unless every row of `tables` can
+/// be locked FOR UPDATE at once from a connection of its own (the write holds no lock on
+/// any of them).
+async fn assert_write_leaves_rows_unlocked(app: &TestApp, write: &str, tables: &[&str]) {
     use diesel_async::SimpleAsyncConnection as _;
 
+    let mut writer = app.db.connect().await;
+    writer
+        .batch_execute(&format!("BEGIN; {write}"))
+        .await
+        .unwrap();
     let mut other = app.db.connect().await;
     for table in tables {
         let locked = other
@@ -145,7 +137,8 @@ async fn assert_rows_unlocked(app: &TestApp, tables: &[&str], what: &str) {
             .await;
         assert!(
             locked.is_ok(),
-            "{what} locked its row of {table}: {locked:?}"
+            "{write} locked its row of {table}: {locked:?}"
         );
     }
+    writer.batch_execute("ROLLBACK").await.unwrap();
 }
